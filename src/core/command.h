@@ -1,0 +1,120 @@
+// command.h: every state change the core accepts, as plain data.
+// A command carries no time: the caller passes `now_ms` to Inventory::apply, and the journal stores it
+// beside the encoded command (codec.h), so replaying the journal reproduces the state exactly.
+// Commands are validated by validate() (syntax: ids, ranges, limits) before they reach the core; the core
+// validates again, so a command from any source is safe.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+
+namespace stockd::core {
+
+enum class ChannelState : std::uint8_t { active = 0, frozen = 1 };
+enum class HoldState : std::uint8_t { held = 0, confirmed = 1, released = 2, expired = 3 };
+
+std::string_view channel_state_name(ChannelState s);  // "active" | "frozen"
+std::string_view hold_state_name(HoldState s);        // "held" | "confirmed" | "released" | "expired"
+
+// Sentinel for optional int fields that clear a setting (e.g. max_per_hold back to "no limit").
+inline constexpr std::int64_t kClear = -1;
+
+struct PutChannel {
+  std::string channel;
+  std::optional<std::int64_t> priority;    // new channel: 100
+  std::optional<std::int64_t> hold_ttl_s;  // new channel: limits::kDefaultHoldTtlSeconds
+  std::optional<ChannelState> state;       // new channel: active
+};
+
+struct PutSku {
+  std::string sku;
+  std::optional<std::int64_t> on_hand;              // new SKU: 0
+  std::optional<std::int64_t> safety_stock;         // new SKU: 0
+  std::optional<std::int64_t> max_per_hold;         // kClear: no limit
+  std::optional<std::int64_t> low_stock_threshold;  // kClear: 10 % of on_hand
+};
+
+struct Adjust {
+  std::string sku;
+  std::int64_t delta = 0;  // != 0
+  std::string reason;      // free text, may be empty
+  std::string ref;         // idempotency key per SKU; empty: none
+};
+
+struct FenceSpec {
+  std::string channel;
+  std::int64_t ratio_ppb = -1;  // ratio in parts per billion (0.2 -> 200'000'000), or -1
+  std::int64_t units = -1;      // or units, exactly one of the two is >= 0
+};
+
+struct PoolSpec {
+  std::string name;
+  std::int64_t units = 0;
+  std::vector<std::string> channels;
+};
+
+struct SetAllocation {
+  std::string sku;
+  std::vector<FenceSpec> fences;  // at most one per channel
+  std::vector<PoolSpec> pools;    // pools not listed are closed
+  bool preempt = false;
+};
+
+struct ClosePool {
+  std::string sku;
+  std::string pool;
+};
+
+struct HoldLine {
+  std::string sku;
+  std::int64_t qty = 0;
+  bool operator==(const HoldLine&) const = default;
+};
+
+struct CreateHold {
+  std::string id;
+  std::string channel;
+  std::vector<HoldLine> lines;
+  std::optional<std::int64_t> ttl_s;  // default: the channel's hold_ttl_s
+  bool confirm = false;               // reserve and confirm in one step
+};
+
+struct ConfirmHold {
+  std::string id;
+  std::optional<std::vector<HoldLine>> lines;  // partial confirm; the rest is released
+};
+
+struct ReleaseHold {
+  std::string id;
+};
+
+struct ExtendHold {
+  std::string id;
+  std::int64_t ttl_s = 0;
+};
+
+// Expires due holds and forgets finished ones past retention. Any command does this first; Tick does
+// only this, so expiry happens without requests.
+struct Tick {};
+
+// Settings that change what replay computes; journaled so that replay uses the values in force then.
+struct Configure {
+  std::int64_t retention_ms = 0;
+  std::int64_t low_stock_permille = 0;
+};
+
+using Command = std::variant<PutChannel, PutSku, Adjust, SetAllocation, ClosePool, CreateHold,
+                             ConfirmHold, ReleaseHold, ExtendHold, Tick, Configure>;
+
+// True for commands that can change state (all but none today); kept for the server's routing.
+bool is_identifier(std::string_view s);  // 1..kIdLenMax of [A-Za-z0-9._:-]
+
+// Syntax check against the contract's limits. Returns Code::ok or Code::invalid_request with a message.
+Code validate(const Command& cmd, std::string* message);
+
+}  // namespace stockd::core

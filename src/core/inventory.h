@@ -1,0 +1,98 @@
+// inventory.h: the domain as one deterministic state machine.
+//
+// Commands go in with the current time as an argument; an Outcome and Events come out. There is no
+// I/O, no clock, no thread and no hidden global state: two Inventories fed the same (command, now_ms)
+// sequence are identical, which is what the journal, snapshots and the simulation rely on.
+//
+// Time: apply() first clamps `now_ms` to the latest time it has seen (time never runs backwards inside
+// the core), then expires due holds and forgets finished holds past retention, then applies the command.
+// Callers that journal commands must journal the clamped time: use effective_now().
+//
+// REQUIRES: external synchronization (one writer). Views and events point into the Inventory and are
+// valid until the next apply() or load().
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/codec.h"
+#include "core/command.h"
+#include "core/event.h"
+#include "core/status.h"
+#include "core/views.h"
+
+namespace stockd::core {
+
+struct Outcome {
+  Code code = Code::ok;
+  std::string message;         // errors only: human-readable, names the offending field or id
+  bool created = false;        // CreateHold: a new hold (HTTP 201) rather than a replay (200)
+  bool changed = false;        // the state changed (false for replays, rejections and no-op ticks)
+  std::uint32_t index = kNoIndex;  // the channel, SKU or hold the command acted on
+  HoldState hold_state = HoldState::held;
+  // insufficient_stock and limit_exceeded: the first short line.
+  std::string detail_sku;
+  std::int64_t requested = 0;
+  std::int64_t available = 0;
+  bool ok() const { return code == Code::ok; }
+};
+
+class Inventory {
+ public:
+  Inventory();
+  ~Inventory();
+  Inventory(Inventory&&) noexcept;
+  Inventory& operator=(Inventory&&) noexcept;
+  Inventory(const Inventory&) = delete;
+  Inventory& operator=(const Inventory&) = delete;
+
+  // Applies one command at `now_ms`; appends the events it caused to `events` (may be null).
+  Outcome apply(const Command& cmd, std::int64_t now_ms, std::vector<Event>* events);
+
+  // The time apply() would use for `now_ms`: max(now_ms, latest time seen).
+  std::int64_t effective_now(std::int64_t now_ms) const;
+  std::int64_t now_ms() const;
+  // Earliest time at which a Tick would change something (expire or forget); INT64_MAX if never.
+  std::int64_t next_due_ms() const;
+
+  // Lookups: kNoIndex when unknown.
+  std::uint32_t find_sku(std::string_view name) const;
+  std::uint32_t find_channel(std::string_view name) const;
+  std::uint32_t find_hold(std::string_view id) const;
+
+  std::size_t channel_count() const;
+  std::size_t sku_count() const;
+  ChannelView channel(std::uint32_t index) const;
+  SkuView sku(std::uint32_t index) const;  // REQUIRES: index < sku_count()
+  std::string_view sku_name(std::uint32_t index) const;
+  std::string_view channel_name(std::uint32_t index) const;
+  HoldView hold(std::uint32_t index) const;  // REQUIRES: index from find_hold/Outcome/Event
+  std::string_view hold_id(std::uint32_t index) const;
+  std::uint32_t hold_channel(std::uint32_t index) const;
+  // What `channel` could hold of `sku` right now (0 for a frozen channel).
+  std::int64_t available(std::uint32_t sku, std::uint32_t channel) const;
+  // max(0, on_hand - safety_stock - held).
+  std::int64_t available_total(std::uint32_t sku) const;
+
+  std::uint64_t last_event_seq() const;
+  std::int64_t retention_ms() const;
+  std::int64_t low_stock_permille() const;
+  Stats stats() const;
+
+  // Snapshot encoding (versioned, kSnapshotFormatVersion). load() replaces *this only on success.
+  void save(Writer& out) const;
+  bool load(std::string_view data);
+
+  // Checks every internal invariant (bucket sums, held totals, index maps, heap); returns the first
+  // broken one or an empty string. Cheap enough for tests after every step, not for the hot path.
+  std::string check_invariants() const;
+
+  struct State;  // the tables; defined in inventory_state.h
+
+ private:
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace stockd::core

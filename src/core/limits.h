@@ -1,0 +1,29 @@
+// limits.h: every named maximum of the contract and of the core, in one place.
+// The parsers, the core and the tests all use these constants; none repeats a literal.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace stockd::limits {
+
+inline constexpr std::size_t kIdLenMax = 128;             // SKU, channel, hold id, pool, ref
+inline constexpr std::int64_t kQtyMin = 1;                // per hold line
+inline constexpr std::int64_t kQtyMax = 1'000'000'000;    // per hold line
+inline constexpr std::size_t kLinesPerHoldMax = 100;
+inline constexpr std::int64_t kOnHandMax = 1'000'000'000'000'000;  // 1e18: sums of lines never overflow int64
+inline constexpr std::int64_t kDeltaMax = kOnHandMax;     // |adjustment delta|
+inline constexpr std::int64_t kTtlSecondsMin = 1;
+inline constexpr std::int64_t kTtlSecondsMax = 30LL * 24 * 3600;  // 30 days
+inline constexpr std::int64_t kPriorityMin = 1;
+inline constexpr std::int64_t kPriorityMax = 1'000'000;
+inline constexpr std::size_t kChannelsMax = 1024;
+inline constexpr std::size_t kFencesPerSkuMax = 64;
+inline constexpr std::size_t kPoolsPerSkuMax = 64;
+inline constexpr std::size_t kChannelsPerPoolMax = 64;
+inline constexpr std::size_t kReasonLenMax = 256;         // adjustment reason, free text
+inline constexpr std::size_t kBodyBytesMax = 1 << 20;     // HTTP body, 1 MiB
+inline constexpr std::int64_t kDefaultHoldTtlSeconds = 900;
+inline constexpr std::int64_t kDefaultRetentionMs = 24LL * 3600 * 1000;  // finished holds, adjustment refs
+inline constexpr std::int64_t kDefaultLowStockPermille = 100;           // 10 % of on_hand
+
+}  // namespace stockd::limits
