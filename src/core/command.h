@@ -111,7 +111,6 @@ struct Configure {
 using Command = std::variant<PutChannel, PutSku, Adjust, SetAllocation, ClosePool, CreateHold,
                              ConfirmHold, ReleaseHold, ExtendHold, Tick, Configure>;
 
-// True for commands that can change state (all but none today); kept for the server's routing.
 bool is_identifier(std::string_view s);  // 1..kIdLenMax of [A-Za-z0-9._:-]
 
 // Syntax check against the contract's limits. Returns Code::ok or Code::invalid_request with a message.

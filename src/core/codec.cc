@@ -1,0 +1,247 @@
+// Command encoding for the journal. The tag of a command is its index in the Command variant plus one;
+// new commands are appended to the variant, never inserted, so old journals stay readable. A change to
+// an existing command's fields bumps kCommandFormatVersion and keeps a decoder for the old version.
+#include "core/codec.h"
+
+#include "core/limits.h"
+
+namespace stockd::core {
+namespace {
+
+constexpr std::size_t kStrMax = limits::kIdLenMax;
+
+void put_opt(Writer& w, const std::optional<std::int64_t>& v) {
+  w.u8(v ? 1 : 0);
+  if (v) w.svarint(*v);
+}
+
+std::optional<std::int64_t> get_opt(Reader& r) {
+  std::uint8_t present = r.u8();
+  if (present > 1) r.fail();
+  if (present != 1) return std::nullopt;
+  return r.svarint();
+}
+
+void put_lines(Writer& w, const std::vector<HoldLine>& lines) {
+  w.varint(lines.size());
+  for (const auto& l : lines) {
+    w.str(l.sku);
+    w.svarint(l.qty);
+  }
+}
+
+bool get_lines(Reader& r, std::vector<HoldLine>* lines) {
+  std::uint64_t n = r.varint();
+  if (n > limits::kLinesPerHoldMax) return false;
+  lines->resize(n);
+  for (auto& l : *lines) {
+    l.sku = r.str(kStrMax);
+    l.qty = r.svarint();
+  }
+  return r.ok();
+}
+
+struct Encoder {
+  Writer& w;
+  void operator()(const PutChannel& c) {
+    w.str(c.channel);
+    put_opt(w, c.priority);
+    put_opt(w, c.hold_ttl_s);
+    w.u8(c.state ? 1 + static_cast<std::uint8_t>(*c.state) : 0);
+  }
+  void operator()(const PutSku& c) {
+    w.str(c.sku);
+    put_opt(w, c.on_hand);
+    put_opt(w, c.safety_stock);
+    put_opt(w, c.max_per_hold);
+    put_opt(w, c.low_stock_threshold);
+  }
+  void operator()(const Adjust& c) {
+    w.str(c.sku);
+    w.svarint(c.delta);
+    w.str(c.reason);
+    w.str(c.ref);
+  }
+  void operator()(const SetAllocation& c) {
+    w.str(c.sku);
+    w.varint(c.fences.size());
+    for (const auto& f : c.fences) {
+      w.str(f.channel);
+      w.svarint(f.ratio_ppb);
+      w.svarint(f.units);
+    }
+    w.varint(c.pools.size());
+    for (const auto& p : c.pools) {
+      w.str(p.name);
+      w.svarint(p.units);
+      w.varint(p.channels.size());
+      for (const auto& ch : p.channels) w.str(ch);
+    }
+    w.u8(c.preempt ? 1 : 0);
+  }
+  void operator()(const ClosePool& c) {
+    w.str(c.sku);
+    w.str(c.pool);
+  }
+  void operator()(const CreateHold& c) {
+    w.str(c.id);
+    w.str(c.channel);
+    put_lines(w, c.lines);
+    put_opt(w, c.ttl_s);
+    w.u8(c.confirm ? 1 : 0);
+  }
+  void operator()(const ConfirmHold& c) {
+    w.str(c.id);
+    w.u8(c.lines ? 1 : 0);
+    if (c.lines) put_lines(w, *c.lines);
+  }
+  void operator()(const ReleaseHold& c) { w.str(c.id); }
+  void operator()(const ExtendHold& c) {
+    w.str(c.id);
+    w.svarint(c.ttl_s);
+  }
+  void operator()(const Tick&) {}
+  void operator()(const Configure& c) {
+    w.svarint(c.retention_ms);
+    w.svarint(c.low_stock_permille);
+  }
+};
+
+bool get_bool(Reader& r) {
+  std::uint8_t b = r.u8();
+  if (b > 1) r.fail();
+  return b == 1;
+}
+
+bool decode_body(Reader& r, std::uint8_t tag, Command* out) {
+  switch (tag) {
+    case 1: {
+      PutChannel c;
+      c.channel = r.str(kStrMax);
+      c.priority = get_opt(r);
+      c.hold_ttl_s = get_opt(r);
+      std::uint8_t st = r.u8();
+      if (st > 2) return false;
+      if (st) c.state = static_cast<ChannelState>(st - 1);
+      *out = std::move(c);
+      return true;
+    }
+    case 2: {
+      PutSku c;
+      c.sku = r.str(kStrMax);
+      c.on_hand = get_opt(r);
+      c.safety_stock = get_opt(r);
+      c.max_per_hold = get_opt(r);
+      c.low_stock_threshold = get_opt(r);
+      *out = std::move(c);
+      return true;
+    }
+    case 3: {
+      Adjust c;
+      c.sku = r.str(kStrMax);
+      c.delta = r.svarint();
+      c.reason = r.str(limits::kReasonLenMax);
+      c.ref = r.str(kStrMax);
+      *out = std::move(c);
+      return true;
+    }
+    case 4: {
+      SetAllocation c;
+      c.sku = r.str(kStrMax);
+      std::uint64_t nf = r.varint();
+      if (nf > limits::kFencesPerSkuMax) return false;
+      c.fences.resize(nf);
+      for (auto& f : c.fences) {
+        f.channel = r.str(kStrMax);
+        f.ratio_ppb = r.svarint();
+        f.units = r.svarint();
+      }
+      std::uint64_t np = r.varint();
+      if (np > limits::kPoolsPerSkuMax) return false;
+      c.pools.resize(np);
+      for (auto& p : c.pools) {
+        p.name = r.str(kStrMax);
+        p.units = r.svarint();
+        std::uint64_t nc = r.varint();
+        if (nc > limits::kChannelsPerPoolMax) return false;
+        p.channels.resize(nc);
+        for (auto& ch : p.channels) ch = r.str(kStrMax);
+      }
+      c.preempt = get_bool(r);
+      *out = std::move(c);
+      return true;
+    }
+    case 5: {
+      ClosePool c;
+      c.sku = r.str(kStrMax);
+      c.pool = r.str(kStrMax);
+      *out = std::move(c);
+      return true;
+    }
+    case 6: {
+      CreateHold c;
+      c.id = r.str(kStrMax);
+      c.channel = r.str(kStrMax);
+      if (!get_lines(r, &c.lines)) return false;
+      c.ttl_s = get_opt(r);
+      c.confirm = get_bool(r);
+      *out = std::move(c);
+      return true;
+    }
+    case 7: {
+      ConfirmHold c;
+      c.id = r.str(kStrMax);
+      if (get_bool(r)) {
+        c.lines.emplace();
+        if (!get_lines(r, &*c.lines)) return false;
+      }
+      *out = std::move(c);
+      return true;
+    }
+    case 8: {
+      ReleaseHold c;
+      c.id = r.str(kStrMax);
+      *out = std::move(c);
+      return true;
+    }
+    case 9: {
+      ExtendHold c;
+      c.id = r.str(kStrMax);
+      c.ttl_s = r.svarint();
+      *out = std::move(c);
+      return true;
+    }
+    case 10:
+      *out = Tick{};
+      return true;
+    case 11: {
+      Configure c;
+      c.retention_ms = r.svarint();
+      c.low_stock_permille = r.svarint();
+      *out = c;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void encode_command(std::int64_t now_ms, const Command& cmd, Writer& out) {
+  out.u8(kCommandFormatVersion);
+  out.svarint(now_ms);
+  out.u8(static_cast<std::uint8_t>(cmd.index() + 1));
+  std::visit(Encoder{out}, cmd);
+}
+
+bool decode_command(std::string_view payload, std::int64_t* now_ms, Command* cmd) {
+  Reader r(payload);
+  if (r.u8() != kCommandFormatVersion) return false;
+  *now_ms = r.svarint();
+  std::uint8_t tag = r.u8();
+  if (!r.ok() || !decode_body(r, tag, cmd)) return false;
+  return r.ok() && r.done();
+}
+
+}  // namespace stockd::core

@@ -1,0 +1,149 @@
+#include "core/command.h"
+
+#include <algorithm>
+#include <string>
+
+#include "core/limits.h"
+
+namespace stockd::core {
+
+std::string_view channel_state_name(ChannelState s) {
+  return s == ChannelState::active ? "active" : "frozen";
+}
+
+std::string_view hold_state_name(HoldState s) {
+  switch (s) {
+    case HoldState::held: return "held";
+    case HoldState::confirmed: return "confirmed";
+    case HoldState::released: return "released";
+    case HoldState::expired: return "expired";
+  }
+  return "unknown";
+}
+
+bool is_identifier(std::string_view s) {
+  if (s.empty() || s.size() > limits::kIdLenMax) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// Each check returns false and fills the message on the first violation.
+struct Checker {
+  std::string* message;
+  bool fail(std::string text) {
+    if (message) *message = std::move(text);
+    return false;
+  }
+  bool id(std::string_view field, std::string_view value) {
+    if (is_identifier(value)) return true;
+    return fail(std::string(field) + " must be 1 to 128 characters of A-Z a-z 0-9 . _ : -");
+  }
+  bool range(std::string_view field, std::int64_t v, std::int64_t lo, std::int64_t hi) {
+    if (v >= lo && v <= hi) return true;
+    return fail(std::string(field) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  }
+  bool lines(const std::vector<HoldLine>& lines) {
+    if (lines.empty() || lines.size() > limits::kLinesPerHoldMax)
+      return fail("lines must hold 1 to " + std::to_string(limits::kLinesPerHoldMax) + " entries");
+    for (const auto& l : lines) {
+      if (!id("lines[].sku", l.sku) || !range("lines[].qty", l.qty, limits::kQtyMin, limits::kQtyMax)) return false;
+    }
+    std::vector<std::string_view> skus;
+    skus.reserve(lines.size());
+    for (const auto& l : lines) skus.push_back(l.sku);
+    std::sort(skus.begin(), skus.end());
+    if (std::adjacent_find(skus.begin(), skus.end()) != skus.end()) return fail("lines name the same sku twice");
+    return true;
+  }
+
+  bool operator()(const PutChannel& c) {
+    if (!id("channel", c.channel)) return false;
+    if (c.priority && !range("priority", *c.priority, limits::kPriorityMin, limits::kPriorityMax)) return false;
+    if (c.hold_ttl_s && !range("hold_ttl_s", *c.hold_ttl_s, limits::kTtlSecondsMin, limits::kTtlSecondsMax))
+      return false;
+    return true;
+  }
+  bool operator()(const PutSku& c) {
+    if (!id("sku", c.sku)) return false;
+    if (c.on_hand && !range("on_hand", *c.on_hand, 0, limits::kOnHandMax)) return false;
+    if (c.safety_stock && !range("safety_stock", *c.safety_stock, 0, limits::kOnHandMax)) return false;
+    if (c.max_per_hold && *c.max_per_hold != kClear &&
+        !range("max_per_hold", *c.max_per_hold, 0, limits::kQtyMax))
+      return false;
+    if (c.low_stock_threshold && *c.low_stock_threshold != kClear &&
+        !range("low_stock_threshold", *c.low_stock_threshold, 0, limits::kOnHandMax))
+      return false;
+    return true;
+  }
+  bool operator()(const Adjust& c) {
+    if (!id("sku", c.sku)) return false;
+    if (c.delta == 0) return fail("delta must not be 0");
+    if (!range("delta", c.delta, -limits::kDeltaMax, limits::kDeltaMax)) return false;
+    if (c.reason.size() > limits::kReasonLenMax) return fail("reason is longer than 256 bytes");
+    if (!c.ref.empty() && !id("ref", c.ref)) return false;
+    return true;
+  }
+  bool operator()(const SetAllocation& c) {
+    if (!id("sku", c.sku)) return false;
+    if (c.fences.size() > limits::kFencesPerSkuMax) return fail("too many fences");
+    if (c.pools.size() > limits::kPoolsPerSkuMax) return fail("too many pools");
+    std::vector<std::string_view> seen;
+    for (const auto& f : c.fences) {
+      if (!id("fences channel", f.channel)) return false;
+      bool ratio = f.ratio_ppb >= 0, units = f.units >= 0;
+      if (ratio == units) return fail("a fence needs exactly one of ratio or units");
+      if (ratio && f.ratio_ppb > 1'000'000'000) return fail("fence ratio must be between 0 and 1");
+      if (units && !range("fence units", f.units, 0, limits::kOnHandMax)) return false;
+      seen.push_back(f.channel);
+    }
+    std::sort(seen.begin(), seen.end());
+    if (std::adjacent_find(seen.begin(), seen.end()) != seen.end()) return fail("two fences for one channel");
+    seen.clear();
+    for (const auto& p : c.pools) {
+      if (!id("pool name", p.name)) return false;
+      if (!range("pool units", p.units, 0, limits::kOnHandMax)) return false;
+      if (p.channels.empty() || p.channels.size() > limits::kChannelsPerPoolMax)
+        return fail("a pool lists 1 to 64 channels");
+      for (const auto& ch : p.channels)
+        if (!id("pool channels", ch)) return false;
+      seen.push_back(p.name);
+    }
+    std::sort(seen.begin(), seen.end());
+    if (std::adjacent_find(seen.begin(), seen.end()) != seen.end()) return fail("two pools with one name");
+    return true;
+  }
+  bool operator()(const ClosePool& c) { return id("sku", c.sku) && id("pool", c.pool); }
+  bool operator()(const CreateHold& c) {
+    if (!id("id", c.id) || !id("channel", c.channel) || !lines(c.lines)) return false;
+    if (c.ttl_s && !range("ttl_s", *c.ttl_s, limits::kTtlSecondsMin, limits::kTtlSecondsMax)) return false;
+    return true;
+  }
+  bool operator()(const ConfirmHold& c) {
+    if (!id("id", c.id)) return false;
+    return !c.lines || lines(*c.lines);
+  }
+  bool operator()(const ReleaseHold& c) { return id("id", c.id); }
+  bool operator()(const ExtendHold& c) {
+    return id("id", c.id) && range("ttl_s", c.ttl_s, limits::kTtlSecondsMin, limits::kTtlSecondsMax);
+  }
+  bool operator()(const Tick&) { return true; }
+  bool operator()(const Configure& c) {
+    return range("retention_ms", c.retention_ms, 0, 365LL * 24 * 3600 * 1000) &&
+           range("low_stock_permille", c.low_stock_permille, 0, 1000);
+  }
+};
+
+}  // namespace
+
+Code validate(const Command& cmd, std::string* message) {
+  Checker check{message};
+  return std::visit(check, cmd) ? Code::ok : Code::invalid_request;
+}
+
+}  // namespace stockd::core

@@ -1,0 +1,242 @@
+// The hold lifecycle: create (all or nothing, idempotent by id), confirm (whole or partial), release,
+// extend, and the end of a hold (confirmed, released or expired), which is remembered for the
+// retention period so that retries get the original answer, then forgotten.
+#include <algorithm>
+#include <string>
+
+#include "core/inventory_state.h"
+
+namespace stockd::core {
+namespace {
+
+Outcome error(Code code, std::string message) {
+  Outcome out;
+  out.code = code;
+  out.message = std::move(message);
+  return out;
+}
+
+Outcome hold_outcome(std::uint32_t h, HoldState state, bool changed) {
+  Outcome out;
+  out.index = h;
+  out.hold_state = state;
+  out.changed = changed;
+  return out;
+}
+
+}  // namespace
+
+std::uint32_t Inventory::State::new_slot() {
+  if (!free_slots.empty()) {
+    std::uint32_t h = free_slots.back();
+    free_slots.pop_back();
+    return h;
+  }
+  holds.emplace_back();
+  return static_cast<std::uint32_t>(holds.size() - 1);
+}
+
+void Inventory::State::forget(std::uint32_t h) {
+  Hold& hold = holds[h];
+  --finished_count[static_cast<int>(hold.state)];
+  hold_index.erase(hold.id);
+  hold = Hold{};
+  free_slots.push_back(h);
+}
+
+// Ends a held hold. Released and expired holds give their units back to the buckets they came from;
+// a confirmed hold's units were consumed by the caller.
+void Inventory::State::finish(std::uint32_t h, HoldState state, EventType type) {
+  Hold& hold = holds[h];
+  if (expiry.contains(h)) expiry.erase(h);
+  hold.state = state;
+  hold.finished_at = now;
+  finished.push_back(Finished{now, h});
+  ++finished_count[static_cast<int>(state)];
+  Event e;
+  e.type = type;
+  e.hold = h;
+  e.channel = hold.channel;
+  emit(std::move(e));
+  if (state != HoldState::confirmed) {
+    for (const Line& l : hold.lines) {
+      Sku& s = skus[l.sku];
+      capture(s);
+      std::int64_t total_before = total_free(s);
+      for (std::uint16_t d = 0; d < l.n_draws; ++d) give_back(s, hold.draws[l.first_draw + d]);
+      ++s.version;
+      publish(l.sku, total_before, s.low_threshold);
+    }
+  }
+  hold.draws.clear();
+  hold.draws.shrink_to_fit();
+}
+
+Outcome Inventory::State::create_hold(const CreateHold& c) {
+  if (auto it = hold_index.find(c.id); it != hold_index.end()) {
+    const Hold& h = holds[it->second];
+    bool same = channels[h.channel].name == c.channel;
+    std::size_t n = h.requested ? h.requested->size() : h.lines.size();
+    same = same && n == c.lines.size();
+    for (std::size_t i = 0; same && i < n; ++i) {
+      std::uint32_t sku = h.requested ? (*h.requested)[i].first : h.lines[i].sku;
+      std::int64_t qty = h.requested ? (*h.requested)[i].second : h.lines[i].qty;
+      same = std::any_of(c.lines.begin(), c.lines.end(),
+                         [&](const HoldLine& l) { return l.qty == qty && l.sku == skus[sku].name; });
+    }
+    if (!same) return error(Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
+    return hold_outcome(it->second, h.state, false);
+  }
+  auto ci = channel_index.find(c.channel);
+  if (ci == channel_index.end()) return error(Code::unknown_channel, "unknown channel " + c.channel);
+  std::uint32_t ch = ci->second;
+  if (channels[ch].state == ChannelState::frozen)
+    return error(Code::channel_frozen, "channel " + c.channel + " is frozen");
+
+  absl::InlinedVector<std::uint32_t, 4> sku_of;
+  for (const HoldLine& l : c.lines) {
+    auto si = sku_index.find(l.sku);
+    if (si == sku_index.end()) return error(Code::unknown_sku, "unknown sku " + l.sku);
+    sku_of.push_back(si->second);
+  }
+  for (std::size_t i = 0; i < c.lines.size(); ++i) {
+    const Sku& s = skus[sku_of[i]];
+    std::int64_t qty = c.lines[i].qty;
+    if (s.max_per_hold > 0 && qty > s.max_per_hold) {
+      Outcome out = error(Code::limit_exceeded, "sku " + s.name + " allows at most " +
+                                                    std::to_string(s.max_per_hold) + " per hold");
+      out.detail_sku = s.name;
+      out.requested = qty;
+      out.available = s.max_per_hold;
+      return out;
+    }
+  }
+  for (std::size_t i = 0; i < c.lines.size(); ++i) {
+    const Sku& s = skus[sku_of[i]];
+    std::int64_t a = avail(s, ch);
+    if (c.lines[i].qty > a) {
+      Outcome out = error(Code::insufficient_stock, "insufficient stock for sku " + s.name);
+      out.detail_sku = s.name;
+      out.requested = c.lines[i].qty;
+      out.available = a;
+      return out;
+    }
+  }
+
+  std::uint32_t h = new_slot();
+  Hold& hold = holds[h];
+  hold.id = c.id;
+  hold.channel = ch;
+  hold.created_at = now;
+  hold.live = true;
+  hold.state = HoldState::held;
+  for (std::size_t i = 0; i < c.lines.size(); ++i) {
+    Sku& s = skus[sku_of[i]];
+    capture(s);
+    std::int64_t total_before = total_free(s);
+    Line line;
+    line.sku = sku_of[i];
+    line.qty = c.lines[i].qty;
+    line.first_draw = static_cast<std::uint16_t>(hold.draws.size());
+    take(s, ch, line.qty, hold.draws, &line.n_draws);
+    if (c.confirm)
+      for (std::uint16_t d = 0; d < line.n_draws; ++d) consume(s, hold.draws[line.first_draw + d]);
+    ++s.version;
+    publish(line.sku, total_before, s.low_threshold);
+    hold.lines.push_back(line);
+  }
+  hold_index.emplace(c.id, h);
+  std::int64_t ttl_s = c.ttl_s.value_or(channels[ch].ttl_s);
+  hold.expires_at = now + ttl_s * 1000;
+  if (c.confirm) {
+    finish(h, HoldState::confirmed, EventType::hold_confirmed);
+  } else {
+    expiry.push(h, hold.expires_at);
+  }
+  Outcome out = hold_outcome(h, hold.state, true);
+  out.created = true;
+  return out;
+}
+
+Outcome Inventory::State::confirm_hold(const ConfirmHold& c) {
+  auto it = hold_index.find(c.id);
+  if (it == hold_index.end()) return error(Code::unknown_hold, "unknown hold " + c.id);
+  std::uint32_t h = it->second;
+  Hold& hold = holds[h];
+  switch (hold.state) {
+    case HoldState::confirmed: return hold_outcome(h, hold.state, false);
+    case HoldState::released: return error(Code::invalid_state, "hold " + c.id + " was released");
+    case HoldState::expired: return error(Code::hold_expired, "hold " + c.id + " has expired");
+    case HoldState::held: break;
+  }
+  // The quantity to confirm per line of the hold; a partial confirm names a subset.
+  absl::InlinedVector<std::int64_t, 4> want(hold.lines.size(), 0);
+  if (c.lines) {
+    for (const HoldLine& cl : *c.lines) {
+      auto line = std::find_if(hold.lines.begin(), hold.lines.end(),
+                               [&](const Line& l) { return skus[l.sku].name == cl.sku; });
+      if (line == hold.lines.end()) return error(Code::invalid_request, "sku " + cl.sku + " is not in hold " + c.id);
+      if (cl.qty > line->qty)
+        return error(Code::invalid_request, "confirm of " + std::to_string(cl.qty) + " for sku " + cl.sku +
+                                                " exceeds the " + std::to_string(line->qty) + " held");
+      want[line - hold.lines.begin()] = cl.qty;
+    }
+  } else {
+    for (std::size_t i = 0; i < hold.lines.size(); ++i) want[i] = hold.lines[i].qty;
+  }
+  bool partial = false;
+  for (std::size_t i = 0; i < hold.lines.size(); ++i) {
+    Line& l = hold.lines[i];
+    Sku& s = skus[l.sku];
+    capture(s);
+    std::int64_t total_before = total_free(s);
+    std::int64_t left = want[i];
+    for (std::uint16_t d = 0; d < l.n_draws; ++d) {
+      Draw draw = hold.draws[l.first_draw + d];
+      std::int64_t q = std::min(left, draw.qty);
+      left -= q;
+      if (q > 0) consume(s, Draw{draw.bucket, q});
+      if (draw.qty > q) give_back(s, Draw{draw.bucket, draw.qty - q});
+    }
+    ++s.version;
+    publish(l.sku, total_before, s.low_threshold);
+    partial = partial || want[i] != l.qty;
+  }
+  if (partial) {
+    hold.requested = std::make_unique<RequestedLines>();
+    LineList kept;
+    for (std::size_t i = 0; i < hold.lines.size(); ++i) {
+      hold.requested->emplace_back(hold.lines[i].sku, hold.lines[i].qty);
+      if (want[i] > 0) kept.push_back(Line{hold.lines[i].sku, 0, 0, want[i]});
+    }
+    hold.lines = std::move(kept);
+  }
+  finish(h, HoldState::confirmed, EventType::hold_confirmed);
+  return hold_outcome(h, HoldState::confirmed, true);
+}
+
+Outcome Inventory::State::release_hold(const ReleaseHold& c) {
+  auto it = hold_index.find(c.id);
+  if (it == hold_index.end()) return error(Code::unknown_hold, "unknown hold " + c.id);
+  std::uint32_t h = it->second;
+  HoldState state = holds[h].state;
+  if (state == HoldState::confirmed) return error(Code::invalid_state, "hold " + c.id + " was confirmed");
+  if (state != HoldState::held) return hold_outcome(h, state, false);  // released or expired: as it is
+  finish(h, HoldState::released, EventType::hold_released);
+  return hold_outcome(h, HoldState::released, true);
+}
+
+Outcome Inventory::State::extend_hold(const ExtendHold& c) {
+  auto it = hold_index.find(c.id);
+  if (it == hold_index.end()) return error(Code::unknown_hold, "unknown hold " + c.id);
+  std::uint32_t h = it->second;
+  Hold& hold = holds[h];
+  if (hold.state == HoldState::expired) return error(Code::hold_expired, "hold " + c.id + " has expired");
+  if (hold.state != HoldState::held)
+    return error(Code::invalid_state, "hold " + c.id + " is " + std::string(hold_state_name(hold.state)));
+  hold.expires_at = now + c.ttl_s * 1000;
+  expiry.update(h, hold.expires_at);
+  return hold_outcome(h, HoldState::held, true);
+}
+
+}  // namespace stockd::core

@@ -1,0 +1,203 @@
+// Dispatch of commands, the clock, housekeeping (expiry and retention), and the read-only queries.
+#include "core/inventory.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/inventory_state.h"
+
+namespace stockd::core {
+
+std::string_view event_type_name(EventType t) {
+  switch (t) {
+    case EventType::availability: return "availability";
+    case EventType::low_stock: return "low_stock";
+    case EventType::hold_confirmed: return "hold_confirmed";
+    case EventType::hold_released: return "hold_released";
+    case EventType::hold_expired: return "hold_expired";
+    case EventType::stock_adjusted: return "stock_adjusted";
+    case EventType::channel_updated: return "channel_updated";
+  }
+  return "unknown";
+}
+
+Inventory::Inventory() : s_(std::make_unique<State>()) {}
+Inventory::~Inventory() = default;
+Inventory::Inventory(Inventory&&) noexcept = default;
+Inventory& Inventory::operator=(Inventory&&) noexcept = default;
+
+void Inventory::State::emit(Event e) {
+  e.seq = ++last_seq;
+  e.at_ms = now;
+  if (events) events->push_back(std::move(e));
+}
+
+std::int64_t Inventory::State::next_due() const {
+  std::int64_t due = std::numeric_limits<std::int64_t>::max();
+  if (!expiry.empty()) due = expiry.top_at();
+  if (!finished.empty()) due = std::min(due, finished.front().at + retention_ms);
+  if (!ref_log.empty()) due = std::min(due, ref_log.front().at + retention_ms);
+  return due;
+}
+
+// Expires every hold due at `now` (in (expires_at, index) order) and forgets finished holds and
+// adjustment refs older than the retention period. Costs O(what is due), never a scan.
+void Inventory::State::housekeep(Outcome& out) {
+  while (!expiry.empty() && expiry.top_at() <= now) {
+    finish(expiry.top_hold(), HoldState::expired, EventType::hold_expired);
+    out.changed = true;
+  }
+  while (!finished.empty() && finished.front().at + retention_ms <= now) {
+    std::uint32_t h = finished.front().hold;
+    finished.pop_front();
+    forget(h);
+    out.changed = true;
+  }
+  while (!ref_log.empty() && ref_log.front().at + retention_ms <= now) {
+    refs.erase(ref_log.front().key);
+    ref_log.pop_front();
+    out.changed = true;
+  }
+}
+
+Outcome Inventory::apply(const Command& cmd, std::int64_t now_ms, std::vector<Event>* events) {
+  State& s = *s_;
+  s.now = effective_now(now_ms);
+  s.events = events;
+  Outcome housekeeping;
+  s.housekeep(housekeeping);
+  Outcome out;
+  std::string message;
+  if (validate(cmd, &message) != Code::ok) {
+    out.code = Code::invalid_request;
+    out.message = std::move(message);
+  } else {
+    out = std::visit(
+        [&](const auto& c) -> Outcome {
+          using T = std::decay_t<decltype(c)>;
+          if constexpr (std::is_same_v<T, PutChannel>) return s.put_channel(c);
+          else if constexpr (std::is_same_v<T, PutSku>) return s.put_sku(c);
+          else if constexpr (std::is_same_v<T, Adjust>) return s.adjust(c);
+          else if constexpr (std::is_same_v<T, SetAllocation>) return s.set_allocation(c);
+          else if constexpr (std::is_same_v<T, ClosePool>) return s.close_pool(c);
+          else if constexpr (std::is_same_v<T, CreateHold>) return s.create_hold(c);
+          else if constexpr (std::is_same_v<T, ConfirmHold>) return s.confirm_hold(c);
+          else if constexpr (std::is_same_v<T, ReleaseHold>) return s.release_hold(c);
+          else if constexpr (std::is_same_v<T, ExtendHold>) return s.extend_hold(c);
+          else if constexpr (std::is_same_v<T, Configure>) {
+            Outcome o;
+            o.changed = c.retention_ms != s.retention_ms || c.low_stock_permille != s.low_stock_permille;
+            s.retention_ms = c.retention_ms;
+            s.low_stock_permille = c.low_stock_permille;
+            s.housekeep(o);
+            return o;
+          } else {
+            return Outcome{};  // Tick: housekeeping already ran
+          }
+        },
+        cmd);
+  }
+  out.changed = out.changed || housekeeping.changed;
+  s.events = nullptr;
+  return out;
+}
+
+std::int64_t Inventory::effective_now(std::int64_t now_ms) const { return std::max(now_ms, s_->now); }
+std::int64_t Inventory::now_ms() const { return s_->now; }
+std::int64_t Inventory::next_due_ms() const { return s_->next_due(); }
+
+namespace {
+template <typename Map>
+std::uint32_t find_in(const Map& m, std::string_view key) {
+  auto it = m.find(absl::string_view(key.data(), key.size()));  // Debian's absl::string_view is its own type
+  return it == m.end() ? kNoIndex : it->second;
+}
+}  // namespace
+
+std::uint32_t Inventory::find_sku(std::string_view name) const { return find_in(s_->sku_index, name); }
+std::uint32_t Inventory::find_channel(std::string_view name) const { return find_in(s_->channel_index, name); }
+std::uint32_t Inventory::find_hold(std::string_view id) const { return find_in(s_->hold_index, id); }
+std::size_t Inventory::channel_count() const { return s_->channels.size(); }
+std::size_t Inventory::sku_count() const { return s_->skus.size(); }
+std::string_view Inventory::sku_name(std::uint32_t i) const { return s_->skus[i].name; }
+std::string_view Inventory::channel_name(std::uint32_t i) const { return s_->channels[i].name; }
+std::string_view Inventory::hold_id(std::uint32_t i) const { return s_->holds[i].id; }
+std::uint32_t Inventory::hold_channel(std::uint32_t i) const { return s_->holds[i].channel; }
+std::uint64_t Inventory::last_event_seq() const { return s_->last_seq; }
+std::int64_t Inventory::retention_ms() const { return s_->retention_ms; }
+std::int64_t Inventory::low_stock_permille() const { return s_->low_stock_permille; }
+
+std::int64_t Inventory::available(std::uint32_t sku, std::uint32_t channel) const {
+  return s_->avail(s_->skus[sku], channel);
+}
+
+std::int64_t Inventory::available_total(std::uint32_t sku) const { return s_->total_free(s_->skus[sku]); }
+
+ChannelView Inventory::channel(std::uint32_t i) const {
+  const Channel& c = s_->channels[i];
+  return ChannelView{i, c.name, c.priority, c.ttl_s, c.state};
+}
+
+SkuView Inventory::sku(std::uint32_t i) const {
+  const State& s = *s_;
+  const Sku& k = s.skus[i];
+  SkuView v;
+  v.index = i;
+  v.name = k.name;
+  v.on_hand = k.on_hand;
+  v.safety_stock = k.safety;
+  v.held = k.held;
+  v.available = s.total_free(k);
+  v.max_per_hold = k.max_per_hold;
+  v.low_stock_threshold = k.low_threshold;
+  v.low_stock_threshold_explicit = k.threshold_explicit;
+  v.version = k.version;
+  v.shared_free = k.shared_free;
+  v.channels.reserve(s.channels.size());
+  for (std::uint32_t c = 0; c < s.channels.size(); ++c) v.channels.push_back({s.channels[c].name, s.avail(k, c)});
+  if (k.alloc) {
+    v.preempt = k.alloc->preempt;
+    for (const Fence& f : k.alloc->fences) {
+      if (!f.active) continue;
+      v.fences.push_back({s.channels[f.channel].name, f.ratio_ppb, f.units, f.free + f.held, f.held});
+    }
+    for (const Pool& p : k.alloc->pools) {
+      if (!p.open) continue;
+      PoolView pv{p.name, p.units, {}, p.free + p.held, p.held};
+      for (std::uint32_t c : p.channels) pv.channels.push_back(s.channels[c].name);
+      v.pools.push_back(std::move(pv));
+    }
+  }
+  return v;
+}
+
+HoldView Inventory::hold(std::uint32_t i) const {
+  const State& s = *s_;
+  const Hold& h = s.holds[i];
+  HoldView v;
+  v.index = i;
+  v.id = h.id;
+  v.channel = s.channels[h.channel].name;
+  v.state = h.state;
+  v.created_at_ms = h.created_at;
+  v.expires_at_ms = h.expires_at;
+  v.finished_at_ms = h.finished_at;
+  v.lines.reserve(h.lines.size());
+  for (const Line& l : h.lines) v.lines.push_back({s.skus[l.sku].name, l.qty});
+  return v;
+}
+
+Stats Inventory::stats() const {
+  const State& s = *s_;
+  Stats st;
+  st.skus = s.skus.size();
+  st.channels = s.channels.size();
+  st.holds_held = s.expiry.size();
+  st.holds_confirmed = s.finished_count[static_cast<int>(HoldState::confirmed)];
+  st.holds_released = s.finished_count[static_cast<int>(HoldState::released)];
+  st.holds_expired = s.finished_count[static_cast<int>(HoldState::expired)];
+  st.adjustment_refs = s.refs.size();
+  return st;
+}
+
+}  // namespace stockd::core

@@ -1,0 +1,174 @@
+// inventory_state.h: the tables behind Inventory, shared by the files that implement it
+// (inventory.cc: dispatch and queries; stock.cc: channels, SKUs, adjustments, allocation sizing;
+// holds.cc: the hold lifecycle; inventory_codec.cc: snapshots; invariants.cc: self-checks).
+//
+// Buckets. A SKU's sellable units (on_hand - safety_stock) are split into buckets: one fence per
+// fenced channel, one per event pool, and shared stock. Each bucket keeps `free` (units a hold may take
+// now) and `held` (units holds took from it). A hold line remembers which buckets it drew from (its
+// draws), so release and expiry give units back to the bucket they came from, and confirm consumes
+// them there. Invariant: shared_free + sum(free of all buckets) == max(0, on_hand - safety - held).
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "core/event.h"
+#include "core/expiry_heap.h"
+#include "core/inventory.h"
+#include "core/limits.h"
+
+namespace stockd::core {
+
+// A draw's bucket: kShared, or a fence (tag | channel index), or a pool (tag | pool slot).
+inline constexpr std::uint32_t kShared = 0;
+inline constexpr std::uint32_t kFenceTag = 0x40000000u;
+inline constexpr std::uint32_t kPoolTag = 0x80000000u;
+inline constexpr std::uint32_t kBucketKeyMask = 0x3fffffffu;
+
+struct Fence {
+  std::uint32_t channel = 0;
+  std::int64_t ratio_ppb = -1;
+  std::int64_t units = -1;
+  std::int64_t free = 0;
+  std::int64_t held = 0;
+  bool active = true;  // false: removed from the allocation, kept only until its held units are gone
+};
+
+struct Pool {
+  std::string name;
+  std::int64_t units = 0;  // the pool's total for the event: sold + held + free never exceeds it
+  std::vector<std::uint32_t> channels;
+  std::int64_t free = 0;
+  std::int64_t held = 0;
+  std::int64_t sold = 0;
+  bool open = true;
+};
+
+struct Allocation {
+  std::vector<Fence> fences;
+  std::vector<Pool> pools;  // slots are stable: a draw names its pool by slot
+  bool preempt = false;
+};
+
+struct Sku {
+  std::string name;
+  std::int64_t on_hand = 0;
+  std::int64_t safety = 0;
+  std::int64_t held = 0;
+  std::int64_t shared_free = 0;
+  std::int64_t max_per_hold = 0;   // 0: no limit
+  std::int64_t low_threshold = 0;  // in force
+  bool threshold_explicit = false;
+  std::uint64_t version = 0;
+  std::unique_ptr<Allocation> alloc;  // null: everything is shared
+};
+
+struct Channel {
+  std::string name;
+  std::int64_t priority = 100;
+  std::int64_t ttl_s = 0;
+  ChannelState state = ChannelState::active;
+};
+
+struct Draw {
+  std::uint32_t bucket = kShared;
+  std::int64_t qty = 0;
+};
+
+struct Line {
+  std::uint32_t sku = 0;
+  std::uint16_t first_draw = 0;
+  std::uint16_t n_draws = 0;
+  std::int64_t qty = 0;
+};
+
+using LineList = absl::InlinedVector<Line, 1>;
+using DrawList = absl::InlinedVector<Draw, 1>;
+using RequestedLines = std::vector<std::pair<std::uint32_t, std::int64_t>>;
+
+struct Hold {
+  std::string id;
+  LineList lines;  // sorted by SKU name: the idempotency comparison is order-free
+  DrawList draws;
+  std::unique_ptr<RequestedLines> requested;  // the lines as created, once a partial confirm changed them
+  std::int64_t created_at = 0;
+  std::int64_t expires_at = 0;
+  std::int64_t finished_at = 0;
+  std::uint32_t channel = 0;
+  HoldState state = HoldState::held;
+  bool live = false;  // the slot is in use
+};
+
+struct Finished {
+  std::int64_t at = 0;
+  std::uint32_t hold = 0;
+};
+
+struct RefRecord {
+  std::int64_t at = 0;
+  std::string key;  // 4 bytes of SKU index, then the ref
+};
+
+struct Inventory::State {
+  std::int64_t now = 0;
+  std::uint64_t last_seq = 0;
+  std::int64_t retention_ms = limits::kDefaultRetentionMs;
+  std::int64_t low_stock_permille = limits::kDefaultLowStockPermille;
+
+  std::vector<Channel> channels;
+  std::vector<std::uint32_t> by_priority;  // channel indices, highest priority (smallest number) first
+  absl::flat_hash_map<std::string, std::uint32_t> channel_index;
+
+  std::vector<Sku> skus;
+  absl::flat_hash_map<std::string, std::uint32_t> sku_index;
+
+  std::vector<Hold> holds;                 // slots
+  std::vector<std::uint32_t> free_slots;   // reused last-in first-out
+  absl::flat_hash_map<std::string, std::uint32_t> hold_index;
+  ExpiryHeap expiry;
+  std::deque<Finished> finished;           // in finished_at order: forgotten after retention
+  std::uint64_t finished_count[4] = {0, 0, 0, 0};  // remembered finished holds, by HoldState
+
+  absl::flat_hash_map<std::string, std::int64_t> refs;  // adjustment ref key -> delta
+  std::deque<RefRecord> ref_log;                         // in time order: forgotten after retention
+
+  std::vector<Event>* events = nullptr;  // sink of the apply() in progress
+  std::vector<std::int64_t> scratch_avail;  // per-channel availability before a change
+
+  // inventory.cc
+  void emit(Event e);
+  void housekeep(Outcome& out);
+  std::int64_t next_due() const;
+
+  // stock.cc
+  Outcome put_channel(const PutChannel& c);
+  Outcome put_sku(const PutSku& c);
+  Outcome adjust(const Adjust& c);
+  Outcome set_allocation(const SetAllocation& c);
+  Outcome close_pool(const ClosePool& c);
+  void rebuild_priority_order();
+  void resize(Sku& s);
+  std::int64_t avail(const Sku& s, std::uint32_t channel) const;
+  std::int64_t total_free(const Sku& s) const;
+  void capture(const Sku& s);  // remember per-channel availability and total before a change
+  void publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before);
+  Fence* fence_of(Sku& s, std::uint32_t channel) const;
+  void take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws, std::uint16_t* n);
+  void give_back(Sku& s, const Draw& d);
+  void consume(Sku& s, const Draw& d);
+
+  // holds.cc
+  Outcome create_hold(const CreateHold& c);
+  Outcome confirm_hold(const ConfirmHold& c);
+  Outcome release_hold(const ReleaseHold& c);
+  Outcome extend_hold(const ExtendHold& c);
+  void finish(std::uint32_t h, HoldState state, EventType type);
+  void forget(std::uint32_t h);
+  std::uint32_t new_slot();
+};
+
+}  // namespace stockd::core

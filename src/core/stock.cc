@@ -1,0 +1,203 @@
+// Channels, SKUs, adjustments and allocation: how a SKU's sellable units are split into buckets and
+// how a channel draws from them. docs/allocation.md explains the rules with worked examples.
+//
+// Sizing (resize) runs when the allocation is set and whenever stock is set or adjusted, never on
+// holds, confirms, releases or expiry. It hands the free units out in a fixed order: fences by channel
+// priority (highest first), then open pools in slot order, then whatever is left is shared:
+//   fence size  = floor(ratio * (on_hand - safety)) or its units; its free = size - its held
+//   pool  free  = units - sold - held (a pool is a total for its event, sold units stay counted)
+// each capped by what is still free, so the buckets never promise more than exists.
+#include <algorithm>
+
+#include "core/inventory_state.h"
+
+namespace stockd::core {
+
+std::int64_t Inventory::State::total_free(const Sku& s) const {
+  return std::max<std::int64_t>(0, s.on_hand - s.safety - s.held);
+}
+
+Fence* Inventory::State::fence_of(Sku& s, std::uint32_t channel) const {
+  if (!s.alloc) return nullptr;
+  for (Fence& f : s.alloc->fences)
+    if (f.channel == channel) return &f;
+  return nullptr;
+}
+
+namespace {
+bool lists(const Pool& p, std::uint32_t channel) {
+  return std::find(p.channels.begin(), p.channels.end(), channel) != p.channels.end();
+}
+}  // namespace
+
+std::int64_t Inventory::State::avail(const Sku& s, std::uint32_t channel) const {
+  const Channel& ch = channels[channel];
+  if (ch.state == ChannelState::frozen) return 0;
+  std::int64_t sum = s.shared_free;
+  if (!s.alloc) return sum;
+  for (const Fence& f : s.alloc->fences) {
+    if (!f.active) continue;
+    if (f.channel == channel || (s.alloc->preempt && channels[f.channel].priority > ch.priority)) sum += f.free;
+  }
+  for (const Pool& p : s.alloc->pools)
+    if (p.open && lists(p, channel)) sum += p.free;
+  return sum;
+}
+
+void Inventory::State::resize(Sku& s) {
+  std::int64_t sellable = std::max<std::int64_t>(0, s.on_hand - s.safety);
+  std::int64_t remaining = total_free(s);
+  if (s.alloc) {
+    for (Fence& f : s.alloc->fences) f.free = 0;
+    for (std::uint32_t c : by_priority) {
+      Fence* f = fence_of(s, c);
+      if (!f || !f->active) continue;
+      std::int64_t size = f->units >= 0
+                              ? f->units
+                              : static_cast<std::int64_t>(static_cast<__int128>(f->ratio_ppb) * sellable /
+                                                          1'000'000'000);
+      f->free = std::clamp<std::int64_t>(size - f->held, 0, remaining);
+      remaining -= f->free;
+    }
+    for (Pool& p : s.alloc->pools) {
+      p.free = 0;
+      if (!p.open) continue;
+      p.free = std::clamp<std::int64_t>(p.units - p.sold - p.held, 0, remaining);
+      remaining -= p.free;
+    }
+  }
+  s.shared_free = remaining;
+}
+
+// Draw order for `channel`: its fence, the pools it is listed in, shared stock, then (with preempt)
+// the fences of lower-priority channels, lowest priority first. REQUIRES: avail(s, channel) >= qty.
+void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws,
+                            std::uint16_t* n) {
+  auto draw = [&](std::int64_t& free, std::int64_t* bucket_held, std::uint32_t bucket) {
+    std::int64_t q = std::min(free, qty);
+    if (q <= 0) return;
+    free -= q;
+    if (bucket_held) *bucket_held += q;
+    qty -= q;
+    draws.push_back({bucket, q});
+    ++*n;
+  };
+  s.held += qty;
+  if (s.alloc) {
+    if (Fence* f = fence_of(s, channel); f && f->active) draw(f->free, &f->held, kFenceTag | channel);
+    for (std::uint32_t slot = 0; slot < s.alloc->pools.size() && qty > 0; ++slot) {
+      Pool& p = s.alloc->pools[slot];
+      if (p.open && lists(p, channel)) draw(p.free, &p.held, kPoolTag | slot);
+    }
+  }
+  if (qty > 0) draw(s.shared_free, nullptr, kShared);
+  if (qty > 0 && s.alloc && s.alloc->preempt) {
+    std::int64_t own = channels[channel].priority;
+    for (auto it = by_priority.rbegin(); it != by_priority.rend() && qty > 0; ++it) {
+      if (channels[*it].priority <= own) break;
+      if (Fence* f = fence_of(s, *it); f && f->active) draw(f->free, &f->held, kFenceTag | *it);
+    }
+  }
+}
+
+// Units of a draw come back (release, expiry, the unconfirmed rest of a partial confirm). They go to
+// the bucket they came from if it still exists, else to shared stock; when safety stock was raised
+// above what is free, only the part that makes the SKU sellable again becomes free.
+void Inventory::State::give_back(Sku& s, const Draw& d) {
+  std::int64_t before = total_free(s);
+  s.held -= d.qty;
+  std::int64_t back = total_free(s) - before;
+  std::int64_t* target = &s.shared_free;
+  if (d.bucket & kPoolTag) {
+    Pool& p = s.alloc->pools[d.bucket & kBucketKeyMask];
+    p.held -= d.qty;
+    if (p.open) target = &p.free;
+  } else if (d.bucket & kFenceTag) {
+    Fence* f = fence_of(s, d.bucket & kBucketKeyMask);
+    f->held -= d.qty;
+    if (f->active) target = &f->free;
+  }
+  *target += back;
+}
+
+// Units of a draw are sold (confirm): on hand and held go down together, free stays as it is.
+void Inventory::State::consume(Sku& s, const Draw& d) {
+  s.held -= d.qty;
+  s.on_hand -= d.qty;
+  if (d.bucket & kPoolTag) {
+    Pool& p = s.alloc->pools[d.bucket & kBucketKeyMask];
+    p.held -= d.qty;
+    p.sold += d.qty;
+  } else if (d.bucket & kFenceTag) {
+    fence_of(s, d.bucket & kBucketKeyMask)->held -= d.qty;
+  }
+}
+
+void Inventory::State::capture(const Sku& s) {
+  scratch_avail.resize(channels.size());
+  for (std::uint32_t c = 0; c < channels.size(); ++c) scratch_avail[c] = avail(s, c);
+}
+
+// Emits an availability event per channel whose figure changed since capture(), and low_stock when the
+// SKU's available fell from at or above its threshold to below it.
+void Inventory::State::publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before) {
+  const Sku& s = skus[sku];
+  for (std::uint32_t c = 0; c < channels.size(); ++c) {
+    std::int64_t now_avail = avail(s, c);
+    if (now_avail == scratch_avail[c]) continue;
+    Event e;
+    e.type = EventType::availability;
+    e.sku = sku;
+    e.channel = c;
+    e.available = now_avail;
+    emit(std::move(e));
+  }
+  std::int64_t total = total_free(s);
+  if (total < s.low_threshold && !(total_before < threshold_before)) {
+    Event e;
+    e.type = EventType::low_stock;
+    e.sku = sku;
+    e.available = total;
+    e.threshold = s.low_threshold;
+    emit(std::move(e));
+  }
+}
+
+void Inventory::State::rebuild_priority_order() {
+  by_priority.resize(channels.size());
+  for (std::uint32_t i = 0; i < by_priority.size(); ++i) by_priority[i] = i;
+  std::stable_sort(by_priority.begin(), by_priority.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return channels[a].priority < channels[b].priority; });
+}
+
+Outcome Inventory::State::put_channel(const PutChannel& c) {
+  Outcome out;
+  auto it = channel_index.find(c.channel);
+  std::uint32_t idx;
+  if (it == channel_index.end()) {
+    if (channels.size() >= limits::kChannelsMax) {
+      out.code = Code::invalid_request;
+      out.message = "too many channels (at most 1024)";
+      return out;
+    }
+    idx = static_cast<std::uint32_t>(channels.size());
+    channels.push_back(Channel{c.channel, 100, limits::kDefaultHoldTtlSeconds, ChannelState::active});
+    channel_index.emplace(c.channel, idx);
+  } else {
+    idx = it->second;
+  }
+  Channel& ch = channels[idx];
+  if (c.priority) ch.priority = *c.priority;
+  if (c.hold_ttl_s) ch.ttl_s = *c.hold_ttl_s;
+  if (c.state) ch.state = *c.state;
+  rebuild_priority_order();
+  Event e;
+  e.type = EventType::channel_updated;
+  e.channel = idx;
+  emit(std::move(e));
+  out.changed = true;
+  out.index = idx;
+  return out;
+}
+
+}  // namespace stockd::core
