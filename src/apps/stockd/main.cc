@@ -1,0 +1,44 @@
+// stockd: parse the configuration, open (and recover) the embedded engine, serve until SIGTERM.
+#include <cstdio>
+#include <memory>
+
+#include "engine/engine.h"
+#include "engine/env.h"
+#include "server/options.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+int main(int argc, char** argv) {
+  using namespace stockd;
+  server::ServerOptions opt;
+  if (int rc = server::parse_options(argc, argv, &opt); rc >= 0) return rc;
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(opt.log_level));
+
+  engine::Options eo;
+  eo.data_dir = opt.data_dir;
+  eo.fsync = opt.fsync == "always" ? engine::FsyncMode::always
+             : opt.fsync == "batch" ? engine::FsyncMode::batch
+                                    : engine::FsyncMode::off;
+  eo.fsync_batch_ms = opt.fsync_batch_ms;
+  eo.segment_bytes = static_cast<std::uint64_t>(opt.segment_mb) << 20;
+  eo.snapshot_every_records = static_cast<std::uint64_t>(opt.snapshot_every_records);
+  eo.events_retained = static_cast<std::size_t>(opt.events_retained);
+  eo.recover_truncate = opt.recover_truncate;
+  std::string error;
+  auto eng = engine::Engine::open(eo, engine::Env::posix(), &error);
+  if (!eng) {
+    spdlog::error("event=open_failed data_dir={} error=\"{}\"", opt.data_dir, error);
+    return 1;
+  }
+  if (!eng->configure(opt.hold_retention_s * 1000, static_cast<std::int64_t>(opt.low_stock_ratio * 1000))) {
+    spdlog::error("event=configure_failed data_dir={}", opt.data_dir);
+    return 1;
+  }
+  server::Server srv(opt, *eng);
+  if (!srv.listen()) return 1;
+  int rc = srv.run();
+  eng->close();
+  spdlog::info("event=stopped");
+  return rc;
+}

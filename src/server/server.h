@@ -1,0 +1,93 @@
+// server.h: stockd's network front: one event-loop thread serving HTTP/JSON and RESP over the engine.
+//
+// Why one thread: the engine is a single writer and every acknowledged write waits for one fsync per
+// batch anyway; a single epoll loop that reads all ready connections, turns their writes into one engine
+// batch (one journal write + one fdatasync), then answers them all, is the group commit. Reads are
+// answered from memory at once, except that a connection's reads never overtake its own earlier
+// writes: once a connection has a write in the current batch, its next requests wait for the batch.
+// Bounds: connections (max_connections), input per connection (body limit), replies queued per
+// connection (max_output_bytes, then stockd stops reading that client), writes admitted per round
+// (max_queue, then 429 overloaded with nothing applied).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/options.h"
+
+namespace stockd::server {
+
+struct Conn;
+struct Pending;
+struct HttpRequest;
+
+class Server {
+ public:
+  Server(const ServerOptions& options, engine::Engine& engine);
+  ~Server();
+  // Binds the listeners; false (and a logged reason) when an address cannot be bound.
+  bool listen();
+  // Runs until SIGTERM/SIGINT, then drains and returns the exit code (0).
+  int run();
+
+ private:
+  // server_loop.cc
+  void accept_all(int listen_fd, bool resp);
+  void on_readable(Conn& c);
+  bool read_some(Conn& c);
+  void flush(Conn& c);
+  void close_conn(Conn& c);
+  void process();
+  void parse_input(Conn& c);
+  void execute_batch();
+  void on_timer(std::int64_t now_ms);
+  void drain();
+
+  // server_http.cc: parses and handles the complete requests in c's input. A handler returns false
+  // when the request must wait for the connection's writes in the current batch (not consumed).
+  void http_input(Conn& c);
+  bool http_request(Conn& c, const HttpRequest& req);
+  void http_reply(Conn& c, int status, const std::string& body, bool keep_alive);
+  void http_error(Conn& c, core::Code code, const std::string& message, bool keep_alive);
+  void http_deliver(Conn& c, const Pending& p, const core::Outcome& out);
+  void answer_poll(Conn& c);
+  void answer_polls();
+  void render_metrics(std::string& out) const;
+
+  // server_resp.cc
+  void resp_input(Conn& c);
+  bool resp_request(Conn& c, const std::vector<std::string_view>& args);
+  void resp_deliver(Conn& c, const Pending& p, const core::Outcome& out);
+
+  std::int64_t now_ms() const;
+  std::int64_t now_us() const;
+
+  ServerOptions opt_;
+  engine::Engine& engine_;
+  Auth auth_;
+  Metrics metrics_;
+  int epoll_fd_ = -1;
+  int http_fd_ = -1;
+  int resp_fd_ = -1;
+  int signal_fd_ = -1;
+  bool draining_ = false;
+  std::uint64_t next_conn_id_ = 1;
+  std::vector<std::unique_ptr<Conn>> conns_;  // by fd
+  std::size_t open_conns_ = 0;
+  std::vector<Conn*> ready_;                  // connections with input to parse
+  std::vector<Conn*> dirty_;                  // connections with output to flush
+  std::vector<Conn*> polls_;                  // parked long polls
+  std::vector<std::unique_ptr<Conn>> graveyard_;  // closed connections whose slot was reused this round
+  std::vector<engine::BatchItem> batch_;
+  std::vector<Pending> pending_;
+  std::vector<core::Event> events_;
+  std::int64_t round_start_us_ = 0;
+  std::int64_t last_tick_ms_ = 0;
+  std::uint64_t overloaded_total_ = 0;
+};
+
+}  // namespace stockd::server

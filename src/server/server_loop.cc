@@ -1,0 +1,400 @@
+// The event loop: accept, read, one engine batch per round, reply, flush; timers for expiry, long-poll
+// deadlines and idle connections; SIGTERM/SIGINT drain.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "server/conn.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+namespace stockd::server {
+namespace {
+
+constexpr int kEventsPerWait = 256;
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr int kRoundsPerWakeMax = 64;  // a bound on re-processing after batches within one wake-up
+
+// Tags in epoll_event.data.u64 for the non-connection descriptors.
+constexpr std::uint64_t kTagHttp = 1ull << 62;
+constexpr std::uint64_t kTagResp = 2ull << 62;
+constexpr std::uint64_t kTagSignal = 3ull << 62;
+
+int listen_on(const std::string& addr) {
+  std::string host;
+  int port = 0;
+  if (!split_host_port(addr, &host, &port)) return -1;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return -1;
+  int fd = -1;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 4096) == 0) break;
+    close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(res);
+  return fd;
+}
+
+}  // namespace
+
+Server::Server(const ServerOptions& options, engine::Engine& engine)
+    : opt_(options), engine_(engine), auth_(options.admin_token, options.channel_tokens) {}
+
+Server::~Server() {
+  for (auto& c : conns_)
+    if (c && c->fd >= 0) close(c->fd);
+  for (int fd : {http_fd_, resp_fd_, signal_fd_, epoll_fd_})
+    if (fd >= 0) close(fd);
+}
+
+std::int64_t Server::now_ms() const {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t Server::now_us() const {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+bool Server::listen() {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  http_fd_ = listen_on(opt_.http);
+  if (http_fd_ < 0) {
+    spdlog::error("event=listen_failed proto=http addr={} error=\"{}\"", opt_.http, std::strerror(errno));
+    return false;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kTagHttp;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, http_fd_, &ev);
+  if (opt_.resp != "off") {
+    resp_fd_ = listen_on(opt_.resp);
+    if (resp_fd_ < 0) {
+      spdlog::error("event=listen_failed proto=resp addr={} error=\"{}\"", opt_.resp, std::strerror(errno));
+      return false;
+    }
+    ev.data.u64 = kTagResp;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, resp_fd_, &ev);
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  ev.data.u64 = kTagSignal;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &ev);
+  spdlog::info("event=listening http={} resp={}", opt_.http, opt_.resp);
+  return true;
+}
+
+void Server::accept_all(int listen_fd, bool resp) {
+  for (;;) {
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        spdlog::warn("event=accept_failed error=\"{}\"", std::strerror(errno));
+      return;
+    }
+    if (open_conns_ >= static_cast<std::size_t>(opt_.max_connections) || draining_) {
+      // Refused with the contract's answer, without reading the request.
+      static constexpr std::string_view kHttp =
+          "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
+          "Content-Length: 78\r\n\r\n{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections\",\"details\":{}}}";
+      static constexpr std::string_view kResp = "-OVERLOADED too many connections\r\n";
+      std::string_view msg = resp ? kResp : kHttp;
+      [[maybe_unused]] ssize_t n = write(fd, msg.data(), msg.size());
+      close(fd);
+      ++overloaded_total_;
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (static_cast<std::size_t>(fd) >= conns_.size()) conns_.resize(fd + 1);
+    // A closed connection's object may still be listed for this round; it is freed after the round.
+    if (conns_[fd]) graveyard_.push_back(std::move(conns_[fd]));
+    auto c = std::make_unique<Conn>();
+    c->fd = fd;
+    c->id = next_conn_id_++;
+    c->resp = resp;
+    c->last_active_ms = now_ms();
+    if (!auth_.enabled()) c->principal.kind = Principal::Kind::admin;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = static_cast<std::uint64_t>(fd);
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    conns_[fd] = std::move(c);
+    ++open_conns_;
+  }
+}
+
+// Reads until EAGAIN or until the connection's input buffer holds a full request's worth.
+bool Server::read_some(Conn& c) {
+  std::size_t cap = static_cast<std::size_t>(opt_.max_body_bytes) + 64 * 1024;
+  if (c.in_pos > 0 && c.in_pos == c.in.size()) {
+    c.in.clear();
+    c.in_pos = 0;
+  } else if (c.in_pos > c.in.size() / 2) {
+    c.in.erase(0, c.in_pos);
+    c.in_pos = 0;
+  }
+  c.more_to_read = false;
+  while (true) {
+    if (c.in.size() - c.in_pos >= cap) {
+      c.more_to_read = true;
+      return true;
+    }
+    std::size_t old = c.in.size();
+    c.in.resize(old + kReadChunk);
+    ssize_t n = ::read(c.fd, c.in.data() + old, kReadChunk);
+    if (n > 0) {
+      c.in.resize(old + n);
+      continue;
+    }
+    c.in.resize(old);
+    if (n == 0) {
+      c.eof = true;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    return false;
+  }
+}
+
+void Server::on_readable(Conn& c) {
+  if (!read_some(c)) {
+    close_conn(c);
+    return;
+  }
+  c.last_active_ms = now_ms();
+  if (!c.in_ready) {
+    c.in_ready = true;
+    ready_.push_back(&c);
+  }
+}
+
+void Server::flush(Conn& c) {
+  while (c.out_pos < c.out.size()) {
+    ssize_t n = ::write(c.fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos);
+    if (n > 0) {
+      c.out_pos += n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // EPOLLOUT (edge) will call again
+    close_conn(c);
+    return;
+  }
+  c.out.clear();
+  c.out_pos = 0;
+  if (c.close_after_flush || (c.eof && c.inflight == 0 && !c.polling && c.input().empty())) close_conn(c);
+}
+
+void Server::close_conn(Conn& c) {
+  if (c.fd < 0) return;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  close(c.fd);
+  c.fd = -1;
+  --open_conns_;
+  if (c.polling) {
+    c.polling = false;
+    std::erase(polls_, &c);
+  }
+}
+
+void Server::parse_input(Conn& c) {
+  if (c.fd < 0 || c.polling || c.close_after_flush) return;
+  if (c.pending_output() >= static_cast<std::size_t>(opt_.max_output_bytes)) return;  // slow reader
+  if (c.resp)
+    resp_input(c);
+  else
+    http_input(c);
+}
+
+void Server::execute_batch() {
+  if (batch_.empty()) return;
+  events_.clear();
+  std::int64_t t0 = now_us();
+  engine_.execute(batch_, &events_);
+  std::int64_t t1 = now_us();
+  metrics_.batch(batch_.size(), t1 - t0);
+  for (std::size_t i = 0; i < batch_.size(); ++i) {
+    const Pending& p = pending_[i];
+    Conn* c = p.conn;
+    if (!c || c->fd < 0) continue;  // a tick, or the client went away; the write stands
+    --c->inflight;
+    if (c->resp)
+      resp_deliver(*c, p, batch_[i].outcome);
+    else
+      http_deliver(*c, p, batch_[i].outcome);
+  }
+  batch_.clear();
+  pending_.clear();
+  if (!events_.empty()) answer_polls();
+}
+
+void Server::process() {
+  round_start_us_ = now_us();
+  for (int round = 0; round < kRoundsPerWakeMax && !ready_.empty(); ++round) {
+    for (std::size_t i = 0; i < ready_.size(); ++i) {
+      Conn& c = *ready_[i];
+      if (c.more_to_read && c.fd >= 0 && !read_some(c)) close_conn(c);
+      parse_input(c);
+    }
+    execute_batch();
+    // Keep only connections that still have something to parse and can make progress.
+    std::vector<Conn*> next;
+    for (Conn* c : ready_) {
+      bool again = c->fd >= 0 && !c->polling && (!c->input().empty() || c->more_to_read) &&
+                   c->pending_output() < static_cast<std::size_t>(opt_.max_output_bytes);
+      if (again) {
+        next.push_back(c);
+      } else {
+        c->in_ready = false;
+        if (c->fd >= 0 && c->eof && c->inflight == 0 && !c->polling && c->pending_output() == 0) close_conn(*c);
+      }
+      if (c->fd >= 0 && c->pending_output() > 0 && !c->in_dirty) {
+        c->in_dirty = true;
+        dirty_.push_back(c);
+      }
+    }
+    bool progress = next.size() < ready_.size();
+    ready_.swap(next);
+    for (Conn* c : dirty_) {
+      c->in_dirty = false;
+      if (c->fd >= 0) flush(*c);
+    }
+    dirty_.clear();
+    if (!progress && round > 0) break;
+  }
+  for (Conn* c : ready_) c->in_ready = false;
+  // A connection left here has input it could not consume (stalled reader or a partial request);
+  // it is picked up again when more data arrives or its output drains.
+  ready_.clear();
+  graveyard_.clear();
+}
+
+void Server::on_timer(std::int64_t now) {
+  last_tick_ms_ = now;
+  engine_.maintain(now);
+  if (engine_.inventory().next_due_ms() <= now && batch_.empty()) {
+    batch_.push_back(engine::BatchItem{core::Tick{}, now, {}, 0});
+    pending_.push_back(Pending{nullptr, "tick", now_us(), 0, false});
+    execute_batch();
+  }
+  answer_polls();
+  for (Conn* c : dirty_) {
+    c->in_dirty = false;
+    if (c->fd >= 0) flush(*c);
+  }
+  dirty_.clear();
+  for (auto& cp : conns_) {
+    if (!cp || cp->fd < 0) continue;
+    Conn& c = *cp;
+    bool idle = c.inflight == 0 && !c.polling && c.pending_output() == 0 &&
+                now - c.last_active_ms > opt_.idle_timeout_s * 1000;
+    if (idle) close_conn(c);
+  }
+}
+
+int Server::run() {
+  epoll_event evs[kEventsPerWait];
+  while (!draining_) {
+    std::int64_t now = now_ms();
+    int timeout = static_cast<int>(std::max<std::int64_t>(0, last_tick_ms_ + opt_.tick_ms - now));
+    int n = epoll_wait(epoll_fd_, evs, kEventsPerWait, timeout);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("event=epoll_failed error=\"{}\"", std::strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      std::uint64_t tag = evs[i].data.u64;
+      if (tag == kTagHttp) {
+        accept_all(http_fd_, false);
+      } else if (tag == kTagResp) {
+        accept_all(resp_fd_, true);
+      } else if (tag == kTagSignal) {
+        signalfd_siginfo si;
+        while (read(signal_fd_, &si, sizeof si) == sizeof si) {
+        }
+        spdlog::info("event=signal action=drain");
+        draining_ = true;
+      } else {
+        Conn* c = tag < conns_.size() ? conns_[tag].get() : nullptr;
+        if (!c || c->fd < 0) continue;
+        if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable(*c);
+        if (c->fd >= 0 && (evs[i].events & EPOLLOUT) && c->pending_output() > 0) {
+          flush(*c);
+          if (c->fd >= 0 && !c->input().empty() && !c->in_ready) {  // was stalled on output
+            c->in_ready = true;
+            ready_.push_back(c);
+          }
+        }
+      }
+    }
+    process();
+    now = now_ms();
+    if (now - last_tick_ms_ >= opt_.tick_ms) on_timer(now);
+  }
+  drain();
+  return 0;
+}
+
+// Stop accepting, answer what was received, flush replies (bounded wait), then let the engine close.
+void Server::drain() {
+  for (int* fd : {&http_fd_, &resp_fd_}) {
+    if (*fd >= 0) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, *fd, nullptr);
+      close(*fd);
+      *fd = -1;
+    }
+  }
+  for (auto& cp : conns_)
+    if (cp && cp->fd >= 0 && !cp->input().empty() && !cp->in_ready) {
+      cp->in_ready = true;
+      ready_.push_back(cp.get());
+    }
+  process();
+  for (Conn* c : polls_) {
+    c->poll_deadline_ms = 0;
+  }
+  answer_polls();
+  std::int64_t deadline = now_ms() + 5000;
+  epoll_event evs[kEventsPerWait];
+  for (;;) {
+    bool pending = false;
+    for (auto& cp : conns_)
+      if (cp && cp->fd >= 0 && cp->pending_output() > 0) {
+        flush(*cp);
+        pending = pending || (cp->fd >= 0 && cp->pending_output() > 0);
+      }
+    if (!pending || now_ms() > deadline) break;
+    epoll_wait(epoll_fd_, evs, kEventsPerWait, 50);
+  }
+  spdlog::info("event=drained");
+}
+
+}  // namespace stockd::server

@@ -1,0 +1,171 @@
+"""Starts a real stockd process on free loopback ports in a temporary data directory, and talks to it
+over real sockets (HTTP with http.client, RESP with a raw socket client and with redis-py)."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+STOCKD = os.environ.get("STOCKD_BIN", "stockd")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stockd:
+    def __init__(self, extra_args=(), config=None, data_dir=None):
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="stockd-e2e-")
+        self.extra_args = list(extra_args)
+        self.config = config
+        self.proc = None
+        self.http_port = free_port()
+        self.resp_port = free_port()
+        self.log_path = os.path.join(tempfile.gettempdir(), f"stockd-e2e-{self.http_port}.log")
+
+    def start(self, wait=True):
+        args = [STOCKD, "--data-dir", self.data_dir, "--http", f"127.0.0.1:{self.http_port}",
+                "--resp", f"127.0.0.1:{self.resp_port}"] + self.extra_args
+        if self.config is not None:
+            path = os.path.join(tempfile.gettempdir(), f"stockd-e2e-{self.http_port}.toml")
+            with open(path, "w") as f:
+                f.write(self.config)
+            args += ["--config", path]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout_s=20):
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"stockd exited with {self.proc.returncode}: {self.tail_log()}")
+            try:
+                status, _ = self.http("GET", "/healthz")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("stockd did not become healthy: " + self.tail_log())
+
+    def tail_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-3000:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout_s=20):
+        if self.proc is None:
+            return None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        self.log.close()
+        return rc
+
+    def restart(self, sig=signal.SIGTERM):
+        rc = self.stop(sig)
+        self.start()
+        return rc
+
+    def cleanup(self):
+        self.stop(signal.SIGKILL)
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # HTTP ------------------------------------------------------------------------------------------
+    def conn(self):
+        return http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30)
+
+    def http(self, method, path, body=None, token=None, raw=None, conn=None, headers=None):
+        c = conn or self.conn()
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        payload = r.read()
+        if conn is None:
+            c.close()
+        ctype = r.getheader("Content-Type", "")
+        if "json" in ctype:
+            return r.status, json.loads(payload)
+        return r.status, payload.decode(errors="replace")
+
+    # RESP ------------------------------------------------------------------------------------------
+    def resp(self):
+        return RespClient("127.0.0.1", self.resp_port)
+
+
+class RespClient:
+    """A minimal RESP2 client: sends arrays of bulk strings, reads one reply per command."""
+
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port), timeout=30)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, *args):
+        out = [f"*{len(args)}\r\n".encode()]
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            out.append(f"${len(b)}\r\n".encode() + b + b"\r\n")
+        self.sock.sendall(b"".join(out))
+
+    def call(self, *args):
+        self.send(*args)
+        return self.read()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode()
+
+    def read(self):
+        line = self._line()
+        kind, rest = line[0], line[1:]
+        if kind == "+":
+            return rest
+        if kind == "-":
+            return RespError(rest)
+        if kind == ":":
+            return int(rest)
+        if kind == "$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self.buf += self.sock.recv(65536)
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return data.decode()
+        if kind == "*":
+            return [self.read() for _ in range(int(rest))]
+        raise ValueError("bad reply " + line)
+
+
+class RespError(str):
+    pass
