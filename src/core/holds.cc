@@ -68,8 +68,10 @@ void Inventory::State::finish(std::uint32_t h, HoldState state, EventType type) 
       publish(l.sku, total_before, s.low_threshold);
     }
   }
+  // A finished hold no longer owns units: its draws go, its lines stay for replies and replays.
   hold.draws.clear();
   hold.draws.shrink_to_fit();
+  for (Line& l : hold.lines) l.first_draw = l.n_draws = 0;
 }
 
 Outcome Inventory::State::create_hold(const CreateHold& c) {
