@@ -175,7 +175,10 @@ Outcome Inventory::State::set_allocation(const SetAllocation& c) {
         matched[i] = true;
         p = &a.pools[i];
       }
-    if (!p) p = &a.pools.emplace_back();
+    if (!p) {
+      p = &a.pools.emplace_back();
+      matched.push_back(true);  // keeps matched[] as long as pools[] for the next unmatched spec
+    }
     *p = Pool{spec->name, spec->units, {}, 0, 0, 0, true};
     for (const std::string& ch : spec->channels) p->channels.push_back(channel_of(ch));
   }
