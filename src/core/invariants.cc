@@ -1,12 +1,91 @@
 // Self-checks of every structural invariant. The simulation calls this after each step; load() calls
 // it on every snapshot it accepts.
+#include <algorithm>
 #include <string>
+#include <tuple>
 
 #include "core/inventory_state.h"
 
 namespace stockd::core {
 namespace {
 std::string sku_problem(const Sku& k, const std::string& what) { return "sku " + k.name + ": " + what; }
+
+// The tables that point at each other agree: name indexes, one fence per channel, every draw names a
+// bucket that exists and each bucket's held is the sum of the draws on it, each free slot and each
+// finished hold is queued once, each remembered ref is logged once. A snapshot that breaks one of these
+// would pass the sums below yet corrupt the state at the next release or forget.
+std::string cross_problem(const Inventory::State& s) {
+  if (s.channel_index.size() != s.channels.size()) return "channel index out of step";
+  for (std::uint32_t c = 0; c < s.channels.size(); ++c)
+    if (auto it = s.channel_index.find(s.channels[c].name); it == s.channel_index.end() || it->second != c)
+      return "channel " + s.channels[c].name + " is not indexed";
+  if (s.sku_index.size() != s.skus.size()) return "sku index out of step";
+  for (std::uint32_t i = 0; i < s.skus.size(); ++i)
+    if (auto it = s.sku_index.find(s.skus[i].name); it == s.sku_index.end() || it->second != i)
+      return sku_problem(s.skus[i], "not indexed");
+  std::vector<std::tuple<std::uint32_t, std::uint32_t, std::int64_t>> on_buckets;  // sku, bucket, qty
+  for (const Hold& hold : s.holds) {
+    if (!hold.live || hold.state != HoldState::held) continue;
+    for (const Line& l : hold.lines)
+      for (std::uint16_t d = 0; d < l.n_draws; ++d)
+        if (const Draw& draw = hold.draws[l.first_draw + d]; draw.bucket != kShared)
+          on_buckets.emplace_back(l.sku, draw.bucket, draw.qty);
+  }
+  std::sort(on_buckets.begin(), on_buckets.end());
+  std::vector<std::pair<std::uint32_t, std::int64_t>> sums;  // per SKU in turn: bucket, held
+  for (std::uint32_t i = 0, next = 0; i < s.skus.size(); ++i) {
+    const Sku& k = s.skus[i];
+    sums.clear();
+    for (; next < on_buckets.size() && std::get<0>(on_buckets[next]) == i; ++next) {
+      auto [sku, bucket, qty] = on_buckets[next];
+      if (!sums.empty() && sums.back().first == bucket) sums.back().second += qty;
+      else sums.emplace_back(bucket, qty);
+    }
+    std::vector<bool> fenced(s.channels.size(), false);
+    std::size_t buckets_held = 0;
+    if (k.alloc) {
+      for (const Fence& f : k.alloc->fences) {
+        if (fenced[f.channel]) return sku_problem(k, "two fences for one channel");
+        fenced[f.channel] = true;
+        buckets_held += f.held > 0;
+      }
+      for (const Pool& p : k.alloc->pools) buckets_held += p.held > 0;
+    }
+    if (sums.size() != buckets_held) return sku_problem(k, "draws and bucket held disagree");
+    for (auto [bucket, held] : sums) {
+      std::int64_t bucket_held = -1;
+      std::uint32_t key = bucket & kBucketKeyMask;
+      if (k.alloc && (bucket & kPoolTag) && !(bucket & kFenceTag) && key < k.alloc->pools.size())
+        bucket_held = k.alloc->pools[key].held;
+      if (k.alloc && (bucket & kFenceTag) && !(bucket & kPoolTag))
+        for (const Fence& f : k.alloc->fences)
+          if (f.channel == key) bucket_held = f.held;
+      if (bucket_held != held) return sku_problem(k, "a draw names a bucket that does not hold it");
+    }
+  }
+  std::vector<bool> seen(s.holds.size(), false);
+  for (std::uint32_t h : s.free_slots) {
+    if (h >= s.holds.size() || s.holds[h].live || seen[h]) return "free slot list is wrong";
+    seen[h] = true;
+  }
+  std::size_t finished_holds = 0;
+  for (const Hold& hold : s.holds) finished_holds += hold.live && hold.state != HoldState::held;
+  if (s.finished.size() != finished_holds) return "finished queue out of step";
+  std::fill(seen.begin(), seen.end(), false);
+  for (std::size_t i = 0; i < s.finished.size(); ++i) {
+    const Finished& f = s.finished[i];
+    if (f.hold >= s.holds.size() || seen[f.hold] || s.holds[f.hold].finished_at != f.at || f.at > s.now ||
+        (i > 0 && s.finished[i - 1].at > f.at))
+      return "finished queue is wrong";
+    seen[f.hold] = true;
+  }
+  if (s.refs.size() != s.ref_log.size()) return "adjustment refs out of step";
+  for (std::size_t i = 0; i < s.ref_log.size(); ++i)
+    if (!s.refs.contains(s.ref_log[i].key) || s.ref_log[i].at > s.now ||
+        (i > 0 && s.ref_log[i - 1].at > s.ref_log[i].at))
+      return "adjustment ref log is wrong";
+  return {};
+}
 }  // namespace
 
 std::string Inventory::check_invariants() const {
@@ -40,6 +119,7 @@ std::string Inventory::check_invariants() const {
   }
   if (live_held != s.expiry.size() || !s.expiry.valid()) return "expiry heap out of step with held holds";
   if (s.hold_index.size() + s.free_slots.size() != s.holds.size()) return "hold slots out of step";
+  if (std::string cross = cross_problem(s); !cross.empty()) return cross;
   for (std::uint32_t i = 0; i < s.skus.size(); ++i) {
     const Sku& k = s.skus[i];
     if (k.held != held[i]) return sku_problem(k, "held " + std::to_string(k.held) + " != holds " + std::to_string(held[i]));
