@@ -1,0 +1,136 @@
+// Commands -> the request bodies that decode back to them (api_json.h): for clients and for the
+// round-trip tests and fuzzer. Fields left unset in the command are left out of the body.
+#include <string>
+#include <type_traits>
+#include <variant>
+
+#include "net/api_json.h"
+#include "net/json_out.h"
+
+namespace stockd::net {
+namespace {
+
+using json::append_int;
+using json::append_key;
+using json::append_string;
+
+// Writes "key":value pairs separated by commas.
+struct Fields {
+  std::string& out;
+  bool first = true;
+  void key(std::string_view k) {
+    if (!first) out += ',';
+    first = false;
+    append_key(out, k);
+  }
+  void num(std::string_view k, std::int64_t v) {
+    key(k);
+    append_int(out, v);
+  }
+  void clearable(std::string_view k, std::int64_t v) {
+    key(k);
+    if (v == core::kClear) out += "null";
+    else append_int(out, v);
+  }
+  void str(std::string_view k, std::string_view v) {
+    key(k);
+    append_string(out, v);
+  }
+};
+
+void lines(std::string& out, const std::vector<core::HoldLine>& ls) {
+  out += '[';
+  for (std::size_t i = 0; i < ls.size(); ++i) {
+    if (i) out += ',';
+    Fields f{out};
+    out += '{';
+    f.str("sku", ls[i].sku);
+    f.num("qty", ls[i].qty);
+    out += '}';
+  }
+  out += ']';
+}
+
+void allocation(Fields& f, const core::SetAllocation& a) {
+  std::string& out = f.out;
+  f.key("fences");
+  out += '{';
+  for (std::size_t i = 0; i < a.fences.size(); ++i) {
+    if (i) out += ',';
+    append_key(out, a.fences[i].channel);
+    if (a.fences[i].ratio_ppb >= 0) {
+      out += "{\"ratio\":";
+      json::append_ratio_ppb(out, a.fences[i].ratio_ppb);
+    } else {
+      out += "{\"units\":";
+      append_int(out, a.fences[i].units);
+    }
+    out += '}';
+  }
+  out += '}';
+  f.key("pools");
+  out += '{';
+  for (std::size_t i = 0; i < a.pools.size(); ++i) {
+    if (i) out += ',';
+    append_key(out, a.pools[i].name);
+    out += "{\"units\":";
+    append_int(out, a.pools[i].units);
+    out += ",\"channels\":[";
+    for (std::size_t k = 0; k < a.pools[i].channels.size(); ++k) {
+      if (k) out += ',';
+      append_string(out, a.pools[i].channels[k]);
+    }
+    out += "]}";
+  }
+  out += '}';
+  f.key("preempt");
+  json::append_bool(out, a.preempt);
+}
+
+}  // namespace
+
+void encode_command_body(const core::Command& cmd, std::string& out) {
+  out += '{';
+  Fields f{out};
+  std::visit(
+      [&](const auto& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, core::PutChannel>) {
+          if (c.priority) f.num("priority", *c.priority);
+          if (c.hold_ttl_s) f.num("hold_ttl_s", *c.hold_ttl_s);
+          if (c.state) f.str("state", core::channel_state_name(*c.state));
+        } else if constexpr (std::is_same_v<T, core::PutSku>) {
+          if (c.on_hand) f.num("on_hand", *c.on_hand);
+          if (c.safety_stock) f.num("safety_stock", *c.safety_stock);
+          if (c.max_per_hold) f.clearable("max_per_hold", *c.max_per_hold);
+          if (c.low_stock_threshold) f.clearable("low_stock_threshold", *c.low_stock_threshold);
+        } else if constexpr (std::is_same_v<T, core::Adjust>) {
+          f.num("delta", c.delta);
+          if (!c.reason.empty()) f.str("reason", c.reason);
+          if (!c.ref.empty()) f.str("ref", c.ref);
+        } else if constexpr (std::is_same_v<T, core::SetAllocation>) {
+          allocation(f, c);
+        } else if constexpr (std::is_same_v<T, core::CreateHold>) {
+          f.str("id", c.id);
+          f.str("channel", c.channel);
+          f.key("lines");
+          lines(out, c.lines);
+          if (c.ttl_s) f.num("ttl_s", *c.ttl_s);
+          if (c.confirm) {
+            f.key("confirm");
+            out += "true";
+          }
+        } else if constexpr (std::is_same_v<T, core::ConfirmHold>) {
+          if (c.lines) {
+            f.key("lines");
+            lines(out, *c.lines);
+          }
+        } else if constexpr (std::is_same_v<T, core::ExtendHold>) {
+          f.num("ttl_s", c.ttl_s);
+        }
+      },
+      cmd);
+  out += '}';
+}
+
+}  // namespace stockd::net

@@ -1,0 +1,417 @@
+// Request bodies -> core commands. nlohmann::json parses (it validates UTF-8 and the grammar); the field
+// walk below is strict: every field of an object is looked at, so an unknown one is found, and every
+// value's type is checked before it is read, so nothing in the walk can throw. The parser's own
+// exceptions are caught here. Two things nlohmann does not refuse are checked separately: nesting
+// depth (a cheap scan before parsing) and a field repeated in one object (nlohmann keeps the last one
+// silently; a parser callback counts keys per object and compares with the object's size).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/limits.h"
+#include "net/api_json.h"
+#include "net/net_limits.h"
+
+namespace stockd::net {
+namespace {
+
+using core::Code;
+using nlohmann::json;
+
+const std::string kIdRule =
+    " must be 1 to " + std::to_string(limits::kIdLenMax) + " characters of A-Z a-z 0-9 . _ : -";
+
+struct Ctx {
+  std::string* error;
+  Code fail(std::string message) {
+    if (error) *error = std::move(message);
+    return Code::invalid_request;
+  }
+};
+
+// Client text quoted in a message, cut to kEchoBytesMax.
+std::string echo(std::string_view s) {
+  if (s.size() <= kEchoBytesMax) return std::string(s);
+  return std::string(s.substr(0, kEchoBytesMax)) + "...";
+}
+
+std::string range_text(std::int64_t lo, std::int64_t hi) {
+  return " must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi);
+}
+
+bool blank(std::string_view body) {
+  return std::all_of(body.begin(), body.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
+}
+
+bool depth_ok(std::string_view body) {
+  std::size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kJsonDepthMax) return false;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+Code parse_object(std::string_view body, bool required, json* doc, Ctx& ctx) {
+  if (blank(body)) {
+    if (required) return ctx.fail("the request needs a JSON object body");
+    *doc = json::object();
+    return Code::ok;
+  }
+  if (!depth_ok(body))
+    return ctx.fail("the JSON body nests deeper than " + std::to_string(kJsonDepthMax) + " levels");
+  std::vector<std::size_t> keys;  // per open object: keys seen
+  bool repeated = false;
+  json::parser_callback_t count = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      keys.push_back(0);
+    } else if (event == json::parse_event_t::key && !keys.empty()) {
+      ++keys.back();
+    } else if (event == json::parse_event_t::object_end && !keys.empty()) {
+      if (parsed.is_object() && parsed.size() != keys.back()) repeated = true;
+      keys.pop_back();
+    }
+    return true;
+  };
+  try {
+    *doc = json::parse(body.begin(), body.end(), count, true, false);
+  } catch (const json::parse_error& e) {
+    return ctx.fail("malformed JSON at byte " + std::to_string(e.byte));
+  } catch (...) {
+    return ctx.fail("malformed JSON");
+  }
+  if (repeated) return ctx.fail("a JSON object in the body names a field twice");
+  if (!doc->is_object()) return ctx.fail("the request body must be a JSON object");
+  return Code::ok;
+}
+
+Code unknown(const std::string& name, Ctx& ctx) { return ctx.fail("unknown field \"" + echo(name) + "\""); }
+
+Code get_int(const json& v, const std::string& name, std::int64_t lo, std::int64_t hi, std::int64_t* out, Ctx& ctx) {
+  std::int64_t x = 0;
+  if (v.is_number_unsigned()) {
+    auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return ctx.fail(name + range_text(lo, hi));
+    x = static_cast<std::int64_t>(u);
+  } else if (v.is_number_integer()) {
+    x = v.get<std::int64_t>();
+  } else {
+    return ctx.fail(name + range_text(lo, hi));
+  }
+  if (x < lo || x > hi) return ctx.fail(name + range_text(lo, hi));
+  *out = x;
+  return Code::ok;
+}
+
+Code get_id(const json& v, const std::string& name, std::string* out, Ctx& ctx) {
+  if (!v.is_string() || !core::is_identifier(v.get_ref<const std::string&>())) return ctx.fail(name + kIdRule);
+  *out = v.get_ref<const std::string&>();
+  return Code::ok;
+}
+
+Code get_bool(const json& v, const std::string& name, bool* out, Ctx& ctx) {
+  if (!v.is_boolean()) return ctx.fail(name + " must be true or false");
+  *out = v.get<bool>();
+  return Code::ok;
+}
+
+Code check_path_id(std::string_view value, const char* what, Ctx& ctx) {
+  if (core::is_identifier(value)) return Code::ok;
+  return ctx.fail(std::string(what) + " in the path" + kIdRule);
+}
+
+// A decoded command also passes the core's own syntax check; its message names the field too.
+Code finish(core::Command&& cmd, core::Command* out, Ctx& ctx) {
+  std::string message;
+  if (core::validate(cmd, &message) != Code::ok) return ctx.fail(std::move(message));
+  *out = std::move(cmd);
+  return Code::ok;
+}
+
+Code get_lines(const json& v, const std::string& name, std::vector<core::HoldLine>* out, Ctx& ctx) {
+  if (!v.is_array()) return ctx.fail(name + " must be an array of {\"sku\",\"qty\"}");
+  if (v.empty() || v.size() > limits::kLinesPerHoldMax)
+    return ctx.fail(name + " must hold 1 to " + std::to_string(limits::kLinesPerHoldMax) + " lines");
+  out->clear();
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string at = name + "[" + std::to_string(i) + "]";
+    const json& line = v[i];
+    if (!line.is_object()) return ctx.fail(at + " must be an object {\"sku\",\"qty\"}");
+    core::HoldLine l;
+    bool have_sku = false, have_qty = false;
+    for (const auto& [k, f] : line.items()) {
+      Code c = Code::ok;
+      if (k == "sku") c = get_id(f, at + ".sku", &l.sku, ctx), have_sku = true;
+      else if (k == "qty") c = get_int(f, at + ".qty", limits::kQtyMin, limits::kQtyMax, &l.qty, ctx), have_qty = true;
+      else c = unknown(at + "." + k, ctx);
+      if (c != Code::ok) return c;
+    }
+    if (!have_sku || !have_qty) return ctx.fail(at + " needs both sku and qty");
+    out->push_back(std::move(l));
+  }
+  std::vector<std::string_view> skus;
+  for (const auto& l : *out) skus.push_back(l.sku);
+  std::sort(skus.begin(), skus.end());
+  auto dup = std::adjacent_find(skus.begin(), skus.end());
+  if (dup != skus.end()) return ctx.fail(name + " name sku \"" + std::string(*dup) + "\" twice");
+  return Code::ok;
+}
+
+Code get_fence(const std::string& channel, const json& v, core::FenceSpec* f, Ctx& ctx) {
+  const std::string at = "fences." + echo(channel);
+  if (!core::is_identifier(channel)) return ctx.fail("fences: channel name \"" + echo(channel) + "\"" + kIdRule);
+  if (!v.is_object()) return ctx.fail(at + " must be {\"ratio\":0..1} or {\"units\":N}");
+  f->channel = channel;
+  for (const auto& [k, x] : v.items()) {
+    Code c = Code::ok;
+    if (k == "ratio") {
+      double r = x.is_number() ? x.get<double>() : -1;
+      if (!(r >= 0 && r <= 1)) return ctx.fail(at + ".ratio must be a number between 0 and 1");
+      f->ratio_ppb = std::llround(r * 1e9);
+    } else if (k == "units") {
+      c = get_int(x, at + ".units", 0, limits::kOnHandMax, &f->units, ctx);
+    } else {
+      c = unknown(at + "." + k, ctx);
+    }
+    if (c != Code::ok) return c;
+  }
+  if ((f->ratio_ppb >= 0) == (f->units >= 0)) return ctx.fail(at + " needs exactly one of ratio or units");
+  return Code::ok;
+}
+
+Code get_pool(const std::string& name, const json& v, core::PoolSpec* p, Ctx& ctx) {
+  const std::string at = "pools." + echo(name);
+  if (!core::is_identifier(name)) return ctx.fail("pools: pool name \"" + echo(name) + "\"" + kIdRule);
+  if (!v.is_object()) return ctx.fail(at + " must be {\"units\":N,\"channels\":[...]}");
+  p->name = name;
+  bool have_units = false, have_channels = false;
+  for (const auto& [k, x] : v.items()) {
+    Code c = Code::ok;
+    if (k == "units") {
+      c = get_int(x, at + ".units", 0, limits::kOnHandMax, &p->units, ctx);
+      have_units = true;
+    } else if (k == "channels") {
+      if (!x.is_array() || x.empty() || x.size() > limits::kChannelsPerPoolMax)
+        return ctx.fail(at + ".channels must be an array of 1 to " + std::to_string(limits::kChannelsPerPoolMax) +
+                        " channel names");
+      for (std::size_t i = 0; i < x.size() && c == Code::ok; ++i) {
+        p->channels.emplace_back();
+        c = get_id(x[i], at + ".channels[" + std::to_string(i) + "]", &p->channels.back(), ctx);
+      }
+      have_channels = true;
+    } else {
+      c = unknown(at + "." + k, ctx);
+    }
+    if (c != Code::ok) return c;
+  }
+  if (!have_units || !have_channels) return ctx.fail(at + " needs units and channels");
+  std::vector<std::string_view> names(p->channels.begin(), p->channels.end());
+  std::sort(names.begin(), names.end());
+  if (std::adjacent_find(names.begin(), names.end()) != names.end())
+    return ctx.fail(at + ".channels names a channel twice");
+  return Code::ok;
+}
+
+}  // namespace
+
+Code decode_put_channel(std::string_view channel, std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (check_path_id(channel, "channel", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
+    return Code::invalid_request;
+  core::PutChannel cmd;
+  cmd.channel = channel;
+  for (const auto& [k, v] : doc.items()) {
+    std::int64_t x = 0;
+    Code c = Code::ok;
+    if (k == "priority") {
+      if ((c = get_int(v, k, limits::kPriorityMin, limits::kPriorityMax, &x, ctx)) == Code::ok) cmd.priority = x;
+    } else if (k == "hold_ttl_s") {
+      if ((c = get_int(v, k, limits::kTtlSecondsMin, limits::kTtlSecondsMax, &x, ctx)) == Code::ok) cmd.hold_ttl_s = x;
+    } else if (k == "state") {
+      if (v == "active") cmd.state = core::ChannelState::active;
+      else if (v == "frozen") cmd.state = core::ChannelState::frozen;
+      else c = ctx.fail("state must be \"active\" or \"frozen\"");
+    } else {
+      c = unknown(k, ctx);
+    }
+    if (c != Code::ok) return c;
+  }
+  return finish(std::move(cmd), out, ctx);
+}
+
+Code decode_put_sku(std::string_view sku, std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (check_path_id(sku, "sku", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
+    return Code::invalid_request;
+  core::PutSku cmd;
+  cmd.sku = sku;
+  for (const auto& [k, v] : doc.items()) {
+    std::int64_t x = 0;
+    Code c = Code::ok;
+    if (k == "on_hand") {
+      if ((c = get_int(v, k, 0, limits::kOnHandMax, &x, ctx)) == Code::ok) cmd.on_hand = x;
+    } else if (k == "safety_stock") {
+      if ((c = get_int(v, k, 0, limits::kOnHandMax, &x, ctx)) == Code::ok) cmd.safety_stock = x;
+    } else if (k == "max_per_hold") {
+      if (v.is_null()) cmd.max_per_hold = core::kClear;
+      else if ((c = get_int(v, k, 0, limits::kQtyMax, &x, ctx)) == Code::ok) cmd.max_per_hold = x == 0 ? core::kClear : x;
+    } else if (k == "low_stock_threshold") {
+      if (v.is_null()) cmd.low_stock_threshold = core::kClear;
+      else if ((c = get_int(v, k, 0, limits::kOnHandMax, &x, ctx)) == Code::ok) cmd.low_stock_threshold = x;
+    } else {
+      c = unknown(k, ctx);
+    }
+    if (c != Code::ok) return c;
+  }
+  return finish(std::move(cmd), out, ctx);
+}
+
+Code decode_adjust(std::string_view sku, std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (check_path_id(sku, "sku", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
+    return Code::invalid_request;
+  core::Adjust cmd;
+  cmd.sku = sku;
+  bool have_delta = false;
+  for (const auto& [k, v] : doc.items()) {
+    Code c = Code::ok;
+    if (k == "delta") {
+      c = get_int(v, k, -limits::kDeltaMax, limits::kDeltaMax, &cmd.delta, ctx);
+      if (c == Code::ok && cmd.delta == 0) c = ctx.fail("delta must not be 0");
+      have_delta = true;
+    } else if (k == "reason") {
+      if (!v.is_string() || v.get_ref<const std::string&>().size() > limits::kReasonLenMax)
+        c = ctx.fail("reason must be a string of at most " + std::to_string(limits::kReasonLenMax) + " bytes");
+      else cmd.reason = v.get<std::string>();
+    } else if (k == "ref") {
+      c = get_id(v, k, &cmd.ref, ctx);
+    } else {
+      c = unknown(k, ctx);
+    }
+    if (c != Code::ok) return c;
+  }
+  if (!have_delta) return ctx.fail("delta is required");
+  return finish(std::move(cmd), out, ctx);
+}
+
+Code decode_set_allocation(std::string_view sku, std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (check_path_id(sku, "sku", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
+    return Code::invalid_request;
+  core::SetAllocation cmd;
+  cmd.sku = sku;
+  for (const auto& [k, v] : doc.items()) {
+    Code c = Code::ok;
+    if (k == "fences") {
+      if (!v.is_object() || v.size() > limits::kFencesPerSkuMax)
+        return ctx.fail("fences must be an object of at most " + std::to_string(limits::kFencesPerSkuMax) +
+                        " channel: {\"ratio\"} or {\"units\"} entries");
+      for (const auto& [ch, spec] : v.items()) {
+        cmd.fences.emplace_back();
+        if ((c = get_fence(ch, spec, &cmd.fences.back(), ctx)) != Code::ok) return c;
+      }
+    } else if (k == "pools") {
+      if (!v.is_object() || v.size() > limits::kPoolsPerSkuMax)
+        return ctx.fail("pools must be an object of at most " + std::to_string(limits::kPoolsPerSkuMax) +
+                        " name: {\"units\",\"channels\"} entries");
+      for (const auto& [name, spec] : v.items()) {
+        cmd.pools.emplace_back();
+        if ((c = get_pool(name, spec, &cmd.pools.back(), ctx)) != Code::ok) return c;
+      }
+    } else if (k == "preempt") {
+      c = get_bool(v, k, &cmd.preempt, ctx);
+    } else {
+      c = unknown(k, ctx);
+    }
+    if (c != Code::ok) return c;
+  }
+  return finish(std::move(cmd), out, ctx);
+}
+
+Code decode_create_hold(std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (parse_object(body, true, &doc, ctx) != Code::ok) return Code::invalid_request;
+  core::CreateHold cmd;
+  bool have_id = false, have_channel = false, have_lines = false;
+  for (const auto& [k, v] : doc.items()) {
+    Code c = Code::ok;
+    std::int64_t x = 0;
+    if (k == "id") c = get_id(v, k, &cmd.id, ctx), have_id = true;
+    else if (k == "channel") c = get_id(v, k, &cmd.channel, ctx), have_channel = true;
+    else if (k == "lines") c = get_lines(v, k, &cmd.lines, ctx), have_lines = true;
+    else if (k == "confirm") c = get_bool(v, k, &cmd.confirm, ctx);
+    else if (k == "ttl_s") {
+      if ((c = get_int(v, k, limits::kTtlSecondsMin, limits::kTtlSecondsMax, &x, ctx)) == Code::ok) cmd.ttl_s = x;
+    } else {
+      c = unknown(k, ctx);
+    }
+    if (c != Code::ok) return c;
+  }
+  if (!have_id) return ctx.fail("id is required");
+  if (!have_channel) return ctx.fail("channel is required");
+  if (!have_lines) return ctx.fail("lines is required");
+  return finish(std::move(cmd), out, ctx);
+}
+
+Code decode_confirm(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (check_path_id(id, "hold id", ctx) != Code::ok || parse_object(body, false, &doc, ctx) != Code::ok)
+    return Code::invalid_request;
+  core::ConfirmHold cmd;
+  cmd.id = id;
+  for (const auto& [k, v] : doc.items()) {
+    if (k != "lines") return unknown(k, ctx);
+    cmd.lines.emplace();
+    if (get_lines(v, k, &*cmd.lines, ctx) != Code::ok) return Code::invalid_request;
+  }
+  return finish(std::move(cmd), out, ctx);
+}
+
+Code decode_release(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (check_path_id(id, "hold id", ctx) != Code::ok || parse_object(body, false, &doc, ctx) != Code::ok)
+    return Code::invalid_request;
+  if (!doc.empty()) return unknown(doc.begin().key(), ctx);
+  return finish(core::ReleaseHold{std::string(id)}, out, ctx);
+}
+
+Code decode_extend(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (check_path_id(id, "hold id", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
+    return Code::invalid_request;
+  core::ExtendHold cmd;
+  cmd.id = id;
+  bool have_ttl = false;
+  for (const auto& [k, v] : doc.items()) {
+    if (k != "ttl_s") return unknown(k, ctx);
+    if (get_int(v, k, limits::kTtlSecondsMin, limits::kTtlSecondsMax, &cmd.ttl_s, ctx) != Code::ok)
+      return Code::invalid_request;
+    have_ttl = true;
+  }
+  if (!have_ttl) return ctx.fail("ttl_s is required");
+  return finish(std::move(cmd), out, ctx);
+}
+
+}  // namespace stockd::net

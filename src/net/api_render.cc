@@ -1,0 +1,239 @@
+// Replies of the JSON API, written by hand: one pass, appending, no DOM. Names that come from the core
+// are identifiers and need no escaping, but they still go through json::append_string (a run of plain
+// bytes is one append), so a future change in what names may hold cannot break the output.
+#include <algorithm>
+#include <string>
+#include <unordered_set>
+
+#include "net/api_json.h"
+#include "net/json_out.h"
+
+namespace stockd::net {
+namespace {
+
+using json::append_int;
+using json::append_key;
+using json::append_string;
+
+void field(std::string& out, std::string_view key, std::int64_t v) {
+  append_key(out, key);
+  append_int(out, v);
+}
+
+void field(std::string& out, std::string_view key, std::string_view v) {
+  append_key(out, key);
+  append_string(out, v);
+}
+
+void error_head(std::string& out, core::Code code, std::string_view message) {
+  out += "{\"error\":{";
+  field(out, "code", core::code_name(code));
+  out += ',';
+  field(out, "message", message);
+  out += ",\"details\":{";
+}
+
+void allocation(std::string& out, const core::SkuView& v) {
+  out += "\"allocation\":{\"fences\":{";
+  for (std::size_t i = 0; i < v.fences.size(); ++i) {
+    const core::FenceView& f = v.fences[i];
+    if (i) out += ',';
+    append_key(out, f.channel);
+    out += '{';
+    if (f.ratio_ppb >= 0) {
+      append_key(out, "ratio");
+      json::append_ratio_ppb(out, f.ratio_ppb);
+    } else {
+      field(out, "units", f.units);
+    }
+    out += ',';
+    field(out, "size", f.size);
+    out += ',';
+    field(out, "held", f.held);
+    out += '}';
+  }
+  out += "},\"pools\":{";
+  for (std::size_t i = 0; i < v.pools.size(); ++i) {
+    const core::PoolView& p = v.pools[i];
+    if (i) out += ',';
+    append_key(out, p.name);
+    out += '{';
+    field(out, "units", p.units);
+    out += ",\"channels\":[";
+    for (std::size_t k = 0; k < p.channels.size(); ++k) {
+      if (k) out += ',';
+      append_string(out, p.channels[k]);
+    }
+    out += "],";
+    field(out, "size", p.size);
+    out += ',';
+    field(out, "held", p.held);
+    out += '}';
+  }
+  out += "},\"preempt\":";
+  json::append_bool(out, v.preempt);
+  out += ',';
+  field(out, "shared", v.shared_free);
+  out += '}';
+}
+
+}  // namespace
+
+void render_error(std::string& out, core::Code code, std::string_view message) {
+  error_head(out, code, message);
+  out += "}}}";
+}
+
+void render_outcome_error(std::string& out, const core::Outcome& o) {
+  std::string fallback;
+  std::string_view message = o.message;
+  if (message.empty()) {
+    fallback = std::string(core::code_name(o.code));
+    if (!o.detail_sku.empty()) fallback += " for sku " + o.detail_sku;
+    message = fallback;
+  }
+  error_head(out, o.code, message);
+  if (o.code == core::Code::insufficient_stock || o.code == core::Code::limit_exceeded) {
+    field(out, "sku", o.detail_sku);
+    out += ',';
+    field(out, "requested", o.requested);
+    out += ',';
+    field(out, o.code == core::Code::insufficient_stock ? "available" : "max_per_hold", o.available);
+  }
+  out += "}}}";
+}
+
+void render_channel(std::string& out, const core::ChannelView& c) {
+  out += '{';
+  field(out, "channel", c.name);
+  out += ',';
+  field(out, "priority", c.priority);
+  out += ',';
+  field(out, "hold_ttl_s", c.hold_ttl_s);
+  out += ',';
+  field(out, "state", core::channel_state_name(c.state));
+  out += '}';
+}
+
+void render_channel_list(std::string& out, const core::Inventory& inv) {
+  out += "{\"channels\":[";
+  for (std::size_t i = 0; i < inv.channel_count(); ++i) {
+    if (i) out += ',';
+    render_channel(out, inv.channel(static_cast<std::uint32_t>(i)));
+  }
+  out += "]}";
+}
+
+void render_sku(std::string& out, const core::SkuView& v) {
+  out += '{';
+  field(out, "sku", v.name);
+  out += ',';
+  field(out, "on_hand", v.on_hand);
+  out += ',';
+  field(out, "safety_stock", v.safety_stock);
+  out += ',';
+  field(out, "held", v.held);
+  out += ',';
+  field(out, "available", v.available);
+  out += ",\"channels\":{";
+  for (std::size_t i = 0; i < v.channels.size(); ++i) {
+    if (i) out += ',';
+    append_key(out, v.channels[i].channel);
+    out += '{';
+    field(out, "available", v.channels[i].available);
+    out += '}';
+  }
+  out += "},\"version\":";
+  json::append_uint(out, v.version);
+  out += ",\"max_per_hold\":";
+  if (v.max_per_hold > 0) append_int(out, v.max_per_hold);
+  else out += "null";
+  out += ',';
+  field(out, "low_stock_threshold", v.low_stock_threshold);
+  out += ',';
+  allocation(out, v);
+  out += '}';
+}
+
+void render_sku_list(std::string& out, const core::Inventory& inv, std::size_t offset, std::size_t limit) {
+  out += "{\"skus\":[";
+  std::size_t total = inv.sku_count();
+  std::size_t end = offset >= total ? total : offset + std::min(limit, total - offset);
+  for (std::size_t i = std::min(offset, total); i < end; ++i) {
+    if (i != offset) out += ',';
+    render_sku(out, inv.sku(static_cast<std::uint32_t>(i)));
+  }
+  out += "],\"total\":";
+  json::append_uint(out, total);
+  out += '}';
+}
+
+void render_hold(std::string& out, const core::HoldView& h) {
+  out += '{';
+  field(out, "id", h.id);
+  out += ',';
+  field(out, "channel", h.channel);
+  out += ',';
+  field(out, "state", core::hold_state_name(h.state));
+  out += ",\"lines\":[";
+  for (std::size_t i = 0; i < h.lines.size(); ++i) {
+    if (i) out += ',';
+    out += '{';
+    field(out, "sku", h.lines[i].sku);
+    out += ',';
+    field(out, "qty", h.lines[i].qty);
+    out += '}';
+  }
+  out += "],\"expires_at\":";
+  json::append_time(out, h.expires_at_ms);
+  out += ",\"created_at\":";
+  json::append_time(out, h.created_at_ms);
+  if (h.state != core::HoldState::held) {
+    out += ",\"finished_at\":";
+    json::append_time(out, h.finished_at_ms);
+  }
+  out += '}';
+}
+
+void render_availability(std::string& out, const core::Inventory& inv, std::uint32_t channel,
+                         const std::vector<std::string_view>& skus) {
+  std::unordered_set<std::string_view> seen;
+  std::vector<std::string_view> unknown;
+  out += '{';
+  field(out, "channel", inv.channel_name(channel));
+  out += ",\"available\":{";
+  bool first = true;
+  for (std::string_view name : skus) {
+    if (skus.size() > 1 && !seen.insert(name).second) continue;
+    std::uint32_t sku = inv.find_sku(name);
+    if (sku == core::kNoIndex) {
+      unknown.push_back(name);
+      continue;
+    }
+    if (!first) out += ',';
+    first = false;
+    field(out, name, inv.available(sku, channel));
+  }
+  out += '}';
+  if (!unknown.empty()) {
+    out += ",\"unknown\":[";
+    for (std::size_t i = 0; i < unknown.size(); ++i) {
+      if (i) out += ',';
+      append_string(out, unknown[i]);
+    }
+    out += ']';
+  }
+  out += '}';
+}
+
+void render_reconcile(std::string& out, std::size_t sku_count, std::string_view problem) {
+  out += "{\"ok\":";
+  json::append_bool(out, problem.empty());
+  out += ",\"skus_checked\":";
+  json::append_uint(out, sku_count);
+  out += ",\"drift\":[";
+  if (!problem.empty()) append_string(out, problem);
+  out += "]}";
+}
+
+}  // namespace stockd::net
