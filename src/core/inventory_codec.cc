@@ -152,7 +152,7 @@ bool read_state(Reader& r, Inventory::State& s) {
       for (std::int64_t* v : {&p.units, &p.free, &p.held, &p.sold}) *v = r.svarint();
       p.open = r.u8() == 1;
       std::uint64_t nc = r.varint();
-      if (!r.ok() || nc > nch) return false;
+      if (!r.ok() || nc > limits::kChannelsPerPoolMax) return false;  // a channel may be listed twice
       p.channels.resize(nc);
       for (std::uint32_t& c : p.channels) {
         c = static_cast<std::uint32_t>(r.varint());
