@@ -101,8 +101,9 @@ void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, Dra
 }
 
 // Units of a draw come back (release, expiry, the unconfirmed rest of a partial confirm). They go to
-// the bucket they came from if it still exists, else to shared stock; when safety stock was raised
-// above what is free, only the part that makes the SKU sellable again becomes free.
+// the bucket they came from if it still exists (an open pool only up to its total), else to shared
+// stock; when safety stock was raised above what is free, only the part that makes the SKU sellable
+// again becomes free.
 void Inventory::State::give_back(Sku& s, const Draw& d) {
   std::int64_t before = total_free(s);
   s.held -= d.qty;
@@ -111,7 +112,13 @@ void Inventory::State::give_back(Sku& s, const Draw& d) {
   if (d.bucket & kPoolTag) {
     Pool& p = s.alloc->pools[d.bucket & kBucketKeyMask];
     p.held -= d.qty;
-    if (p.open) target = &p.free;
+    if (p.open) {
+      // A pool is a total for its event (its units may have been cut while these were held): what
+      // would take sold + held + free past its units goes to shared stock.
+      std::int64_t to_pool = std::min(back, std::max<std::int64_t>(0, p.units - p.sold - p.held - p.free));
+      p.free += to_pool;
+      back -= to_pool;
+    }
   } else if (d.bucket & kFenceTag) {
     Fence* f = fence_of(s, d.bucket & kBucketKeyMask);
     f->held -= d.qty;
