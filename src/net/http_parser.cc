@@ -245,8 +245,11 @@ void HttpParser::reset() {
   *this = HttpParser(options_);
 }
 
+// The head with leading empty lines is at most 2 * kHttpHeadBytesMax. A chunked body's framing is checked
+// before each line, so it may pass its limit by one line (at most kHttpHeadBytesMax + 2, a trailer) and
+// hold one more partial line when the parser asks for more input.
 std::size_t HttpParser::request_bytes_max() const {
-  return kHttpHeadBytesMax + options_.body_bytes_max + kHttpChunkedOverheadBytesMax;
+  return kHttpHeadBytesMax + options_.body_bytes_max + kHttpChunkedOverheadBytesMax + 2 * (kHttpHeadBytesMax + 2);
 }
 
 HttpParseResult HttpParser::parse(std::string_view in, HttpRequestView* req) {
@@ -288,11 +291,14 @@ HttpParseResult HttpParser::scan_head(std::string_view in, HttpRequestView* req)
       break;
     }
     std::size_t nl = static_cast<std::size_t>(static_cast<const char*>(p) - in.data());
+    // Limits first, from the LF's position alone, as they are checked on a partial line below: whether
+    // a read ended inside this line cannot change the answer.
+    if (!in_head_ && nl - line_start_ > kHttpRequestLineBytesMax + 1) return fail(414, "request line is too long");
+    if (nl + 1 - head_start_ > kHttpHeadBytesMax) return fail(431, "request head is too large");
     if (nl == line_start_ || in[nl - 1] != '\r') return fail(400, "line ends in a bare LF");
     std::size_t line_len = nl - 1 - line_start_;
     scan_pos_ = nl + 1;
     if (!in_head_) {
-      if (line_len > kHttpRequestLineBytesMax) return fail(414, "request line is too long");
       if (line_len == 0) {  // empty lines before a request are ignored (RFC 9112 2.2)
         line_start_ = head_start_ = scan_pos_;
         if (head_start_ > kHttpHeadBytesMax) return fail(431, "too many empty lines before the request");
@@ -301,7 +307,6 @@ HttpParseResult HttpParser::scan_head(std::string_view in, HttpRequestView* req)
       in_head_ = true;
     } else if (line_len == 0) {
       head_end_ = scan_pos_;
-      if (head_end_ - head_start_ > kHttpHeadBytesMax) return fail(431, "request head is too large");
       HttpParseResult r =
           parse_head(in.substr(head_start_, head_end_ - 2 - head_start_), req, options_.body_bytes_max);
       if (r.status == HttpParseStatus::error) return r;
@@ -317,7 +322,6 @@ HttpParseResult HttpParser::scan_head(std::string_view in, HttpRequestView* req)
       return r;
     }
     line_start_ = scan_pos_;
-    if (line_start_ - head_start_ > kHttpHeadBytesMax) return fail(431, "request head is too large");
   }
   if (!in_head_ && n - line_start_ > kHttpRequestLineBytesMax + 1) return fail(414, "request line is too long");
   if (n - head_start_ > kHttpHeadBytesMax) return fail(431, "request head is too large");

@@ -187,6 +187,22 @@ TEST(RenderEvent, EveryTypeHasItsFields) {
   EXPECT_EQ(out, R"({"events":[],"next":42})");
 }
 
+TEST_F(RenderTest, OutcomeErrorsFromTheCore) {
+  core::Outcome o = inv.apply(core::CreateHold{"big", "app", {{"A", 6}}, std::nullopt, false}, kNowMs, nullptr);
+  ASSERT_EQ(o.code, core::Code::limit_exceeded);
+  std::string out;
+  render_outcome_error(out, o);
+  Json e = parse(out)["error"];
+  EXPECT_EQ(e["code"], "limit_exceeded");
+  EXPECT_EQ(e["details"], Json::parse(R"({"sku":"A","requested":6,"max_per_hold":5})"));
+  o = inv.apply(core::CreateHold{"x", "meituan", {{"A", 1}}, std::nullopt, false}, kNowMs, nullptr);
+  ASSERT_TRUE(o.ok());
+  o = inv.apply(core::CreateHold{"y", "nope", {{"A", 1}}, std::nullopt, false}, kNowMs, nullptr);
+  out.clear();
+  render_outcome_error(out, o);
+  EXPECT_EQ(parse(out)["error"]["code"], "unknown_channel");
+}
+
 TEST_F(RenderTest, AvailabilityListsUnknownSkusOnce) {
   std::string out;
   std::uint32_t app = inv.find_channel("app");
