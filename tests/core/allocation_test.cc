@@ -220,6 +220,26 @@ TEST_F(AllocationTest, SeveralNewPoolsCanBeOpenedInOneAllocation) {
   EXPECT_EQ(v.shared_free, 100 - 4 - 5 - 6 - 7 - 8);
 }
 
+TEST_F(AllocationTest, APoolMadeSmallerWhileHeldNeverGrowsPastItsTotal) {
+  // Regression: released units went back to the pool in full, so a pool cut from 14 to 6 while 7 were
+  // held offered 7 again: its event could sell more than its total.
+  set("A", 100);
+  allocate("A", {}, {pool_spec("live", 14, {"douyin"})});
+  ASSERT_EQ(hold("o1", "douyin", {{"A", 7}}).code, Code::ok);
+  allocate("A", {}, {pool_spec("live", 6, {"douyin"})});
+  EXPECT_EQ(pool_free("A", "live"), 0);
+  ASSERT_EQ(release("o1").code, Code::ok);
+  EXPECT_EQ(pool_free("A", "live"), 6) << "a pool is a total: units - sold - held";
+  EXPECT_EQ(view("A").shared_free, 94) << "the rest goes to shared";
+  EXPECT_EQ(total("A"), 100);
+  ASSERT_EQ(hold("o2", "douyin", {{"A", 3}}).code, Code::ok);
+  ASSERT_EQ(confirm("o2").code, Code::ok);  // sold 3 from the pool
+  ASSERT_EQ(hold("o3", "douyin", {{"A", 3}}).code, Code::ok);
+  allocate("A", {}, {pool_spec("live", 4, {"douyin"})});
+  ASSERT_EQ(release("o3").code, Code::ok);
+  EXPECT_EQ(pool_free("A", "live"), 1) << "4 - 3 sold";
+}
+
 TEST_F(AllocationTest, ClosingAPoolReturnsItsFreeUnitsToShared) {
   set("A", 100);
   allocate("A", {}, {pool_spec("live", 20, {"douyin"})});

@@ -264,6 +264,20 @@ TEST(SnapshotLoadTest, ADrawNamingAFenceThatDoesNotExistIsRejected) {
   EXPECT_FALSE(target.load(bytes));
 }
 
+TEST(SnapshotLoadTest, APoolListingAChannelTwiceRoundTrips) {
+  // Regression: validate() accepts a channel listed twice in a pool, but load() capped a pool's channel
+  // list at the number of channels, so the snapshot of that state could not be loaded (a restart fails).
+  Inventory inv;
+  inv.apply(PutChannel{"app", 1, 60, ChannelState::active}, 1, nullptr);
+  inv.apply(PutSku{"A", 10, std::nullopt, std::nullopt, std::nullopt}, 1, nullptr);
+  ASSERT_EQ(inv.apply(SetAllocation{"A", {}, {{"live", 5, {"app", "app"}}}, false}, 1, nullptr).code, Code::ok);
+  EXPECT_EQ(inv.available(0, 0), 10) << "the pool counts once for the channel";
+  std::string bytes = snapshot(inv);
+  Inventory copy;
+  ASSERT_TRUE(copy.load(bytes));
+  EXPECT_EQ(snapshot(copy), bytes);
+}
+
 TEST(SnapshotLoadTest, ASnapshotWhoseClockIsBeforeItsHistoryIsRejected) {
   Inventory inv;
   inv.apply(PutChannel{"app", 1, 60, ChannelState::active}, 1000, nullptr);

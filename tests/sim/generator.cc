@@ -1,0 +1,333 @@
+// The simulation's command mix. Weights are chosen so that every rule is hit often: holds dominate,
+// stock and allocation change often enough that fences and pools are resized under live holds, time
+// jumps both ways, and a few percent of commands are wrong on purpose.
+#include "generator.h"
+
+#include <algorithm>
+#include <iterator>
+#include <sstream>
+#include <variant>
+
+namespace stockd::sim {
+namespace {
+
+const std::vector<std::string> kPools = {"live", "flash", "ev0", "ev1", "ev2"};
+const std::vector<std::int64_t> kRatios = {0, 100'000'000, 250'000'000, 333'333'333, 500'000'000, 1'000'000'000};
+const std::vector<std::int64_t> kPriorities = {1, 2, 3, 3, 5, 8};
+
+// prefix + n. (Not `"h" + std::to_string(n)`: GCC 12 at -O3 warns falsely on it, -Werror=restrict.)
+std::string numbered(const char* prefix, std::uint64_t n) { return std::string(prefix).append(std::to_string(n)); }
+
+}  // namespace
+
+Generator::Generator(std::uint64_t seed) : rng_(seed) {
+  profile_.skus = static_cast<int>(rng_.in(1, 6));
+  profile_.channels_max = static_cast<int>(rng_.in(2, 12));
+  profile_.stock_max = rng_.percent(20) ? rng_.in(500, 5000) : rng_.in(5, 80);
+  profile_.qty_max = std::max<std::int64_t>(2, profile_.stock_max / rng_.in(2, 8));
+  profile_.big_jump_percent = static_cast<int>(rng_.in(0, 3));
+  profile_.retention_zero = rng_.percent(25);
+}
+
+std::int64_t Generator::advance_clock() {
+  int r = static_cast<int>(rng_.in(0, 99));
+  if (r < 60) wall_ms_ += rng_.in(0, 2000);
+  else if (r < 75) wall_ms_ += 0;
+  else if (r < 88) wall_ms_ += rng_.in(1, 120) * 1000;
+  else if (r < 95) wall_ms_ += rng_.in(1, 60) * 60'000;
+  else if (r < 95 + profile_.big_jump_percent) wall_ms_ += rng_.in(1, 30) * 3'600'000;
+  else wall_ms_ -= rng_.in(1, 3'600'000);  // the clock goes back (another node, NTP step)
+  return wall_ms_;
+}
+
+std::string Generator::some_sku(const Model& m) {
+  if (m.skus.empty() || rng_.percent(1)) return "sku-nope";
+  return rng_.pick(m.skus).name;
+}
+
+std::string Generator::some_channel(const Model& m) {
+  if (m.channels.empty() || rng_.percent(1)) return "ch-nope";
+  return rng_.pick(m.channels).name;
+}
+
+std::string Generator::some_hold_id(const Model& m, bool prefer_held) {
+  if (m.holds.empty() || rng_.percent(3)) return past_.empty() ? "h-nope" : past_[rng_.in(0, past_.size() - 1)].id;
+  std::vector<std::string> held, any;
+  for (const auto& [id, h] : m.holds) {
+    any.push_back(id);
+    if (h.state == HoldState::held) held.push_back(id);
+  }
+  if (prefer_held && !held.empty() && rng_.percent(80)) return rng_.pick(held);
+  return rng_.pick(any);
+}
+
+// The first commands create the channels and SKUs of the profile.
+core::Command Generator::setup(const Model& m) {
+  ++setup_step_;
+  if (m.channels.size() < 2) {
+    std::string name = numbered("ch", m.channels.size());
+    return core::PutChannel{name, rng_.pick(kPriorities), rng_.in(1, 900), core::ChannelState::active};
+  }
+  core::PutSku s;
+  s.sku = numbered("sku", m.skus.size());
+  s.on_hand = rng_.in(0, profile_.stock_max);
+  return s;
+}
+
+core::Command Generator::new_hold(const Model& m) {
+  core::CreateHold c;
+  c.id = numbered("h", next_id_++);
+  c.channel = some_channel(m);
+  std::vector<std::string> active;
+  for (const MChannel& ch : m.channels)
+    if (!ch.frozen) active.push_back(ch.name);
+  if (!active.empty() && rng_.percent(90)) c.channel = rng_.pick(active);
+  int n = rng_.percent(60) ? 1 : rng_.percent(60) ? 2 : static_cast<int>(rng_.in(3, 4));
+  for (int i = 0; i < n; ++i) {
+    std::string sku = some_sku(m);
+    bool dup = std::any_of(c.lines.begin(), c.lines.end(), [&](const core::HoldLine& l) { return l.sku == sku; });
+    if (dup) continue;
+    std::int64_t qty = rng_.percent(70) ? rng_.in(1, 4) : rng_.percent(85) ? rng_.in(1, profile_.qty_max)
+                                                                            : rng_.in(1, profile_.stock_max);
+    c.lines.push_back({sku, qty});
+  }
+  if (!rng_.percent(40)) c.ttl_s = rng_.percent(95) ? rng_.in(1, 600) : rng_.in(3600, 86'400);
+  c.confirm = rng_.percent(10);
+  past_.push_back(c);
+  if (past_.size() > 4096) past_.pop_front();
+  return c;
+}
+
+core::Command Generator::replay(const Model& m) {
+  if (past_.empty()) return new_hold(m);
+  core::CreateHold c = past_[rng_.in(0, past_.size() - 1)];
+  if (!m.holds.empty() && rng_.percent(80)) {
+    // Mostly a hold the core still remembers, in whatever state it is now.
+    auto it = m.holds.begin();
+    std::advance(it, rng_.in(0, static_cast<std::int64_t>(m.holds.size()) - 1));
+    c = core::CreateHold{it->first, m.channels[it->second.channel].name, it->second.requested, std::nullopt, false};
+  }
+  std::reverse(c.lines.begin(), c.lines.end());  // order does not matter
+  if (rng_.percent(70)) return c;
+  int how = static_cast<int>(rng_.in(0, 2));
+  if (how == 0) c.lines[rng_.in(0, c.lines.size() - 1)].qty += 1;
+  else if (how == 1) c.channel = some_channel(m);
+  else if (c.lines.size() > 1) c.lines.pop_back();
+  else c.lines[0].qty += 2;
+  return c;
+}
+
+core::Command Generator::confirm(const Model& m) {
+  core::ConfirmHold c;
+  c.id = some_hold_id(m, true);
+  const MHold* h = m.hold(c.id);
+  if (!h || h->state != HoldState::held || h->lines.empty() || rng_.percent(70)) return c;
+  c.lines.emplace();
+  for (const MLine& l : h->lines)
+    if (c.lines->empty() || rng_.percent(50)) c.lines->push_back({l.sku, rng_.in(1, l.qty)});
+  int r = static_cast<int>(rng_.in(0, 99));
+  if (r < 4) c.lines->front().qty += h->lines.front().qty;  // more than held: invalid_request
+  else if (r < 7 && c.lines->size() == h->lines.size()) c.lines->push_back({"sku-not-in-hold", 1});
+  return c;
+}
+
+core::Command Generator::release_or_extend(const Model& m, bool extend) {
+  if (extend) return core::ExtendHold{some_hold_id(m, true), rng_.percent(90) ? rng_.in(1, 600) : rng_.in(1, 86'400)};
+  return core::ReleaseHold{some_hold_id(m, true)};
+}
+
+core::Command Generator::adjust(const Model& m) {
+  core::Adjust c;
+  c.sku = some_sku(m);
+  std::int64_t half = std::max<std::int64_t>(1, profile_.stock_max / 2);
+  c.delta = rng_.percent(60) ? rng_.in(1, half) : -rng_.in(1, half);
+  if (rng_.percent(50)) c.ref = numbered("r", rng_.in(0, 5));
+  c.reason = rng_.percent(50) ? "receipt" : "";
+  return c;
+}
+
+core::Command Generator::put_sku(const Model& m) {
+  core::PutSku c;
+  c.sku = m.skus.size() < static_cast<std::size_t>(profile_.skus) && rng_.percent(30)
+              ? numbered("sku", m.skus.size())
+              : some_sku(m);
+  if (rng_.percent(70)) c.on_hand = rng_.in(0, profile_.stock_max);
+  if (rng_.percent(30)) c.safety_stock = rng_.in(0, std::max<std::int64_t>(1, profile_.stock_max / 4));
+  if (rng_.percent(4)) c.max_per_hold = rng_.percent(50) ? core::kClear : rng_.in(2, profile_.qty_max);
+  if (rng_.percent(10)) c.low_stock_threshold = rng_.percent(30) ? core::kClear : rng_.in(0, profile_.stock_max / 2);
+  return c;
+}
+
+core::Command Generator::allocation(const Model& m) {
+  core::SetAllocation c;
+  c.sku = some_sku(m);
+  for (const MChannel& ch : m.channels) {
+    if (!rng_.percent(30)) continue;
+    core::FenceSpec f;
+    f.channel = ch.name;
+    if (rng_.percent(50)) f.ratio_ppb = rng_.percent(80) ? rng_.pick(kRatios) : rng_.in(0, 1'000'000'000);
+    else f.units = rng_.in(0, std::max<std::int64_t>(1, profile_.stock_max / 3));
+    c.fences.push_back(f);
+  }
+  int pools = static_cast<int>(rng_.in(0, 3));
+  for (int i = 0; i < pools; ++i) {
+    core::PoolSpec p;
+    p.name = rng_.pick(kPools);
+    if (std::any_of(c.pools.begin(), c.pools.end(), [&](const core::PoolSpec& q) { return q.name == p.name; })) continue;
+    p.units = rng_.in(0, std::max<std::int64_t>(1, profile_.stock_max / 2));
+    int n = static_cast<int>(rng_.in(1, 3));
+    for (int j = 0; j < n; ++j) p.channels.push_back(some_channel(m));
+    c.pools.push_back(p);
+  }
+  c.preempt = rng_.percent(50);
+  return c;
+}
+
+core::Command Generator::close_pool(const Model& m) {
+  core::ClosePool c;
+  c.sku = some_sku(m);
+  c.pool = rng_.pick(kPools);
+  int s = m.sku_index(c.sku);
+  if (s >= 0 && rng_.percent(80))
+    for (const MPool& p : m.skus[s].pools)
+      if (p.open) c.pool = p.name;
+  return c;
+}
+
+core::Command Generator::put_channel(const Model& m) {
+  if (m.channels.size() < static_cast<std::size_t>(profile_.channels_max) && rng_.percent(40))
+    return core::PutChannel{numbered("ch", m.channels.size()), rng_.pick(kPriorities), rng_.in(1, 900),
+                            core::ChannelState::active};
+  core::PutChannel c;
+  c.channel = some_channel(m);
+  int r = static_cast<int>(rng_.in(0, 99));
+  int idx = m.channel_index(c.channel);
+  bool frozen = idx >= 0 && m.channels[idx].frozen;
+  if (r < 50) c.state = frozen || rng_.percent(70) ? core::ChannelState::active : core::ChannelState::frozen;
+  else if (r < 80) c.priority = rng_.pick(kPriorities);
+  else c.hold_ttl_s = rng_.in(1, 900);
+  return c;
+}
+
+core::Command Generator::configure() {
+  core::Configure c;
+  int r = static_cast<int>(rng_.in(0, 99));
+  c.retention_ms = r < 60 ? 24LL * 3'600'000 : r < 80 ? 3'600'000 : r < 95 || !profile_.retention_zero ? 600'000 : 0;
+  c.low_stock_permille = rng_.pick(std::vector<std::int64_t>{100, 100, 0, 250, 1000});
+  return c;
+}
+
+core::Command Generator::malformed(const Model& m) {
+  switch (rng_.in(0, 7)) {
+    case 0: return core::CreateHold{"h-bad", some_channel(m), {{some_sku(m), 0}}, std::nullopt, false};
+    case 1: {
+      std::string s = some_sku(m);
+      return core::CreateHold{"h-dup", some_channel(m), {{s, 1}, {s, 2}}, std::nullopt, false};
+    }
+    case 2: return core::CreateHold{"bad id", some_channel(m), {{some_sku(m), 1}}, std::nullopt, false};
+    case 3: return core::CreateHold{"h-ttl", some_channel(m), {{some_sku(m), 1}}, 0, false};
+    case 4: return core::Adjust{some_sku(m), 0, "", ""};
+    case 5: return core::PutChannel{some_channel(m), 0, std::nullopt, std::nullopt};
+    case 6: return core::ExtendHold{some_hold_id(m, true), 0};
+    default: return core::ConfirmHold{some_hold_id(m, true), std::vector<core::HoldLine>{}};
+  }
+}
+
+core::Command Generator::unknown(const Model& m) {
+  switch (rng_.in(0, 5)) {
+    case 0: return core::CreateHold{numbered("h-u", next_id_++), "ch-nope", {{some_sku(m), 1}}, std::nullopt, false};
+    case 1: return core::CreateHold{numbered("h-u", next_id_++), some_channel(m), {{"sku-nope", 1}}, std::nullopt, false};
+    case 2: return core::ConfirmHold{"h-nope", std::nullopt};
+    case 3: return core::ReleaseHold{"h-nope"};
+    case 4: return core::Adjust{"sku-nope", 1, "", ""};
+    default: return core::ClosePool{"sku-nope", "live"};
+  }
+}
+
+std::pair<std::int64_t, core::Command> Generator::next(const Model& m) {
+  std::int64_t at = advance_clock();
+  if (m.channels.size() < 2 || m.skus.empty()) return {at, setup(m)};
+  int r = static_cast<int>(rng_.in(0, 999));
+  if (r < 360) return {at, new_hold(m)};
+  if (r < 420) return {at, replay(m)};
+  if (r < 540) return {at, confirm(m)};
+  if (r < 630) return {at, release_or_extend(m, false)};
+  if (r < 670) return {at, release_or_extend(m, true)};
+  if (r < 735) return {at, adjust(m)};
+  if (r < 785) return {at, put_sku(m)};
+  if (r < 830) return {at, allocation(m)};
+  if (r < 850) return {at, close_pool(m)};
+  if (r < 880) return {at, put_channel(m)};
+  if (r < 890) return {at, configure()};
+  if (r < 940) return {at, core::Tick{}};
+  if (r < 975) return {at, malformed(m)};
+  return {at, unknown(m)};
+}
+
+namespace {
+
+void lines_to(std::ostringstream& os, const std::vector<core::HoldLine>& lines) {
+  os << "[";
+  for (const auto& l : lines) os << " " << l.sku << "x" << l.qty;
+  os << " ]";
+}
+
+template <typename T>
+void opt_to(std::ostringstream& os, const char* name, const std::optional<T>& v) {
+  if (v) os << " " << name << "=" << static_cast<std::int64_t>(*v);
+}
+
+struct Describe {
+  std::ostringstream& os;
+  void operator()(const core::PutChannel& c) {
+    os << "PutChannel " << c.channel;
+    opt_to(os, "priority", c.priority);
+    opt_to(os, "ttl_s", c.hold_ttl_s);
+    if (c.state) os << " state=" << core::channel_state_name(*c.state);
+  }
+  void operator()(const core::PutSku& c) {
+    os << "PutSku " << c.sku;
+    opt_to(os, "on_hand", c.on_hand);
+    opt_to(os, "safety", c.safety_stock);
+    opt_to(os, "max_per_hold", c.max_per_hold);
+    opt_to(os, "threshold", c.low_stock_threshold);
+  }
+  void operator()(const core::Adjust& c) { os << "Adjust " << c.sku << " " << c.delta << " ref=" << c.ref; }
+  void operator()(const core::SetAllocation& c) {
+    os << "SetAllocation " << c.sku << " preempt=" << c.preempt << " fences:";
+    for (const auto& f : c.fences) os << " " << f.channel << (f.units >= 0 ? "=u" : "=ppb") << (f.units >= 0 ? f.units : f.ratio_ppb);
+    os << " pools:";
+    for (const auto& p : c.pools) {
+      os << " " << p.name << "=" << p.units << "{";
+      for (const auto& ch : p.channels) os << ch << ",";
+      os << "}";
+    }
+  }
+  void operator()(const core::ClosePool& c) { os << "ClosePool " << c.sku << " " << c.pool; }
+  void operator()(const core::CreateHold& c) {
+    os << "CreateHold " << c.id << " " << c.channel << " ";
+    lines_to(os, c.lines);
+    opt_to(os, "ttl_s", c.ttl_s);
+    if (c.confirm) os << " confirm";
+  }
+  void operator()(const core::ConfirmHold& c) {
+    os << "ConfirmHold " << c.id;
+    if (c.lines) lines_to(os, *c.lines);
+  }
+  void operator()(const core::ReleaseHold& c) { os << "ReleaseHold " << c.id; }
+  void operator()(const core::ExtendHold& c) { os << "ExtendHold " << c.id << " ttl_s=" << c.ttl_s; }
+  void operator()(const core::Tick&) { os << "Tick"; }
+  void operator()(const core::Configure& c) {
+    os << "Configure retention_ms=" << c.retention_ms << " permille=" << c.low_stock_permille;
+  }
+};
+
+}  // namespace
+
+std::string describe(const core::Command& cmd) {
+  std::ostringstream os;
+  std::visit(Describe{os}, cmd);
+  return os.str();
+}
+
+}  // namespace stockd::sim
