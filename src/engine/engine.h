@@ -1,0 +1,137 @@
+// engine.h: the core behind a single writer, made durable by a journal with group commit.
+//
+// execute(batch): encodes every command of the batch (with its clamped time) as journal records,
+// appends them with one write, makes them durable with one sync (FsyncMode::always), then applies
+// them to the core in order and fills each item's outcome. Nothing is applied before its records are
+// durable, so an outcome is only ever acknowledged for a durable command. If the write or sync fails,
+// no item of the batch is applied, every outcome is `unavailable`, and the engine turns unhealthy: it
+// answers every later batch `unavailable` (reads go on from inventory()) until maintain() has cut the
+// journal back to its last durable offset, started a new segment and synced it. A failed sync is never
+// retried on the same file (PostgreSQL's "fsyncgate": the kernel may have dropped the dirty pages).
+//
+// Data directory layout (docs/operations.md):
+//   LOCK                               flock()ed while an engine has the directory open
+//   journal-<first lsn, 20 digits>.log segments; rotated at Options::segment_bytes
+//   snapshot-<lsn, 20 digits>.snap     state after record <lsn>; written to .tmp, synced, renamed, dir synced
+// Journal record: u32 length of payload | u32 crc32c(lsn bytes + payload) | u64 lsn | payload
+//   (payload = core::encode_command(now_ms, cmd)), little endian. A segment starts with a 16-byte header
+//   "STKDJNL1" + u64 first lsn.
+// Snapshot file: "STKDSNP1" | u64 lsn | u32 crc32c(body) | u64 body length | body, where the body is
+//   varint-framed: core::Inventory::save() then EventSink::save().
+//
+// Recovery (open): newest snapshot whose checksum holds (an older one when the newest is damaged; none
+// at all only when no snapshot was ever taken, i.e. the journal starts at lsn 1), then every journal
+// record after it in lsn order. A torn record at the very end of the last segment is cut off and logged.
+// A bad record anywhere else (checksum, length, lsn gap, missing segment) refuses to open with an error
+// naming the file and offset, unless Options::recover_truncate, which cuts the journal there (and drops
+// later segments) and logs what was dropped. A damaged record is never applied.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/command.h"
+#include "core/event.h"
+#include "core/inventory.h"
+#include "engine/env.h"
+
+namespace stockd::engine {
+
+enum class FsyncMode : std::uint8_t {
+  always,  // one sync per batch before any outcome is returned (default)
+  batch,   // sync at most every fsync_batch_ms: an acknowledged command can be lost in a power loss
+           // (not in a process crash: the page cache keeps it) within that window
+  off,     // never sync (tests and benchmarks only; logged at open)
+};
+
+struct Options {
+  std::string data_dir;
+  FsyncMode fsync = FsyncMode::always;
+  std::int64_t fsync_batch_ms = 5;
+  std::uint64_t segment_bytes = 64ull << 20;
+  // Take a snapshot (from maintain()) after this many journal records since the last one. 0: never.
+  std::uint64_t snapshot_every_records = 2'000'000;
+  std::size_t events_retained = 100'000;  // passed through to the EventSink owner; unused by the engine
+  bool recover_truncate = false;
+};
+
+struct BatchItem {
+  core::Command cmd;
+  std::int64_t now_ms = 0;       // wall-clock time of the request; the engine clamps it (effective_now)
+  core::Outcome outcome{};       // filled by execute()
+  std::size_t events_end = 0;    // filled by execute(): this item's events end at (*events)[events_end)
+};
+
+// Receives the events of every applied command, during execute() and during recovery replay, while
+// the inventory still matches them (so indexes can be turned into names). Its state is saved in the
+// snapshot, so what it keeps (the events feed) survives restarts.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void on_events(std::span<const core::Event> events, const core::Inventory& inv) = 0;
+  virtual void save(std::string* out) const = 0;
+  virtual bool load(std::string_view in) = 0;  // false: damaged
+};
+
+struct EngineStats {
+  std::uint64_t last_lsn = 0;          // last durable journal record
+  std::uint64_t snapshot_lsn = 0;      // lsn of the newest snapshot
+  std::uint64_t batches = 0;
+  std::uint64_t records = 0;           // journal records written since open
+  std::uint64_t syncs = 0;
+  std::uint64_t sync_failures = 0;
+  std::uint64_t write_failures = 0;
+  std::uint64_t replayed_records = 0;  // at open
+  std::int64_t recovery_us = 0;        // time open() took
+  std::uint64_t segments = 0;
+  std::uint64_t journal_bytes = 0;     // in live segments
+};
+
+class Engine {
+ public:
+  // Locks and recovers the data directory (creating it when missing). nullptr and *error on failure
+  // (another process holds the lock, corruption without recover_truncate, I/O error).
+  // `env` and `sink` (optional) must outlive the engine.
+  static std::unique_ptr<Engine> open(const Options& options, Env* env, std::string* error,
+                                      EventSink* sink = nullptr);
+  ~Engine();
+
+  // Journals, syncs and applies a batch (see the top of this file). Appends the batch's events to
+  // *events (may be null) and sets each item's events_end. Items whose command fails validation are
+  // not journaled (they cannot change anything) but still get their outcome.
+  void execute(std::span<BatchItem> batch, std::vector<core::Event>* events);
+
+  // Convenience: a batch of one.
+  core::Outcome execute_one(const core::Command& cmd, std::int64_t now_ms, std::vector<core::Event>* events);
+
+  const core::Inventory& inventory() const;
+  bool healthy() const;  // false after a write/sync failure until maintain() recovered
+
+  // Housekeeping, called by the owner's timer (e.g. every 10-100 ms): the sync of FsyncMode::batch,
+  // recovery from a storage fault, a periodic snapshot when snapshot_every_records is reached.
+  void maintain(std::int64_t now_ms);
+
+  // Writes a snapshot now, then removes the journal segments and snapshots it makes obsolete (keeps
+  // the previous snapshot as a fallback). *lsn = the snapshot's lsn.
+  bool snapshot(std::uint64_t* lsn, std::string* error);
+
+  EngineStats stats() const;
+  // Prometheus text: stockd_journal_* and stockd_snapshot_* metrics.
+  void render_metrics(std::string& out) const;
+
+  // Syncs (whatever the mode) and releases the lock. Idempotent; the destructor calls it.
+  void close();
+
+ private:
+  Engine();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// CRC-32C (Castagnoli), as used by the journal and snapshots.
+std::uint32_t crc32c(std::uint32_t crc, const void* data, std::size_t n);
+
+}  // namespace stockd::engine

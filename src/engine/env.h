@@ -1,0 +1,52 @@
+// env.h: the engine's storage seam. Every file operation of src/engine goes through Env, so tests can
+// fail the Nth write/sync/rename (FaultEnv, tests/engine) and simulate a crash that throws away what
+// was not synced. Modelled on LevelDB's Env and SQLite's VFS, reduced to what the journal and the
+// snapshots need.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stockd::engine {
+
+// Result of one I/O call: 0 on success, else an errno value (EIO, ENOSPC, ...).
+using IoError = int;
+
+// A file opened for appending (journal segments, snapshot temp files).
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Appends all of `data` or fails. A failure may have written a prefix (short write).
+  virtual IoError append(std::string_view data) = 0;
+  // fdatasync (or fsync): everything appended so far is durable when it returns 0.
+  virtual IoError sync() = 0;
+  // Cuts the file to `size` bytes (used to drop a record that was written but never acknowledged).
+  virtual IoError truncate(std::uint64_t size) = 0;
+  virtual IoError close() = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  // The real file system (POSIX calls). Owned by the process; never null.
+  static Env* posix();
+
+  // Creates the file (truncating it when `truncate`, else appending at its end).
+  virtual IoError open_writable(const std::string& path, bool truncate, std::unique_ptr<WritableFile>* out) = 0;
+  virtual IoError read_file(const std::string& path, std::string* out) = 0;
+  virtual IoError list_dir(const std::string& dir, std::vector<std::string>* names) = 0;
+  virtual IoError make_dir(const std::string& dir) = 0;          // EEXIST is success
+  virtual IoError remove_file(const std::string& path) = 0;
+  virtual IoError rename_file(const std::string& from, const std::string& to) = 0;
+  virtual IoError sync_dir(const std::string& dir) = 0;           // makes creates/renames/removes durable
+  virtual IoError file_size(const std::string& path, std::uint64_t* size) = 0;
+  // An exclusive lock on `path` held until unlock/exit (flock). EWOULDBLOCK when another process holds it.
+  virtual IoError lock_file(const std::string& path, int* handle) = 0;
+  virtual void unlock_file(int handle) = 0;
+  // Monotonic microseconds, for metrics and the batch fsync timer only (never for the core's time).
+  virtual std::int64_t now_us() = 0;
+};
+
+}  // namespace stockd::engine
