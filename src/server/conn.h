@@ -6,6 +6,9 @@
 #include <utility>
 #include <vector>
 
+#include <memory>
+
+#include "net/http_parser.h"
 #include "server/auth.h"
 
 namespace stockd::server {
@@ -14,6 +17,7 @@ struct Conn {
   int fd = -1;
   std::uint64_t id = 0;
   bool resp = false;
+  std::unique_ptr<net::HttpParser> http;  // HTTP connections only
   std::string in;            // received, not yet consumed: [in_pos, in.size())
   std::size_t in_pos = 0;
   std::string out;           // replies not yet written: [out_pos, out.size())

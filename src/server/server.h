@@ -16,10 +16,14 @@
 
 #include "engine/engine.h"
 #include "server/auth.h"
+#include "server/event_feed.h"
 #include "server/metrics.h"
 #include "server/options.h"
 
 namespace stockd::server {
+
+// The wall clock in epoch milliseconds: the time the server gives the core (the core clamps it).
+std::int64_t wall_clock_ms();
 
 struct Conn;
 struct Pending;
@@ -27,7 +31,7 @@ struct HttpRequest;
 
 class Server {
  public:
-  Server(const ServerOptions& options, engine::Engine& engine);
+  Server(const ServerOptions& options, engine::Engine& engine, EventFeed& feed);
   ~Server();
   // Binds the listeners; false (and a logged reason) when an address cannot be bound.
   bool listen();
@@ -68,6 +72,7 @@ class Server {
 
   ServerOptions opt_;
   engine::Engine& engine_;
+  EventFeed& feed_;
   Auth auth_;
   Metrics metrics_;
   int epoll_fd_ = -1;

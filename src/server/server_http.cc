@@ -251,7 +251,7 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
     c.poll_limit = static_cast<std::size_t>(limit);
     c.poll_keep_alive = ka;
     c.poll_start_us = start;
-    if (engine_.events().last_seq() > c.poll_after || wait_s == 0) {
+    if (feed_.last_seq() > c.poll_after || wait_s == 0) {
       answer_poll(c);
     } else {
       c.polling = true;
@@ -310,7 +310,7 @@ void Server::http_deliver(Conn& c, const Pending& p, const core::Outcome& o) {
 
 void Server::answer_poll(Conn& c) {
   std::string body;
-  engine_.events().render_page(c.poll_after, c.poll_limit, body);
+  feed_.render_page(c.poll_after, c.poll_limit, body);
   http_reply(c, 200, body, c.poll_keep_alive);
   metrics_.request("GET /v1/events", 200, now_us() - c.poll_start_us);
   c.polling = false;
@@ -319,7 +319,7 @@ void Server::answer_poll(Conn& c) {
 void Server::answer_polls() {
   if (polls_.empty()) return;
   std::int64_t now = now_ms();
-  std::uint64_t last = engine_.events().last_seq();
+  std::uint64_t last = feed_.last_seq();
   std::vector<Conn*> still;
   for (Conn* c : polls_) {
     if (c->fd < 0) continue;
@@ -338,6 +338,41 @@ void Server::answer_polls() {
     }
   }
   polls_.swap(still);
+}
+
+}  // namespace stockd::server
+
+namespace stockd::server {
+
+void Server::http_input(Conn& c) {
+  net::HttpRequestView view;
+  HttpRequest req;
+  while (c.fd >= 0 && !c.close_after_flush && !c.polling) {
+    std::string_view in = c.input();
+    if (in.empty()) break;
+    net::HttpParseResult r = c.http->parse(in, &view);
+    if (r.status == net::HttpParseStatus::incomplete) {
+      if (r.send_continue) net::append_continue(c.out);
+      break;
+    }
+    if (r.status == net::HttpParseStatus::error) {
+      std::string body;
+      net::render_error(body, r.code, std::string(r.message));
+      net::append_response(c.out, r.http_status, body, false);
+      metrics_.request("malformed", r.http_status, 0);
+      c.close_after_flush = true;
+      c.in_pos = c.in.size();
+      break;
+    }
+    req.method = view.method;
+    req.path = view.path;
+    req.query = view.query;
+    req.body = view.body;
+    req.authorization = view.header("authorization");
+    req.keep_alive = view.keep_alive;
+    if (!http_request(c, req)) break;  // waits for this connection's writes in the batch
+    c.in_pos += r.consumed;
+  }
 }
 
 }  // namespace stockd::server

@@ -57,8 +57,8 @@ int listen_on(const std::string& addr) {
 
 }  // namespace
 
-Server::Server(const ServerOptions& options, engine::Engine& engine)
-    : opt_(options), engine_(engine), auth_(options.admin_token, options.channel_tokens) {}
+Server::Server(const ServerOptions& options, engine::Engine& engine, EventFeed& feed)
+    : opt_(options), engine_(engine), feed_(feed), auth_(options.admin_token, options.channel_tokens) {}
 
 Server::~Server() {
   for (auto& c : conns_)
@@ -67,10 +67,12 @@ Server::~Server() {
     if (fd >= 0) close(fd);
 }
 
-std::int64_t Server::now_ms() const {
+std::int64_t wall_clock_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
+
+std::int64_t Server::now_ms() const { return wall_clock_ms(); }
 
 std::int64_t Server::now_us() const {
   using namespace std::chrono;
@@ -139,6 +141,7 @@ void Server::accept_all(int listen_fd, bool resp) {
     c->fd = fd;
     c->id = next_conn_id_++;
     c->resp = resp;
+    if (!resp) c->http = std::make_unique<net::HttpParser>(net::HttpParserOptions{static_cast<std::size_t>(opt_.max_body_bytes)});
     c->last_active_ms = now_ms();
     if (!auth_.enabled()) c->principal.kind = Principal::Kind::admin;
     epoll_event ev{};
@@ -152,7 +155,7 @@ void Server::accept_all(int listen_fd, bool resp) {
 
 // Reads until EAGAIN or until the connection's input buffer holds a full request's worth.
 bool Server::read_some(Conn& c) {
-  std::size_t cap = static_cast<std::size_t>(opt_.max_body_bytes) + 64 * 1024;
+  std::size_t cap = c.http ? c.http->request_bytes_max() : static_cast<std::size_t>(opt_.max_body_bytes) + 64 * 1024;
   if (c.in_pos > 0 && c.in_pos == c.in.size()) {
     c.in.clear();
     c.in_pos = 0;
@@ -166,14 +169,13 @@ bool Server::read_some(Conn& c) {
       c.more_to_read = true;
       return true;
     }
-    std::size_t old = c.in.size();
-    c.in.resize(old + kReadChunk);
-    ssize_t n = ::read(c.fd, c.in.data() + old, kReadChunk);
+    // Read into one scratch buffer, then append: growing c.in first would zero-fill 64 KiB per read.
+    static char scratch[kReadChunk];
+    ssize_t n = ::read(c.fd, scratch, kReadChunk);
     if (n > 0) {
-      c.in.resize(old + n);
+      c.in.append(scratch, static_cast<std::size_t>(n));
       continue;
     }
-    c.in.resize(old);
     if (n == 0) {
       c.eof = true;
       return true;

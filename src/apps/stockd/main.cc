@@ -4,6 +4,7 @@
 
 #include "engine/engine.h"
 #include "engine/env.h"
+#include "server/event_feed.h"
 #include "server/options.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -26,16 +27,24 @@ int main(int argc, char** argv) {
   eo.events_retained = static_cast<std::size_t>(opt.events_retained);
   eo.recover_truncate = opt.recover_truncate;
   std::string error;
-  auto eng = engine::Engine::open(eo, engine::Env::posix(), &error);
+  server::EventFeed feed(eo.events_retained);
+  auto eng = engine::Engine::open(eo, engine::Env::posix(), &error, &feed);
   if (!eng) {
     spdlog::error("event=open_failed data_dir={} error=\"{}\"", opt.data_dir, error);
     return 1;
   }
-  if (!eng->configure(opt.hold_retention_s * 1000, static_cast<std::int64_t>(opt.low_stock_ratio * 1000))) {
-    spdlog::error("event=configure_failed data_dir={}", opt.data_dir);
-    return 1;
+  // Retention and the default low-stock ratio are state (journaled), so replay uses the values that
+  // were in force; a changed setting is journaled once at start.
+  core::Configure conf{opt.hold_retention_s * 1000, static_cast<std::int64_t>(opt.low_stock_ratio * 1000 + 0.5)};
+  const core::Inventory& inv = eng->inventory();
+  if (inv.retention_ms() != conf.retention_ms || inv.low_stock_permille() != conf.low_stock_permille) {
+    core::Outcome o = eng->execute_one(conf, server::wall_clock_ms(), nullptr);
+    if (!o.ok()) {
+      spdlog::error("event=configure_failed data_dir={} code={}", opt.data_dir, core::code_name(o.code));
+      return 1;
+    }
   }
-  server::Server srv(opt, *eng);
+  server::Server srv(opt, *eng, feed);
   if (!srv.listen()) return 1;
   int rc = srv.run();
   eng->close();
