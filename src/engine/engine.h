@@ -88,6 +88,12 @@ struct EngineStats {
   std::int64_t recovery_us = 0;        // time open() took
   std::uint64_t segments = 0;
   std::uint64_t journal_bytes = 0;     // in live segments
+  std::uint64_t snapshots_written = 0;
+  std::uint64_t snapshot_failures = 0;
+  std::int64_t snapshot_us = 0;        // time the last snapshot took
+  std::uint64_t snapshot_fallbacks = 0;  // damaged snapshots skipped at open
+  std::uint64_t torn_tail_bytes = 0;   // cut off the last segment at open
+  std::uint64_t storage_recoveries = 0;  // maintain() recovered from a fault
 };
 
 class Engine {
@@ -133,5 +139,7 @@ class Engine {
 
 // CRC-32C (Castagnoli), as used by the journal and snapshots.
 std::uint32_t crc32c(std::uint32_t crc, const void* data, std::size_t n);
+// The same function without the SSE4.2 instruction (table-driven); tests compare the two.
+std::uint32_t crc32c_portable(std::uint32_t crc, const void* data, std::size_t n);
 
 }  // namespace stockd::engine

@@ -1,0 +1,173 @@
+// The engine's public face: execute (encode, commit, apply), maintain, snapshot, stats and close.
+// The journal writer is in journal_writer.cc, snapshots in snapshot.cc, open() in recovery.cc.
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <iterator>
+
+#include "engine/engine_impl.h"
+#include "engine/journal_format.h"
+#include "fmt/format.h"
+#include "spdlog/spdlog.h"
+
+namespace stockd::engine {
+namespace {
+
+// A failed periodic snapshot is retried after this long, not on every maintain() call.
+constexpr std::int64_t kSnapshotRetryUs = 10'000'000;
+
+core::Outcome unavailable(std::string message) {
+  core::Outcome o;
+  o.code = core::Code::unavailable;
+  o.message = std::move(message);
+  return o;
+}
+
+}  // namespace
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() { close(); }
+
+void Engine::execute(std::span<BatchItem> batch, std::vector<core::Event>* events) {
+  Impl& m = *impl_;
+  auto refuse_all = [&](const char* why) {
+    std::size_t end = events ? events->size() : 0;
+    for (BatchItem& it : batch) {
+      it.outcome = unavailable(why);
+      it.events_end = end;
+    }
+  };
+  if (m.closed || !m.healthy) return refuse_all("storage unavailable: the engine refuses writes until it recovers");
+
+  // 1. Encode every valid command with the time apply() will use, into one reused buffer.
+  std::string& b = m.buf.buffer();
+  b.clear();
+  m.times.clear();
+  std::int64_t clock = m.inv.now_ms();
+  std::uint64_t lsn = m.last_lsn;
+  for (BatchItem& it : batch) {
+    std::string message;
+    if (core::validate(it.cmd, &message) != core::Code::ok) {
+      m.times.push_back(kNotJournaled);
+      it.outcome = core::Outcome{};
+      it.outcome.code = core::Code::invalid_request;
+      it.outcome.message = std::move(message);
+      continue;
+    }
+    clock = std::max(clock, it.now_ms);
+    m.times.push_back(clock);
+    std::size_t at = b.size();
+    b.resize(at + format::kRecordHeaderBytes);
+    core::encode_command(clock, it.cmd, m.buf);
+    format::seal_record(&b, at, ++lsn);
+  }
+
+  // 2. One write and (FsyncMode::always) one sync for the whole batch.
+  if (lsn > m.last_lsn && !m.commit(m.last_lsn + 1)) {
+    return refuse_all("storage unavailable: the journal write or sync failed, nothing of this batch was applied");
+  }
+  if (lsn > m.last_lsn) {
+    ++m.st.batches;
+    m.st.records += lsn - m.last_lsn;
+  }
+  m.last_lsn = lsn;
+  m.st.last_lsn = lsn;
+
+  // 3. Apply, in order, now that the records are durable.
+  std::vector<core::Event>* evs = events;
+  if (evs == nullptr && m.sink != nullptr) {
+    evs = &m.scratch_events;
+    evs->clear();
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    BatchItem& it = batch[i];
+    std::size_t begin = evs ? evs->size() : 0;
+    if (m.times[i] != kNotJournaled) {
+      it.outcome = m.inv.apply(it.cmd, m.times[i], evs);
+      if (m.sink != nullptr && evs->size() > begin) {
+        m.sink->on_events(std::span<const core::Event>(evs->data() + begin, evs->size() - begin), m.inv);
+      }
+    }
+    it.events_end = events ? events->size() : 0;
+    if (evs == &m.scratch_events) evs->clear();
+  }
+}
+
+core::Outcome Engine::execute_one(const core::Command& cmd, std::int64_t now_ms, std::vector<core::Event>* events) {
+  BatchItem item{cmd, now_ms, {}, 0};
+  execute(std::span<BatchItem>(&item, 1), events);
+  return std::move(item.outcome);
+}
+
+const core::Inventory& Engine::inventory() const { return impl_->inv; }
+bool Engine::healthy() const { return impl_->healthy && !impl_->closed; }
+
+void Engine::maintain(std::int64_t /*now_ms*/) {
+  Impl& m = *impl_;
+  if (m.closed) return;
+  if (!m.healthy && !m.recover_from_fault()) return;
+  std::int64_t now_us = m.env->now_us();
+  if (m.opt.fsync == FsyncMode::batch && m.dirty && now_us - m.last_sync_us >= m.opt.fsync_batch_ms * 1000) {
+    if (!m.sync_now()) return;
+  }
+  if (m.opt.snapshot_every_records > 0 && m.last_lsn - m.snapshot_lsn >= m.opt.snapshot_every_records &&
+      now_us >= m.snapshot_retry_us) {
+    std::uint64_t lsn = 0;
+    std::string error;
+    if (!snapshot(&lsn, &error)) {
+      m.snapshot_retry_us = now_us + kSnapshotRetryUs;
+      spdlog::warn("event=periodic_snapshot_failed error=\"{}\" retry_in_s={}", error, kSnapshotRetryUs / 1'000'000);
+    }
+  }
+}
+
+bool Engine::snapshot(std::uint64_t* lsn, std::string* error) {
+  Impl& m = *impl_;
+  if (m.closed) {
+    *error = "engine closed";
+    return false;
+  }
+  return m.write_snapshot(lsn, error);
+}
+
+EngineStats Engine::stats() const { return impl_->st; }
+
+void Engine::render_metrics(std::string& out) const {
+  const EngineStats& s = impl_->st;
+  auto metric = [&out](const char* name, const char* type, const char* help, double value) {
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  auto d = [](auto v) { return static_cast<double>(v); };
+  metric("stockd_journal_last_lsn", "gauge", "Sequence number of the last durable journal record.", d(s.last_lsn));
+  metric("stockd_journal_batches_total", "counter", "Batches written to the journal since start.", d(s.batches));
+  metric("stockd_journal_records_total", "counter", "Journal records written since start.", d(s.records));
+  metric("stockd_journal_syncs_total", "counter", "fdatasync calls on journal segments since start.", d(s.syncs));
+  metric("stockd_journal_sync_failures_total", "counter", "Failed journal syncs since start.", d(s.sync_failures));
+  metric("stockd_journal_write_failures_total", "counter", "Failed journal writes since start.", d(s.write_failures));
+  metric("stockd_journal_storage_recoveries_total", "counter", "Recoveries from a storage fault since start.",
+         d(s.storage_recoveries));
+  metric("stockd_journal_segments", "gauge", "Live journal segment files.", d(s.segments));
+  metric("stockd_journal_bytes", "gauge", "Bytes in live journal segments.", d(s.journal_bytes));
+  metric("stockd_journal_replayed_records", "gauge", "Journal records replayed at start.", d(s.replayed_records));
+  metric("stockd_journal_recovery_seconds", "gauge", "Time the last open (recovery) took.", d(s.recovery_us) / 1e6);
+  metric("stockd_snapshot_lsn", "gauge", "Journal sequence number of the newest snapshot.", d(s.snapshot_lsn));
+  metric("stockd_snapshot_written_total", "counter", "Snapshots written since start.", d(s.snapshots_written));
+  metric("stockd_snapshot_failures_total", "counter", "Failed snapshots since start.", d(s.snapshot_failures));
+  metric("stockd_snapshot_duration_seconds", "gauge", "Time the last snapshot took.", d(s.snapshot_us) / 1e6);
+}
+
+void Engine::close() {
+  if (!impl_) return;
+  Impl& m = *impl_;
+  if (m.closed) return;
+  m.closed = true;
+  if (m.file) {
+    if (m.healthy) m.sync_now();
+    m.file->close();
+    m.file.reset();
+  }
+  if (m.lock_handle >= 0) m.env->unlock_file(m.lock_handle);
+  m.lock_handle = -1;
+}
+
+}  // namespace stockd::engine

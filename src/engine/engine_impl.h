@@ -1,0 +1,78 @@
+// engine_impl.h: the engine's state, shared by engine.cc (execute, maintain, metrics), journal_writer.cc
+// (segments, commit, fault recovery), snapshot.cc and recovery.cc (open). Not part of the public API.
+#pragma once
+#include <climits>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/codec.h"
+#include "core/inventory.h"
+#include "engine/engine.h"
+#include "engine/env.h"
+
+namespace stockd::engine {
+
+struct Segment {
+  std::uint64_t first_lsn = 0;
+  std::string path;
+  std::uint64_t bytes = 0;
+};
+
+struct Engine::Impl {
+  Options opt;
+  Env* env = nullptr;
+  EventSink* sink = nullptr;
+  int lock_handle = -1;
+  bool closed = false;
+  core::Inventory inv;
+
+  // Journal writer. `file` is the last of `segments`, open for appending; null only after a fault.
+  std::unique_ptr<WritableFile> file;
+  std::vector<Segment> segments;     // live segments in lsn order
+  std::uint64_t written_offset = 0;  // end of the last batch written to `file`
+  std::uint64_t durable_offset = 0;  // end of what a sync made durable (FsyncMode::off: what was written)
+  std::uint64_t last_lsn = 0;        // last record written and applied
+  // FsyncMode::batch: the records written since the last sync, kept so that a failed sync can write
+  // them again into a new segment instead of retrying the sync of the old file.
+  std::string unsynced;
+  std::uint64_t unsynced_first_lsn = 0;
+  std::int64_t last_sync_us = 0;
+  bool dirty = false;  // written since the last sync
+  bool healthy = true;
+
+  // Snapshots on disk (lsns, ascending); snapshot_lsn is the newest valid one (0: none).
+  std::vector<std::uint64_t> snapshots;
+  std::vector<std::uint64_t> bad_snapshots;  // found damaged at open; never a fallback
+  std::uint64_t snapshot_lsn = 0;
+  std::int64_t snapshot_retry_us = 0;  // after a failed periodic snapshot, do not retry before this
+
+  // Reused by every batch: no allocation per record on the hot path once they have grown.
+  core::Writer buf;
+  std::vector<std::int64_t> times;  // per item: the clamped time, or kNotJournaled
+  std::vector<core::Event> scratch_events;
+
+  EngineStats st;
+
+  std::string path(std::string_view name) const;
+
+  // journal_writer.cc
+  bool start_segment(std::uint64_t first_lsn, std::string_view records, std::string* error);
+  bool rotate_if_full(std::size_t incoming_bytes, std::uint64_t first_lsn);
+  bool commit(std::uint64_t first_lsn);  // appends buf (and syncs in FsyncMode::always)
+  bool sync_now();                       // FsyncMode::batch timer and close()
+  bool recover_from_fault();
+  void mark_unhealthy(const char* op, const std::string& file_path, IoError e);
+
+  // snapshot.cc
+  bool write_snapshot(std::uint64_t* lsn, std::string* error);
+  void remove_obsolete();
+
+  // recovery.cc
+  bool recover(std::string* error);
+};
+
+inline constexpr std::int64_t kNotJournaled = INT64_MIN;
+
+}  // namespace stockd::engine

@@ -1,0 +1,134 @@
+// Byte-level encoding and checking of segments, records and snapshot files (formats in engine.h).
+#include "engine/journal_format.h"
+
+#include <charconv>
+#include <cstring>
+
+#include "core/codec.h"
+#include "engine/engine.h"
+#include "fmt/format.h"
+
+namespace stockd::engine::format {
+namespace {
+
+std::uint32_t load32(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+std::uint64_t load64(const char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+bool parse_numbered(std::string_view name, std::string_view prefix, std::string_view suffix, std::uint64_t* n) {
+  if (name.size() != prefix.size() + 20 + suffix.size()) return false;
+  if (name.substr(0, prefix.size()) != prefix || name.substr(prefix.size() + 20) != suffix) return false;
+  std::string_view digits = name.substr(prefix.size(), 20);
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+  }
+  auto r = std::from_chars(digits.data(), digits.data() + digits.size(), *n);
+  return r.ec == std::errc() && r.ptr == digits.data() + digits.size();
+}
+
+std::uint32_t record_crc(std::uint64_t lsn, std::string_view payload) {
+  std::uint32_t c = crc32c(0, &lsn, 8);
+  return crc32c(c, payload.data(), payload.size());
+}
+
+}  // namespace
+
+std::string segment_name(std::uint64_t first_lsn) { return fmt::format("journal-{:020}.log", first_lsn); }
+std::string snapshot_name(std::uint64_t lsn) { return fmt::format("snapshot-{:020}.snap", lsn); }
+bool parse_segment_name(std::string_view name, std::uint64_t* first_lsn) {
+  return parse_numbered(name, "journal-", ".log", first_lsn);
+}
+bool parse_snapshot_name(std::string_view name, std::uint64_t* lsn) {
+  return parse_numbered(name, "snapshot-", ".snap", lsn);
+}
+
+void append_segment_header(std::string* out, std::uint64_t first_lsn) {
+  out->append(kSegmentMagic);
+  out->append(reinterpret_cast<const char*>(&first_lsn), 8);
+}
+
+bool parse_segment_header(std::string_view file, std::uint64_t* first_lsn) {
+  if (file.size() < kSegmentHeaderBytes || file.substr(0, 8) != kSegmentMagic) return false;
+  *first_lsn = load64(file.data() + 8);
+  return true;
+}
+
+void seal_record(std::string* out, std::size_t at, std::uint64_t lsn) {
+  std::size_t payload_at = at + kRecordHeaderBytes;
+  auto len = static_cast<std::uint32_t>(out->size() - payload_at);
+  std::uint32_t crc = record_crc(lsn, std::string_view(out->data() + payload_at, len));
+  char* h = out->data() + at;
+  std::memcpy(h, &len, 4);
+  std::memcpy(h + 4, &crc, 4);
+  std::memcpy(h + 8, &lsn, 8);
+}
+
+Read read_record(std::string_view file, std::size_t offset, Record* out) {
+  if (offset == file.size()) return Read::end;
+  if (file.size() - offset < kRecordHeaderBytes) return Read::bad;
+  const char* h = file.data() + offset;
+  std::uint32_t len = load32(h);
+  if (len == 0 || len > kRecordPayloadMax || file.size() - offset - kRecordHeaderBytes < len) return Read::bad;
+  std::uint64_t lsn = load64(h + 8);
+  std::string_view payload(h + kRecordHeaderBytes, len);
+  if (record_crc(lsn, payload) != load32(h + 4)) return Read::bad;
+  out->lsn = lsn;
+  out->payload = payload;
+  out->next = offset + kRecordHeaderBytes + len;
+  return Read::ok;
+}
+
+bool valid_record_after(std::string_view file, std::size_t from, std::uint64_t min_lsn) {
+  Record r;
+  for (std::size_t pos = from + 1; pos + kRecordHeaderBytes <= file.size(); ++pos) {
+    std::uint64_t lsn = load64(file.data() + pos + 8);
+    if (lsn < min_lsn || lsn - min_lsn > (1ull << 40)) continue;  // cheap filter before the checksum
+    if (read_record(file, pos, &r) == Read::ok) return true;
+  }
+  return false;
+}
+
+void append_snapshot_header(std::string* out, std::uint64_t lsn, std::uint32_t body_crc, std::uint64_t body_bytes) {
+  out->append(kSnapshotMagic);
+  out->append(reinterpret_cast<const char*>(&lsn), 8);
+  out->append(reinterpret_cast<const char*>(&body_crc), 4);
+  out->append(reinterpret_cast<const char*>(&body_bytes), 8);
+}
+
+bool parse_snapshot(std::string_view file, std::uint64_t* lsn, std::string_view* inventory, std::string_view* sink,
+                    std::string* error) {
+  if (file.size() < kSnapshotHeaderBytes || file.substr(0, 8) != kSnapshotMagic) {
+    *error = fmt::format("bad header ({} bytes)", file.size());
+    return false;
+  }
+  *lsn = load64(file.data() + 8);
+  std::uint32_t crc = load32(file.data() + 16);
+  std::uint64_t body_bytes = load64(file.data() + 20);
+  if (body_bytes != file.size() - kSnapshotHeaderBytes) {
+    *error =
+        fmt::format("body length {} but {} bytes follow the header", body_bytes, file.size() - kSnapshotHeaderBytes);
+    return false;
+  }
+  std::string_view body = file.substr(kSnapshotHeaderBytes);
+  if (crc32c(0, body.data(), body.size()) != crc) {
+    *error = "checksum mismatch";
+    return false;
+  }
+  core::Reader r(body);
+  *inventory = r.str(body.size());
+  *sink = r.str(body.size());
+  if (!r.ok() || !r.done()) {
+    *error = "bad body framing";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace stockd::engine::format

@@ -1,0 +1,171 @@
+// The journal writer: segments, group commit, rotation, and recovery from a storage fault.
+//
+// A batch is one append of all its records and (FsyncMode::always) one sync. A fault leaves the
+// engine unhealthy; recover_from_fault() cuts the segment back to its durable end and continues in a
+// NEW segment, because after a failed fsync the kernel may have dropped the dirty pages while marking
+// them clean, so a second fsync of the same file could report success for data that is gone
+// (PostgreSQL's "fsyncgate"). Recovery at open prefers the newer segment when two overlap (see
+// recovery.cc), so a cut that never reached the disk is harmless.
+#include <cerrno>
+#include <cstring>
+
+#include "engine/engine_impl.h"
+#include "engine/journal_format.h"
+#include "spdlog/spdlog.h"
+
+namespace stockd::engine {
+namespace {
+// FsyncMode::batch keeps what it has not synced yet in memory; past this it syncs before writing more.
+constexpr std::size_t kUnsyncedBytesMax = 32u << 20;
+}  // namespace
+
+std::string Engine::Impl::path(std::string_view name) const {
+  std::string p = opt.data_dir;
+  p += '/';
+  p += name;
+  return p;
+}
+
+void Engine::Impl::mark_unhealthy(const char* op, const std::string& file_path, IoError e) {
+  if (healthy) {
+    spdlog::error("event=storage_fault op={} file={} error=\"{}\" action=refusing_writes_until_recovered", op,
+                  file_path, std::strerror(e));
+  }
+  healthy = false;
+}
+
+// Creates segment journal-<first_lsn>.log holding `records` (already sealed), makes its content and
+// its directory entry durable, and makes it the current segment. Always a new file: an old one of
+// the same name (an empty segment left by a fault) is removed first.
+bool Engine::Impl::start_segment(std::uint64_t first_lsn, std::string_view records, std::string* error) {
+  std::string p = path(format::segment_name(first_lsn));
+  if (!segments.empty() && segments.back().first_lsn == first_lsn) {
+    st.journal_bytes -= segments.back().bytes;
+    segments.pop_back();
+  }
+  IoError e = env->remove_file(p);
+  if (e != 0 && e != ENOENT) {
+    *error = fmt::format("remove {}: {}", p, std::strerror(e));
+    return false;
+  }
+  std::unique_ptr<WritableFile> f;
+  e = env->open_writable(p, true, &f);
+  std::string head;
+  if (e == 0) {
+    format::append_segment_header(&head, first_lsn);
+    head.append(records);
+    e = f->append(head);
+    if (e == 0 && opt.fsync != FsyncMode::off) {
+      ++st.syncs;
+      e = f->sync();
+      if (e != 0) ++st.sync_failures;
+    }
+    if (e == 0 && opt.fsync != FsyncMode::off) e = env->sync_dir(opt.data_dir);
+    if (e != 0) f->close();
+  }
+  if (e != 0) {
+    *error = fmt::format("create segment {}: {}", p, std::strerror(e));
+    return false;
+  }
+  file = std::move(f);
+  segments.push_back(Segment{first_lsn, p, head.size()});
+  st.journal_bytes += head.size();
+  st.segments = segments.size();
+  written_offset = durable_offset = head.size();
+  dirty = false;
+  last_sync_us = env->now_us();
+  return true;
+}
+
+bool Engine::Impl::rotate_if_full(std::size_t incoming_bytes, std::uint64_t first_lsn) {
+  if (written_offset <= format::kSegmentHeaderBytes || written_offset + incoming_bytes <= opt.segment_bytes) {
+    return true;
+  }
+  // The old segment must be complete on disk before a newer one exists: recovery treats a hole
+  // before a later segment as a missing record.
+  if (opt.fsync == FsyncMode::batch && dirty && !sync_now()) return false;
+  std::string old = segments.back().path;
+  if (IoError e = file->close(); e != 0) {
+    file.reset();
+    mark_unhealthy("close", old, e);
+    return false;
+  }
+  file.reset();
+  std::string error;
+  if (!start_segment(first_lsn, {}, &error)) {
+    spdlog::error("event=segment_rotation_failed error=\"{}\"", error);
+    mark_unhealthy("rotate", old, EIO);
+    return false;
+  }
+  return true;
+}
+
+bool Engine::Impl::commit(std::uint64_t first_lsn) {
+  const std::string& b = buf.buffer();
+  if (opt.fsync == FsyncMode::batch && unsynced.size() + b.size() > kUnsyncedBytesMax && !sync_now()) return false;
+  if (!rotate_if_full(b.size(), first_lsn)) return false;
+  if (IoError e = file->append(b); e != 0) {
+    ++st.write_failures;
+    mark_unhealthy("write", segments.back().path, e);
+    return false;
+  }
+  written_offset += b.size();
+  segments.back().bytes = written_offset;
+  st.journal_bytes += b.size();
+  dirty = true;
+  switch (opt.fsync) {
+    case FsyncMode::always:
+      return sync_now();
+    case FsyncMode::batch:
+      if (unsynced.empty()) unsynced_first_lsn = first_lsn;
+      unsynced.append(b);
+      return true;
+    case FsyncMode::off:
+      durable_offset = written_offset;
+      return true;
+  }
+  return true;
+}
+
+bool Engine::Impl::sync_now() {
+  if (!file || !healthy) return false;
+  if (!dirty) return true;
+  ++st.syncs;
+  if (IoError e = file->sync(); e != 0) {
+    ++st.sync_failures;
+    mark_unhealthy("sync", segments.back().path, e);
+    return false;
+  }
+  durable_offset = written_offset;
+  unsynced.clear();
+  dirty = false;
+  last_sync_us = env->now_us();
+  return true;
+}
+
+bool Engine::Impl::recover_from_fault() {
+  if (file) {
+    if (IoError e = file->truncate(durable_offset); e != 0) {
+      spdlog::warn("event=storage_recovery_failed op=truncate file={} error=\"{}\"", segments.back().path,
+                   std::strerror(e));
+      return false;
+    }
+    st.journal_bytes -= segments.back().bytes - durable_offset;
+    segments.back().bytes = durable_offset;
+    file->close();  // the file is abandoned; its close status changes nothing
+    file.reset();
+  }
+  std::uint64_t first = unsynced.empty() ? last_lsn + 1 : unsynced_first_lsn;
+  std::string error;
+  if (!start_segment(first, unsynced, &error)) {
+    spdlog::warn("event=storage_recovery_failed error=\"{}\"", error);
+    return false;
+  }
+  unsynced.clear();
+  healthy = true;
+  ++st.storage_recoveries;
+  spdlog::info("event=storage_recovered segment={} first_lsn={}", segments.back().path, first);
+  return true;
+}
+
+}  // namespace stockd::engine
