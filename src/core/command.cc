@@ -54,11 +54,19 @@ struct Checker {
     for (const auto& l : lines) {
       if (!id("lines[].sku", l.sku) || !range("lines[].qty", l.qty, limits::kQtyMin, limits::kQtyMax)) return false;
     }
-    std::vector<std::string_view> skus;
-    skus.reserve(lines.size());
-    for (const auto& l : lines) skus.push_back(l.sku);
-    std::sort(skus.begin(), skus.end());
-    if (std::adjacent_find(skus.begin(), skus.end()) != skus.end()) return fail("lines name the same sku twice");
+    // Duplicate SKUs: pairwise for the usual few lines (no allocation on the hot path), sorted beyond.
+    bool twice = false;
+    if (lines.size() <= 16) {
+      for (std::size_t i = 1; i < lines.size() && !twice; ++i)
+        for (std::size_t j = 0; j < i && !twice; ++j) twice = lines[i].sku == lines[j].sku;
+    } else {
+      std::vector<std::string_view> skus;
+      skus.reserve(lines.size());
+      for (const auto& l : lines) skus.push_back(l.sku);
+      std::sort(skus.begin(), skus.end());
+      twice = std::adjacent_find(skus.begin(), skus.end()) != skus.end();
+    }
+    if (twice) return fail("lines name the same sku twice");
     return true;
   }
 

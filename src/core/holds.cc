@@ -39,7 +39,7 @@ std::uint32_t Inventory::State::new_slot() {
 void Inventory::State::forget(std::uint32_t h) {
   Hold& hold = holds[h];
   --finished_count[static_cast<int>(hold.state)];
-  hold_index.erase(hold.id);
+  hold_index.erase(h);
   hold = Hold{};
   free_slots.push_back(h);
 }
@@ -75,8 +75,8 @@ void Inventory::State::finish(std::uint32_t h, HoldState state, EventType type) 
 }
 
 Outcome Inventory::State::create_hold(const CreateHold& c) {
-  if (auto it = hold_index.find(c.id); it != hold_index.end()) {
-    const Hold& h = holds[it->second];
+  if (std::uint32_t found = hold_index.find(c.id); found != kNoIndex) {
+    const Hold& h = holds[found];
     bool same = channels[h.channel].name == c.channel;
     std::size_t n = h.requested ? h.requested->size() : h.lines.size();
     same = same && n == c.lines.size();
@@ -87,19 +87,18 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
                          [&](const HoldLine& l) { return l.qty == qty && l.sku == skus[sku].name; });
     }
     if (!same) return error(Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
-    return hold_outcome(it->second, h.state, false);
+    return hold_outcome(found, h.state, false);
   }
-  auto ci = channel_index.find(c.channel);
-  if (ci == channel_index.end()) return error(Code::unknown_channel, "unknown channel " + c.channel);
-  std::uint32_t ch = ci->second;
+  std::uint32_t ch = channel_index.find(c.channel);
+  if (ch == kNoIndex) return error(Code::unknown_channel, "unknown channel " + c.channel);
   if (channels[ch].state == ChannelState::frozen)
     return error(Code::channel_frozen, "channel " + c.channel + " is frozen");
 
   absl::InlinedVector<std::uint32_t, 4> sku_of;
   for (const HoldLine& l : c.lines) {
-    auto si = sku_index.find(l.sku);
-    if (si == sku_index.end()) return error(Code::unknown_sku, "unknown sku " + l.sku);
-    sku_of.push_back(si->second);
+    std::uint32_t si = sku_index.find(l.sku);
+    if (si == kNoIndex) return error(Code::unknown_sku, "unknown sku " + l.sku);
+    sku_of.push_back(si);
   }
   for (std::size_t i = 0; i < c.lines.size(); ++i) {
     const Sku& s = skus[sku_of[i]];
@@ -147,7 +146,7 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
     publish(line.sku, total_before, s.low_threshold);
     hold.lines.push_back(line);
   }
-  hold_index.emplace(c.id, h);
+  hold_index.insert(h);
   std::int64_t ttl_s = c.ttl_s.value_or(channels[ch].ttl_s);
   hold.expires_at = now + ttl_s * 1000;
   if (c.confirm) {
@@ -161,9 +160,8 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
 }
 
 Outcome Inventory::State::confirm_hold(const ConfirmHold& c) {
-  auto it = hold_index.find(c.id);
-  if (it == hold_index.end()) return error(Code::unknown_hold, "unknown hold " + c.id);
-  std::uint32_t h = it->second;
+  std::uint32_t h = hold_index.find(c.id);
+  if (h == kNoIndex) return error(Code::unknown_hold, "unknown hold " + c.id);
   Hold& hold = holds[h];
   switch (hold.state) {
     case HoldState::confirmed: return hold_outcome(h, hold.state, false);
@@ -218,9 +216,8 @@ Outcome Inventory::State::confirm_hold(const ConfirmHold& c) {
 }
 
 Outcome Inventory::State::release_hold(const ReleaseHold& c) {
-  auto it = hold_index.find(c.id);
-  if (it == hold_index.end()) return error(Code::unknown_hold, "unknown hold " + c.id);
-  std::uint32_t h = it->second;
+  std::uint32_t h = hold_index.find(c.id);
+  if (h == kNoIndex) return error(Code::unknown_hold, "unknown hold " + c.id);
   HoldState state = holds[h].state;
   if (state == HoldState::confirmed) return error(Code::invalid_state, "hold " + c.id + " was confirmed");
   if (state != HoldState::held) return hold_outcome(h, state, false);  // released or expired: as it is
@@ -229,9 +226,8 @@ Outcome Inventory::State::release_hold(const ReleaseHold& c) {
 }
 
 Outcome Inventory::State::extend_hold(const ExtendHold& c) {
-  auto it = hold_index.find(c.id);
-  if (it == hold_index.end()) return error(Code::unknown_hold, "unknown hold " + c.id);
-  std::uint32_t h = it->second;
+  std::uint32_t h = hold_index.find(c.id);
+  if (h == kNoIndex) return error(Code::unknown_hold, "unknown hold " + c.id);
   Hold& hold = holds[h];
   if (hold.state == HoldState::expired) return error(Code::hold_expired, "hold " + c.id + " has expired");
   if (hold.state != HoldState::held)

@@ -17,11 +17,11 @@ std::string sku_problem(const Sku& k, const std::string& what) { return "sku " +
 std::string cross_problem(const Inventory::State& s) {
   if (s.channel_index.size() != s.channels.size()) return "channel index out of step";
   for (std::uint32_t c = 0; c < s.channels.size(); ++c)
-    if (auto it = s.channel_index.find(s.channels[c].name); it == s.channel_index.end() || it->second != c)
+    if (s.channel_index.find(s.channels[c].name) != c)
       return "channel " + s.channels[c].name + " is not indexed";
   if (s.sku_index.size() != s.skus.size()) return "sku index out of step";
   for (std::uint32_t i = 0; i < s.skus.size(); ++i)
-    if (auto it = s.sku_index.find(s.skus[i].name); it == s.sku_index.end() || it->second != i)
+    if (s.sku_index.find(s.skus[i].name) != i)
       return sku_problem(s.skus[i], "not indexed");
   std::vector<std::tuple<std::uint32_t, std::uint32_t, std::int64_t>> on_buckets;  // sku, bucket, qty
   for (const Hold& hold : s.holds) {
@@ -97,8 +97,7 @@ std::string Inventory::check_invariants() const {
   for (std::uint32_t h = 0; h < s.holds.size(); ++h) {
     const Hold& hold = s.holds[h];
     if (!hold.live) continue;
-    auto it = s.hold_index.find(hold.id);
-    if (it == s.hold_index.end() || it->second != h) return "hold " + hold.id + " is not indexed";
+    if (s.hold_index.find(hold.id) != h) return "hold " + hold.id + " is not indexed";
     if (hold.state != HoldState::held) {
       if (!hold.draws.empty()) return "finished hold " + hold.id + " still has draws";
       continue;

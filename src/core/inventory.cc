@@ -106,17 +106,9 @@ std::int64_t Inventory::effective_now(std::int64_t now_ms) const { return std::m
 std::int64_t Inventory::now_ms() const { return s_->now; }
 std::int64_t Inventory::next_due_ms() const { return s_->next_due(); }
 
-namespace {
-template <typename Map>
-std::uint32_t find_in(const Map& m, std::string_view key) {
-  auto it = m.find(absl::string_view(key.data(), key.size()));  // Debian's absl::string_view is its own type
-  return it == m.end() ? kNoIndex : it->second;
-}
-}  // namespace
-
-std::uint32_t Inventory::find_sku(std::string_view name) const { return find_in(s_->sku_index, name); }
-std::uint32_t Inventory::find_channel(std::string_view name) const { return find_in(s_->channel_index, name); }
-std::uint32_t Inventory::find_hold(std::string_view id) const { return find_in(s_->hold_index, id); }
+std::uint32_t Inventory::find_sku(std::string_view name) const { return s_->sku_index.find(name); }
+std::uint32_t Inventory::find_channel(std::string_view name) const { return s_->channel_index.find(name); }
+std::uint32_t Inventory::find_hold(std::string_view id) const { return s_->hold_index.find(id); }
 std::size_t Inventory::channel_count() const { return s_->channels.size(); }
 std::size_t Inventory::sku_count() const { return s_->skus.size(); }
 std::string_view Inventory::sku_name(std::uint32_t i) const { return s_->skus[i].name; }

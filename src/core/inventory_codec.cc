@@ -118,7 +118,7 @@ bool read_state(Reader& r, Inventory::State& s) {
     std::uint8_t st = r.u8();
     if (st > 1) return false;
     c.state = static_cast<ChannelState>(st);
-    s.channel_index.emplace(c.name, i);
+    s.channel_index.insert(i);
   }
   std::uint64_t nch = s.channels.size();
   n = r.varint();
@@ -131,7 +131,7 @@ bool read_state(Reader& r, Inventory::State& s) {
       *v = r.svarint();
     k.threshold_explicit = r.u8() == 1;
     k.version = r.varint();
-    s.sku_index.emplace(k.name, i);
+    s.sku_index.insert(i);
     if (r.u8() != 1) continue;
     k.alloc = std::make_unique<Allocation>();
     k.alloc->preempt = r.u8() == 1;
@@ -207,7 +207,7 @@ bool read_state(Reader& r, Inventory::State& s) {
         h.requested->emplace_back(sku, qty);
       }
     }
-    s.hold_index.emplace(h.id, i);
+    s.hold_index.insert(i);
     if (h.state == HoldState::held) s.expiry.push(i, h.expires_at);
   }
   n = r.varint();

@@ -20,6 +20,7 @@
 #include "core/expiry_heap.h"
 #include "core/inventory.h"
 #include "core/limits.h"
+#include "core/name_index.h"
 
 namespace stockd::core {
 
@@ -113,7 +114,22 @@ struct RefRecord {
   std::string key;  // 4 bytes of SKU index, then the ref
 };
 
+struct NameOfRow {
+  std::string_view operator()(const Channel& c) const { return c.name; }
+  std::string_view operator()(const Sku& s) const { return s.name; }
+  std::string_view operator()(const Hold& h) const { return h.id; }
+};
+
+// A deque: growing never moves the holds (no copy of millions of them, no doubled peak memory).
+using HoldTable = std::deque<Hold>;
+
+// NOT movable in practice: the name indexes keep the addresses of the tables (Inventory owns its
+// State through a pointer, and load() swaps pointers).
 struct Inventory::State {
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
   std::int64_t now = 0;
   std::uint64_t last_seq = 0;
   std::int64_t retention_ms = limits::kDefaultRetentionMs;
@@ -121,14 +137,14 @@ struct Inventory::State {
 
   std::vector<Channel> channels;
   std::vector<std::uint32_t> by_priority;  // channel indices, highest priority (smallest number) first
-  absl::flat_hash_map<std::string, std::uint32_t> channel_index;
+  NameIndex<std::vector<Channel>, NameOfRow> channel_index{&channels};
 
   std::vector<Sku> skus;
-  absl::flat_hash_map<std::string, std::uint32_t> sku_index;
+  NameIndex<std::vector<Sku>, NameOfRow> sku_index{&skus};
 
-  std::vector<Hold> holds;                 // slots
+  HoldTable holds;                         // slots
   std::vector<std::uint32_t> free_slots;   // reused last-in first-out
-  absl::flat_hash_map<std::string, std::uint32_t> hold_index;
+  NameIndex<HoldTable, NameOfRow> hold_index{&holds};
   ExpiryHeap expiry;
   std::deque<Finished> finished;           // in finished_at order: forgotten after retention
   std::uint64_t finished_count[4] = {0, 0, 0, 0};  // remembered finished holds, by HoldState

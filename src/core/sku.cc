@@ -26,10 +26,10 @@ std::string ref_key(std::uint32_t sku, std::string_view ref) {
 }  // namespace
 
 Outcome Inventory::State::put_sku(const PutSku& c) {
-  auto it = sku_index.find(c.sku);
-  bool is_new = it == sku_index.end();
+  std::uint32_t found = sku_index.find(c.sku);
+  bool is_new = found == kNoIndex;
   if (!is_new) {
-    const Sku& s = skus[it->second];
+    const Sku& s = skus[found];
     if (c.on_hand && *c.on_hand < s.held)
       return error(Code::invalid_state, "on_hand " + std::to_string(*c.on_hand) + " is below the " +
                                             std::to_string(s.held) + " units held");
@@ -39,9 +39,9 @@ Outcome Inventory::State::put_sku(const PutSku& c) {
     idx = static_cast<std::uint32_t>(skus.size());
     skus.emplace_back();
     skus.back().name = c.sku;
-    sku_index.emplace(c.sku, idx);
+    sku_index.insert(idx);
   } else {
-    idx = it->second;
+    idx = found;
   }
   Sku& s = skus[idx];
   capture(s);
@@ -76,9 +76,9 @@ Outcome Inventory::State::put_sku(const PutSku& c) {
 }
 
 Outcome Inventory::State::adjust(const Adjust& c) {
-  auto it = sku_index.find(c.sku);
-  if (it == sku_index.end()) return error(Code::unknown_sku, "unknown sku " + c.sku);
-  std::uint32_t idx = it->second;
+  std::uint32_t found = sku_index.find(c.sku);
+  if (found == kNoIndex) return error(Code::unknown_sku, "unknown sku " + c.sku);
+  std::uint32_t idx = found;
   Sku& s = skus[idx];
   Outcome out;
   out.index = idx;
@@ -122,19 +122,16 @@ Outcome Inventory::State::adjust(const Adjust& c) {
 }
 
 Outcome Inventory::State::set_allocation(const SetAllocation& c) {
-  auto it = sku_index.find(c.sku);
-  if (it == sku_index.end()) return error(Code::unknown_sku, "unknown sku " + c.sku);
-  auto channel_of = [&](const std::string& name) {
-    auto ci = channel_index.find(name);
-    return ci == channel_index.end() ? kNoIndex : ci->second;
-  };
+  std::uint32_t found = sku_index.find(c.sku);
+  if (found == kNoIndex) return error(Code::unknown_sku, "unknown sku " + c.sku);
+  auto channel_of = [&](const std::string& name) { return channel_index.find(name); };
   for (const FenceSpec& f : c.fences)
     if (channel_of(f.channel) == kNoIndex) return error(Code::unknown_channel, "unknown channel " + f.channel);
   for (const PoolSpec& p : c.pools)
     for (const std::string& ch : p.channels)
       if (channel_of(ch) == kNoIndex) return error(Code::unknown_channel, "unknown channel " + ch);
 
-  std::uint32_t idx = it->second;
+  std::uint32_t idx = found;
   Sku& s = skus[idx];
   capture(s);
   std::int64_t total_before = total_free(s);
@@ -196,9 +193,9 @@ Outcome Inventory::State::set_allocation(const SetAllocation& c) {
 }
 
 Outcome Inventory::State::close_pool(const ClosePool& c) {
-  auto it = sku_index.find(c.sku);
-  if (it == sku_index.end()) return error(Code::unknown_sku, "unknown sku " + c.sku);
-  Sku& s = skus[it->second];
+  std::uint32_t found = sku_index.find(c.sku);
+  if (found == kNoIndex) return error(Code::unknown_sku, "unknown sku " + c.sku);
+  Sku& s = skus[found];
   Pool* pool = nullptr;
   if (s.alloc)
     for (Pool& p : s.alloc->pools)
@@ -210,10 +207,10 @@ Outcome Inventory::State::close_pool(const ClosePool& c) {
   s.shared_free += pool->free;  // the leftover returns to shared stock
   pool->free = 0;
   ++s.version;
-  publish(it->second, total_before, s.low_threshold);
+  publish(found, total_before, s.low_threshold);
   Outcome out;
   out.changed = true;
-  out.index = it->second;
+  out.index = found;
   return out;
 }
 

@@ -179,9 +179,8 @@ void Inventory::State::rebuild_priority_order() {
 
 Outcome Inventory::State::put_channel(const PutChannel& c) {
   Outcome out;
-  auto it = channel_index.find(c.channel);
-  std::uint32_t idx;
-  if (it == channel_index.end()) {
+  std::uint32_t idx = channel_index.find(c.channel);
+  if (idx == kNoIndex) {
     if (channels.size() >= limits::kChannelsMax) {
       out.code = Code::invalid_request;
       out.message = "too many channels (at most 1024)";
@@ -189,9 +188,7 @@ Outcome Inventory::State::put_channel(const PutChannel& c) {
     }
     idx = static_cast<std::uint32_t>(channels.size());
     channels.push_back(Channel{c.channel, 100, limits::kDefaultHoldTtlSeconds, ChannelState::active});
-    channel_index.emplace(c.channel, idx);
-  } else {
-    idx = it->second;
+    channel_index.insert(idx);
   }
   Channel& ch = channels[idx];
   if (c.priority) ch.priority = *c.priority;
