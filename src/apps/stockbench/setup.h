@@ -1,0 +1,38 @@
+// setup.h: the HTTP API calls around a run: creating its channels and SKUs before, and the
+// invariant check after (against GET /v1/skus, every page).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "apps/stockbench/names.h"
+#include "apps/stockbench/options.h"
+#include "client/endpoint.h"
+
+namespace stockbench {
+
+// Creates the run's channels and SKUs (flash-sale: one channel, one SKU with --units; mixed: the
+// channels, the SKUs with a fence for channel 0 and a pool for channel 1). Uses a few parallel
+// keep-alive connections. False with *error naming the failed request.
+bool setup_run(const Options& opt, const stockd::client::Endpoint& api, Names* names, std::string* error);
+
+struct SkuRow {
+  std::string sku;
+  std::int64_t on_hand = 0, safety_stock = 0, held = 0, available = 0;
+};
+
+struct CheckResult {
+  std::uint64_t skus_checked = 0;
+  std::vector<std::string> violations;  // each names the SKU, the rule and the figures
+  std::vector<SkuRow> run_skus;         // the rows of this run's SKUs (in Names order; missing: sku "")
+  std::string error;                    // the check could not be made
+  bool ok() const { return error.empty() && violations.empty(); }
+};
+
+// Reads every SKU and checks held <= on_hand, 0 <= held, available = max(0, on_hand - safety - held).
+CheckResult check_invariants(const Options& opt, const stockd::client::Endpoint& api, const Names& names);
+
+// The contract's rule for the top-level available figure.
+std::int64_t expected_available(std::int64_t on_hand, std::int64_t safety_stock, std::int64_t held);
+
+}  // namespace stockbench
