@@ -27,6 +27,9 @@ struct Conn {
   bool more_to_read = false;     // stopped reading before EAGAIN (buffer full); read again later
   bool eof = false;              // peer closed its side
   bool close_after_flush = false;
+  bool lingering = false;        // answered and half-closed; discarding input until EOF or linger_until_ms
+  std::int64_t linger_until_ms = 0;
+  bool waiting_batch = false;    // parsing stopped at a request that waits for the current batch
   bool in_ready = false;         // listed in Server::ready_
   bool in_dirty = false;         // listed in Server::dirty_
   bool want_out = false;         // EPOLLOUT armed

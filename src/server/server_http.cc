@@ -80,7 +80,10 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
     metrics_.request(route, status, now_us() - start);
     return true;
   };
+  // An error answered now must not overtake this connection's writes waiting in the batch (HTTP
+  // pipelining): then the request waits (returns false) and is answered after the batch, in order.
   auto fail = [&](const char* route, core::Code code, const std::string& msg) {
+    if (c.inflight > 0) return false;
     http_error(c, code, msg, ka);
     return done(route, core::http_status(code));
   };
@@ -111,6 +114,7 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
   if (auth_.enabled()) {
     who = auth_.identify_header(req.authorization);
     if (who.kind == Principal::Kind::none) {
+      if (c.inflight > 0) return false;
       http_error(c, core::Code::unauthorized,
                  req.authorization.empty() ? "send Authorization: Bearer <token>" : "invalid token", ka);
       return done("unauthorized", 401);
@@ -176,7 +180,7 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
   if (route) {
     if (code == core::Code::ok && core::validate(cmd, &err) != core::Code::ok) code = core::Code::invalid_request;
     if (code != core::Code::ok) return fail(route, code, err);
-    if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) || draining_) {
+    if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) ) {
       ++overloaded_total_;
       return fail(route, core::Code::overloaded, "write queue full, retry later");
     }
@@ -370,7 +374,10 @@ void Server::http_input(Conn& c) {
     req.body = view.body;
     req.authorization = view.header("authorization");
     req.keep_alive = view.keep_alive;
-    if (!http_request(c, req)) break;  // waits for this connection's writes in the batch
+    if (!http_request(c, req)) {
+      c.waiting_batch = true;
+      break;
+    }  // waits for this connection's writes in the batch
     c.in_pos += r.consumed;
   }
 }

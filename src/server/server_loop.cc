@@ -24,7 +24,8 @@ namespace {
 
 constexpr int kEventsPerWait = 256;
 constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr int kRoundsPerWakeMax = 64;  // a bound on re-processing after batches within one wake-up
+constexpr int kRoundsPerWakeMax = 64;
+constexpr std::int64_t kLingerMs = 2000;  // how long a lingering close waits for the client's EOF  // a bound on re-processing after batches within one wake-up
 
 // Tags in epoll_event.data.u64 for the non-connection descriptors.
 constexpr std::uint64_t kTagHttp = 1ull << 62;
@@ -124,7 +125,7 @@ void Server::accept_all(int listen_fd, bool resp) {
       // Refused with the contract's answer, without reading the request.
       static constexpr std::string_view kHttp =
           "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
-          "Content-Length: 78\r\n\r\n{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections\",\"details\":{}}}";
+          "Content-Length: 77\r\n\r\n{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections\",\"details\":{}}}";
       static constexpr std::string_view kResp = "-OVERLOADED too many connections\r\n";
       std::string_view msg = resp ? kResp : kHttp;
       [[maybe_unused]] ssize_t n = write(fd, msg.data(), msg.size());
@@ -164,6 +165,16 @@ bool Server::read_some(Conn& c) {
     c.in_pos = 0;
   }
   c.more_to_read = false;
+  if (c.lingering) {  // discard everything until EOF
+    static char sink[kReadChunk];
+    while (true) {
+      ssize_t n = ::read(c.fd, sink, sizeof sink);
+      if (n > 0) continue;
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0) c.eof = true;
+      return n == 0 || errno == EAGAIN || errno == EWOULDBLOCK ? !c.eof : false;
+    }
+  }
   while (true) {
     if (c.in.size() - c.in_pos >= cap) {
       c.more_to_read = true;
@@ -212,6 +223,18 @@ void Server::flush(Conn& c) {
   }
   c.out.clear();
   c.out_pos = 0;
+  if (c.close_after_flush && !c.resp && !c.eof && !c.lingering) {
+    // Lingering close (as nginx does): an error such as 413 is answered before the client has sent its
+    // body. Closing now with unread input would reset the connection and the client could lose the
+    // answer; instead stop sending, read and discard what still comes, close at EOF or after a while.
+    ::shutdown(c.fd, SHUT_WR);
+    c.lingering = true;
+    c.linger_until_ms = now_ms() + kLingerMs;
+    c.in.clear();
+    c.in_pos = 0;
+    return;
+  }
+  if (c.lingering) return;
   if (c.close_after_flush || (c.eof && c.inflight == 0 && !c.polling && c.input().empty())) close_conn(c);
 }
 
@@ -228,6 +251,7 @@ void Server::close_conn(Conn& c) {
 }
 
 void Server::parse_input(Conn& c) {
+  c.waiting_batch = false;
   if (c.fd < 0 || c.polling || c.close_after_flush) return;
   if (c.pending_output() >= static_cast<std::size_t>(opt_.max_output_bytes)) return;  // slow reader
   if (c.resp)
@@ -267,10 +291,13 @@ void Server::process() {
       parse_input(c);
     }
     execute_batch();
-    // Keep only connections that still have something to parse and can make progress.
+    // Keep the connections that can make progress in the next round: those whose requests waited for
+    // this round's batch, and those that stopped reading with input still in the socket. A connection
+    // with only part of a request, or whose reader is too slow, is picked up again by epoll (more
+    // input, or EPOLLOUT once its output drains).
     std::vector<Conn*> next;
     for (Conn* c : ready_) {
-      bool again = c->fd >= 0 && !c->polling && (!c->input().empty() || c->more_to_read) &&
+      bool again = c->fd >= 0 && !c->polling && (c->waiting_batch || c->more_to_read) &&
                    c->pending_output() < static_cast<std::size_t>(opt_.max_output_bytes);
       if (again) {
         next.push_back(c);
@@ -283,19 +310,16 @@ void Server::process() {
         dirty_.push_back(c);
       }
     }
-    bool progress = next.size() < ready_.size();
     ready_.swap(next);
     for (Conn* c : dirty_) {
       c->in_dirty = false;
       if (c->fd >= 0) flush(*c);
     }
     dirty_.clear();
-    if (!progress && round > 0) break;
+    round_start_us_ = now_us();
   }
-  for (Conn* c : ready_) c->in_ready = false;
-  // A connection left here has input it could not consume (stalled reader or a partial request);
-  // it is picked up again when more data arrives or its output drains.
-  ready_.clear();
+  // Connections still in ready_ (a very long pipeline) are served first in the next loop iteration,
+  // which then polls without waiting.
   graveyard_.clear();
 }
 
@@ -316,6 +340,10 @@ void Server::on_timer(std::int64_t now) {
   for (auto& cp : conns_) {
     if (!cp || cp->fd < 0) continue;
     Conn& c = *cp;
+    if (c.lingering && now >= c.linger_until_ms) {
+      close_conn(c);
+      continue;
+    }
     bool idle = c.inflight == 0 && !c.polling && c.pending_output() == 0 &&
                 now - c.last_active_ms > opt_.idle_timeout_s * 1000;
     if (idle) close_conn(c);
@@ -326,7 +354,7 @@ int Server::run() {
   epoll_event evs[kEventsPerWait];
   while (!draining_) {
     std::int64_t now = now_ms();
-    int timeout = static_cast<int>(std::max<std::int64_t>(0, last_tick_ms_ + opt_.tick_ms - now));
+    int timeout = ready_.empty() ? static_cast<int>(std::max<std::int64_t>(0, last_tick_ms_ + opt_.tick_ms - now)) : 0;
     int n = epoll_wait(epoll_fd_, evs, kEventsPerWait, timeout);
     if (n < 0 && errno != EINTR) {
       spdlog::error("event=epoll_failed error=\"{}\"", std::strerror(errno));

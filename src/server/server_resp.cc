@@ -103,7 +103,10 @@ void Server::resp_input(Conn& c) {
       c.in_pos += r.consumed;
       continue;
     }
-    if (!resp_request(c, args)) break;  // waits for this connection's writes in the batch
+    if (!resp_request(c, args)) {
+      c.waiting_batch = true;
+      break;
+    }  // waits for this connection's writes in the batch
     c.in_pos += r.consumed;
   }
 }
@@ -112,14 +115,21 @@ bool Server::resp_request(Conn& c, const std::vector<std::string_view>& args) {
   std::string cmd = upper(args[0]);
   std::string& out = c.out;
   std::int64_t start = round_start_us_;
+  // A reply written now must not overtake this connection's writes waiting in the batch: then the
+  // request waits (returns false) and is answered after the batch, in order.
+  auto reject = [&](core::Code code, const std::string& message) {
+    if (c.inflight > 0) return false;
+    error_code(out, code, message);
+    return true;
+  };
   auto wrong_args = [&]() {
+    if (c.inflight > 0) return false;
     error_line(out, "ERR", "wrong number of arguments for '" + std::string(args[0]) + "' command");
     return true;
   };
   bool pre_auth = cmd == "AUTH" || cmd == "HELLO" || cmd == "QUIT";
   if (auth_.enabled() && c.principal.kind == Principal::Kind::none && !pre_auth) {
-    error_code(out, core::Code::unauthorized, "authenticate with AUTH <token> first");
-    return true;
+    return reject(core::Code::unauthorized, "authenticate with AUTH <token> first");
   }
 
   // Writes: into the batch, answered after the batch is durable.
@@ -129,7 +139,7 @@ bool Server::resp_request(Conn& c, const std::vector<std::string_view>& args) {
   if (cmd == "HOLD" || cmd == "SALE") {
     bool sale = cmd == "SALE";
     std::size_t first = sale ? 3 : 4;
-    if (args.size() < first + 2) return wrong_args();
+    if (args.size() < first + 2 || (args.size() - first) % 2 != 0) return wrong_args();
     core::CreateHold h;
     h.id = std::string(args[1]);
     h.channel = std::string(args[2]);
@@ -137,18 +147,15 @@ bool Server::resp_request(Conn& c, const std::vector<std::string_view>& args) {
     if (!sale) {
       std::int64_t ttl = 0;
       if (!parse_int(args[3], &ttl)) {
-        error_code(out, core::Code::invalid_request, "ttl_s must be an integer");
-        return true;
+        return reject(core::Code::invalid_request, "ttl_s must be an integer");
       }
       h.ttl_s = ttl;
     }
     if (!parse_lines(args, first, &h.lines)) {
-      error_code(out, core::Code::invalid_request, "expected sku qty pairs with integer quantities");
-      return true;
+      return reject(core::Code::invalid_request, "expected sku qty pairs with integer quantities");
     }
     if (!c.principal.may_act_for(h.channel)) {
-      error_code(out, core::Code::forbidden, "this token may not act for channel " + h.channel);
-      return true;
+      return reject(core::Code::forbidden, "this token may not act for channel " + h.channel);
     }
     command = std::move(h);
     route = sale ? "RESP SALE" : "RESP HOLD";
@@ -159,8 +166,7 @@ bool Server::resp_request(Conn& c, const std::vector<std::string_view>& args) {
       std::uint32_t h = engine_.inventory().find_hold(id);
       if (h != core::kNoIndex &&
           !c.principal.may_act_for(engine_.inventory().channel_name(engine_.inventory().hold_channel(h)))) {
-        error_code(out, core::Code::forbidden, "hold " + id + " belongs to another channel");
-        return true;
+        return reject(core::Code::forbidden, "hold " + id + " belongs to another channel");
       }
     }
     if (cmd == "CONFIRM") {
@@ -172,8 +178,7 @@ bool Server::resp_request(Conn& c, const std::vector<std::string_view>& args) {
     } else {
       core::ExtendHold e{id, 0};
       if (!parse_int(args[2], &e.ttl_s)) {
-        error_code(out, core::Code::invalid_request, "ttl_s must be an integer");
-        return true;
+        return reject(core::Code::invalid_request, "ttl_s must be an integer");
       }
       command = std::move(e);
       route = "RESP EXTEND";
@@ -181,15 +186,13 @@ bool Server::resp_request(Conn& c, const std::vector<std::string_view>& args) {
   } else if (cmd == "SETSTOCK") {
     if (args.size() != 3) return wrong_args();
     if (!c.principal.admin()) {
-      error_code(out, core::Code::forbidden, "SETSTOCK needs the admin token");
-      return true;
+      return reject(core::Code::forbidden, "SETSTOCK needs the admin token");
     }
     core::PutSku p;
     p.sku = std::string(args[1]);
     std::int64_t on_hand = 0;
     if (!parse_int(args[2], &on_hand)) {
-      error_code(out, core::Code::invalid_request, "on_hand must be an integer");
-      return true;
+      return reject(core::Code::invalid_request, "on_hand must be an integer");
     }
     p.on_hand = on_hand;
     command = std::move(p);
@@ -199,11 +202,13 @@ bool Server::resp_request(Conn& c, const std::vector<std::string_view>& args) {
   if (route) {
     std::string message;
     if (core::validate(command, &message) != core::Code::ok) {
+      if (c.inflight > 0) return false;
       error_code(out, core::Code::invalid_request, message);
       metrics_.request(route, 400, now_us() - start);
       return true;
     }
-    if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) || draining_) {
+    if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) ) {
+      if (c.inflight > 0) return false;
       error_code(out, core::Code::overloaded, "write queue full, retry later");
       ++overloaded_total_;
       metrics_.request(route, 429, now_us() - start);
