@@ -1,0 +1,135 @@
+// Unit tests of stockctl without a server: argument languages, tables, renderers, and the requests
+// commands turn into (--dry-run), usage errors and the transport error's exit code.
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "apps/stockctl/args.h"
+#include "apps/stockctl/render.h"
+#include "apps/stockctl/stockctl.h"
+#include "apps/stockctl/table.h"
+
+namespace stockctl {
+namespace {
+
+using json = nlohmann::json;
+
+struct CliRun {
+  int rc;
+  std::string out, err;
+};
+
+CliRun run_args(std::vector<std::string> args) {
+  args.insert(args.begin(), "stockctl");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  int rc = run(static_cast<int>(argv.size()), argv.data(), out, err);
+  return {rc, out.str(), err.str()};
+}
+
+TEST(Args, Lines) {
+  json l;
+  std::string err;
+  ASSERT_TRUE(parse_line("A:2", &l, &err));
+  EXPECT_EQ(l, (json{{"sku", "A"}, {"qty", 2}}));
+  ASSERT_TRUE(parse_line("ns:sku-1:3", &l, &err)) << "a SKU may contain ':'; the last one separates the qty";
+  EXPECT_EQ(l["sku"], "ns:sku-1");
+  EXPECT_FALSE(parse_line("A", &l, &err));
+  EXPECT_FALSE(parse_line("A:x", &l, &err));
+  EXPECT_FALSE(parse_line(":2", &l, &err));
+}
+
+TEST(Args, FencesAndPools) {
+  std::string ch, err;
+  json f;
+  ASSERT_TRUE(parse_fence("app=ratio:0.2", &ch, &f, &err));
+  EXPECT_EQ(ch, "app");
+  EXPECT_EQ(f, (json{{"ratio", 0.2}}));
+  ASSERT_TRUE(parse_fence("app=0.5", &ch, &f, &err));
+  EXPECT_EQ(f, (json{{"ratio", 0.5}}));
+  ASSERT_TRUE(parse_fence("web=50", &ch, &f, &err));
+  EXPECT_EQ(f, (json{{"units", 50}}));
+  ASSERT_TRUE(parse_fence("web=units:7", &ch, &f, &err));
+  EXPECT_EQ(f, (json{{"units", 7}}));
+  EXPECT_FALSE(parse_fence("web=ratio:1.5", &ch, &f, &err));
+  EXPECT_FALSE(parse_fence("=5", &ch, &f, &err));
+  json p;
+  ASSERT_TRUE(parse_pool("live=500:douyin,tiktok", &ch, &p, &err));
+  EXPECT_EQ(ch, "live");
+  EXPECT_EQ(p, (json{{"units", 500}, {"channels", {"douyin", "tiktok"}}}));
+  EXPECT_FALSE(parse_pool("live=500", &ch, &p, &err));
+  EXPECT_FALSE(parse_pool("live=500:", &ch, &p, &err));
+}
+
+TEST(Table, AlignsNumbersRightAndTextLeft) {
+  Table t({"SKU", "ON_HAND", "STATE"});
+  t.add({"A", "100", "active"});
+  t.add({"longer", "5", "-"});
+  EXPECT_EQ(t.render(),
+            "SKU     ON_HAND  STATE\n"
+            "A           100  active\n"
+            "longer        5  -\n");
+  Table empty({"A", "B"});
+  EXPECT_EQ(empty.render(), "A  B\n");
+  EXPECT_EQ(render_fields({{"id", "o1"}, {"state", "held"}}), "id:    o1\nstate: held\n");
+}
+
+TEST(Render, HoldAvailabilityEventsTolerateMissingFields) {
+  json hold = json::parse(R"({"id":"o1","channel":"app","state":"held","lines":[{"sku":"A","qty":2}],
+                               "expires_at":"2026-01-01T00:00:00.000Z","created_at":"2026-01-01T00:00:00.000Z"})");
+  std::string h = render_hold(hold);
+  EXPECT_NE(h.find("state:      held"), std::string::npos) << h;
+  EXPECT_NE(h.find("A      2"), std::string::npos) << h;
+  EXPECT_EQ(h.find("finished_at"), std::string::npos);
+  std::string a = render_availability(json::parse(R"({"channel":"C","available":{"A":10},"unknown":["X"]})"));
+  EXPECT_NE(a.find("A           10"), std::string::npos) << a;
+  EXPECT_NE(a.find("unknown: X"), std::string::npos) << a;
+  EXPECT_EQ(render_event_line(json::parse(R"({"seq":3,"type":"low_stock","at":"T","sku":"A"})")),
+            "#3 T low_stock sku=A\n");
+  EXPECT_NE(render_sku(json::object()).find("on_hand:             -"), std::string::npos);
+  EXPECT_EQ(render_reconcile(json::parse(R"({"ok":false,"skus_checked":2,"drift":["A: held 3 != 2"]})")),
+            "ok:           false\nskus_checked: 2\ndrift: A: held 3 != 2\n");
+}
+
+TEST(Stockctl, DryRunShowsTheContractRequest) {
+  CliRun r = run_args({"--dry-run", "--url", "http://h:9", "holds", "create", "o1", "-c", "app", "-l", "A:2", "--confirm"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("POST /v1/holds HTTP/1.1\r\nHost: h:9"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"({"channel":"app","confirm":true,"id":"o1","lines":[{"qty":2,"sku":"A"}]})"), std::string::npos)
+      << r.out;
+  r = run_args({"--dry-run", "skus", "adjust", "A", "--delta", "-3", "--ref", "R1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find(R"({"delta":-3,"ref":"R1"})"), std::string::npos) << r.out;
+  r = run_args({"--dry-run", "channels", "freeze", "web"});
+  EXPECT_NE(r.out.find("PUT /v1/channels/web"), std::string::npos);
+  EXPECT_NE(r.out.find(R"({"state":"frozen"})"), std::string::npos);
+  r = run_args({"--dry-run", "availability", "-c", "app", "A", "B"});
+  EXPECT_NE(r.out.find("GET /v1/availability?channel=app&sku=A&sku=B"), std::string::npos) << r.out;
+  r = run_args({"--dry-run", "watch", "--after", "7", "--wait", "5"});
+  EXPECT_NE(r.out.find("GET /v1/events?after=7&limit=100&wait_s=5"), std::string::npos) << r.out;
+  r = run_args({"--dry-run", "pools", "close", "A", "live"});
+  EXPECT_NE(r.out.find("POST /v1/skus/A/pools/live/close"), std::string::npos) << r.out;
+  r = run_args({"--dry-run", "snapshot"});
+  EXPECT_NE(r.out.find("POST /v1/admin/snapshot"), std::string::npos) << r.out;
+  r = run_args({"--dry-run", "--token", "t0k", "skus", "get", "A"});
+  EXPECT_NE(r.out.find("Authorization: Bearer t0k"), std::string::npos) << r.out;
+}
+
+TEST(Stockctl, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(run_args({}).rc, 2) << "a subcommand is required";
+  EXPECT_EQ(run_args({"holds", "create", "o1"}).rc, 2) << "--channel and --line are required";
+  EXPECT_EQ(run_args({"holds", "create", "o1", "-c", "app", "-l", "A"}).rc, 2) << "a line is SKU:QTY";
+  EXPECT_EQ(run_args({"--url", "https://x", "health"}).rc, 2);
+  EXPECT_EQ(run_args({"channels", "put", "c", "--state", "sleeping"}).rc, 2);
+  EXPECT_EQ(run_args({"--help"}).rc, 0);
+}
+
+TEST(Stockctl, UnreachableServerExitsWithThree) {
+  CliRun r = run_args({"--url", "http://127.0.0.1:1", "health"});
+  EXPECT_EQ(r.rc, 3);
+  EXPECT_NE(r.err.find("cannot reach stockd"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace stockctl

@@ -1,0 +1,151 @@
+"""End-to-end: stockctl against every endpoint of a real stockd (tables and --json, exit codes), and
+stockbench flash-sale (200 connections, 100 units: exactly 100 sold) and mixed (a few seconds,
+invariant check) over HTTP and RESP. Uses tests/server/harness.py to start stockd on free ports."""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+from harness import Stockd  # noqa: E402
+
+STOCKCTL = os.environ.get("STOCKCTL_BIN", "stockctl")
+STOCKBENCH = os.environ.get("STOCKBENCH_BIN", "stockbench")
+
+
+class ClientE2E(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stockd().start()
+        cls.url = f"http://127.0.0.1:{cls.s.http_port}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.cleanup()
+
+    def ctl(self, *args, rc=0, js=False):
+        cmd = [STOCKCTL, "--url", self.url] + (["--json"] if js else []) + list(args)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, rc, f"{' '.join(cmd)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        return json.loads(p.stdout) if js and p.stdout.strip() and rc == 0 else p.stdout + p.stderr
+
+    def test_01_every_endpoint(self):
+        self.assertIn("ok", self.ctl("health"))
+        self.assertIn("ready", self.ctl("ready"))
+        self.assertEqual(self.ctl("channels", "put", "app", "--priority", "1", "--hold-ttl", "900", js=True)["state"], "active")
+        self.assertIn("web", self.ctl("channels", "put", "web", "--priority", "2"))
+        self.assertIn("douyin", self.ctl("channels", "put", "douyin", "--priority", "3"))
+        chans = self.ctl("channels", "list", js=True)["channels"]
+        self.assertEqual({c["channel"] for c in chans} >= {"app", "web", "douyin"}, True)
+        self.assertIn("PRIORITY", self.ctl("channels", "list"))
+        self.assertEqual(self.ctl("channels", "get", "web", js=True)["priority"], 2)
+        sku = self.ctl("skus", "put", "E2E-A", "--on-hand", "100", "--safety-stock", "5", js=True)
+        self.assertEqual((sku["on_hand"], sku["available"]), (100, 95))
+        self.assertIn("available:", self.ctl("skus", "get", "E2E-A"))
+        sku = self.ctl("allocation", "set", "E2E-A", "--fence", "app=ratio:0.2", "--pool", "live=10:douyin",
+                       "--preempt", js=True)
+        self.assertIn("live", sku["allocation"]["pools"])
+        self.assertIn("FENCE", self.ctl("allocation", "get", "E2E-A"))
+        self.assertIn("live", self.ctl("allocation", "get", "E2E-A", js=True)["pools"])
+        av = self.ctl("availability", "-c", "douyin", "E2E-A", "NOPE", js=True)
+        self.assertEqual(av["unknown"], ["NOPE"])
+        self.assertIn("unknown: NOPE", self.ctl("availability", "-c", "douyin", "E2E-A", "NOPE"))
+        self.ctl("pools", "close", "E2E-A", "live", js=True)
+        self.assertEqual(self.ctl("skus", "adjust", "E2E-A", "--delta", "-3", "--reason", "damaged", "--ref", "ADJ-1",
+                                  js=True)["on_hand"], 97)
+        self.assertEqual(self.ctl("skus", "adjust", "E2E-A", "--delta", "-3", "--ref", "ADJ-1", js=True)["on_hand"], 97)
+        self.ctl("skus", "adjust", "E2E-A", "--delta", "-4", "--ref", "ADJ-1", rc=15)  # idempotency_conflict
+        self.assertIn("created", self.ctl("holds", "create", "o1", "-c", "app", "-l", "E2E-A:2", "--ttl", "60"))
+        self.assertIn("replayed", self.ctl("holds", "create", "o1", "-c", "app", "-l", "E2E-A:2", "--ttl", "60"))
+        self.assertEqual(self.ctl("holds", "get", "o1", js=True)["state"], "held")
+        self.assertEqual(self.ctl("holds", "extend", "o1", "--ttl", "300", js=True)["state"], "held")
+        self.assertEqual(self.ctl("holds", "confirm", "o1", "-l", "E2E-A:1", js=True)["lines"], [{"sku": "E2E-A", "qty": 1}])
+        self.ctl("holds", "release", "o1", rc=17)  # invalid_state: release a confirmed hold
+        self.ctl("holds", "create", "o2", "-c", "web", "-l", "E2E-A:1")
+        self.assertEqual(self.ctl("holds", "release", "o2", js=True)["state"], "released")
+        self.assertEqual(self.ctl("holds", "create", "o3", "-c", "app", "-l", "E2E-A:1", "--confirm", js=True)["state"],
+                         "confirmed")
+        skus = self.ctl("skus", "list", "--all", js=True)
+        self.assertIn("E2E-A", [s["sku"] for s in skus["skus"]])
+        self.assertIn("E2E-A", self.ctl("skus", "list"))
+        page = self.ctl("events", "--limit", "5", js=True)
+        self.assertEqual(len(page["events"]), 5)
+        self.assertIn("next:", self.ctl("events", "--after", "1", "--limit", "3"))
+        watched = self.ctl("watch", "--after", "0", "--count", "3", "--wait", "1")
+        self.assertEqual(len(watched.strip().splitlines()), 3, watched)
+        first = page["events"][0]["seq"]
+        w = self.ctl("watch", "--after", str(first), "--count", "1", js=True)
+        self.assertGreater(w["seq"], first)
+        self.assertIn("lsn", json.dumps(self.ctl("snapshot", js=True)))
+        self.assertIn("snapshot durable", self.ctl("snapshot"))
+        self.assertTrue(self.ctl("reconcile", js=True)["ok"])
+        self.assertIn("skus_checked", self.ctl("reconcile"))
+        self.assertIn("stockd_", self.ctl("metrics"))
+        self.assertIn("ok", self.ctl("request", "GET", "/healthz"))
+
+    def test_02_error_codes_and_exit_codes(self):
+        self.ctl("channels", "put", "ea", "--priority", "1")
+        self.ctl("skus", "put", "E2E-B", "--on-hand", "3", "--max-per-hold", "2")
+        self.ctl("skus", "get", "NO-SUCH", rc=11)
+        self.ctl("holds", "create", "x1", "-c", "no-such", "-l", "E2E-B:1", rc=12)
+        self.ctl("holds", "get", "no-such", rc=13)
+        self.ctl("holds", "create", "x2", "-c", "ea", "-l", "E2E-B:2")
+        out = self.ctl("holds", "create", "x3", "-c", "ea", "-l", "E2E-B:2", rc=14)
+        self.assertIn("insufficient_stock", out)
+        self.ctl("holds", "create", "x2", "-c", "ea", "-l", "E2E-B:1", rc=15)
+        self.ctl("holds", "create", "x4", "-c", "ea", "-l", "E2E-B:3", rc=16)
+        self.ctl("skus", "put", "E2E-B", "--on-hand", "1", rc=17)
+        self.ctl("holds", "create", "bad id!", "-c", "ea", "-l", "E2E-B:1", rc=10)
+        self.ctl("channels", "freeze", "ea")
+        self.ctl("holds", "create", "x5", "-c", "ea", "-l", "E2E-B:1", rc=19)
+        err = self.ctl("holds", "create", "x5", "-c", "ea", "-l", "E2E-B:1", rc=19, js=True)
+        self.assertIn("channel_frozen", err)
+        self.ctl("channels", "unfreeze", "ea")
+
+    def test_03_hold_expired(self):
+        self.ctl("channels", "put", "ex", "--priority", "1")
+        self.ctl("skus", "put", "E2E-C", "--on-hand", "5")
+        self.ctl("holds", "create", "h-exp", "-c", "ex", "-l", "E2E-C:1", "--ttl", "1")
+        import time
+        deadline = time.time() + 10
+        while time.time() < deadline and self.ctl("holds", "get", "h-exp", js=True)["state"] != "expired":
+            time.sleep(0.2)
+        self.ctl("holds", "confirm", "h-exp", rc=18)
+        self.assertEqual(self.ctl("holds", "release", "h-exp", js=True)["state"], "expired")
+
+    def bench(self, *args):
+        cmd = [STOCKBENCH] + list(args) + ["--url", self.url, "--json", "--no-progress"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, f"{' '.join(cmd)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        return json.loads(p.stdout)
+
+    def test_10_flash_sale_http_exactly_k(self):
+        r = self.bench("flash-sale", "-c", "200", "--units", "100", "--requests", "400")
+        self.assertEqual(r["flash_sale"]["sold"], 100)
+        self.assertEqual(r["flash_sale"]["rejected"], 300)
+        self.assertTrue(r["invariants"]["ok"])
+        self.assertTrue(r["ok"])
+
+    def test_11_flash_sale_resp_pipelined_sales(self):
+        r = self.bench("flash-sale", "-c", "200", "--units", "100", "--resp", f"127.0.0.1:{self.s.resp_port}",
+                       "--pipeline", "4", "--sale")
+        self.assertEqual(r["flash_sale"]["sold"], 100)
+        self.assertTrue(r["ok"], r["failures"])
+
+    def test_12_mixed_http_and_resp(self):
+        r = self.bench("mixed", "-c", "20", "-d", "3", "--skus", "50", "--on-hand", "300", "--expire-ttl", "1")
+        self.assertTrue(r["ok"], r["failures"])
+        self.assertGreater(r["requests"], 0)
+        self.assertTrue(r["invariants"]["ok"])
+        r = self.bench("mixed", "-c", "10", "-n", "3000", "--skus", "50", "--resp", f"127.0.0.1:{self.s.resp_port}",
+                       "-P", "8", "--expire-ttl", "1")
+        self.assertTrue(r["ok"], r["failures"])
+
+    def test_13_mixed_at_a_fixed_rate(self):
+        r = self.bench("mixed", "-c", "4", "-d", "2", "--rate", "200", "--skus", "20", "--expire-ttl", "1")
+        self.assertTrue(r["ok"], r["failures"])
+
+
+if __name__ == "__main__":
+    unittest.main()
