@@ -1,5 +1,6 @@
 """Every HTTP endpoint and error code of ../shared/CONTRACT.md, against a real stockd process."""
 import json
+import re
 import socket
 import time
 import unittest
@@ -363,6 +364,47 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(text.startswith("HTTP/1.1 201"), text)
         last_body = text[text.rindex("\r\n\r\n") + 4:]
         self.assertEqual(json.loads(last_body)["held"], 25)
+
+    def test_pipelined_error_after_write_stays_in_order(self):
+        self.put_channel("app")
+        self.put_sku("sku-po", 10)
+        body = json.dumps({"id": "po-1", "channel": "app", "lines": [{"sku": "sku-po", "qty": 1}]})
+        req = (f"POST /v1/holds HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+               "POST /v1/holds HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+               "GET /v1/nothing-here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", self.s.http_port)) as sock:
+            sock.sendall(req.encode())
+            data = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        statuses = re.findall(r"HTTP/1\.1 (\d{3}) ", data.decode())
+        self.assertEqual(statuses, ["201", "400", "400"], data)
+
+    def test_connection_limit_answers_429(self):
+        s = Stockd(extra_args=["--max-connections", "2"]).start()
+        try:
+            held = [socket.create_connection(("127.0.0.1", s.http_port)) for _ in range(2)]
+            time.sleep(0.2)
+            with socket.create_connection(("127.0.0.1", s.http_port)) as sock:
+                sock.settimeout(5)
+                data = b""
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            head, body = data.decode().split("\r\n\r\n", 1)
+            self.assertTrue(head.startswith("HTTP/1.1 429"), head)
+            length = int([h.split(":")[1] for h in head.split("\r\n") if h.lower().startswith("content-length")][0])
+            self.assertEqual(length, len(body.encode()))
+            self.assertEqual(json.loads(body)["error"]["code"], "overloaded")
+            for h in held:
+                h.close()
+        finally:
+            s.cleanup()
 
 
 if __name__ == "__main__":

@@ -57,6 +57,28 @@ class RespTest(unittest.TestCase):
             self.assertEqual(replies[2 * i + 1], 100 - (i + 1))  # each read sees the write before it
         r.close()
 
+    def test_pipelined_errors_stay_in_order(self):
+        # An error found before the engine (bad arity, bad id) must not overtake an earlier write of the
+        # same connection that is waiting for its batch.
+        r = self.s.resp()
+        r.call("SETSTOCK", "r-order", "10")
+        for i in range(50):
+            if i % 2 == 0:
+                r.send("HOLD", f"ro-{i}", "app", "900", "r-order", "1")
+            else:
+                r.send("HOLD", f"bad id {i}", "app", "900", "r-order", "1")
+        r.send("HOLD", "ro-odd", "app", "900", "r-order")  # sku without qty: -ERR arity
+        replies = [r.read() for _ in range(51)]
+        for i in range(50):
+            if i % 2 == 1:
+                self.assertTrue(replies[i].startswith("INVALID_REQUEST"), (i, replies[i]))
+            elif i < 20:  # the first 10 holds take the 10 units
+                self.assertEqual(replies[i], "held", (i, replies))
+            else:
+                self.assertTrue(replies[i].startswith("INSUFFICIENT_STOCK"), (i, replies[i]))
+        self.assertTrue(replies[50].startswith("ERR wrong number of arguments"), replies[50])
+        r.close()
+
     def test_inline_commands(self):
         r = self.s.resp()
         r.sock.sendall(b"PING\r\n")
