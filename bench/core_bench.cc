@@ -8,6 +8,7 @@
 // engine does. The clock moves forward by 1 ms per command.
 //
 //   BM_Hold            one-line holds of 1 unit on a random SKU (TTL 30 days: nothing expires meanwhile)
+//   BM_HoldBatched     the same, with the batch prefetch hints an engine applying a batch can give
 //   BM_HoldConfirm     the same hold, then a ConfirmHold of it (items = holds)
 //   BM_Sale            a one-step sale: CreateHold with confirm:true
 //   BM_ExpireMillion   1,000,000 held one-line holds, then ONE Tick after their TTL (items = expired holds)
@@ -111,6 +112,32 @@ void BM_Hold(benchmark::State& state) {
   state.counters["failed"] = static_cast<double>(failed);
 }
 BENCHMARK(BM_Hold)->Unit(benchmark::kNanosecond)->Iterations(kHoldIterations);
+
+// The same holds applied as the engine applies a batch: while command i is applied, the index slots of
+// command i + 2k and the rows of command i + k are being loaded (Inventory::prefetch_index/_rows).
+void BM_HoldBatched(benchmark::State& state) {
+  constexpr std::size_t kRing = 16, kAhead = 4;
+  Bed bed;
+  bed.setup(kSkus);
+  std::vector<Command> ring(kRing, Bed::hold_command(kLongTtlS, false));
+  for (std::size_t i = 0; i < 2 * kAhead; ++i) bed.next_hold(std::get<CreateHold>(ring[i]));
+  std::int64_t failed = 0;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    Command& next = ring[(i + 2 * kAhead) % kRing];
+    bed.next_hold(std::get<CreateHold>(next));
+    bed.inv.prefetch_index(next);
+    bed.inv.prefetch_rows(ring[(i + kAhead) % kRing]);
+    ++bed.now;
+    Outcome o = bed.inv.apply(ring[i % kRing], bed.now, &bed.events);
+    failed += !o.ok();
+    bed.events.clear();
+    ++i;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["failed"] = static_cast<double>(failed);
+}
+BENCHMARK(BM_HoldBatched)->Unit(benchmark::kNanosecond)->Iterations(kHoldIterations);
 
 void BM_HoldConfirm(benchmark::State& state) {
   Bed bed;

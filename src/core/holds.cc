@@ -75,7 +75,14 @@ void Inventory::State::finish(std::uint32_t h, HoldState state, EventType type) 
 }
 
 Outcome Inventory::State::create_hold(const CreateHold& c) {
-  if (std::uint32_t found = hold_index.find(c.id); found != kNoIndex) {
+  // Memory first: the id's index slot is requested now and the SKU lookups run while it arrives (the
+  // results are still judged in the contract's order: replay, channel, SKUs).
+  std::uint32_t id_hash = name_hash(c.id);
+  hold_index.prefetch_slot(id_hash);
+  absl::InlinedVector<std::uint32_t, 4> sku_of;
+  for (const HoldLine& l : c.lines) sku_of.push_back(sku_index.find(l.sku));
+
+  if (std::uint32_t found = hold_index.find(c.id, id_hash); found != kNoIndex) {
     const Hold& h = holds[found];
     bool same = channels[h.channel].name == c.channel;
     std::size_t n = h.requested ? h.requested->size() : h.lines.size();
@@ -94,12 +101,8 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
   if (channels[ch].state == ChannelState::frozen)
     return error(Code::channel_frozen, "channel " + c.channel + " is frozen");
 
-  absl::InlinedVector<std::uint32_t, 4> sku_of;
-  for (const HoldLine& l : c.lines) {
-    std::uint32_t si = sku_index.find(l.sku);
-    if (si == kNoIndex) return error(Code::unknown_sku, "unknown sku " + l.sku);
-    sku_of.push_back(si);
-  }
+  for (std::size_t i = 0; i < c.lines.size(); ++i)
+    if (sku_of[i] == kNoIndex) return error(Code::unknown_sku, "unknown sku " + c.lines[i].sku);
   for (std::size_t i = 0; i < c.lines.size(); ++i) {
     const Sku& s = skus[sku_of[i]];
     std::int64_t qty = c.lines[i].qty;
@@ -146,7 +149,7 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
     publish(line.sku, total_before, s.low_threshold);
     hold.lines.push_back(line);
   }
-  hold_index.insert(h);
+  hold_index.insert_new(h, id_hash);
   std::int64_t ttl_s = c.ttl_s.value_or(channels[ch].ttl_s);
   hold.expires_at = now + ttl_s * 1000;
   if (c.confirm) {

@@ -43,8 +43,31 @@ std::int64_t Inventory::State::next_due() const {
 // Expires every hold due at `now` (in (expires_at, index) order) and forgets finished holds and
 // adjustment refs older than the retention period. Costs O(what is due), never a scan.
 void Inventory::State::housekeep(Outcome& out) {
-  while (!expiry.empty() && expiry.top_at() <= now) {
-    finish(expiry.top_hold(), HoldState::expired, EventType::hold_expired);
+  if (!expiry.empty() && expiry.top_at() <= now) {
+    // All due holds come off the heap first, in (expires_at, index) order; then they are finished in
+    // that order with the rows of the next ones already being loaded (a million holds falling due at
+    // once would otherwise wait for memory at every hold and every SKU).
+    due.clear();
+    while (!expiry.empty() && expiry.top_at() <= now) {
+      due.push_back(expiry.top_hold());
+      expiry.erase(due.back());
+    }
+    constexpr std::size_t kHoldAhead = 8, kSkuAhead = 4;
+    for (std::size_t i = 0; i < due.size(); ++i) {
+      if (i + kHoldAhead < due.size()) {
+        const char* p = reinterpret_cast<const char*>(&holds[due[i + kHoldAhead]]);
+        __builtin_prefetch(p);
+        __builtin_prefetch(p + sizeof(Hold) - 1);
+      }
+      if (i + kSkuAhead < due.size()) {
+        for (const Line& l : holds[due[i + kSkuAhead]].lines) {
+          const char* p = reinterpret_cast<const char*>(&skus[l.sku]);
+          __builtin_prefetch(p);
+          __builtin_prefetch(p + sizeof(Sku) - 1);
+        }
+      }
+      finish(due[i], HoldState::expired, EventType::hold_expired);
+    }
     out.changed = true;
   }
   while (!finished.empty() && finished.front().at + retention_ms <= now) {
@@ -100,6 +123,53 @@ Outcome Inventory::apply(const Command& cmd, std::int64_t now_ms, std::vector<Ev
   out.changed = out.changed || housekeeping.changed;
   s.events = nullptr;
   return out;
+}
+
+namespace {
+// The SKU names and the hold id a command looks up (the hold id empty when it names none).
+template <typename F>
+void names_of(const Command& cmd, F&& f) {
+  if (const auto* c = std::get_if<CreateHold>(&cmd)) {
+    for (const HoldLine& l : c->lines) f(l.sku, false);
+    f(c->id, true);
+  } else if (const auto* c = std::get_if<ConfirmHold>(&cmd)) {
+    f(c->id, true);
+  } else if (const auto* c = std::get_if<ReleaseHold>(&cmd)) {
+    f(c->id, true);
+  } else if (const auto* c = std::get_if<ExtendHold>(&cmd)) {
+    f(c->id, true);
+  } else if (const auto* c = std::get_if<PutSku>(&cmd)) {
+    f(c->sku, false);
+  } else if (const auto* c = std::get_if<Adjust>(&cmd)) {
+    f(c->sku, false);
+  }
+}
+}  // namespace
+
+void Inventory::prefetch_index(const Command& cmd) const {
+  const State& s = *s_;
+  names_of(cmd, [&](std::string_view name, bool hold) {
+    std::uint32_t h = name_hash(name);
+    if (hold) s.hold_index.prefetch_slot(h);
+    else s.sku_index.prefetch_slot(h);
+  });
+}
+
+void Inventory::prefetch_rows(const Command& cmd) const {
+  const State& s = *s_;
+  names_of(cmd, [&](std::string_view name, bool hold) {
+    std::uint32_t h = name_hash(name);
+    if (hold) {
+      std::uint32_t row = s.hold_index.candidate(h);
+      if (row < s.holds.size()) __builtin_prefetch(&s.holds[row]);
+    } else {
+      std::uint32_t row = s.sku_index.candidate(h);
+      if (row >= s.skus.size()) return;
+      const char* p = reinterpret_cast<const char*>(&s.skus[row]);
+      __builtin_prefetch(p);
+      __builtin_prefetch(p + sizeof(Sku) - 1);
+    }
+  });
 }
 
 std::int64_t Inventory::effective_now(std::int64_t now_ms) const { return std::max(now_ms, s_->now); }

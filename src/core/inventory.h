@@ -51,6 +51,15 @@ class Inventory {
   // Applies one command at `now_ms`; appends the events it caused to `events` (may be null).
   Outcome apply(const Command& cmd, std::int64_t now_ms, std::vector<Event>* events);
 
+  // Optional hints for callers that apply commands in a batch (the engine): each starts memory loads
+  // for what apply(cmd) will read and changes nothing, so no result ever depends on them. With the
+  // tables far larger than the CPU caches, a hold costs a few dependent memory reads (index slot, then
+  // row); issuing them for later commands while applying this one overlaps them. Call
+  // prefetch_index() for the command about 2k places ahead and prefetch_rows() for the one k places
+  // ahead (k = 4 is a good start); commands that name no SKU or hold are ignored.
+  void prefetch_index(const Command& cmd) const;
+  void prefetch_rows(const Command& cmd) const;
+
   // The time apply() would use for `now_ms`: max(now_ms, latest time seen).
   std::int64_t effective_now(std::int64_t now_ms) const;
   std::int64_t now_ms() const;

@@ -154,6 +154,7 @@ struct Inventory::State {
 
   std::vector<Event>* events = nullptr;  // sink of the apply() in progress
   std::vector<std::int64_t> scratch_avail;  // per-channel availability before a change
+  std::vector<std::uint32_t> due;           // housekeep(): the holds expiring now, in order
 
   // inventory.cc
   void emit(Event e);

@@ -45,14 +45,27 @@ class NameIndex {
   void prefetch_slot(std::uint32_t hash) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[hash & mask_]);
   }
+  // The row of the first slot whose hash bits match (without reading any row), or kNoIndex: what a
+  // prefetch of the row should load.
+  std::uint32_t candidate(std::uint32_t hash) const {
+    if (slots_.empty()) return kNoIndex;
+    for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.row == kNoIndex || s.hash == hash) return s.row;
+    }
+  }
+  // REQUIRES: the row's name is set and `hash` is its name_hash; no row with that name is indexed.
+  void insert_new(std::uint32_t row, std::uint32_t hash) {
+    if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // load factor <= 3/4
+    place(Slot{hash, row});
+    ++size_;
+  }
   // REQUIRES: the row's name is set; returns false if a row with that name is indexed already.
   bool insert(std::uint32_t row) {
     std::string_view name = KeyOf{}((*rows_)[row]);
     std::uint32_t hash = name_hash(name);
     if (find(name, hash) != kNoIndex) return false;
-    if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // load factor <= 3/4
-    place(Slot{hash, row});
-    ++size_;
+    insert_new(row, hash);
     return true;
   }
   // REQUIRES: the row is indexed and still has the name it was indexed with.
