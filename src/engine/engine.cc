@@ -162,7 +162,8 @@ void Engine::close() {
   if (m.closed) return;
   m.closed = true;
   if (m.file) {
-    if (m.healthy) m.sync_now();
+    // FsyncMode::off never syncs while running; closing makes everything durable, names included.
+    if (m.healthy && m.sync_now() && m.opt.fsync == FsyncMode::off) m.env->sync_dir(m.opt.data_dir);
     m.file->close();
     m.file.reset();
   }

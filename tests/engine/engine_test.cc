@@ -1,0 +1,294 @@
+// Engine basics: checksum, group commit, validation, modes, snapshots, idempotency after a crash,
+// the event sink, the LOCK file, the posix Env. FaultEnv crashes show what survives.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "engine/engine.h"
+#include "engine/journal_format.h"
+#include "engine_test_util.h"
+#include "fault_env.h"
+
+namespace stockd::engine::testing {
+namespace {
+
+constexpr const char* kDir = "/db";
+
+Options opts(FsyncMode mode = FsyncMode::always) {
+  Options o;
+  o.data_dir = kDir;
+  o.fsync = mode;
+  o.segment_bytes = 4096;
+  o.snapshot_every_records = 0;
+  return o;
+}
+
+std::unique_ptr<Engine> open_ok(const Options& o, Env* env, EventSink* sink = nullptr) {
+  std::string error;
+  auto e = Engine::open(o, env, &error, sink);
+  EXPECT_TRUE(e) << "open failed: " << error;
+  return e;
+}
+
+std::string expected_bytes(std::uint64_t seed, std::uint64_t n) {
+  core::Inventory inv;
+  apply_stream(inv, seed, 0, n);
+  return state_bytes(inv);
+}
+
+TEST(Crc32c, KnownVectorAndBothImplementationsAgree) {
+  EXPECT_EQ(crc32c(0, "123456789", 9), 0xE3069283u);
+  EXPECT_EQ(crc32c_portable(0, "123456789", 9), 0xE3069283u);
+  EXPECT_EQ(crc32c(0, "", 0), 0u);
+  std::mt19937_64 rng(7);
+  std::string buf(4096, '\0');
+  for (char& c : buf) c = static_cast<char>(rng());
+  for (int t = 0; t < 200; ++t) {
+    std::size_t off = rng() % 64, n = rng() % 4000;
+    std::uint32_t seed = static_cast<std::uint32_t>(rng());
+    ASSERT_EQ(crc32c(seed, buf.data() + off, n), crc32c_portable(seed, buf.data() + off, n)) << "off " << off << " n " << n;
+    // Extending equals one pass.
+    std::size_t half = n / 2;
+    ASSERT_EQ(crc32c(crc32c(0, buf.data(), half), buf.data() + half, n - half), crc32c(0, buf.data(), n));
+  }
+}
+
+TEST(Engine, GroupCommitIsOneSyncPerBatchAndStateSurvivesCrash) {
+  FaultEnv env;
+  auto e = open_ok(opts(), &env);
+  std::uint64_t syncs_before = env.syncs();
+  std::uint64_t acked = run_stream(*e, 1, 0, 64, 64);  // one batch
+  ASSERT_EQ(acked, 64u);
+  EXPECT_EQ(env.syncs() - syncs_before, 1u) << "one batch must cost exactly one sync";
+  EXPECT_EQ(e->stats().batches, 1u);
+  acked += run_stream(*e, 1, 64, 600, 37);
+  EXPECT_GT(e->stats().segments, 1u) << "segments rotate at segment_bytes";
+  EXPECT_EQ(e->inventory().check_invariants(), "");
+  env.crash();
+  e.reset();
+  e = open_ok(opts(), &env);
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(1, 600));
+  EXPECT_EQ(e->stats().last_lsn, e->stats().replayed_records);
+}
+
+TEST(Engine, InvalidCommandsAreAnsweredButNotJournaled) {
+  FaultEnv env;
+  auto e = open_ok(opts(), &env);
+  core::Outcome o = e->execute_one(core::ReleaseHold{""}, 1000, nullptr);
+  EXPECT_EQ(o.code, core::Code::invalid_request);
+  EXPECT_EQ(e->stats().last_lsn, 0u);
+  o = e->execute_one(core::PutChannel{"web", 100, 60, core::ChannelState::active}, 1000, nullptr);
+  EXPECT_TRUE(o.ok());
+  EXPECT_EQ(e->stats().last_lsn, 1u);
+}
+
+TEST(Engine, EventsEndMarksEachItemsSliceAndTheSinkSeesThem) {
+  struct CountingSink : EventSink {
+    std::uint64_t seen = 0;
+    void on_events(std::span<const core::Event> ev, const core::Inventory&) override { seen += ev.size(); }
+    void save(std::string* out) const override { *out = std::to_string(seen); }
+    bool load(std::string_view in) override {
+      seen = std::stoull(std::string(in));
+      return true;
+    }
+  };
+  FaultEnv env;
+  CountingSink sink;
+  auto e = open_ok(opts(), &env, &sink);
+  std::vector<BatchItem> items;
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    StreamItem s = stream_item(3, i);
+    items.push_back(BatchItem{s.cmd, s.now_ms, {}, 0});
+  }
+  std::vector<core::Event> events;
+  e->execute(items, &events);
+  std::size_t prev = 0;
+  for (const BatchItem& it : items) {
+    EXPECT_GE(it.events_end, prev);
+    prev = it.events_end;
+  }
+  EXPECT_EQ(prev, events.size());
+  EXPECT_EQ(sink.seen, events.size());
+  std::uint64_t lsn = 0;
+  std::string error;
+  ASSERT_TRUE(e->snapshot(&lsn, &error)) << error;
+  run_stream(*e, 3, 40, 200, 16);
+  std::uint64_t total = sink.seen;
+  EXPECT_EQ(total, e->inventory().last_event_seq());
+  e.reset();
+  CountingSink again;
+  e = open_ok(opts(), &env, &again);
+  EXPECT_EQ(again.seen, total) << "sink state = snapshot part + events of the replayed records";
+}
+
+TEST(Engine, HoldIdReplayedAfterCrashReturnsTheOriginalOutcome) {
+  FaultEnv env;
+  auto e = open_ok(opts(), &env);
+  ASSERT_TRUE(e->execute_one(core::PutChannel{"web", 100, 600, core::ChannelState::active}, 1000, nullptr).ok());
+  core::PutSku p;
+  p.sku = "A";
+  p.on_hand = 10;
+  ASSERT_TRUE(e->execute_one(p, 1000, nullptr).ok());
+  core::CreateHold h{"order-1", "web", {{"A", 3}}, std::nullopt, false};
+  core::Outcome first = e->execute_one(h, 2000, nullptr);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first.created);
+  core::Adjust a{"A", 5, "delivery", "po-9"};
+  ASSERT_TRUE(e->execute_one(a, 2000, nullptr).ok());
+  // Crash between commit and reply: the client never saw the answer and retries.
+  env.crash();
+  e.reset();
+  e = open_ok(opts(), &env);
+  std::string before = state_bytes(e->inventory());
+  core::Outcome retry = e->execute_one(h, 2500, nullptr);
+  EXPECT_TRUE(retry.ok());
+  EXPECT_FALSE(retry.created) << "a replayed hold id is not a new hold";
+  EXPECT_EQ(retry.hold_state, core::HoldState::held);
+  EXPECT_EQ(e->inventory().sku(e->inventory().find_sku("A")).held, 3);
+  core::Outcome again = e->execute_one(a, 2500, nullptr);
+  EXPECT_TRUE(again.ok());
+  EXPECT_EQ(e->inventory().sku(e->inventory().find_sku("A")).on_hand, 15) << "adjustment ref applied once";
+  (void)before;
+}
+
+TEST(Engine, BatchModeLosesAtMostTheUnsyncedWindow) {
+  for (int round = 0; round < 2; ++round) {
+    FaultEnv env;
+    Options o = opts(FsyncMode::batch);
+    o.fsync_batch_ms = 5;
+    auto e = open_ok(o, &env);
+    std::uint64_t synced = 0, acked = 0;
+    for (std::uint64_t b = 0; b < 40; ++b) {
+      acked += run_stream(*e, 5, acked, acked + 13, 13);
+      env.advance_us(2000);
+      std::uint64_t syncs = env.syncs();
+      e->maintain(0);
+      if (env.syncs() > syncs) synced = acked;
+    }
+    ASSERT_GT(synced, 0u);
+    env.crash(round == 1, 11);
+    e.reset();
+    e = open_ok(o, &env);
+    // The recovered state is exactly some prefix K with synced <= K <= acked.
+    core::Inventory inv;
+    apply_stream(inv, 5, 0, synced);
+    std::uint64_t k = synced;
+    std::string got = state_bytes(e->inventory());
+    while (state_bytes(inv) != got && k < acked) apply_stream(inv, 5, k, k + 1), ++k;
+    EXPECT_TRUE(state_bytes(inv) == got) << "recovered state is no prefix in [" << synced << ", " << acked << "]";
+  }
+}
+
+TEST(Engine, CloseSyncsEvenWithFsyncOff) {
+  FaultEnv env;
+  Options o = opts(FsyncMode::off);
+  o.segment_bytes = 1 << 20;  // FsyncMode::off does not sync rotated segments: one segment here
+  auto e = open_ok(o, &env);
+  run_stream(*e, 6, 0, 300, 20);
+  e->close();
+  env.crash();
+  e.reset();
+  e = open_ok(o, &env);
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(6, 300));
+}
+
+TEST(Engine, SnapshotSurvivesCrashAndRemovesObsoleteSegments) {
+  FaultEnv env;
+  auto e = open_ok(opts(), &env);
+  std::uint64_t lsn1 = 0, lsn2 = 0;
+  std::string error;
+  run_stream(*e, 8, 0, 300, 25);
+  ASSERT_TRUE(e->snapshot(&lsn1, &error)) << error;
+  run_stream(*e, 8, 300, 600, 25);
+  std::uint64_t segs_before = e->stats().segments;
+  ASSERT_TRUE(e->snapshot(&lsn2, &error)) << error;
+  EXPECT_LT(e->stats().segments, segs_before) << "segments before the previous snapshot are removed";
+  EXPECT_FALSE(env.exists(std::string(kDir) + "/" + format::segment_name(1)));
+  env.crash();
+  e.reset();
+  e = open_ok(opts(), &env);
+  EXPECT_EQ(e->stats().snapshot_lsn, lsn2) << "an acknowledged snapshot survives a crash";
+  EXPECT_EQ(e->stats().snapshot_fallbacks, 0u);
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(8, 600));
+}
+
+TEST(Engine, MaintainTakesPeriodicSnapshots) {
+  FaultEnv env;
+  Options o = opts();
+  o.snapshot_every_records = 100;
+  auto e = open_ok(o, &env);
+  run_stream(*e, 9, 0, 250, 50);
+  e->maintain(0);
+  EXPECT_GE(e->stats().snapshot_lsn, 200u);
+  EXPECT_EQ(e->stats().snapshots_written, 1u);
+  std::string metrics;
+  e->render_metrics(metrics);
+  EXPECT_NE(metrics.find("stockd_journal_last_lsn"), std::string::npos);
+  EXPECT_NE(metrics.find("stockd_snapshot_lsn"), std::string::npos);
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = getenv("TMPDIR");
+    std::string t = std::string(base ? base : "/tmp") + "/stockd-engine-test-XXXXXX";
+    char* p = mkdtemp(t.data());
+    EXPECT_NE(p, nullptr);
+    path_ = t;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(Engine, TwoEnginesCannotOpenOneDirectory) {
+  TempDir dir;
+  Options o = opts();
+  o.data_dir = dir.path() + "/data";
+  auto a = open_ok(o, Env::posix());
+  std::string error;
+  auto b = Engine::open(o, Env::posix(), &error);
+  EXPECT_FALSE(b);
+  EXPECT_NE(error.find("locked"), std::string::npos) << error;
+  a.reset();
+  b = Engine::open(o, Env::posix(), &error);
+  EXPECT_TRUE(b) << "the lock is released by close: " << error;
+}
+
+TEST(Engine, PosixEnvRoundTripAndReopen) {
+  TempDir dir;
+  Options o = opts();
+  o.data_dir = dir.path() + "/data";
+  {
+    auto e = open_ok(o, Env::posix());
+    run_stream(*e, 10, 0, 500, 50);
+    std::uint64_t lsn;
+    std::string error;
+    ASSERT_TRUE(e->snapshot(&lsn, &error)) << error;
+    run_stream(*e, 10, 500, 700, 50);
+  }
+  auto e = open_ok(o, Env::posix());
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(10, 700));
+  Env* env = Env::posix();
+  std::unique_ptr<WritableFile> f;
+  ASSERT_EQ(env->open_writable(dir.path() + "/x", true, &f), 0);
+  ASSERT_EQ(f->append("hello world"), 0);
+  ASSERT_EQ(f->truncate(5), 0);
+  ASSERT_EQ(f->append("!"), 0);
+  ASSERT_EQ(f->sync(), 0);
+  ASSERT_EQ(f->close(), 0);
+  ASSERT_EQ(env->rename_file(dir.path() + "/x", dir.path() + "/y"), 0);
+  ASSERT_EQ(env->sync_dir(dir.path()), 0);
+  std::string content;
+  ASSERT_EQ(env->read_file(dir.path() + "/y", &content), 0);
+  EXPECT_EQ(content, "hello!");
+}
+
+}  // namespace
+}  // namespace stockd::engine::testing
