@@ -386,6 +386,13 @@ class ApiTest(unittest.TestCase):
     def test_connection_limit_answers_429(self):
         s = Stockd(extra_args=["--max-connections", "2"]).start()
         try:
+            # Wait until the server has closed the harness's own connections (only this probe is open).
+            for _ in range(100):
+                st, text = s.http("GET", "/metrics")
+                if "\nstockd_connections 1\n" in text:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.1)
             held = [socket.create_connection(("127.0.0.1", s.http_port)) for _ in range(2)]
             time.sleep(0.2)
             with socket.create_connection(("127.0.0.1", s.http_port)) as sock:
