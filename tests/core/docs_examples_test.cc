@@ -143,5 +143,52 @@ TEST_F(DocsExamplesTest, PartialConfirm) {
   EXPECT_EQ(v.shared_free, 5) << "1 of the 2 shared units sold, 1 came back";
 }
 
+TEST_F(DocsExamplesTest, ShortStockFencesByPriorityThenPools) {
+  // 30 sellable units for fences of 6 (app) and 30 (tmall) and a pool of 20: app is served first.
+  ASSERT_EQ(set("TEA", 40, 10).code, Code::ok);
+  allocation(20, false);
+  expect("short", {40, 0, 30, 0, 6, 24, 0, 6, 24, 0, 0});
+  // A receipt of 60: sellable 90, everything is sized in full again (as in step 2 of the story).
+  ASSERT_EQ(adjust("TEA", 60, "RCV-2", "receipt").code, Code::ok);
+  expect("received", {100, 0, 90, 22, 18, 30, 20, 40, 52, 42, 22});
+}
+
+TEST_F(DocsExamplesTest, FrozenChannel) {
+  ASSERT_EQ(set("TEA", 100, 10).code, Code::ok);
+  allocation(20, false);
+  ASSERT_EQ(hold("f1", "tmall", {{"TEA", 5}}).code, Code::ok);  // from tmall's fence
+  ASSERT_EQ(freeze("tmall").code, Code::ok);
+  expect("frozen", {100, 5, 85, 22, 18, 25, 20, 40, 0, 42, 22});
+  EXPECT_EQ(hold("f2", "tmall", {{"TEA", 1}}).code, Code::channel_frozen);
+  ASSERT_EQ(confirm("f1").code, Code::ok) << "a frozen channel's holds can still be confirmed";
+  expect("confirmed", {95, 0, 85, 22, 18, 25, 20, 40, 0, 42, 22});
+  // With preempt, app (priority 1) may use the frozen tmall's fence; douyin and mini may not.
+  allocation(20, true);
+  expect("preempt", {95, 0, 85, 18, 17, 30, 20, 65, 0, 38, 18});
+  ASSERT_EQ(freeze("tmall", false).code, Code::ok);
+  expect("active again", {95, 0, 85, 18, 17, 30, 20, 65, 48, 38, 18});
+}
+
+TEST_F(DocsExamplesTest, LowStockAlert) {
+  ASSERT_EQ(set("TEA", 100, 10).code, Code::ok);  // threshold floor(100 * 10 %) = 10
+  ASSERT_EQ(hold("l1", "app", {{"TEA", 80}}).code, Code::ok);
+  EXPECT_TRUE(of_type(EventType::low_stock).empty()) << "available 10 is not below 10";
+  ASSERT_EQ(hold("l2", "app", {{"TEA", 3}}).code, Code::ok);
+  auto low = of_type(EventType::low_stock);
+  ASSERT_EQ(low.size(), 1u);
+  EXPECT_EQ(low[0].available, 7);
+  EXPECT_EQ(low[0].threshold, 10);
+  ASSERT_EQ(hold("l3", "app", {{"TEA", 2}}).code, Code::ok);
+  EXPECT_TRUE(of_type(EventType::low_stock).empty()) << "already below: no second alert";
+  ASSERT_EQ(release("l2").code, Code::ok);
+  ASSERT_EQ(release("l3").code, Code::ok);  // available 10 again: the alert is re-armed
+  ASSERT_EQ(hold("l4", "app", {{"TEA", 1}}).code, Code::ok);
+  EXPECT_EQ(of_type(EventType::low_stock).size(), 1u) << "fell from 10 to 9: a new alert";
+  // A receipt moves the threshold with on_hand: +100 -> threshold 20, available 109.
+  ASSERT_EQ(adjust("TEA", 100, "RCV-3", "receipt").code, Code::ok);
+  EXPECT_EQ(view("TEA").low_stock_threshold, 20);
+  EXPECT_TRUE(of_type(EventType::low_stock).empty());
+}
+
 }  // namespace
 }  // namespace stockd::core::testing
