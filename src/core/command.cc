@@ -21,14 +21,24 @@ std::string_view hold_state_name(HoldState s) {
   return "unknown";
 }
 
+namespace {
+// One table lookup per character (this runs for every id of every command, in the server and the core).
+struct IdentifierChars {
+  bool ok[256] = {};
+  constexpr IdentifierChars() {
+    for (int c = 0; c < 256; ++c)
+      ok[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == ':' || c == '-';
+  }
+};
+constexpr IdentifierChars kIdentifierChars;
+}  // namespace
+
 bool is_identifier(std::string_view s) {
   if (s.empty() || s.size() > limits::kIdLenMax) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == ':' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  bool ok = true;
+  for (char c : s) ok &= kIdentifierChars.ok[static_cast<unsigned char>(c)];
+  return ok;
 }
 
 namespace {
