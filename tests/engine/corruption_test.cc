@@ -51,6 +51,7 @@ std::uint64_t fill(FaultEnv& env, const Options& o, std::uint64_t seed, std::uin
   std::string error;
   auto e = Engine::open(o, &env, &error);
   EXPECT_TRUE(e) << error;
+  if (!e) return 0;
   run_stream(*e, seed, 0, n, 1);
   return e->stats().last_lsn;
 }
@@ -162,8 +163,48 @@ TEST(Corruption, MissingSegmentRefuses) {
   o.recover_truncate = true;
   auto e = Engine::open(o, &env, &error);
   ASSERT_TRUE(e) << error;
+  std::uint64_t kept = items_for_lsn(5, firsts[1] - 1);
   EXPECT_EQ(e->stats().last_lsn, firsts[1] - 1);
-  EXPECT_TRUE(state_bytes(e->inventory()) == expected(5, items_for_lsn(5, firsts[1] - 1)));
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected(5, kept));
+  // The cut is durable before new records follow it: dropped segments never come back.
+  o.recover_truncate = false;
+  e.reset();
+  e = Engine::open(o, &env, &error);
+  ASSERT_TRUE(e) << error;
+  std::uint64_t acked = run_stream(*e, 5, kept, kept + 40, 4);
+  env.crash();
+  e.reset();
+  e = Engine::open(o, &env, &error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected(5, kept + acked));
+}
+
+TEST(Corruption, RecoverTruncateRemovesLaterSegmentsDurably) {
+  FaultEnv env;
+  Options o = opts();
+  o.segment_bytes = 2048;
+  fill(env, o, 12, 200);
+  std::string* f = env.contents(seg(1));
+  std::vector<std::size_t> offs = offsets(*f);
+  ASSERT_GT(offs.size(), 10u);
+  (*f)[offs[5] + format::kRecordHeaderBytes] ^= 0x20;
+  o.recover_truncate = true;
+  std::string error;
+  auto e = Engine::open(o, &env, &error);
+  ASSERT_TRUE(e) << error;
+  ASSERT_EQ(e->stats().last_lsn, 5u);
+  ASSERT_EQ(e->stats().segments, 1u);
+  // New records go into the cut segment (no rotation, so no later directory sync); after a crash
+  // the dropped segments must not come back and supersede them.
+  std::uint64_t kept = items_for_lsn(12, 5);
+  std::uint64_t acked = run_stream(*e, 12, kept, kept + 5, 5);
+  ASSERT_EQ(e->stats().segments, 1u);
+  env.crash();
+  e.reset();
+  o.recover_truncate = false;
+  e = Engine::open(o, &env, &error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected(12, kept + acked));
 }
 
 TEST(Corruption, DamagedNewestSnapshotFallsBackToThePreviousOne) {
