@@ -5,6 +5,7 @@
 // holds. The hold index breaks ties, so the order in which holds expiring in the same millisecond are
 // reported is the same live, after a snapshot and on replay.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -22,7 +23,7 @@ class ExpiryHeap {
   std::int64_t at_of(std::uint32_t hold) const { return heap_[pos_[hold]].at; }
 
   void push(std::uint32_t hold, std::int64_t at) {
-    if (hold >= pos_.size()) pos_.resize(hold + 1, kAbsent);
+    if (hold >= pos_.size()) pos_.resize(std::max<std::size_t>(hold + 1, 2 * pos_.size()), kAbsent);
     heap_.push_back({at, hold});
     pos_[hold] = static_cast<std::uint32_t>(heap_.size() - 1);
     up(heap_.size() - 1);

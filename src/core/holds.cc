@@ -53,11 +53,9 @@ void Inventory::State::finish(std::uint32_t h, HoldState state, EventType type) 
   hold.finished_at = now;
   finished.push_back(Finished{now, h});
   ++finished_count[static_cast<int>(state)];
-  Event e;
-  e.type = type;
+  Event& e = emit_new(type);
   e.hold = h;
   e.channel = hold.channel;
-  emit(std::move(e));
   if (state != HoldState::confirmed) {
     for (const Line& l : hold.lines) {
       Sku& s = skus[l.sku];

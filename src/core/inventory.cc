@@ -32,6 +32,14 @@ void Inventory::State::emit(Event e) {
   if (events) events->push_back(std::move(e));
 }
 
+Event& Inventory::State::emit_new(EventType type) {
+  Event& e = events ? events->emplace_back() : (discarded = Event{});
+  e.seq = ++last_seq;
+  e.at_ms = now;
+  e.type = type;
+  return e;
+}
+
 std::int64_t Inventory::State::next_due() const {
   std::int64_t due = std::numeric_limits<std::int64_t>::max();
   if (!expiry.empty()) due = expiry.top_at();

@@ -120,8 +120,49 @@ struct NameOfRow {
   std::string_view operator()(const Hold& h) const { return h.id; }
 };
 
-// A deque: growing never moves the holds (no copy of millions of them, no doubled peak memory).
-using HoldTable = std::deque<Hold>;
+// The hold slots, in chunks of kChunk: growing never moves a hold (no copy of millions of them, no
+// doubled peak memory) and allocates once per kChunk holds. Slots past size() are pristine Hold{}.
+class HoldTable {
+ public:
+  static constexpr std::size_t kChunk = 1024;
+
+  std::size_t size() const { return size_; }
+  Hold& operator[](std::size_t i) { return chunks_[i / kChunk][i % kChunk]; }
+  const Hold& operator[](std::size_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+  Hold& emplace_back() {
+    if (size_ == chunks_.size() * kChunk) chunks_.push_back(std::make_unique<Hold[]>(kChunk));
+    return (*this)[size_++];
+  }
+  void resize(std::size_t n) {
+    for (std::size_t i = n; i < size_; ++i) (*this)[i] = Hold{};
+    while (chunks_.size() * kChunk < n) chunks_.push_back(std::make_unique<Hold[]>(kChunk));
+    size_ = n;
+  }
+
+  template <typename T, typename Table>
+  class Iter {
+   public:
+    Iter(Table* t, std::size_t i) : t_(t), i_(i) {}
+    T& operator*() const { return (*t_)[i_]; }
+    Iter& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator!=(const Iter& o) const { return i_ != o.i_; }
+
+   private:
+    Table* t_;
+    std::size_t i_;
+  };
+  Iter<Hold, HoldTable> begin() { return {this, 0}; }
+  Iter<Hold, HoldTable> end() { return {this, size_}; }
+  Iter<const Hold, const HoldTable> begin() const { return {this, 0}; }
+  Iter<const Hold, const HoldTable> end() const { return {this, size_}; }
+
+ private:
+  std::vector<std::unique_ptr<Hold[]>> chunks_;
+  std::size_t size_ = 0;
+};
 
 // NOT movable in practice: the name indexes keep the addresses of the tables (Inventory owns its
 // State through a pointer, and load() swaps pointers).
@@ -158,6 +199,8 @@ struct Inventory::State {
 
   // inventory.cc
   void emit(Event e);
+  Event& emit_new(EventType type);  // the same, built in place: fill in the fields at once
+  Event discarded;                  // emit_new()'s target when there is no sink
   void housekeep(Outcome& out);
   std::int64_t next_due() const;
 

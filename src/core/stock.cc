@@ -152,21 +152,17 @@ void Inventory::State::publish(std::uint32_t sku, std::int64_t total_before, std
   for (std::uint32_t c = 0; c < channels.size(); ++c) {
     std::int64_t now_avail = avail(s, c);
     if (now_avail == scratch_avail[c]) continue;
-    Event e;
-    e.type = EventType::availability;
+    Event& e = emit_new(EventType::availability);
     e.sku = sku;
     e.channel = c;
     e.available = now_avail;
-    emit(std::move(e));
   }
   std::int64_t total = total_free(s);
   if (total < s.low_threshold && !(total_before < threshold_before)) {
-    Event e;
-    e.type = EventType::low_stock;
+    Event& e = emit_new(EventType::low_stock);
     e.sku = sku;
     e.available = total;
     e.threshold = s.low_threshold;
-    emit(std::move(e));
   }
 }
 
