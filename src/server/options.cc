@@ -132,6 +132,35 @@ int parse_options(int argc, char** argv, ServerOptions* o) {
     std::fprintf(stderr, "stockd: --resp %s: expected ADDR:PORT or off\n", o->resp.c_str());
     return 2;
   }
+  if (o->hold_retention_s < 24 * 3600 || o->hold_retention_s > 365 * 24 * 3600) {
+    // The contract promises that finished holds (and adjustment refs) are remembered at least 24 h.
+    std::fprintf(stderr, "stockd: --hold-retention-s must be 86400 (24 h) .. 31536000 (365 days)\n");
+    return 2;
+  }
+  struct Range {
+    const char* flag;
+    std::int64_t value, lo, hi;
+  };
+  for (const Range& r : {Range{"--max-connections", o->max_connections, 1, 1'000'000},
+                         Range{"--max-body-bytes", o->max_body_bytes, 1024, 64 << 20},
+                         Range{"--max-queue", o->max_queue, 1, 1'000'000},
+                         Range{"--max-output-bytes", o->max_output_bytes, 64 << 10, 1 << 30},
+                         Range{"--idle-timeout-s", o->idle_timeout_s, 1, 86'400},
+                         Range{"--tick-ms", o->tick_ms, 1, 1000},
+                         Range{"--events-retained", o->events_retained, 1, 100'000'000},
+                         Range{"--segment-mb", o->segment_mb, 1, 4096},
+                         Range{"--fsync-batch-ms", o->fsync_batch_ms, 1, 10'000},
+                         Range{"--snapshot-every-records", o->snapshot_every_records, 0, INT64_MAX}}) {
+    if (r.value < r.lo || r.value > r.hi) {
+      std::fprintf(stderr, "stockd: %s must be %lld .. %lld\n", r.flag, static_cast<long long>(r.lo),
+                   static_cast<long long>(r.hi));
+      return 2;
+    }
+  }
+  if (o->low_stock_ratio < 0 || o->low_stock_ratio > 1) {
+    std::fprintf(stderr, "stockd: --low-stock-ratio must be 0 .. 1\n");
+    return 2;
+  }
   if (o->fsync != "always" && o->fsync != "batch" && o->fsync != "off") {
     std::fprintf(stderr, "stockd: --fsync must be always, batch or off\n");
     return 2;
