@@ -92,6 +92,11 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
                          [&](const HoldLine& l) { return l.qty == qty && l.sku == skus[sku].name; });
     }
     if (!same) return error(Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
+    // A sale (confirm:true) that repeats the id of a hold that is still only held is a different
+    // request: answering "held" would let the caller believe it sold. (A replayed sale finds its hold
+    // confirmed and gets it back; a replayed hold finds it in whatever state it is now.)
+    if (c.confirm && h.state == HoldState::held)
+      return error(Code::idempotency_conflict, "hold " + c.id + " exists and is held, not sold: confirm it instead");
     return hold_outcome(found, h.state, false);
   }
   std::uint32_t ch = channel_index.find(c.channel);

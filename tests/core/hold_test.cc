@@ -107,6 +107,20 @@ TEST_F(HoldTest, SameIdWithOtherLinesOrChannelIsAConflict) {
   EXPECT_EQ(view("B").held, 1);
 }
 
+TEST_F(HoldTest, SaleRepeatingTheIdOfAnOpenHoldIsAConflict) {
+  ASSERT_EQ(hold("o1", "app", {{"A", 2}}).code, Code::ok);
+  Outcome o = sale("o1", "app", {{"A", 2}});
+  EXPECT_EQ(o.code, Code::idempotency_conflict) << "answering held would let the caller believe it sold";
+  EXPECT_EQ(view("A").on_hand, 10);
+  EXPECT_EQ(view("A").held, 2);
+  ASSERT_EQ(sale("s1", "app", {{"A", 1}}).code, Code::ok);
+  Outcome replay = sale("s1", "app", {{"A", 1}});
+  EXPECT_EQ(replay.code, Code::ok) << "a replayed sale finds its hold confirmed";
+  EXPECT_EQ(replay.hold_state, HoldState::confirmed);
+  EXPECT_EQ(hold("s1", "app", {{"A", 1}}).hold_state, HoldState::confirmed) << "a plain replay: as it is now";
+  EXPECT_EQ(view("A").on_hand, 9);
+}
+
 TEST_F(HoldTest, RejectedAttemptIsNotRemembered) {
   EXPECT_EQ(hold("o1", "app", {{"A", 20}}).code, Code::insufficient_stock);
   EXPECT_EQ(hold("o1", "nope", {{"A", 1}}).code, Code::unknown_channel);

@@ -116,6 +116,8 @@ MOutcome Model::create_hold(const core::CreateHold& c) {
   if (const MHold* h = hold(c.id)) {
     if (channels[h->channel].name != c.channel || !same_request(h->requested, c.lines))
       return fail(Code::idempotency_conflict);
+    // A sale (confirm:true) repeating the id of a hold that is still only held asks for something else.
+    if (c.confirm && h->state == HoldState::held) return fail(Code::idempotency_conflict);
     return of_hold(*h, false);
   }
   int ch = channel_index(c.channel);
