@@ -178,7 +178,7 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
     }
   }
   if (route) {
-    if (code == core::Code::ok && core::validate(cmd, &err) != core::Code::ok) code = core::Code::invalid_request;
+    // The decoders' commands pass core::validate(); the engine checks again (ClosePool's path names).
     if (code != core::Code::ok) return fail(route, code, err);
     if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) ) {
       ++overloaded_total_;

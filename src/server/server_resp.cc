@@ -200,13 +200,8 @@ bool Server::resp_request(Conn& c, const std::vector<std::string_view>& args) {
     reply = kReplyOk;
   }
   if (route) {
-    std::string message;
-    if (core::validate(command, &message) != core::Code::ok) {
-      if (c.inflight > 0) return false;
-      error_code(out, core::Code::invalid_request, message);
-      metrics_.request(route, 400, now_us() - start);
-      return true;
-    }
+    // Identifiers and ranges are checked once, by the engine (core::validate): an invalid command is
+    // answered -INVALID_REQUEST in order with the batch and never journaled.
     if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) ) {
       if (c.inflight > 0) return false;
       error_code(out, core::Code::overloaded, "write queue full, retry later");
