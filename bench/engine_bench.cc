@@ -6,9 +6,14 @@
 // Data directories are made under $TMPDIR (default /tmp) and removed afterwards; the figures depend on
 // that file system's fdatasync (~170 us on the development machine's disk).
 //
+//   BM_SyncLatency/<mode>      one write of 256 KiB (about a 4,096-hold batch) + fdatasync: mode 0 appends
+//                              to a growing file (journal format 1), mode 1 overwrites a preallocated,
+//                              zero-filled file (format 2). Time per iteration = write + sync.
 //   BM_JournaledHolds/<batch>  one-line holds on random SKUs (of 100,000), FsyncMode::always, one
-//                              execute() per batch = one write + one fdatasync (group commit). Items/s is
-//                              acknowledged, durable holds per second. Commands are built outside the timer.
+//                              execute() per batch = one write + one fdatasync (group commit), and one
+//                              maintain() (the server's timer: it zero-fills the next segment ahead of
+//                              need). Items/s is acknowledged, durable holds per second. Commands are
+//                              built outside the timer.
 //   BM_Replay                  open() of a directory holding 1,000,000 hold records and no snapshot:
 //                              items/s = replayed records per second (checksum, decode, apply).
 //   BM_Restart                 open() of a directory with a snapshot of 1,000,000 SKUs and 1,000,000
@@ -96,6 +101,40 @@ void make_holds(std::vector<BatchItem>& batch, std::size_t n, std::uint64_t& nex
   }
 }
 
+void BM_SyncLatency(benchmark::State& state) {
+  TempDir dir;
+  Env* env = Env::posix();
+  if (env->make_dir(dir.data()) != 0) std::abort();
+  const bool overwrite = state.range(0) == 1;
+  const std::string path = dir.data() + "/f";
+  constexpr std::uint64_t kFileBytes = 64ull << 20;
+  const std::string block(256 << 10, 'x');
+  std::unique_ptr<WritableFile> f;
+  std::uint64_t at = 0;
+  auto reset = [&] {
+    if (f) f->close();
+    if (env->open_writable(path, true, &f) != 0) std::abort();
+    if (overwrite) {
+      if (f->allocate(kFileBytes) != 0 || f->sync() != 0 || f->close() != 0) std::abort();
+      if (env->open_existing(path, &f) != 0) std::abort();
+    }
+    at = 0;
+  };
+  reset();
+  for (auto _ : state) {
+    if (at + block.size() > kFileBytes) {
+      state.PauseTiming();
+      reset();
+      state.ResumeTiming();
+    }
+    IoError e = overwrite ? f->write_at(at, block) : f->append(block);
+    if (e != 0 || f->sync() != 0) state.SkipWithError("write or sync failed");
+    at += block.size();
+  }
+  f->close();
+}
+BENCHMARK(BM_SyncLatency)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
 void BM_JournaledHolds(benchmark::State& state) {
   spdlog::set_level(spdlog::level::warn);
   TempDir dir;
@@ -117,6 +156,7 @@ void BM_JournaledHolds(benchmark::State& state) {
     state.ResumeTiming();
     e->execute(batch, nullptr);
     if (!batch.back().outcome.ok()) state.SkipWithError("hold failed");
+    e->maintain(kStartMs);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
   state.counters["syncs_per_batch"] =

@@ -15,6 +15,9 @@ namespace {
 
 // A failed periodic snapshot is retried after this long, not on every maintain() call.
 constexpr std::int64_t kSnapshotRetryUs = 10'000'000;
+// Zeros written into the next segment per maintain() call once the current one is half full: the
+// stall of one call is bounded (a few ms), and a 64 MiB segment is ready after 16 calls.
+constexpr std::uint64_t kPrepareChunkBytes = 4u << 20;
 
 core::Outcome unavailable(std::string message) {
   core::Outcome o;
@@ -110,6 +113,7 @@ void Engine::maintain(std::int64_t /*now_ms*/) {
   if (m.opt.fsync == FsyncMode::batch && m.dirty && now_us - m.last_sync_us >= m.opt.fsync_batch_ms * 1000) {
     if (!m.sync_now()) return;
   }
+  if (!m.prep_ready && m.written_offset >= m.opt.segment_bytes / 2) m.prepare_segment(kPrepareChunkBytes);
   if (m.opt.snapshot_every_records > 0 && m.last_lsn - m.snapshot_lsn >= m.opt.snapshot_every_records &&
       now_us >= m.snapshot_retry_us) {
     std::uint64_t lsn = 0;
@@ -167,6 +171,8 @@ void Engine::close() {
     m.file->close();
     m.file.reset();
   }
+  if (m.prep_file) m.prep_file->close();  // a half-filled prepared segment is removed at the next open
+  m.prep_file.reset();
   if (m.lock_handle >= 0) m.env->unlock_file(m.lock_handle);
   m.lock_handle = -1;
 }

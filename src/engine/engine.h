@@ -94,6 +94,7 @@ struct EngineStats {
   std::uint64_t snapshot_fallbacks = 0;  // damaged snapshots skipped at open
   std::uint64_t torn_tail_bytes = 0;   // cut off the last segment at open
   std::uint64_t storage_recoveries = 0;  // maintain() recovered from a fault
+  std::uint64_t segments_prepared = 0;   // segments zero-filled ahead of need
 };
 
 class Engine {

@@ -41,6 +41,10 @@ struct Engine::Impl {
   std::int64_t last_sync_us = 0;
   bool dirty = false;  // written since the last sync
   bool healthy = true;
+  // The next segment, zero-filled ahead of need under format::kPreparedSegmentName.
+  std::unique_ptr<WritableFile> prep_file;  // open while it is being filled
+  std::uint64_t prep_bytes = 0;             // zeros written (and, unless FsyncMode::off, synced) so far
+  bool prep_ready = false;                  // whole, synced and closed: start_segment() renames it
 
   // Snapshots on disk (lsns, ascending); snapshot_lsn is the newest valid one (0: none).
   std::vector<std::uint64_t> snapshots;
@@ -58,6 +62,8 @@ struct Engine::Impl {
   std::string path(std::string_view name) const;
 
   // journal_writer.cc
+  bool prepare_segment(std::uint64_t budget_bytes);
+  void discard_prepared();
   bool start_segment(std::uint64_t first_lsn, std::string_view records, std::string* error);
   bool rotate_if_full(std::size_t incoming_bytes, std::uint64_t first_lsn);
   bool commit(std::uint64_t first_lsn);  // appends buf (and syncs in FsyncMode::always)

@@ -14,13 +14,23 @@ namespace stockd::engine {
 // Result of one I/O call: 0 on success, else an errno value (EIO, ENOSPC, ...).
 using IoError = int;
 
-// A file opened for appending (journal segments, snapshot temp files).
+// A file opened for writing: for appending (open_writable: snapshot temp files, a segment being
+// preallocated) or for overwriting at offsets (open_existing: journal segments, which are created
+// at their full size, zero-filled, before records are written into them).
 class WritableFile {
  public:
   virtual ~WritableFile() = default;
   // Appends all of `data` or fails. A failure may have written a prefix (short write).
+  // Only for files from open_writable (EINVAL otherwise).
   virtual IoError append(std::string_view data) = 0;
-  // fdatasync (or fsync): everything appended so far is durable when it returns 0.
+  // Writes all of `data` at `offset` (extending the file when it runs past the end) or fails; a
+  // failure may have written a prefix. Only for files from open_existing (EINVAL otherwise).
+  virtual IoError write_at(std::uint64_t offset, std::string_view data) = 0;
+  // Extends the file to `size` bytes with zeros that are really written (blocks allocated and
+  // initialized, not a hole or an unwritten extent), so that later overwrites of that range change
+  // no file system metadata and a sync of them is a data-only flush. No-op when already that long.
+  virtual IoError allocate(std::uint64_t size) = 0;
+  // fdatasync (or fsync): everything written so far is durable when it returns 0.
   virtual IoError sync() = 0;
   // Cuts the file to `size` bytes (used to drop a record that was written but never acknowledged).
   virtual IoError truncate(std::uint64_t size) = 0;
@@ -35,6 +45,8 @@ class Env {
 
   // Creates the file (truncating it when `truncate`, else appending at its end).
   virtual IoError open_writable(const std::string& path, bool truncate, std::unique_ptr<WritableFile>* out) = 0;
+  // Opens an existing file for write_at (no truncation, no append mode). ENOENT when missing.
+  virtual IoError open_existing(const std::string& path, std::unique_ptr<WritableFile>* out) = 0;
   virtual IoError read_file(const std::string& path, std::string* out) = 0;
   virtual IoError list_dir(const std::string& dir, std::vector<std::string>* names) = 0;
   virtual IoError make_dir(const std::string& dir) = 0;          // EEXIST is success

@@ -1,39 +1,65 @@
 // Env::posix(): the engine's storage seam over POSIX calls.
-// Writes loop over short writes and EINTR; sync is fdatasync (the journal only appends, and the
-// size change is metadata fdatasync does flush); sync_dir fsyncs the directory so creates, renames
-// and removes are durable. The lock is flock(LOCK_EX | LOCK_NB) on a file kept open until unlock.
+// Writes loop over short writes and EINTR; sync is fdatasync (journal segments are preallocated and
+// zero-filled, so syncing records overwritten into them flushes data only; where a file does grow,
+// fdatasync flushes the size change too); sync_dir fsyncs the directory so creates, renames and
+// removes are durable. The lock is flock(LOCK_EX | LOCK_NB) on a file kept open until unlock.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <string>
 
 #include "engine/env.h"
 
 namespace stockd::engine {
 namespace {
 
+// Zeros written by allocate() per call.
+constexpr std::size_t kZeroChunkBytes = 1u << 20;
+
 class PosixWritableFile final : public WritableFile {
  public:
-  explicit PosixWritableFile(int fd) : fd_(fd) {}
+  PosixWritableFile(int fd, bool append_mode) : fd_(fd), append_mode_(append_mode) {}
   ~PosixWritableFile() override { close(); }
 
   IoError append(std::string_view data) override {
     if (fd_ < 0) return EBADF;
-    const char* p = data.data();
-    std::size_t left = data.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return errno;
+    if (!append_mode_) return EINVAL;
+    return write_all(data, -1);
+  }
+
+  IoError write_at(std::uint64_t offset, std::string_view data) override {
+    if (fd_ < 0) return EBADF;
+    if (append_mode_) return EINVAL;  // pwrite on an O_APPEND file would append
+    return write_all(data, static_cast<off_t>(offset));
+  }
+
+  IoError allocate(std::uint64_t size) override {
+    if (fd_ < 0) return EBADF;
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return errno;
+    auto at = static_cast<std::uint64_t>(st.st_size);
+    if (at >= size) return 0;
+    // Contiguous blocks first where the file system can (an optimisation only; the size stays, so an
+    // append-mode write still lands at `at`), then zeros written
+    // over them: fallocate alone leaves unwritten extents whose first overwrite is a metadata change.
+    int rc;
+    do {
+      rc = ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(at), static_cast<off_t>(size - at));
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0 && errno != EOPNOTSUPP && errno != ENOSYS) return errno;
+    static const std::string zeros(kZeroChunkBytes, '\0');
+    while (at < size) {
+      std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size - at, zeros.size()));
+      if (IoError e = write_all(std::string_view(zeros.data(), n), append_mode_ ? -1 : static_cast<off_t>(at)); e != 0) {
+        return e;
       }
-      if (n == 0) return EIO;
-      p += n;
-      left -= static_cast<std::size_t>(n);
+      at += n;
     }
     return 0;
   }
@@ -62,7 +88,26 @@ class PosixWritableFile final : public WritableFile {
   }
 
  private:
+  // offset < 0: write at the file position (append mode).
+  IoError write_all(std::string_view data, off_t offset) {
+    const char* p = data.data();
+    std::size_t left = data.size();
+    while (left > 0) {
+      ssize_t n = offset < 0 ? ::write(fd_, p, left) : ::pwrite(fd_, p, left, offset);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      if (n == 0) return EIO;
+      p += n;
+      left -= static_cast<std::size_t>(n);
+      if (offset >= 0) offset += n;
+    }
+    return 0;
+  }
+
   int fd_;
+  bool append_mode_;
 };
 
 class PosixEnv final : public Env {
@@ -74,7 +119,17 @@ class PosixEnv final : public Env {
       fd = ::open(path.c_str(), flags, 0644);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) return errno;
-    *out = std::make_unique<PosixWritableFile>(fd);
+    *out = std::make_unique<PosixWritableFile>(fd, true);
+    return 0;
+  }
+
+  IoError open_existing(const std::string& path, std::unique_ptr<WritableFile>* out) override {
+    int fd;
+    do {
+      fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno;
+    *out = std::make_unique<PosixWritableFile>(fd, false);
     return 0;
   }
 

@@ -1,6 +1,7 @@
 // Byte-level encoding and checking of segments, records and snapshot files (formats in engine.h).
 #include "engine/journal_format.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -54,8 +55,16 @@ void append_segment_header(std::string* out, std::uint64_t first_lsn) {
   out->append(reinterpret_cast<const char*>(&first_lsn), 8);
 }
 
-bool parse_segment_header(std::string_view file, std::uint64_t* first_lsn) {
-  if (file.size() < kSegmentHeaderBytes || file.substr(0, 8) != kSegmentMagic) return false;
+bool parse_segment_header(std::string_view file, std::uint64_t* first_lsn, int* version) {
+  if (file.size() < kSegmentHeaderBytes) return false;
+  std::string_view magic = file.substr(0, 8);
+  if (magic == kSegmentMagic) {
+    *version = 2;
+  } else if (magic == kSegmentMagicV1) {
+    *version = 1;
+  } else {
+    return false;
+  }
   *first_lsn = load64(file.data() + 8);
   return true;
 }
@@ -72,8 +81,10 @@ void seal_record(std::string* out, std::size_t at, std::uint64_t lsn) {
 
 Read read_record(std::string_view file, std::size_t offset, Record* out) {
   if (offset == file.size()) return Read::end;
-  if (file.size() - offset < kRecordHeaderBytes) return Read::bad;
   const char* h = file.data() + offset;
+  std::size_t head = std::min(kRecordHeaderBytes, file.size() - offset);
+  if (std::all_of(h, h + head, [](char c) { return c == 0; })) return Read::end;
+  if (head < kRecordHeaderBytes) return Read::bad;
   std::uint32_t len = load32(h);
   if (len == 0 || len > kRecordPayloadMax || file.size() - offset - kRecordHeaderBytes < len) return Read::bad;
   std::uint64_t lsn = load64(h + 8);
@@ -85,9 +96,23 @@ Read read_record(std::string_view file, std::size_t offset, Record* out) {
   return Read::ok;
 }
 
+std::size_t nonzero_end(std::string_view file, std::size_t from) {
+  std::size_t end = file.size();
+  while (end > from && end % 8 != 0 && file[end - 1] == 0) --end;
+  while (end >= from + 8 && load64(file.data() + end - 8) == 0) end -= 8;
+  while (end > from && file[end - 1] == 0) --end;
+  return end;
+}
+
 bool valid_record_after(std::string_view file, std::size_t from, std::uint64_t min_lsn) {
   Record r;
   for (std::size_t pos = from + 1; pos + kRecordHeaderBytes <= file.size(); ++pos) {
+    // Zero-filled space (most of a preallocated segment) is skipped 5 bytes at a time: a record's
+    // length is not 0, so none starts at pos .. pos+4 when the 8 bytes at pos are all zeros.
+    if (load64(file.data() + pos) == 0) {
+      pos += 4;
+      continue;
+    }
     std::uint64_t lsn = load64(file.data() + pos + 8);
     if (lsn < min_lsn || lsn - min_lsn > (1ull << 40)) continue;  // cheap filter before the checksum
     if (read_record(file, pos, &r) == Read::ok) return true;

@@ -1,13 +1,19 @@
 // The journal writer: segments, group commit, rotation, and recovery from a storage fault.
 //
-// A batch is one append of all its records and (FsyncMode::always) one sync. A fault leaves the
+// A batch is one write of all its records and (FsyncMode::always) one sync. Segments are created at
+// their full size and zero-filled ahead of need (prepare_segment, from maintain(), a bounded chunk per
+// call), so a batch overwrites blocks that are allocated and initialized: its fdatasync flushes data
+// only, without the file system journal commit that a growing file costs (0.7-3 ms on ext4 here).
+// Rotation then only writes the header into the prepared file, renames it and syncs the directory. A fault leaves the
 // engine unhealthy; recover_from_fault() cuts the segment back to its durable end and continues in a
 // NEW segment, because after a failed fsync the kernel may have dropped the dirty pages while marking
 // them clean, so a second fsync of the same file could report success for data that is gone
 // (PostgreSQL's "fsyncgate"). Recovery at open prefers the newer segment when two overlap (see
 // recovery.cc), so a cut that never reached the disk is harmless.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "engine/engine_impl.h"
 #include "engine/journal_format.h"
@@ -34,37 +40,85 @@ void Engine::Impl::mark_unhealthy(const char* op, const std::string& file_path, 
   healthy = false;
 }
 
-// Creates segment journal-<first_lsn>.log holding `records` (already sealed), makes its content and
-// its directory entry durable, and makes it the current segment. Always a new file: an old one of
-// the same name (an empty segment left by a fault) is removed first.
+// Advances the zero-filling of the next segment (format::kPreparedSegmentName) by up to `budget`
+// bytes, syncing what it wrote, so one maintain() call stalls the writer for a bounded time. True once
+// the whole segment is written, synced and closed. A failure discards it (logged) and it is started
+// again later: a full disk delays it, and then start_segment() reports the fault.
+bool Engine::Impl::prepare_segment(std::uint64_t budget) {
+  if (prep_ready) return true;
+  const std::string p = path(format::kPreparedSegmentName);
+  const std::uint64_t target = std::max<std::uint64_t>(opt.segment_bytes, format::kSegmentHeaderBytes);
+  const char* op = "create";
+  IoError e = 0;
+  if (!prep_file) {
+    e = env->open_writable(p, true, &prep_file);
+    prep_bytes = 0;
+  }
+  if (e == 0) {
+    op = "allocate";
+    std::uint64_t to = std::min(target, prep_bytes + std::max<std::uint64_t>(budget, 1));
+    e = prep_file->allocate(to);
+    if (e == 0) prep_bytes = to;
+  }
+  if (e == 0 && opt.fsync != FsyncMode::off) op = "sync", e = prep_file->sync();
+  if (e == 0 && prep_bytes == target) {
+    op = "close";
+    e = prep_file->close();
+    prep_file.reset();
+    prep_ready = e == 0;
+    if (prep_ready) ++st.segments_prepared;
+  }
+  if (e != 0) {
+    spdlog::warn("event=segment_prepare_failed op={} file={} error=\"{}\" action=retry_later", op, p, std::strerror(e));
+    discard_prepared();
+    return false;
+  }
+  return prep_ready;
+}
+
+void Engine::Impl::discard_prepared() {
+  if (prep_file) prep_file->close();
+  prep_file.reset();
+  prep_ready = false;
+  prep_bytes = 0;
+  env->remove_file(path(format::kPreparedSegmentName));  // ENOENT is fine; a leftover is removed at open
+}
+
+// Makes the prepared segment journal-<first_lsn>.log holding `records` (already sealed): its header
+// and the records are written over its zeros and synced, then it is renamed and the directory synced,
+// so a segment file always exists whole, with a valid header, and durable before anything in it is
+// acknowledged. An old file of the same name (an empty segment left by a fault) is replaced.
 bool Engine::Impl::start_segment(std::uint64_t first_lsn, std::string_view records, std::string* error) {
   std::string p = path(format::segment_name(first_lsn));
   if (!segments.empty() && segments.back().first_lsn == first_lsn) {
     st.journal_bytes -= segments.back().bytes;
     segments.pop_back();
   }
-  IoError e = env->remove_file(p);
-  if (e != 0 && e != ENOENT) {
-    *error = fmt::format("remove {}: {}", p, std::strerror(e));
+  if (!prepare_segment(std::numeric_limits<std::uint64_t>::max())) {
+    *error = fmt::format("prepare segment {}: the zero-filling failed (logged)", p);
     return false;
   }
+  const std::string prepared = path(format::kPreparedSegmentName);
+  prep_ready = false;  // consumed, whatever happens next
   std::unique_ptr<WritableFile> f;
-  e = env->open_writable(p, true, &f);
   std::string head;
-  if (e == 0) {
-    format::append_segment_header(&head, first_lsn);
-    head.append(records);
-    e = f->append(head);
-    if (e == 0 && opt.fsync != FsyncMode::off) {
-      ++st.syncs;
-      e = f->sync();
-      if (e != 0) ++st.sync_failures;
-    }
-    if (e == 0 && opt.fsync != FsyncMode::off) e = env->sync_dir(opt.data_dir);
-    if (e != 0) f->close();
+  format::append_segment_header(&head, first_lsn);
+  head.append(records);
+  const char* op = "open";
+  IoError e = env->open_existing(prepared, &f);
+  if (e == 0) op = "write", e = f->write_at(0, head);
+  if (e == 0 && opt.fsync != FsyncMode::off) {
+    op = "sync";
+    ++st.syncs;
+    e = f->sync();
+    if (e != 0) ++st.sync_failures;
   }
+  if (e == 0) op = "rename", e = env->rename_file(prepared, p);
+  if (e == 0 && opt.fsync != FsyncMode::off) op = "sync_dir", e = env->sync_dir(opt.data_dir);
   if (e != 0) {
-    *error = fmt::format("create segment {}: {}", p, std::strerror(e));
+    if (f) f->close();
+    env->remove_file(prepared);
+    *error = fmt::format("start segment {}: {} failed: {}", p, op, std::strerror(e));
     return false;
   }
   file = std::move(f);
@@ -104,7 +158,7 @@ bool Engine::Impl::commit(std::uint64_t first_lsn) {
   const std::string& b = buf.buffer();
   if (opt.fsync == FsyncMode::batch && unsynced.size() + b.size() > kUnsyncedBytesMax && !sync_now()) return false;
   if (!rotate_if_full(b.size(), first_lsn)) return false;
-  if (IoError e = file->append(b); e != 0) {
+  if (IoError e = file->write_at(written_offset, b); e != 0) {
     ++st.write_failures;
     mark_unhealthy("write", segments.back().path, e);
     return false;

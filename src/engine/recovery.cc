@@ -29,6 +29,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 // What scanning one segment found.
 struct Scan {
   bool header_ok = false;
+  int version = 0;
   std::size_t end = 0;            // offset after the last good record
   std::uint64_t last_lsn = 0;     // last good lsn (first - 1 when none)
   std::size_t bad_at = SIZE_MAX;  // offset of the first bad record
@@ -52,8 +53,8 @@ bool Engine::Impl::recover(std::string* error) {
       seg_lsns.push_back(v);
     } else if (format::parse_snapshot_name(n, &v)) {
       snap_lsns.push_back(v);
-    } else if (n.starts_with("snapshot-") && ends_with(n, ".tmp")) {
-      env->remove_file(path(n));  // an interrupted snapshot
+    } else if ((n.starts_with("snapshot-") && ends_with(n, ".tmp")) || n == format::kPreparedSegmentName) {
+      env->remove_file(path(n));  // an interrupted snapshot, or a segment being zero-filled
     }
   }
   std::sort(seg_lsns.begin(), seg_lsns.end());
@@ -129,7 +130,7 @@ bool Engine::Impl::recover(std::string* error) {
   auto scan = [&](const std::string& file, std::uint64_t first, std::uint64_t limit) {
     Scan sc;
     std::uint64_t name_first = first;
-    if (!format::parse_segment_header(file, &first) || first != name_first) {
+    if (!format::parse_segment_header(file, &first, &sc.version) || first != name_first) {
       sc.bad_at = 0;
       sc.why = "bad segment header";
       sc.last_lsn = name_first - 1;
@@ -142,7 +143,15 @@ bool Engine::Impl::recover(std::string* error) {
     std::vector<core::Event>* evs = m.sink ? &replay_events : nullptr;
     for (;;) {
       format::Read r = format::read_record(file, pos, &rec);
-      if (r == format::Read::end) break;
+      if (r == format::Read::end) {
+        // Zeros where the next record would start end the written part, unless a good record
+        // follows them: then a header was wiped (damage), not left unwritten.
+        if (pos < file.size() && format::valid_record_after(file, pos, expect)) {
+          sc.bad_at = pos;
+          sc.why = "zeroed record header with good records after it";
+        }
+        break;
+      }
       if (r == format::Read::bad) {
         sc.bad_at = pos;
         sc.why = "bad record (length or checksum)";
@@ -194,7 +203,7 @@ bool Engine::Impl::recover(std::string* error) {
     std::string why = sc.why;
     if (sc.bad_at != SIZE_MAX) {
       if (is_last && sc.header_ok && !format::valid_record_after(data, sc.bad_at, sc.last_lsn + 1)) {
-        st.torn_tail_bytes = data.size() - sc.bad_at;
+        st.torn_tail_bytes = std::max(format::nonzero_end(data, sc.bad_at), sc.bad_at + 1) - sc.bad_at;
         spdlog::warn("event=torn_tail_truncated file={} offset={} bytes={} last_lsn={}", p, sc.bad_at,
                      st.torn_tail_bytes, sc.last_lsn);
       } else if (!is_last && sc.header_ok && sc.last_lsn >= limit) {
@@ -229,8 +238,8 @@ bool Engine::Impl::recover(std::string* error) {
       sc.bad_at = damage_at;
     }
     journal_end = std::max(journal_end, sc.last_lsn);
-    segments.push_back(Segment{seg_lsns[k], p, data.size()});
-    st.journal_bytes += data.size();
+    segments.push_back(Segment{seg_lsns[k], p, sc.end});
+    st.journal_bytes += sc.end;
     if (k + 1 == seg_lsns.size()) {
       last_data.swap(data);
       last_scan = sc;
@@ -239,13 +248,23 @@ bool Engine::Impl::recover(std::string* error) {
   last_lsn = journal_end;
   st.last_lsn = last_lsn;
 
-  // 3. Continue the last segment when it ends exactly at the last record, else start a new one.
+  // 3. Continue the last segment when it ends exactly at the last record (and is of the current
+  // format), else start a new one. Whatever is not zero after its last record (a torn write, records
+  // cut by recover_truncate) is zeroed and synced first: a stale record there must never line up
+  // behind new ones.
   if (!segments.empty() && segments.back().first_lsn == seg_lsns.back() && last_scan.header_ok &&
-      last_scan.last_lsn == last_lsn) {
+      last_scan.version == 2 && last_scan.last_lsn == last_lsn) {
     Segment& seg = segments.back();
     std::unique_ptr<WritableFile> f;
-    IoError e = env->open_writable(seg.path, false, &f);
-    if (e == 0 && last_data.size() != last_scan.end) e = f->truncate(last_scan.end);
+    IoError e = env->open_existing(seg.path, &f);
+    std::size_t garbage_end = format::nonzero_end(last_data, last_scan.end);
+    if (e == 0 && garbage_end > last_scan.end) {
+      e = f->write_at(last_scan.end, std::string(garbage_end - last_scan.end, '\0'));
+    }
+    if (e == 0 && last_data.size() < opt.segment_bytes) e = f->allocate(opt.segment_bytes);
+    if (e == 0 && opt.fsync != FsyncMode::off && (garbage_end > last_scan.end || last_data.size() < opt.segment_bytes)) {
+      e = f->sync();
+    }
     if (e != 0) {
       *error = fmt::format("reopen {}: {}", seg.path, std::strerror(e));
       return false;

@@ -95,11 +95,92 @@ TEST(Corruption, TornLastRecordPayloadIsCut) {
   fill(env, opts(), 2, 60);
   std::string* f = env.contents(seg(1));
   std::vector<std::size_t> offs = offsets(*f);
-  (*f)[f->size() - 1] ^= 0x40;  // the last record's checksum fails and nothing good follows
+  format::Record r;
+  ASSERT_EQ(format::read_record(*f, offs.back(), &r), format::Read::ok);
+  (*f)[r.next - 1] ^= 0x40;  // the last record's checksum fails and only zeros follow
   std::string error;
   auto e = Engine::open(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().last_lsn, offs.size() - 1);
+  EXPECT_EQ(e->stats().torn_tail_bytes, r.next - offs.back());
+}
+
+TEST(Corruption, SegmentsArePreallocatedAndZerosEndTheJournal) {
+  FaultEnv env;
+  fill(env, opts(), 2, 60);
+  std::string* f = env.contents(seg(1));
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->size(), opts().segment_bytes) << "a segment is created at its full size";
+  std::vector<std::size_t> offs = offsets(*f);
+  format::Record r;
+  ASSERT_EQ(format::read_record(*f, offs.back(), &r), format::Read::ok);
+  EXPECT_EQ(format::nonzero_end(*f, r.next), r.next) << "zeros after the last record";
+  std::string error;
+  auto e = Engine::open(opts(), &env, &error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_EQ(e->stats().last_lsn, offs.size());
+  EXPECT_EQ(e->stats().torn_tail_bytes, 0u);
+}
+
+TEST(Corruption, TornWriteIntoZerosIsCutAndNeverResurfaces) {
+  // A crash in the middle of a batch leaves the head of a record (or of several) in the zeros.
+  // Recovery cuts it, zeroes it durably, and shorter records written after it must not line up with
+  // the stale bytes after a second crash.
+  FaultEnv env;
+  fill(env, opts(), 9, 80);
+  std::string* f = env.contents(seg(1));
+  std::vector<std::size_t> offs = offsets(*f);
+  format::Record r;
+  ASSERT_EQ(format::read_record(*f, offs.back(), &r), format::Read::ok);
+  std::string stale = f->substr(offs[offs.size() - 6], r.next - offs[offs.size() - 6]);
+  f->replace(r.next, stale.size() - 20, stale.substr(0, stale.size() - 20));  // torn copy after the end
+  std::string error;
+  auto e = Engine::open(opts(), &env, &error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_EQ(e->stats().last_lsn, offs.size());
+  EXPECT_EQ(e->stats().torn_tail_bytes, stale.size() - 20);
+  std::uint64_t acked = run_stream(*e, 9, items_for_lsn(9, offs.size()), items_for_lsn(9, offs.size()) + 1, 1);
+  env.crash();
+  e.reset();
+  e = Engine::open(opts(), &env, &error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_EQ(e->stats().torn_tail_bytes, 0u) << "the torn bytes were zeroed before new records";
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected(9, items_for_lsn(9, offs.size()) + acked));
+}
+
+TEST(Corruption, ZeroedRecordHeaderMidJournalRefuses) {
+  FaultEnv env;
+  fill(env, opts(), 10, 100);
+  std::string* f = env.contents(seg(1));
+  std::vector<std::size_t> offs = offsets(*f);
+  std::size_t victim = offs[offs.size() / 2];
+  std::fill(f->begin() + static_cast<std::ptrdiff_t>(victim),
+            f->begin() + static_cast<std::ptrdiff_t>(victim + format::kRecordHeaderBytes), '\0');
+  std::string error;
+  EXPECT_FALSE(Engine::open(opts(), &env, &error)) << "zeros with good records after them are damage, not the end";
+  EXPECT_NE(error.find("offset " + std::to_string(victim)), std::string::npos) << error;
+}
+
+TEST(Corruption, VersionOneSegmentIsReadButNotContinued) {
+  FaultEnv env;
+  fill(env, opts(), 11, 50);
+  std::string* f = env.contents(seg(1));
+  std::vector<std::size_t> offs = offsets(*f);
+  format::Record r;
+  ASSERT_EQ(format::read_record(*f, offs.back(), &r), format::Read::ok);
+  f->resize(r.next);  // a version 1 segment ends at its last record
+  f->replace(0, 8, format::kSegmentMagicV1);
+  std::string error;
+  auto e = Engine::open(opts(), &env, &error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_EQ(e->stats().last_lsn, offs.size());
+  EXPECT_EQ(e->stats().segments, 2u) << "new records go into a new (version 2) segment";
+  std::uint64_t from = items_for_lsn(11, offs.size());
+  std::uint64_t acked = run_stream(*e, 11, from, from + 20, 5);
+  e.reset();
+  e = Engine::open(opts(), &env, &error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected(11, from + acked));
 }
 
 TEST(Corruption, FlippedBitMidJournalRefusesNamingFileAndOffset) {

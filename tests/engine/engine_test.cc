@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -288,6 +289,48 @@ TEST(Engine, PosixEnvRoundTripAndReopen) {
   std::string content;
   ASSERT_EQ(env->read_file(dir.path() + "/y", &content), 0);
   EXPECT_EQ(content, "hello!");
+  // Preallocation and positional writes (journal segments).
+  ASSERT_EQ(f->close(), 0);
+  ASSERT_EQ(env->open_writable(dir.path() + "/z", true, &f), 0);
+  ASSERT_EQ(f->allocate(3 << 20), 0);
+  EXPECT_EQ(f->write_at(0, "x"), EINVAL) << "an append-mode file refuses positional writes";
+  ASSERT_EQ(f->close(), 0);
+  ASSERT_EQ(env->open_existing(dir.path() + "/z", &f), 0);
+  EXPECT_EQ(f->append("x"), EINVAL);
+  ASSERT_EQ(f->write_at(5, "abc"), 0);
+  ASSERT_EQ(f->write_at((3 << 20) - 1, "yz"), 0);  // runs past the end: extends
+  ASSERT_EQ(f->sync(), 0);
+  ASSERT_EQ(f->close(), 0);
+  ASSERT_EQ(env->read_file(dir.path() + "/z", &content), 0);
+  ASSERT_EQ(content.size(), (3u << 20) + 1);
+  EXPECT_EQ(content.substr(0, 9), std::string("\0\0\0\0\0abc\0", 9));
+  EXPECT_EQ(content.substr(content.size() - 2), "yz");
+  EXPECT_EQ(env->open_existing(dir.path() + "/missing", &f), ENOENT);
+}
+
+TEST(Engine, MaintainPreparesTheNextSegmentAndRotationUsesIt) {
+  FaultEnv env;
+  Options o = opts();
+  o.segment_bytes = 8192;
+  auto e = open_ok(o, &env);
+  const std::string prepared = std::string(kDir) + "/" + std::string(format::kPreparedSegmentName);
+  EXPECT_EQ(e->stats().segments_prepared, 1u) << "the first segment is created from a prepared one";
+  std::uint64_t i = 0;
+  while (e->stats().journal_bytes < o.segment_bytes / 2) i += run_stream(*e, 12, i, i + 5, 5);
+  EXPECT_FALSE(env.exists(prepared));
+  e->maintain(0);
+  EXPECT_TRUE(env.exists(prepared)) << "past half full, maintain() zero-fills the next segment";
+  EXPECT_EQ(e->stats().segments_prepared, 2u);
+  std::uint64_t segs = e->stats().segments;
+  std::uint64_t syncs = env.syncs();
+  while (e->stats().segments == segs) i += run_stream(*e, 12, i, i + 5, 5);
+  EXPECT_FALSE(env.exists(prepared)) << "rotation renamed the prepared segment";
+  EXPECT_EQ(e->stats().segments_prepared, 2u) << "rotation did not have to zero-fill a segment itself";
+  EXPECT_GE(env.syncs() - syncs, 3u);
+  env.crash(true, 3);
+  e.reset();
+  e = open_ok(o, &env);
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(12, i));
 }
 
 }  // namespace

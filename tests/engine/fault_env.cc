@@ -1,5 +1,6 @@
 #include "fault_env.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <random>
 
@@ -11,20 +12,35 @@ std::string parent_of(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
+// The first byte at which `a` and `b` differ (the shorter one's size when one is a prefix of the other).
+std::size_t first_difference(const std::string& a, const std::string& b) {
+  std::size_t n = std::min(a.size(), b.size());
+  std::size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
 class FaultFile final : public WritableFile {
  public:
-  FaultFile(FaultEnv* env, std::shared_ptr<FaultEnv::Node> node) : env_(env), node_(std::move(node)), gen_(env->generation()) {}
+  FaultFile(FaultEnv* env, std::shared_ptr<FaultEnv::Node> node, bool append_mode)
+      : env_(env), node_(std::move(node)), gen_(env->generation()), append_mode_(append_mode) {}
 
   IoError append(std::string_view data) override {
     if (IoError e = usable(); e != 0) return e;
-    bool short_write = false;
-    if (IoError e = env_->next_op(&short_write); e != 0) {
-      node_->failed = true;
-      if (short_write) node_->data.append(data.substr(0, data.size() / 2));
-      return e;
-    }
-    node_->data.append(data);
-    return 0;
+    if (!append_mode_) return EINVAL;
+    return write(node_->data.size(), data);
+  }
+
+  IoError write_at(std::uint64_t offset, std::string_view data) override {
+    if (IoError e = usable(); e != 0) return e;
+    if (append_mode_) return EINVAL;
+    return write(offset, data);
+  }
+
+  IoError allocate(std::uint64_t size) override {
+    if (IoError e = usable(); e != 0) return e;
+    if (size <= node_->data.size()) return 0;
+    return write(node_->data.size(), std::string(size - node_->data.size(), '\0'));
   }
 
   IoError sync() override {
@@ -32,7 +48,7 @@ class FaultFile final : public WritableFile {
     env_->count_sync();
     if (IoError e = env_->next_op(); e != 0) {
       // The kernel may drop the dirty pages and mark them clean: they never become durable.
-      node_->lost_begin = std::min<std::uint64_t>(node_->durable.size(), node_->data.size());
+      node_->lost_begin = first_difference(node_->durable, node_->data);
       node_->lost_end = node_->data.size();
       node_->failed = true;
       return e;
@@ -62,9 +78,26 @@ class FaultFile final : public WritableFile {
 
  private:
   IoError usable() const { return closed_ ? EBADF : env_->generation() != gen_ ? EIO : 0; }
+
+  // One I/O call: all of `data` at `offset`, or (short write) its first half, or nothing.
+  IoError write(std::uint64_t offset, std::string_view data) {
+    bool short_write = false;
+    IoError e = env_->next_op(&short_write);
+    if (e != 0) {
+      node_->failed = true;
+      if (!short_write) return e;
+      data = data.substr(0, data.size() / 2);
+    }
+    std::string& d = node_->data;
+    if (d.size() < offset + data.size()) d.resize(offset + data.size(), '\0');
+    d.replace(offset, data.size(), data);
+    return e;
+  }
+
   FaultEnv* env_;
   std::shared_ptr<FaultEnv::Node> node_;
   std::uint64_t gen_;
+  bool append_mode_;
   bool closed_ = false;
 };
 
@@ -87,13 +120,15 @@ void FaultEnv::crash(bool tear, std::uint64_t seed) {
   for (const auto& [path, node] : durable_) {
     auto n = std::make_shared<Node>();
     n->data = node->durable;
-    if (tear && !node->failed && node->data.size() > node->durable.size() &&
-        node->data.compare(0, node->durable.size(), node->durable) == 0) {
-      // Part of the unsynced tail reached the disk, cut at a 512-byte boundary.
-      std::uint64_t lo = node->durable.size() / 512 + 1, hi = node->data.size() / 512;
+    std::size_t changed = first_difference(node->durable, node->data);
+    if (tear && !node->failed && (changed < node->data.size() || node->data.size() != node->durable.size())) {
+      // Part of what changed since the last sync (appended or overwritten) reached the disk: the
+      // new content up to a 512-byte boundary past the first change, the durable content after it.
+      std::uint64_t lo = changed / 512 + 1, hi = node->data.size() / 512;
       if (lo <= hi) {
         std::uint64_t cut = 512 * (lo + rng() % (hi - lo + 1));
         n->data = node->data.substr(0, cut);
+        if (node->durable.size() > cut) n->data.append(node->durable, cut);
       }
     }
     n->durable = n->data;
@@ -124,7 +159,15 @@ IoError FaultEnv::open_writable(const std::string& path, bool truncate, std::uni
   auto& node = live_[path];
   if (!node) node = std::make_shared<Node>();
   if (truncate) node->data.clear();
-  *out = std::make_unique<FaultFile>(this, node);
+  *out = std::make_unique<FaultFile>(this, node, true);
+  return 0;
+}
+
+IoError FaultEnv::open_existing(const std::string& path, std::unique_ptr<WritableFile>* out) {
+  if (IoError e = next_op(); e != 0) return e;
+  auto it = live_.find(path);
+  if (it == live_.end()) return ENOENT;
+  *out = std::make_unique<FaultFile>(this, it->second, false);
   return 0;
 }
 

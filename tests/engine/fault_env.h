@@ -1,16 +1,18 @@
 // fault_env.h: an in-memory Env for the engine's tests that fails chosen I/O calls and simulates
 // crashes of the machine.
 //
-// Every mutating call (open_writable, append, sync, truncate, rename, remove, sync_dir) gets a
-// number from 1; arm() makes call N fail with EIO, ENOSPC or a short write (a prefix is written,
-// then EIO), once or for every call from N on. A file's content is durable only as of its last
-// successful sync; a directory entry (create, rename, remove) only once its directory was synced.
-// crash() throws away everything else, optionally keeping part of each file's unsynced tail cut at
-// a 512-byte boundary (a torn write). A failed write or sync never reached the disk: that file's
-// unsynced bytes are not torn but dropped at the crash (a device that reports a failure but keeps
-// the data cannot be told apart from one that acknowledged it; docs/operations.md). After a failed
-// sync the unsynced bytes are "lost": a later sync of the same file that succeeds makes zeros
-// durable there, as Linux may do (fsyncgate).
+// Every mutating call (open_writable, open_existing, append, write_at, allocate, sync, truncate,
+// rename, remove, sync_dir) gets a number from 1; arm() makes call N fail with EIO, ENOSPC or a
+// short write (a prefix is written, then EIO), once or for every call from N on. A file's content
+// is durable only as of its last successful sync; a directory entry (create, rename, remove) only
+// once its directory was synced. crash() throws away everything else, optionally keeping part of
+// each file's unsynced changes: the new content up to a 512-byte boundary past the first changed
+// byte, the durable content after it (a torn append, or a torn overwrite of preallocated space).
+// A failed write or sync never reached the disk: that file's unsynced bytes are not torn but
+// dropped at the crash (a device that reports a failure but keeps the data cannot be told apart
+// from one that acknowledged it; docs/operations.md). After a failed sync the unsynced bytes are
+// "lost": a later sync of the same file that succeeds makes zeros durable there, as Linux may do
+// (fsyncgate).
 // Handles opened before crash() fail with EIO afterwards and change nothing.
 #pragma once
 #include <cstdint>
@@ -52,6 +54,7 @@ class FaultEnv final : public Env {
   void erase(const std::string& path);  // as if removed and the directory synced
 
   IoError open_writable(const std::string& path, bool truncate, std::unique_ptr<WritableFile>* out) override;
+  IoError open_existing(const std::string& path, std::unique_ptr<WritableFile>* out) override;
   IoError read_file(const std::string& path, std::string* out) override;
   IoError list_dir(const std::string& dir, std::vector<std::string>* names) override;
   IoError make_dir(const std::string& dir) override;
