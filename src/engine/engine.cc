@@ -13,8 +13,6 @@
 namespace stockd::engine {
 namespace {
 
-// A failed periodic snapshot is retried after this long, not on every maintain() call.
-constexpr std::int64_t kSnapshotRetryUs = 10'000'000;
 // Zeros written into the next segment per maintain() call once the current one is half full: the
 // stall of one call is bounded (a few ms), and a 64 MiB segment is ready after 16 calls.
 constexpr std::uint64_t kPrepareChunkBytes = 4u << 20;
@@ -114,8 +112,14 @@ void Engine::maintain(std::int64_t /*now_ms*/) {
     if (!m.sync_now()) return;
   }
   if (!m.prep_ready && m.written_offset >= m.opt.segment_bytes / 2) m.prepare_segment(kPrepareChunkBytes);
-  if (m.opt.snapshot_every_records > 0 && m.last_lsn - m.snapshot_lsn >= m.opt.snapshot_every_records &&
-      now_us >= m.snapshot_retry_us) {
+  m.poll_snapshot_child(false);
+  if (m.opt.snapshot_every_records > 0 && m.child.pid == 0 &&
+      m.last_lsn - m.snapshot_lsn >= m.opt.snapshot_every_records && now_us >= m.snapshot_retry_us) {
+    if (m.env->forkable()) {
+      if (!m.start_background_snapshot()) m.snapshot_retry_us = now_us + kSnapshotRetryUs;
+      return;
+    }
+    // In process (test Envs): the writer stalls for the snapshot's duration.
     std::uint64_t lsn = 0;
     std::string error;
     if (!snapshot(&lsn, &error)) {
@@ -131,6 +135,7 @@ bool Engine::snapshot(std::uint64_t* lsn, std::string* error) {
     *error = "engine closed";
     return false;
   }
+  m.poll_snapshot_child(true);  // a background snapshot in progress is finished first
   return m.write_snapshot(lsn, error);
 }
 
@@ -157,13 +162,19 @@ void Engine::render_metrics(std::string& out) const {
   metric("stockd_snapshot_lsn", "gauge", "Journal sequence number of the newest snapshot.", d(s.snapshot_lsn));
   metric("stockd_snapshot_written_total", "counter", "Snapshots written since start.", d(s.snapshots_written));
   metric("stockd_snapshot_failures_total", "counter", "Failed snapshots since start.", d(s.snapshot_failures));
-  metric("stockd_snapshot_duration_seconds", "gauge", "Time the last snapshot took.", d(s.snapshot_us) / 1e6);
+  metric("stockd_snapshot_duration_seconds", "gauge", "Time the last snapshot took (background: fork to installed).",
+         d(s.snapshot_us) / 1e6);
+  metric("stockd_snapshot_fork_seconds", "gauge", "Time the last background snapshot's fork() stalled the writer.",
+         d(s.snapshot_fork_us) / 1e6);
+  metric("stockd_snapshot_in_progress", "gauge", "1 while a background snapshot is being written.",
+         d(s.snapshot_in_progress ? 1 : 0));
 }
 
 void Engine::close() {
   if (!impl_) return;
   Impl& m = *impl_;
   if (m.closed) return;
+  m.poll_snapshot_child(true);  // a background snapshot in progress is completed, not abandoned
   m.closed = true;
   if (m.file) {
     // FsyncMode::off never syncs while running; closing makes everything durable, names included.

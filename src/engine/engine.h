@@ -13,16 +13,23 @@
 //   LOCK                               flock()ed while an engine has the directory open
 //   journal-<first lsn, 20 digits>.log segments; rotated at Options::segment_bytes
 //   snapshot-<lsn, 20 digits>.snap     state after record <lsn>; written to .tmp, synced, renamed, dir synced
+//   journal-prepared.tmp               the next segment while it is zero-filled (removed at open)
 // Journal record: u32 length of payload | u32 crc32c(lsn bytes + payload) | u64 lsn | payload
 //   (payload = core::encode_command(now_ms, cmd)), little endian. A segment starts with a 16-byte header
-//   "STKDJNL1" + u64 first lsn.
+//   "STKDJNL2" + u64 first lsn. Format 2: a segment is created at its full size (segment_bytes),
+//   zero-filled and synced before it is needed, and records are overwritten into it, so a batch's
+//   fdatasync flushes data only (no file-size change to commit). An all-zero record header at a record
+//   boundary ends the written part. "STKDJNL1" segments (format 1, ending at their last record) are
+//   still read at open, never continued.
 // Snapshot file: "STKDSNP1" | u64 lsn | u32 crc32c(body) | u64 body length | body, where the body is
 //   varint-framed: core::Inventory::save() then EventSink::save().
 //
 // Recovery (open): newest snapshot whose checksum holds (an older one when the newest is damaged; none
 // at all only when no snapshot was ever taken, i.e. the journal starts at lsn 1), then every journal
-// record after it in lsn order. A torn record at the very end of the last segment is cut off and logged.
-// A bad record anywhere else (checksum, length, lsn gap, missing segment) refuses to open with an error
+// record after it in lsn order. A torn record at the very end of the last segment (a bad record with
+// nothing but zeros or nothing at all after it) is cut off, zeroed durably and logged.
+// A bad record anywhere else (checksum, length, lsn gap, missing segment, zeros with good records after
+// them) refuses to open with an error
 // naming the file and offset, unless Options::recover_truncate, which cuts the journal there (and drops
 // later segments) and logs what was dropped. A damaged record is never applied.
 #pragma once
@@ -90,7 +97,9 @@ struct EngineStats {
   std::uint64_t journal_bytes = 0;     // in live segments
   std::uint64_t snapshots_written = 0;
   std::uint64_t snapshot_failures = 0;
-  std::int64_t snapshot_us = 0;        // time the last snapshot took
+  std::int64_t snapshot_us = 0;        // time the last snapshot took (background: fork to installed)
+  std::int64_t snapshot_fork_us = 0;   // time the last fork() took: the writer's stall for a background one
+  bool snapshot_in_progress = false;   // a background snapshot's child is writing
   std::uint64_t snapshot_fallbacks = 0;  // damaged snapshots skipped at open
   std::uint64_t torn_tail_bytes = 0;   // cut off the last segment at open
   std::uint64_t storage_recoveries = 0;  // maintain() recovered from a fault

@@ -51,6 +51,13 @@ struct Engine::Impl {
   std::vector<std::uint64_t> bad_snapshots;  // found damaged at open; never a fallback
   std::uint64_t snapshot_lsn = 0;
   std::int64_t snapshot_retry_us = 0;  // after a failed periodic snapshot, do not retry before this
+  // A background snapshot's writer (snapshot.cc): a forked child writing the state at `lsn`.
+  struct Child {
+    long pid = 0;  // 0: none running
+    std::uint64_t lsn = 0;
+    std::int64_t start_us = 0;
+  };
+  Child child;
 
   // Reused by every batch: no allocation per record on the hot path once they have grown.
   core::Writer buf;
@@ -72,7 +79,13 @@ struct Engine::Impl {
   void mark_unhealthy(const char* op, const std::string& file_path, IoError e);
 
   // snapshot.cc
-  bool write_snapshot(std::uint64_t* lsn, std::string* error);
+  bool write_snapshot(std::uint64_t* lsn, std::string* error);  // in process
+  IoError write_snapshot_file(std::uint64_t lsn, const std::string& tmp, const char** op, std::uint64_t* bytes);
+  bool install_snapshot(std::uint64_t lsn, const std::string& tmp, std::int64_t t0_us, std::uint64_t bytes,
+                        std::string* error);
+  bool snapshot_failed(std::uint64_t lsn, const char* op, const std::string& file, IoError e, std::string* error);
+  bool start_background_snapshot();  // fork; false when none was started
+  bool poll_snapshot_child(bool wait);
   void remove_obsolete();
 
   // recovery.cc
@@ -80,5 +93,10 @@ struct Engine::Impl {
 };
 
 inline constexpr std::int64_t kNotJournaled = INT64_MIN;
+// A failed periodic snapshot is retried after this long, not on every maintain() call.
+inline constexpr std::int64_t kSnapshotRetryUs = 10'000'000;
+// Exit statuses of a background snapshot's child other than 0 (success).
+inline constexpr int kChildOrphaned = 3;
+inline constexpr int kChildIoFailed = 4;
 
 }  // namespace stockd::engine

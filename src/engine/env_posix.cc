@@ -222,6 +222,8 @@ class PosixEnv final : public Env {
     ::close(handle);
   }
 
+  bool forkable() const override { return true; }
+
   std::int64_t now_us() override {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);

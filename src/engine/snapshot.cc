@@ -1,10 +1,17 @@
 // Snapshots: the whole state (Inventory::save, then EventSink::save) at one journal lsn.
-// Written to <name>.tmp, synced, renamed, directory synced: a snapshot file either exists whole or
-// not at all. Then what it makes obsolete is removed: snapshots older than the previous one, and
+// Written to <name>.tmp (<name>.<pid>.tmp by a background child), synced, renamed, directory synced:
+// a snapshot file either exists whole or not at all. Periodic snapshots are written by a forked
+// child when the Env is the real file system (start_background_snapshot), so the writer does not
+// stall for the serialization; Engine::snapshot() and the tests' FaultEnv write in process. Then what it makes obsolete is removed: snapshots older than the previous one, and
 // segments holding only records the previous snapshot already covers. The previous snapshot and its
 // journal stay as the fallback for a newest snapshot damaged later.
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "engine/engine_impl.h"
@@ -13,17 +20,18 @@
 
 namespace stockd::engine {
 
-bool Engine::Impl::write_snapshot(std::uint64_t* out_lsn, std::string* error) {
-  if (!healthy) {
-    *error = "storage unavailable";
-    ++st.snapshot_failures;
-    return false;
-  }
-  const std::uint64_t lsn = last_lsn;
-  *out_lsn = lsn;
-  if (!snapshots.empty() && snapshots.back() == lsn && snapshot_lsn == lsn) return true;  // nothing new
-  std::int64_t t0 = env->now_us();
+namespace {
 
+std::string tmp_name(const std::string& final_path, long pid) {
+  return pid > 0 ? fmt::format("{}.{}.tmp", final_path, pid) : final_path + ".tmp";
+}
+
+}  // namespace
+
+// Serializes the state at `lsn` into `tmp` and syncs it. No logging and no engine bookkeeping: it
+// also runs in the forked child, which may only write its file and _exit.
+IoError Engine::Impl::write_snapshot_file(std::uint64_t lsn, const std::string& tmp, const char** op,
+                                          std::uint64_t* bytes) {
   core::Writer inv_bytes;
   inv.save(inv_bytes);
   std::string sink_bytes;
@@ -36,32 +44,36 @@ bool Engine::Impl::write_snapshot(std::uint64_t* out_lsn, std::string* error) {
   crc = crc32c(crc, inv_bytes.buffer().data(), inv_bytes.buffer().size());
   crc = crc32c(crc, tail.buffer().data(), tail.buffer().size());
   std::string head;
-  format::append_snapshot_header(&head, lsn, crc,
-                                 frame.buffer().size() + inv_bytes.buffer().size() + tail.buffer().size());
+  std::uint64_t body = frame.buffer().size() + inv_bytes.buffer().size() + tail.buffer().size();
+  format::append_snapshot_header(&head, lsn, crc, body);
+  *bytes = head.size() + body;
 
-  const std::string final_path = path(format::snapshot_name(lsn));
-  const std::string tmp = final_path + ".tmp";
-  const char* op = "open";
+  *op = "open";
   std::unique_ptr<WritableFile> f;
   IoError e = env->open_writable(tmp, true, &f);
-  if (e == 0) {
-    op = "write";
-    e = f->append(head);
-    if (e == 0) e = f->append(frame.buffer());
-    if (e == 0) e = f->append(inv_bytes.buffer());
-    if (e == 0) e = f->append(tail.buffer());
-    if (e == 0) op = "sync", e = f->sync();
-    IoError ce = f->close();
-    if (e == 0) op = "close", e = ce;
-  }
-  if (e == 0) op = "rename", e = env->rename_file(tmp, final_path);
+  if (e != 0) return e;
+  *op = "write";
+  e = f->append(head);
+  if (e == 0) e = f->append(frame.buffer());
+  if (e == 0) e = f->append(inv_bytes.buffer());
+  if (e == 0) e = f->append(tail.buffer());
+  if (e == 0) *op = "sync", e = f->sync();
+  IoError ce = f->close();
+  if (e == 0) *op = "close", e = ce;
+  return e;
+}
+
+// Makes a written and synced `tmp` the snapshot at `lsn`: rename, directory sync, bookkeeping, then
+// removal of what it makes obsolete.
+bool Engine::Impl::install_snapshot(std::uint64_t lsn, const std::string& tmp, std::int64_t t0_us,
+                                    std::uint64_t bytes, std::string* error) {
+  const std::string final_path = path(format::snapshot_name(lsn));
+  const char* op = "rename";
+  IoError e = env->rename_file(tmp, final_path);
   if (e == 0) op = "sync_dir", e = env->sync_dir(opt.data_dir);
   if (e != 0) {
     if (std::strcmp(op, "sync_dir") != 0) env->remove_file(tmp);
-    *error = fmt::format("snapshot {} {}: {}", op, tmp, std::strerror(e));
-    ++st.snapshot_failures;
-    spdlog::error("event=snapshot_failed lsn={} op={} error=\"{}\"", lsn, op, std::strerror(e));
-    return false;
+    return snapshot_failed(lsn, op, tmp, e, error);
   }
   snapshots.erase(std::remove(snapshots.begin(), snapshots.end(), lsn), snapshots.end());
   snapshots.push_back(lsn);
@@ -69,10 +81,92 @@ bool Engine::Impl::write_snapshot(std::uint64_t* out_lsn, std::string* error) {
   snapshot_lsn = lsn;
   st.snapshot_lsn = lsn;
   ++st.snapshots_written;
-  st.snapshot_us = env->now_us() - t0;
-  spdlog::info("event=snapshot lsn={} bytes={} duration_ms={}", lsn, head.size() + inv_bytes.buffer().size(),
-               st.snapshot_us / 1000);
+  st.snapshot_us = env->now_us() - t0_us;
+  spdlog::info("event=snapshot lsn={} bytes={} duration_ms={} background={}", lsn, bytes, st.snapshot_us / 1000,
+               child.pid > 0);
   remove_obsolete();
+  return true;
+}
+
+bool Engine::Impl::snapshot_failed(std::uint64_t lsn, const char* op, const std::string& file, IoError e,
+                                   std::string* error) {
+  *error = fmt::format("snapshot {} {}: {}", op, file, std::strerror(e));
+  ++st.snapshot_failures;
+  spdlog::error("event=snapshot_failed lsn={} op={} error=\"{}\"", lsn, op, std::strerror(e));
+  return false;
+}
+
+bool Engine::Impl::write_snapshot(std::uint64_t* out_lsn, std::string* error) {
+  if (!healthy) {
+    *error = "storage unavailable";
+    ++st.snapshot_failures;
+    return false;
+  }
+  const std::uint64_t lsn = last_lsn;
+  *out_lsn = lsn;
+  if (!snapshots.empty() && snapshots.back() == lsn && snapshot_lsn == lsn) return true;  // nothing new
+  std::int64_t t0 = env->now_us();
+  const std::string tmp = tmp_name(path(format::snapshot_name(lsn)), 0);
+  const char* op = "open";
+  std::uint64_t bytes = 0;
+  if (IoError e = write_snapshot_file(lsn, tmp, &op, &bytes); e != 0) {
+    env->remove_file(tmp);
+    return snapshot_failed(lsn, op, tmp, e, error);
+  }
+  return install_snapshot(lsn, tmp, t0, bytes, error);
+}
+
+// The background path (Env::forkable(): the real file system). fork() gives the child a
+// copy-on-write image of the state at `lsn`; it writes and syncs <name>.<pid>.tmp and _exits with 0
+// only when all of that succeeded. The parent goes on serving; poll_snapshot_child() installs the
+// file when the child succeeded. The child dies with the parent (PR_SET_PDEATHSIG), so a restarted
+// engine never races an orphan writing a snapshot file, and an orphan never keeps the LOCK.
+bool Engine::Impl::start_background_snapshot() {
+  if (child.pid > 0 || !healthy) return false;
+  const std::uint64_t lsn = last_lsn;
+  if (!snapshots.empty() && snapshots.back() == lsn && snapshot_lsn == lsn) return true;
+  std::int64_t t0 = env->now_us();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    std::string error;
+    return snapshot_failed(lsn, "fork", opt.data_dir, errno, &error);
+  }
+  if (pid == 0) {
+    // The child: no logging, no atexit handlers, no destructors; only its own file.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(kChildOrphaned);
+    const char* op = "open";
+    std::uint64_t bytes = 0;
+    IoError e = write_snapshot_file(lsn, tmp_name(path(format::snapshot_name(lsn)), ::getpid()), &op, &bytes);
+    ::_exit(e == 0 ? 0 : kChildIoFailed);
+  }
+  child = Child{pid, lsn, t0};
+  st.snapshot_fork_us = env->now_us() - t0;
+  st.snapshot_in_progress = true;
+  return true;
+}
+
+// Reaps the child when it has exited (wait: block until it does). True when no child is left.
+bool Engine::Impl::poll_snapshot_child(bool wait) {
+  if (child.pid <= 0) return true;
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(child.pid, &status, wait ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return false;
+  const Child done = child;
+  const std::string tmp = tmp_name(path(format::snapshot_name(done.lsn)), done.pid);
+  std::string error;
+  if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    env->remove_file(tmp);
+    snapshot_failed(done.lsn, WIFSIGNALED(status) ? "child killed" : "child write", tmp, r < 0 ? errno : EIO, &error);
+    snapshot_retry_us = env->now_us() + kSnapshotRetryUs;
+  } else if (!install_snapshot(done.lsn, tmp, done.start_us, 0, &error)) {
+    snapshot_retry_us = env->now_us() + kSnapshotRetryUs;
+  }
+  child = Child{};
+  st.snapshot_in_progress = false;
   return true;
 }
 

@@ -1,10 +1,13 @@
 // Engine basics: checksum, group commit, validation, modes, snapshots, idempotency after a crash,
 // the event sink, the LOCK file, the posix Env. FaultEnv crashes show what survives.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -331,6 +334,155 @@ TEST(Engine, MaintainPreparesTheNextSegmentAndRotationUsesIt) {
   e.reset();
   e = open_ok(o, &env);
   EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(12, i));
+}
+
+// Background snapshots (posix Env only: fork). The sink's save() runs in the child; these sinks use
+// that to stall or fail the child on purpose.
+struct ChildControlSink : EventSink {
+  pid_t parent = ::getpid();
+  std::uint64_t seen = 0;
+  enum class InChild { run, exit_failure, report_pid_and_sleep } in_child = InChild::run;
+  std::string pid_file;
+  void on_events(std::span<const core::Event> ev, const core::Inventory&) override { seen += ev.size(); }
+  void save(std::string* out) const override {
+    if (::getpid() != parent) {
+      if (in_child == InChild::exit_failure) ::_exit(9);
+      if (in_child == InChild::report_pid_and_sleep) {
+        std::string tmp = pid_file + ".w";
+        if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+          std::fprintf(f, "%d", static_cast<int>(::getpid()));
+          std::fclose(f);
+          std::rename(tmp.c_str(), pid_file.c_str());
+        }
+        ::sleep(60);
+      }
+    }
+    *out = std::to_string(seen);
+  }
+  bool load(std::string_view in) override {
+    seen = std::stoull(std::string(in));
+    return true;
+  }
+};
+
+// Calls maintain() until the background snapshot is finished (bounded: 60 s).
+void finish_background_snapshot(Engine& e) {
+  for (int i = 0; i < 6000 && e.stats().snapshot_in_progress; ++i) {
+    ::usleep(10'000);
+    e.maintain(0);
+  }
+  ASSERT_FALSE(e.stats().snapshot_in_progress) << "the background snapshot did not finish within 60 s";
+}
+
+std::vector<std::string> tmp_files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().string().ends_with(".tmp")) out.push_back(entry.path().filename().string());
+  }
+  return out;
+}
+
+TEST(BackgroundSnapshot, TakenWhileWritesContinueAndHoldsTheStateAtItsLsn) {
+  TempDir dir;
+  Options o = opts();
+  o.data_dir = dir.path() + "/data";
+  o.snapshot_every_records = 200;
+  ChildControlSink sink;
+  auto e = open_ok(o, Env::posix(), &sink);
+  std::uint64_t n = run_stream(*e, 13, 0, 260, 20);
+  std::uint64_t at_fork = e->stats().last_lsn;
+  e->maintain(0);
+  ASSERT_TRUE(e->stats().snapshot_in_progress) << "maintain() forks a child for the periodic snapshot";
+  EXPECT_EQ(e->stats().snapshots_written, 0u) << "the writer does not wait for it";
+  n += run_stream(*e, 13, n, n + 150, 20);  // writes go on while the child writes (< 200 records: no
+  ASSERT_EQ(n, 410u);                         // second periodic snapshot)
+  finish_background_snapshot(*e);
+  EXPECT_EQ(e->stats().snapshots_written, 1u);
+  EXPECT_EQ(e->stats().snapshot_failures, 0u);
+  EXPECT_EQ(e->stats().snapshot_lsn, at_fork) << "the snapshot holds the state at the fork, not later";
+  EXPECT_TRUE(std::filesystem::exists(o.data_dir + "/" + format::snapshot_name(at_fork)));
+  EXPECT_TRUE(tmp_files(o.data_dir).empty());
+  std::uint64_t total_events = sink.seen;
+  e.reset();
+  ChildControlSink again;
+  e = open_ok(o, Env::posix(), &again);
+  EXPECT_EQ(e->stats().snapshot_lsn, at_fork);
+  EXPECT_EQ(e->stats().replayed_records, e->stats().last_lsn - at_fork);
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(13, n));
+  EXPECT_EQ(again.seen, total_events) << "the sink part is the sink's state at the snapshot's lsn";
+}
+
+TEST(BackgroundSnapshot, AFailedChildLosesNothingAndLeavesNoFile) {
+  TempDir dir;
+  Options o = opts();
+  o.data_dir = dir.path() + "/data";
+  o.snapshot_every_records = 100;
+  ChildControlSink sink;
+  sink.in_child = ChildControlSink::InChild::exit_failure;
+  auto e = open_ok(o, Env::posix(), &sink);
+  std::uint64_t n = run_stream(*e, 14, 0, 150, 10);
+  e->maintain(0);
+  ASSERT_TRUE(e->stats().snapshot_in_progress);
+  finish_background_snapshot(*e);
+  EXPECT_EQ(e->stats().snapshot_failures, 1u);
+  EXPECT_EQ(e->stats().snapshots_written, 0u);
+  EXPECT_EQ(e->stats().snapshot_lsn, 0u);
+  EXPECT_TRUE(e->healthy()) << "a failed snapshot is no storage fault of the journal";
+  EXPECT_TRUE(tmp_files(o.data_dir).empty());
+  n += run_stream(*e, 14, n, n + 100, 10);
+  sink.in_child = ChildControlSink::InChild::run;
+  std::uint64_t lsn = 0;
+  std::string error;
+  ASSERT_TRUE(e->snapshot(&lsn, &error)) << error;  // the in-process path still works
+  e.reset();
+  e = open_ok(o, Env::posix());
+  EXPECT_EQ(e->stats().snapshot_lsn, lsn);
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(14, n));
+}
+
+TEST(BackgroundSnapshot, ChildKilledMidWriteLeavesThePreviousSnapshotAndJournalUsable) {
+  TempDir dir;
+  Options o = opts();
+  o.data_dir = dir.path() + "/data";
+  o.snapshot_every_records = 100;
+  ChildControlSink sink;
+  sink.pid_file = dir.path() + "/child.pid";
+  auto e = open_ok(o, Env::posix(), &sink);
+  std::uint64_t n = run_stream(*e, 15, 0, 120, 10);
+  std::uint64_t first = 0;
+  std::string error;
+  ASSERT_TRUE(e->snapshot(&first, &error)) << error;
+  n += run_stream(*e, 15, n, n + 150, 10);
+  sink.in_child = ChildControlSink::InChild::report_pid_and_sleep;
+  e->maintain(0);
+  ASSERT_TRUE(e->stats().snapshot_in_progress);
+  pid_t child = 0;
+  for (int i = 0; i < 6000 && child == 0; ++i) {
+    if (FILE* f = std::fopen(sink.pid_file.c_str(), "r")) {
+      int v = 0;
+      if (std::fscanf(f, "%d", &v) == 1) child = v;
+      std::fclose(f);
+    }
+    if (child == 0) ::usleep(10'000);
+  }
+  ASSERT_GT(child, 0) << "the child never reported its pid";
+  // A crash of the machine or of the child in the middle of the write: the .tmp stays unnamed.
+  std::string leftover = o.data_dir + "/" + format::snapshot_name(9999) + ".4242.tmp";
+  if (FILE* f = std::fopen(leftover.c_str(), "w")) {
+    std::fputs("half a snapshot", f);
+    std::fclose(f);
+  }
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  finish_background_snapshot(*e);
+  EXPECT_EQ(e->stats().snapshot_failures, 1u);
+  EXPECT_EQ(e->stats().snapshot_lsn, first);
+  n += run_stream(*e, 15, n, n + 50, 10);
+  e.reset();
+  e = open_ok(o, Env::posix());
+  EXPECT_EQ(e->stats().snapshot_lsn, first);
+  EXPECT_EQ(e->stats().snapshot_fallbacks, 0u);
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(15, n));
+  EXPECT_TRUE(tmp_files(o.data_dir).empty()) << "leftover snapshot temp files are removed at open";
 }
 
 }  // namespace
