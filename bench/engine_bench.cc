@@ -16,10 +16,15 @@
 //                              built outside the timer.
 //   BM_Replay                  open() of a directory holding 1,000,000 hold records and no snapshot:
 //                              items/s = replayed records per second (checksum, decode, apply).
+//   BM_Snapshot/<background>   the writer's stall for one snapshot of 1,000,000 SKUs + 1,000,000 active
+//                              holds: 0 = Engine::snapshot() in process (serialize + write + fdatasync),
+//                              1 = maintain() forking the child (the stall is fork()); total_s = until
+//                              the snapshot is installed.
 //   BM_Restart                 open() of a directory with a snapshot of 1,000,000 SKUs and 1,000,000
 //                              active holds (plus an empty journal after it): the restart time.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -207,6 +212,44 @@ void BM_Replay(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(replayed));
 }
 BENCHMARK(BM_Replay)->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_Snapshot(benchmark::State& state) {
+  spdlog::set_level(spdlog::level::warn);
+  TempDir dir;
+  build_dir(dir.data(), 1'000'000, 1'000'000, false);
+  Options o;
+  o.data_dir = dir.data();
+  o.snapshot_every_records = 1;
+  const bool background = state.range(0) == 1;
+  auto e = open_or_die(o);
+  std::vector<BatchItem> batch;
+  std::uint64_t next_id = 2'000'000;
+  SplitMix64 rng{9};
+  double total_s = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    make_holds(batch, 16, next_id, rng, 1'000'000);
+    e->execute(batch, nullptr);  // something new to snapshot
+    state.ResumeTiming();
+    if (background) {
+      e->maintain(kStartMs);
+      state.PauseTiming();
+      while (e->stats().snapshot_in_progress) {
+        usleep(2000);
+        e->maintain(kStartMs);
+      }
+      state.ResumeTiming();
+    } else {
+      std::uint64_t lsn;
+      std::string error;
+      if (!e->snapshot(&lsn, &error)) state.SkipWithError(error.c_str());
+    }
+    total_s += static_cast<double>(e->stats().snapshot_us) / 1e6;
+  }
+  state.counters["total_s"] = total_s / static_cast<double>(state.iterations());
+  state.counters["fork_ms"] = static_cast<double>(e->stats().snapshot_fork_us) / 1e3;
+}
+BENCHMARK(BM_Snapshot)->Arg(0)->Arg(1)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_Restart(benchmark::State& state) {
   spdlog::set_level(spdlog::level::warn);

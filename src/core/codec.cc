@@ -113,6 +113,15 @@ bool get_bool(Reader& r) {
   return b == 1;
 }
 
+// The alternative T of *out, reused when *out already holds one (its strings and vectors keep their
+// capacity: replay decodes millions of records into one Command without allocating), else a fresh T.
+// Every field of T is assigned by the decoder below, so nothing of the previous command survives.
+template <class T>
+T& reuse(Command* out) {
+  if (T* c = std::get_if<T>(out)) return *c;
+  return out->emplace<T>();
+}
+
 bool decode_body(Reader& r, std::uint8_t tag, Command* out) {
   switch (tag) {
     case 1: {
@@ -179,36 +188,34 @@ bool decode_body(Reader& r, std::uint8_t tag, Command* out) {
       return true;
     }
     case 6: {
-      CreateHold c;
+      CreateHold& c = reuse<CreateHold>(out);
       c.id = r.str(kStrMax);
       c.channel = r.str(kStrMax);
       if (!get_lines(r, &c.lines)) return false;
       c.ttl_s = get_opt(r);
       c.confirm = get_bool(r);
-      *out = std::move(c);
       return true;
     }
     case 7: {
-      ConfirmHold c;
+      ConfirmHold& c = reuse<ConfirmHold>(out);
       c.id = r.str(kStrMax);
       if (get_bool(r)) {
-        c.lines.emplace();
+        if (!c.lines) c.lines.emplace();
         if (!get_lines(r, &*c.lines)) return false;
+      } else {
+        c.lines.reset();
       }
-      *out = std::move(c);
       return true;
     }
     case 8: {
-      ReleaseHold c;
+      ReleaseHold& c = reuse<ReleaseHold>(out);
       c.id = r.str(kStrMax);
-      *out = std::move(c);
       return true;
     }
     case 9: {
-      ExtendHold c;
+      ExtendHold& c = reuse<ExtendHold>(out);
       c.id = r.str(kStrMax);
       c.ttl_s = r.svarint();
-      *out = std::move(c);
       return true;
     }
     case 10:

@@ -97,7 +97,9 @@ class Reader {
 
 // Appends the record payload for (now_ms, cmd).
 void encode_command(std::int64_t now_ms, const Command& cmd, Writer& out);
-// Decodes a whole payload; false on any malformation (unknown version or tag, bad lengths, trailing bytes).
+// Decodes a whole payload; false on any malformation (unknown version or tag, bad lengths, trailing bytes),
+// and then *cmd is valid but unspecified. When *cmd already holds the alternative being decoded, its
+// strings and vectors are reused (no allocation per record in replay).
 bool decode_command(std::string_view payload, std::int64_t* now_ms, Command* cmd);
 
 }  // namespace stockd::core

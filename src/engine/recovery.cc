@@ -11,6 +11,7 @@
 //    when those records were never acknowledged (journal_writer.cc).
 //  - a segment ending before the next one starts is a missing segment: refuse (or cut).
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -35,6 +36,56 @@ struct Scan {
   std::size_t bad_at = SIZE_MAX;  // offset of the first bad record
   std::string why;
   bool superseded = false;  // stopped at a record the next segment replaces
+};
+
+// Applies decoded records in lsn order, kAhead records behind decoding, so that the core's prefetch
+// hint for a later record's index slots (Inventory::prefetch_index) overlaps the memory reads of the
+// one being applied. (prefetch_rows as well measured no better here: it reads the index slot itself,
+// so it stalls where apply would.) Decoding reuses the ring's Commands: no allocation per record
+// once their strings and vectors have grown.
+class Replayer {
+ public:
+  Replayer(core::Inventory& inv, EventSink* sink, std::uint64_t* replayed)
+      : inv_(inv), sink_(sink), replayed_(replayed), evs_(sink ? &events_ : nullptr) {}
+
+  // Decodes the next record (false: it does not decode; nothing of it is applied) and applies the
+  // oldest pending one when the ring is full.
+  bool push(std::string_view payload) {
+    Pending& p = ring_[decoded_ % kAhead];
+    if (!core::decode_command(payload, &p.now_ms, &p.cmd)) return false;
+    inv_.prefetch_index(p.cmd);
+    ++decoded_;
+    if (decoded_ - applied_ == kAhead) apply_next();
+    return true;
+  }
+
+  void drain() {
+    while (applied_ < decoded_) apply_next();
+  }
+
+ private:
+  static constexpr std::size_t kAhead = 8;  // records decoded (index slots prefetched) ahead
+  struct Pending {
+    core::Command cmd;
+    std::int64_t now_ms = 0;
+  };
+
+  void apply_next() {
+    Pending& p = ring_[applied_ % kAhead];
+    if (evs_) evs_->clear();
+    inv_.apply(p.cmd, p.now_ms, evs_);
+    if (evs_ && !evs_->empty()) sink_->on_events(*evs_, inv_);
+    ++*replayed_;
+    ++applied_;
+  }
+
+  core::Inventory& inv_;
+  EventSink* sink_;
+  std::uint64_t* replayed_;
+  std::array<Pending, kAhead> ring_;
+  std::uint64_t decoded_ = 0, applied_ = 0;
+  std::vector<core::Event> events_;
+  std::vector<core::Event>* evs_;
 };
 
 }  // namespace
@@ -123,9 +174,7 @@ bool Engine::Impl::recover(std::string* error) {
     st.journal_bytes = 0;
   }
 
-  core::Command cmd;
-  std::vector<core::Event> replay_events;
-  Engine::Impl& m = *this;
+  Replayer replay(inv, sink, &st.replayed_records);
   const std::uint64_t snapshot_lsn = s;
   auto scan = [&](const std::string& file, std::uint64_t first, std::uint64_t limit) {
     Scan sc;
@@ -140,7 +189,6 @@ bool Engine::Impl::recover(std::string* error) {
     std::size_t pos = format::kSegmentHeaderBytes;
     std::uint64_t expect = first;
     format::Record rec;
-    std::vector<core::Event>* evs = m.sink ? &replay_events : nullptr;
     for (;;) {
       format::Read r = format::read_record(file, pos, &rec);
       if (r == format::Read::end) {
@@ -166,21 +214,15 @@ bool Engine::Impl::recover(std::string* error) {
         sc.superseded = true;
         break;
       }
-      if (rec.lsn > snapshot_lsn) {
-        std::int64_t now_ms = 0;
-        if (!core::decode_command(rec.payload, &now_ms, &cmd)) {
-          sc.bad_at = pos;
-          sc.why = fmt::format("record lsn {} does not decode", rec.lsn);
-          break;
-        }
-        if (evs) evs->clear();
-        m.inv.apply(cmd, now_ms, evs);
-        if (evs && !evs->empty()) m.sink->on_events(*evs, m.inv);
-        ++m.st.replayed_records;
+      if (rec.lsn > snapshot_lsn && !replay.push(rec.payload)) {
+        sc.bad_at = pos;
+        sc.why = fmt::format("record lsn {} does not decode", rec.lsn);
+        break;
       }
       ++expect;
       pos = rec.next;
     }
+    replay.drain();  // everything before the stop is applied; nothing after it was decoded
     sc.end = pos;
     sc.last_lsn = expect - 1;
     return sc;
@@ -188,12 +230,13 @@ bool Engine::Impl::recover(std::string* error) {
 
   std::uint64_t journal_end = s;  // last lsn present in the journal (or the snapshot's)
   std::string last_data;
+  std::string data;
   Scan last_scan;
   for (std::size_t k = first_seg; k < seg_lsns.size(); ++k) {
     const std::string p = path(format::segment_name(seg_lsns[k]));
     const bool is_last = k + 1 == seg_lsns.size();
     const std::uint64_t limit = is_last ? std::numeric_limits<std::uint64_t>::max() : seg_lsns[k + 1] - 1;
-    std::string data;
+    data.clear();  // one buffer for every segment: its pages are touched once, not once per segment
     if (IoError e = env->read_file(p, &data); e != 0) {
       *error = fmt::format("read {}: {}", p, std::strerror(e));
       return false;
