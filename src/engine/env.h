@@ -59,7 +59,8 @@ class Env {
   virtual void unlock_file(int handle) = 0;
   // True when a forked child process may do this Env's I/O (the real file system): the engine then
   // writes periodic snapshots from a fork()ed child instead of stalling the writer. Test Envs that
-  // live in memory return false and get the in-process path.
+  // live in memory return false and get the in-process path. A forkable Env's lock handles are file
+  // descriptors (the child closes its copy).
   virtual bool forkable() const { return false; }
   // Monotonic microseconds, for metrics and the batch fsync timer only (never for the core's time).
   virtual std::int64_t now_us() = 0;
