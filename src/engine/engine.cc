@@ -16,6 +16,9 @@ namespace {
 // Zeros written into the next segment per maintain() call once the current one is half full: the
 // stall of one call is bounded (a few ms), and a 64 MiB segment is ready after 16 calls.
 constexpr std::uint64_t kPrepareChunkBytes = 4u << 20;
+// Prefetch distances while applying a batch (Inventory::prefetch_index/prefetch_rows).
+constexpr std::size_t kPrefetchIndexAhead = 8;
+constexpr std::size_t kPrefetchRowsAhead = 4;
 
 core::Outcome unavailable(std::string message) {
   core::Outcome o;
@@ -29,16 +32,26 @@ core::Outcome unavailable(std::string message) {
 Engine::Engine() : impl_(std::make_unique<Impl>()) {}
 Engine::~Engine() { close(); }
 
-void Engine::execute(std::span<BatchItem> batch, std::vector<core::Event>* events) {
+namespace {
+void refuse(std::span<BatchItem> batch, std::vector<core::Event>* events, const char* why) {
+  std::size_t end = events ? events->size() : 0;
+  for (BatchItem& it : batch) {
+    it.outcome = unavailable(why);
+    it.events_end = end;
+  }
+}
+}  // namespace
+
+bool Engine::begin(std::span<BatchItem> batch) {
   Impl& m = *impl_;
-  auto refuse_all = [&](const char* why) {
-    std::size_t end = events ? events->size() : 0;
-    for (BatchItem& it : batch) {
-      it.outcome = unavailable(why);
-      it.events_end = end;
-    }
-  };
-  if (m.closed || !m.healthy) return refuse_all("storage unavailable: the engine refuses writes until it recovers");
+  if (m.pending) {  // a caller error: one batch at a time
+    refuse(batch, nullptr, "internal error: a batch is already in flight");
+    return false;
+  }
+  if (m.closed || !m.healthy) {
+    refuse(batch, nullptr, "storage unavailable: the engine refuses writes until it recovers");
+    return false;
+  }
 
   // 1. Encode every valid command with the time apply() will use, into one reused buffer.
   std::string& b = m.buf.buffer();
@@ -63,10 +76,70 @@ void Engine::execute(std::span<BatchItem> batch, std::vector<core::Event>* event
     format::seal_record(&b, at, ++lsn);
   }
 
-  // 2. One write and (FsyncMode::always) one sync for the whole batch.
-  if (lsn > m.last_lsn && !m.commit(m.last_lsn + 1)) {
-    return refuse_all("storage unavailable: the journal write or sync failed, nothing of this batch was applied");
+  // 2. One write and (FsyncMode::always) one sync for the whole batch: in the syncer thread when there
+  //    is one (finish() waits for it), else right here.
+  m.pending_first = m.last_lsn + 1;
+  m.pending_lsn = lsn;
+  m.pending_failed = false;
+  m.pending_sync = false;
+  if (lsn > m.last_lsn) {
+    bool ok;
+    if (m.syncer && m.opt.fsync == FsyncMode::always) {
+      ok = m.write_batch(m.last_lsn + 1);
+      if (ok) {
+        std::lock_guard<std::mutex> lock(m.syncer->mu);
+        m.syncer->file = m.file.get();
+        m.syncer->request = true;
+        m.syncer->done = false;
+        m.pending_sync = true;
+        m.syncer->cv.notify_all();
+      }
+    } else {
+      ok = m.commit(m.last_lsn + 1);
+    }
+    if (!ok) {
+      refuse(batch, nullptr, "storage unavailable: the journal write or sync failed, nothing of this batch was applied");
+      return false;
+    }
   }
+  m.pending = true;
+  return true;
+}
+
+bool Engine::ready() {
+  Impl& m = *impl_;
+  if (!m.pending) return false;
+  if (!m.pending_sync) return true;
+  {
+    std::lock_guard<std::mutex> lock(m.syncer->mu);
+    if (!m.syncer->done) return false;
+  }
+  m.take_sync_result();
+  return true;
+}
+
+void Engine::wait() {
+  Impl& m = *impl_;
+  if (!m.pending || !m.pending_sync) return;
+  {
+    std::unique_lock<std::mutex> lock(m.syncer->mu);
+    m.syncer->cv.wait(lock, [&] { return m.syncer->done; });
+  }
+  m.take_sync_result();
+}
+
+int Engine::completion_fd() const { return impl_->syncer ? impl_->syncer->event_fd : -1; }
+bool Engine::in_flight() const { return impl_->pending; }
+
+void Engine::finish(std::span<BatchItem> batch, std::vector<core::Event>* events) {
+  Impl& m = *impl_;
+  wait();
+  m.pending = false;
+  if (m.pending_failed) {
+    refuse(batch, events, "storage unavailable: the journal sync failed, nothing of this batch was applied");
+    return;
+  }
+  std::uint64_t lsn = m.pending_lsn;
   if (lsn > m.last_lsn) {
     ++m.st.batches;
     m.st.records += lsn - m.last_lsn;
@@ -81,6 +154,10 @@ void Engine::execute(std::span<BatchItem> batch, std::vector<core::Event>* event
     evs->clear();
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
+    // The core's prefetch hints: index slots of the command kPrefetchIndexAhead places ahead, rows of
+    // the one kPrefetchRowsAhead ahead, so their cache misses overlap this command's work.
+    if (i + kPrefetchIndexAhead < batch.size()) m.inv.prefetch_index(batch[i + kPrefetchIndexAhead].cmd);
+    if (i + kPrefetchRowsAhead < batch.size()) m.inv.prefetch_rows(batch[i + kPrefetchRowsAhead].cmd);
     BatchItem& it = batch[i];
     std::size_t begin = evs ? evs->size() : 0;
     if (m.times[i] != kNotJournaled) {
@@ -92,6 +169,15 @@ void Engine::execute(std::span<BatchItem> batch, std::vector<core::Event>* event
     it.events_end = events ? events->size() : 0;
     if (evs == &m.scratch_events) evs->clear();
   }
+}
+
+void Engine::execute(std::span<BatchItem> batch, std::vector<core::Event>* events) {
+  if (!begin(batch)) {
+    std::size_t end = events ? events->size() : 0;
+    for (BatchItem& it : batch) it.events_end = end;
+    return;
+  }
+  finish(batch, events);
 }
 
 core::Outcome Engine::execute_one(const core::Command& cmd, std::int64_t now_ms, std::vector<core::Event>* events) {
@@ -113,7 +199,7 @@ void Engine::maintain(std::int64_t /*now_ms*/) {
   }
   if (!m.prep_ready && m.written_offset >= m.opt.segment_bytes / 2) m.prepare_segment(kPrepareChunkBytes);
   m.poll_snapshot_child(false);
-  if (m.opt.snapshot_every_records > 0 && m.child.pid == 0 &&
+  if (m.opt.snapshot_every_records > 0 && m.child.pid == 0 && !m.pending &&
       m.last_lsn - m.snapshot_lsn >= m.opt.snapshot_every_records && now_us >= m.snapshot_retry_us) {
     if (m.env->forkable()) {
       if (!m.start_background_snapshot()) m.snapshot_retry_us = now_us + kSnapshotRetryUs;
@@ -133,6 +219,10 @@ bool Engine::snapshot(std::uint64_t* lsn, std::string* error) {
   Impl& m = *impl_;
   if (m.closed) {
     *error = "engine closed";
+    return false;
+  }
+  if (m.pending) {
+    *error = "a batch is in flight: finish it first";
     return false;
   }
   m.poll_snapshot_child(true);  // a background snapshot in progress is finished first
@@ -174,6 +264,10 @@ void Engine::close() {
   if (!impl_) return;
   Impl& m = *impl_;
   if (m.closed) return;
+  // A batch still in flight is made durable (it is replayed at the next open) but not applied.
+  wait();
+  m.pending = false;
+  m.stop_syncer();
   m.poll_snapshot_child(true);  // a background snapshot in progress is completed, not abandoned
   m.closed = true;
   if (m.file) {

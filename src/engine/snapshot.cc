@@ -135,9 +135,11 @@ bool Engine::Impl::start_background_snapshot() {
   if (pid == 0) {
     // The child: no logging, no atexit handlers, no destructors; only its own file.
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(kChildOrphaned);
-    // The child's copy of the LOCK descriptor: closed (not unlocked, which would release the
-    // parent's flock too), so that a dying child never keeps a restarted stockd out.
-    if (lock_handle >= 0) ::close(lock_handle);
+    // Every inherited descriptor is closed (as Redis's child closes its listening sockets): the
+    // LOCK's (closed, not unlocked, which would release the parent's flock too), so that a dying
+    // child never keeps a restarted stockd out, and the server's sockets, so that a connection the
+    // server closes is not held open by the child.
+    if (::close_range(3, ~0U, 0) != 0 && lock_handle >= 0) ::close(lock_handle);
     const char* op = "open";
     std::uint64_t bytes = 0;
     IoError e = write_snapshot_file(lsn, tmp_name(path(format::snapshot_name(lsn)), ::getpid()), &op, &bytes);
