@@ -120,6 +120,22 @@ class Engine {
   // not journaled (they cannot change anything) but still get their outcome.
   void execute(std::span<BatchItem> batch, std::vector<core::Event>* events);
 
+  // The same, split so that the caller can go on reading requests while the batch's sync runs
+  // (pipelined group commit; the server's path). begin() validates, encodes and writes the batch and,
+  // in FsyncMode::always, hands its fdatasync to the engine's sync thread. It returns false when it
+  // refused the batch at once (outcomes set to unavailable, nothing written). After true the batch is
+  // in flight: the caller keeps `batch` unchanged, waits until ready() (poll completion_fd() for
+  // readability; ready() is true at once in the other fsync modes) and calls finish() with the same
+  // batch, which applies it (or refuses it if the sync failed) and fills outcomes and events exactly as
+  // execute() does. One batch at a time: begin() REQUIRES !in_flight(). Reads from inventory() between
+  // begin() and finish() see the state before the batch; snapshot() refuses while a batch is in flight.
+  bool begin(std::span<BatchItem> batch);
+  bool ready();
+  void wait();  // blocks until ready()
+  void finish(std::span<BatchItem> batch, std::vector<core::Event>* events);
+  bool in_flight() const;
+  int completion_fd() const;  // eventfd, readable when the in-flight sync finished; -1 when none
+
   // Convenience: a batch of one.
   core::Outcome execute_one(const core::Command& cmd, std::int64_t now_ms, std::vector<core::Event>* events);
 

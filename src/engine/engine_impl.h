@@ -2,6 +2,9 @@
 // (segments, commit, fault recovery), snapshot.cc and recovery.cc (open). Not part of the public API.
 #pragma once
 #include <climits>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -65,6 +68,32 @@ struct Engine::Impl {
   std::vector<core::Event> scratch_events;
 
   EngineStats st;
+
+  // Pipelined group commit (FsyncMode::always; engine.h, begin/ready/finish): the fdatasync of a
+  // written batch runs in this thread while the caller goes on reading and parsing the next requests.
+  // Only one sync is ever outstanding and the caller's thread does not touch the journal file while
+  // it runs (begin() requires !pending), so the file needs no locking; the mutex orders the handover.
+  struct Syncer {
+    std::thread thread;
+    std::mutex mu;
+    std::condition_variable cv;
+    WritableFile* file = nullptr;  // the file to sync; set with `request`
+    bool request = false;
+    bool done = false;
+    bool stop = false;
+    IoError result = 0;
+    int event_fd = -1;             // written once per finished sync (completion_fd())
+  };
+  std::unique_ptr<Syncer> syncer;
+  bool pending = false;            // a batch was begun and not finished
+  bool pending_sync = false;       // ... and its sync is outstanding in the syncer
+  bool pending_failed = false;     // ... and its write or sync failed: finish() refuses it
+  std::uint64_t pending_lsn = 0;   // last lsn of the pending batch (== last_lsn when nothing journaled)
+  std::uint64_t pending_first = 0; // first lsn of the pending batch
+  void start_syncer();
+  void stop_syncer();
+  bool write_batch(std::uint64_t first_lsn);  // FsyncMode::always with a syncer: write, no sync
+  void take_sync_result();                     // REQUIRES: the syncer is done
 
   std::string path(std::string_view name) const;
 

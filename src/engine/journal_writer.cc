@@ -16,6 +16,11 @@
 #include <limits>
 
 #include "engine/engine_impl.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include "engine/journal_format.h"
 #include "spdlog/spdlog.h"
 
@@ -179,6 +184,84 @@ bool Engine::Impl::commit(std::uint64_t first_lsn) {
       return true;
   }
   return true;
+}
+
+bool Engine::Impl::write_batch(std::uint64_t first_lsn) {
+  const std::string& b = buf.buffer();
+  if (!rotate_if_full(b.size(), first_lsn)) return false;
+  if (IoError e = file->write_at(written_offset, b); e != 0) {
+    ++st.write_failures;
+    mark_unhealthy("write", segments.back().path, e);
+    return false;
+  }
+  written_offset += b.size();
+  segments.back().bytes = written_offset;
+  st.journal_bytes += b.size();
+  dirty = true;
+  return true;
+}
+
+void Engine::Impl::take_sync_result() {
+  IoError e;
+  {
+    std::lock_guard<std::mutex> lock(syncer->mu);
+    e = syncer->result;
+    syncer->done = false;
+  }
+  std::uint64_t one;
+  [[maybe_unused]] ssize_t n = ::read(syncer->event_fd, &one, sizeof one);  // drain (non-blocking)
+  pending_sync = false;
+  ++st.syncs;
+  if (e != 0) {
+    ++st.sync_failures;
+    mark_unhealthy("sync", segments.back().path, e);
+    pending_failed = true;
+    return;
+  }
+  durable_offset = written_offset;
+  dirty = false;
+  last_sync_us = env->now_us();
+}
+
+void Engine::Impl::start_syncer() {
+  syncer = std::make_unique<Syncer>();
+  syncer->event_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  Syncer* sy = syncer.get();
+  // The thread is created with every signal blocked (it inherits the mask), so signals such as the
+  // server's SIGTERM (taken through a signalfd by the main thread) are never delivered to it.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  syncer->thread = std::thread([sy] {
+    std::unique_lock<std::mutex> lock(sy->mu);
+    for (;;) {
+      sy->cv.wait(lock, [sy] { return sy->request || sy->stop; });
+      if (sy->stop) return;
+      WritableFile* f = sy->file;
+      sy->request = false;
+      lock.unlock();
+      IoError e = f->sync();  // the caller does not touch the file until `done`
+      lock.lock();
+      sy->result = e;
+      sy->done = true;
+      sy->cv.notify_all();
+      std::uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(sy->event_fd, &one, sizeof one);
+    }
+  });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void Engine::Impl::stop_syncer() {
+  if (!syncer) return;
+  {
+    std::lock_guard<std::mutex> lock(syncer->mu);
+    syncer->stop = true;
+    syncer->cv.notify_all();
+  }
+  syncer->thread.join();
+  if (syncer->event_fd >= 0) ::close(syncer->event_fd);
+  syncer.reset();
 }
 
 bool Engine::Impl::sync_now() {

@@ -347,6 +347,7 @@ std::unique_ptr<Engine> Engine::open(const Options& options, Env* env, std::stri
     return nullptr;
   }
   if (!m.recover(error)) return nullptr;  // the destructor releases the lock
+  if (m.opt.fsync == FsyncMode::always) m.start_syncer();
   if (m.opt.fsync == FsyncMode::off) {
     spdlog::warn("event=fsync_off data_dir={} note=\"acknowledged writes can be lost in a crash of the machine\"",
                  m.opt.data_dir);

@@ -48,6 +48,8 @@ class Server {
   void process();
   void parse_input(Conn& c);
   void execute_batch();
+  void finish_batch();
+  void deliver_batch();
   void on_timer(std::int64_t now_ms);
   void drain();
 
@@ -89,6 +91,9 @@ class Server {
   std::vector<std::unique_ptr<Conn>> graveyard_;  // closed connections whose slot was reused this round
   std::vector<engine::BatchItem> batch_;
   std::vector<Pending> pending_;
+  std::vector<engine::BatchItem> flight_batch_;  // handed to the engine, waiting for its sync
+  std::vector<Pending> flight_pending_;
+  std::int64_t flight_start_us_ = 0;
   std::vector<core::Event> events_;
   std::int64_t round_start_us_ = 0;
   std::int64_t last_tick_ms_ = 0;

@@ -269,6 +269,10 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
     if (!who.admin()) return forbidden(r);
     std::string error;
     std::uint64_t lsn = 0;
+    if (engine_.in_flight()) {  // the snapshot is taken between batches: finish the one in flight
+      engine_.wait();
+      finish_batch();
+    }
     if (!engine_.snapshot(&lsn, &error)) return fail(r, core::Code::unavailable, "snapshot failed: " + error);
     http_reply(c, 200, "{\"snapshot\":{\"lsn\":" + std::to_string(lsn) + "}}", ka);
     return done(r, 200);

@@ -31,6 +31,7 @@ constexpr std::int64_t kLingerMs = 2000;  // how long a lingering close waits fo
 constexpr std::uint64_t kTagHttp = 1ull << 62;
 constexpr std::uint64_t kTagResp = 2ull << 62;
 constexpr std::uint64_t kTagSignal = 3ull << 62;
+constexpr std::uint64_t kTagEngine = (3ull << 62) | 1;  // the engine's sync-completion eventfd
 
 int listen_on(const std::string& addr) {
   std::string host;
@@ -109,6 +110,10 @@ bool Server::listen() {
   signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   ev.data.u64 = kTagSignal;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &ev);
+  if (int fd = engine_.completion_fd(); fd >= 0) {
+    ev.data.u64 = kTagEngine;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
   spdlog::info("event=listening http={} resp={}", opt_.http, opt_.resp);
   return true;
 }
@@ -260,26 +265,55 @@ void Server::parse_input(Conn& c) {
     http_input(c);
 }
 
+// Pipelined group commit: the batch formed from this round's writes (batch_) is handed to the engine
+// when no other batch is in flight. The engine writes it and syncs it in its sync thread while this
+// loop goes on reading and parsing (the next batch forms meanwhile); finish_batch() applies it and
+// answers once the engine's completion eventfd fires. In the other fsync modes it completes at once.
 void Server::execute_batch() {
-  if (batch_.empty()) return;
+  if (engine_.in_flight() || batch_.empty()) return;
+  flight_batch_.swap(batch_);
+  flight_pending_.swap(pending_);
+  batch_.clear();
+  pending_.clear();
+  flight_start_us_ = now_us();
+  if (!engine_.begin(flight_batch_)) {  // refused at once (storage unavailable): outcomes are set
+    deliver_batch();
+    return;
+  }
+  if (engine_.ready()) finish_batch();
+}
+
+void Server::finish_batch() {
+  if (!engine_.in_flight()) return;
   events_.clear();
-  std::int64_t t0 = now_us();
-  engine_.execute(batch_, &events_);
-  std::int64_t t1 = now_us();
-  metrics_.batch(batch_.size(), t1 - t0);
-  for (std::size_t i = 0; i < batch_.size(); ++i) {
-    const Pending& p = pending_[i];
+  engine_.finish(flight_batch_, &events_);
+  metrics_.batch(flight_batch_.size(), now_us() - flight_start_us_);
+  deliver_batch();
+  if (!events_.empty()) answer_polls();
+}
+
+void Server::deliver_batch() {
+  for (std::size_t i = 0; i < flight_batch_.size(); ++i) {
+    const Pending& p = flight_pending_[i];
     Conn* c = p.conn;
     if (!c || c->fd < 0) continue;  // a tick, or the client went away; the write stands
     --c->inflight;
     if (c->resp)
-      resp_deliver(*c, p, batch_[i].outcome);
+      resp_deliver(*c, p, flight_batch_[i].outcome);
     else
-      http_deliver(*c, p, batch_[i].outcome);
+      http_deliver(*c, p, flight_batch_[i].outcome);
+    if (c->pending_output() > 0 && !c->in_dirty) {
+      c->in_dirty = true;
+      dirty_.push_back(c);
+    }
+    // Requests that waited for this connection's writes can go on now.
+    if (c->inflight == 0 && c->waiting_batch && !c->in_ready) {
+      c->in_ready = true;
+      ready_.push_back(c);
+    }
   }
-  batch_.clear();
-  pending_.clear();
-  if (!events_.empty()) answer_polls();
+  flight_batch_.clear();
+  flight_pending_.clear();
 }
 
 void Server::process() {
@@ -297,7 +331,10 @@ void Server::process() {
     // input, or EPOLLOUT once its output drains).
     std::vector<Conn*> next;
     for (Conn* c : ready_) {
-      bool again = c->fd >= 0 && !c->polling && (c->waiting_batch || c->more_to_read) &&
+      // A connection waiting for its writes is queued again by deliver_batch(); one that stopped
+      // reading with input left in the socket goes on now.
+      bool waits = c->waiting_batch && c->inflight > 0;
+      bool again = c->fd >= 0 && !c->polling && !waits && (c->waiting_batch || c->more_to_read) &&
                    c->pending_output() < static_cast<std::size_t>(opt_.max_output_bytes);
       if (again) {
         next.push_back(c);
@@ -320,17 +357,29 @@ void Server::process() {
   }
   // Connections still in ready_ (a very long pipeline) are served first in the next loop iteration,
   // which then polls without waiting.
-  graveyard_.clear();
+  for (Conn* c : dirty_) {
+    c->in_dirty = false;
+    if (c->fd >= 0) flush(*c);
+  }
+  dirty_.clear();
+  // Closed connections whose slot was reused are freed once no batch can still point at them.
+  if (!engine_.in_flight() && batch_.empty()) graveyard_.clear();
 }
 
 void Server::on_timer(std::int64_t now) {
   last_tick_ms_ = now;
+  // Housekeeping (periodic snapshots, segment preparation) runs between batches: finish the one in
+  // flight first (at most one sync's wait), then hand over the next.
+  if (engine_.in_flight()) {
+    engine_.wait();
+    finish_batch();
+  }
   engine_.maintain(now);
-  if (engine_.inventory().next_due_ms() <= now && batch_.empty()) {
+  if (engine_.inventory().next_due_ms() <= now) {  // holds to expire: a Tick joins the next batch
     batch_.push_back(engine::BatchItem{core::Tick{}, now, {}, 0});
     pending_.push_back(Pending{nullptr, "tick", now_us(), 0, false});
-    execute_batch();
   }
+  execute_batch();
   answer_polls();
   for (Conn* c : dirty_) {
     c->in_dirty = false;
@@ -366,6 +415,11 @@ int Server::run() {
         accept_all(http_fd_, false);
       } else if (tag == kTagResp) {
         accept_all(resp_fd_, true);
+      } else if (tag == kTagEngine) {
+        if (engine_.ready()) {
+          finish_batch();
+          execute_batch();
+        }
       } else if (tag == kTagSignal) {
         signalfd_siginfo si;
         while (read(signal_fd_, &si, sizeof si) == sizeof si) {
@@ -407,7 +461,16 @@ void Server::drain() {
       cp->in_ready = true;
       ready_.push_back(cp.get());
     }
-  process();
+  // Everything already read is executed and answered: batches until no connection waits any more.
+  for (int i = 0; i < 1000; ++i) {
+    process();
+    if (engine_.in_flight()) {
+      engine_.wait();
+      finish_batch();
+    }
+    execute_batch();
+    if (!engine_.in_flight() && batch_.empty() && ready_.empty()) break;
+  }
   for (Conn* c : polls_) {
     c->poll_deadline_ms = 0;
   }
