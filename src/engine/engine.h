@@ -29,9 +29,9 @@
 // record after it in lsn order. A torn record at the very end of the last segment (a bad record with
 // nothing but zeros or nothing at all after it) is cut off, zeroed durably and logged.
 // A bad record anywhere else (checksum, length, lsn gap, missing segment, zeros with good records after
-// them) refuses to open with an error
-// naming the file and offset, unless Options::recover_truncate, which cuts the journal there (and drops
-// later segments) and logs what was dropped. A damaged record is never applied.
+// them) refuses to open with an error naming the file and offset, unless Options::recover_truncate,
+// which cuts the journal there (and drops later segments) and logs what was dropped. A damaged record
+// is never applied.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -143,11 +143,16 @@ class Engine {
   bool healthy() const;  // false after a write/sync failure until maintain() recovered
 
   // Housekeeping, called by the owner's timer (e.g. every 10-100 ms): the sync of FsyncMode::batch,
-  // recovery from a storage fault, a periodic snapshot when snapshot_every_records is reached.
+  // recovery from a storage fault, zero-filling the next segment (4 MiB per call once the current one
+  // is half full), and a periodic snapshot when snapshot_every_records is reached: with a forkable
+  // Env (posix) written by a fork()ed child while the writer goes on (this call stalls only for the
+  // fork; a later call installs the child's file), otherwise in process.
   void maintain(std::int64_t now_ms);
 
-  // Writes a snapshot now, then removes the journal segments and snapshots it makes obsolete (keeps
-  // the previous snapshot as a fallback). *lsn = the snapshot's lsn.
+  // Writes a snapshot now, in process, and returns once it is durable (a background snapshot in
+  // progress is finished first); then removes the journal segments and snapshots it makes obsolete
+  // (keeps the previous snapshot as a fallback). *lsn = the snapshot's lsn. Stalls the writer for
+  // the snapshot's duration (~0.6 s per million holds): for operators and backups, not a timer.
   bool snapshot(std::uint64_t* lsn, std::string* error);
 
   EngineStats stats() const;
