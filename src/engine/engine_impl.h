@@ -92,7 +92,7 @@ struct Engine::Impl {
   std::uint64_t pending_first = 0; // first lsn of the pending batch
   void start_syncer();
   void stop_syncer();
-  bool write_batch(std::uint64_t first_lsn);  // FsyncMode::always with a syncer: write, no sync
+  bool write_batch(std::uint64_t first_lsn);  // rotate if full, write buf; no sync (commit() syncs)
   void take_sync_result();                     // REQUIRES: the syncer is done
 
   std::string path(std::string_view name) const;

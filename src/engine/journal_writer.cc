@@ -162,16 +162,7 @@ bool Engine::Impl::rotate_if_full(std::size_t incoming_bytes, std::uint64_t firs
 bool Engine::Impl::commit(std::uint64_t first_lsn) {
   const std::string& b = buf.buffer();
   if (opt.fsync == FsyncMode::batch && unsynced.size() + b.size() > kUnsyncedBytesMax && !sync_now()) return false;
-  if (!rotate_if_full(b.size(), first_lsn)) return false;
-  if (IoError e = file->write_at(written_offset, b); e != 0) {
-    ++st.write_failures;
-    mark_unhealthy("write", segments.back().path, e);
-    return false;
-  }
-  written_offset += b.size();
-  segments.back().bytes = written_offset;
-  st.journal_bytes += b.size();
-  dirty = true;
+  if (!write_batch(first_lsn)) return false;
   switch (opt.fsync) {
     case FsyncMode::always:
       return sync_now();
@@ -186,6 +177,7 @@ bool Engine::Impl::commit(std::uint64_t first_lsn) {
   return true;
 }
 
+// Rotates when the segment is full and writes the batch's records (buf) after the last batch; no sync.
 bool Engine::Impl::write_batch(std::uint64_t first_lsn) {
   const std::string& b = buf.buffer();
   if (!rotate_if_full(b.size(), first_lsn)) return false;
