@@ -167,7 +167,8 @@ bool Engine::Impl::poll_snapshot_child(bool wait) {
     env->remove_file(tmp);
     snapshot_failed(done.lsn, WIFSIGNALED(status) ? "child killed" : "child write", tmp, r < 0 ? errno : EIO, &error);
     snapshot_retry_us = env->now_us() + kSnapshotRetryUs;
-  } else if (!install_snapshot(done.lsn, tmp, done.start_us, 0, &error)) {
+  } else if (std::uint64_t bytes = 0;  // the child wrote it: its size is the file's
+             env->file_size(tmp, &bytes), !install_snapshot(done.lsn, tmp, done.start_us, bytes, &error)) {
     snapshot_retry_us = env->now_us() + kSnapshotRetryUs;
   }
   child = Child{};
