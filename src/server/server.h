@@ -94,6 +94,8 @@ class Server {
   std::vector<engine::BatchItem> flight_batch_;  // handed to the engine, waiting for its sync
   std::vector<Pending> flight_pending_;
   std::int64_t flight_start_us_ = 0;
+  std::size_t last_batch_items_ = 0;   // size of the last batch handed to the engine
+  std::int64_t gather_until_us_ = 0;   // the forming batch waits for stragglers until then (0: not)
   std::vector<core::Event> events_;
   std::int64_t round_start_us_ = 0;
   std::int64_t last_tick_ms_ = 0;

@@ -25,7 +25,8 @@ namespace {
 constexpr int kEventsPerWait = 256;
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr int kRoundsPerWakeMax = 64;
-constexpr std::int64_t kLingerMs = 2000;  // how long a lingering close waits for the client's EOF  // a bound on re-processing after batches within one wake-up
+constexpr std::int64_t kLingerMs = 2000;
+constexpr std::int64_t kGatherUs = 150;  // longest wait for a batch's stragglers (execute_batch)  // how long a lingering close waits for the client's EOF  // a bound on re-processing after batches within one wake-up
 
 // Tags in epoll_event.data.u64 for the non-connection descriptors.
 constexpr std::uint64_t kTagHttp = 1ull << 62;
@@ -271,6 +272,18 @@ void Server::parse_input(Conn& c) {
 // answers once the engine's completion eventfd fires. In the other fsync modes it completes at once.
 void Server::execute_batch() {
   if (engine_.in_flight() || batch_.empty()) return;
+  // Gathering (as PostgreSQL's commit_delay): right after a batch is answered, its clients send their
+  // next requests within some tens of microseconds. A batch handed over with only the first few of
+  // them would make the rest wait for a second sync, so while the forming batch is under half the
+  // last one, it waits up to kGatherUs for the others (the loop wakes up at gather_until_us_).
+  // Only with a sync to share (FsyncMode::always); never beyond the queue bound.
+  if (engine_.completion_fd() >= 0 && draining_ == false && batch_.size() * 2 < last_batch_items_) {
+    std::int64_t now = now_us();
+    if (gather_until_us_ == 0) gather_until_us_ = now + kGatherUs;
+    if (now < gather_until_us_) return;
+  }
+  gather_until_us_ = 0;
+  last_batch_items_ = batch_.size();
   flight_batch_.swap(batch_);
   flight_pending_.swap(pending_);
   batch_.clear();
@@ -403,8 +416,11 @@ int Server::run() {
   epoll_event evs[kEventsPerWait];
   while (!draining_) {
     std::int64_t now = now_ms();
-    int timeout = ready_.empty() ? static_cast<int>(std::max<std::int64_t>(0, last_tick_ms_ + opt_.tick_ms - now)) : 0;
-    int n = epoll_wait(epoll_fd_, evs, kEventsPerWait, timeout);
+    std::int64_t timeout_us = ready_.empty() ? std::max<std::int64_t>(0, last_tick_ms_ + opt_.tick_ms - now) * 1000 : 0;
+    if (gather_until_us_ != 0) timeout_us = std::min(timeout_us, std::max<std::int64_t>(0, gather_until_us_ - now_us()));
+    timespec ts{static_cast<time_t>(timeout_us / 1'000'000), static_cast<long>(timeout_us % 1'000'000) * 1000};
+    int n = epoll_pwait2(epoll_fd_, evs, kEventsPerWait, &ts, nullptr);  // µs timeouts (Linux 5.11)
+    if (n < 0 && errno == ENOSYS) n = epoll_wait(epoll_fd_, evs, kEventsPerWait, static_cast<int>((timeout_us + 999) / 1000));
     if (n < 0 && errno != EINTR) {
       spdlog::error("event=epoll_failed error=\"{}\"", std::strerror(errno));
       break;
@@ -440,6 +456,7 @@ int Server::run() {
       }
     }
     process();
+    if (gather_until_us_ != 0) execute_batch();  // the gathering wait may be over
     now = now_ms();
     if (now - last_tick_ms_ >= opt_.tick_ms) on_timer(now);
   }
