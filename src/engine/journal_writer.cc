@@ -61,7 +61,9 @@ bool Engine::Impl::prepare_segment(std::uint64_t budget) {
   }
   if (e == 0) {
     op = "allocate";
-    std::uint64_t to = std::min(target, prep_bytes + std::max<std::uint64_t>(budget, 1));
+    // Saturating: budget may be "everything" (UINT64_MAX) when rotation must finish the segment.
+    std::uint64_t step = std::max<std::uint64_t>(budget, 1);
+    std::uint64_t to = target - prep_bytes <= step ? target : prep_bytes + step;
     e = prep_file->allocate(to);
     if (e == 0) prep_bytes = to;
   }

@@ -345,6 +345,29 @@ TEST(Engine, PosixEnvRoundTripAndReopen) {
   EXPECT_EQ(env->open_existing(dir.path() + "/missing", &f), ENOENT);
 }
 
+TEST(Engine, RotationFinishesAHalfPreparedSegment) {
+  // Under load maintain() may have zero-filled only part of the next segment when the current one
+  // fills up: rotation must finish it (this used to overflow "prepared + everything" and fail).
+  FaultEnv env;
+  Options o = opts();
+  o.segment_bytes = (8u << 20) + 4096;  // more than one maintain() chunk
+  auto e = open_ok(o, &env);
+  const std::string prepared = std::string(kDir) + "/" + std::string(format::kPreparedSegmentName);
+  std::uint64_t i = 0;
+  while (e->stats().journal_bytes < o.segment_bytes / 2) i += run_stream(*e, 12, i, i + 2000, 2000);
+  e->maintain(0);
+  ASSERT_TRUE(env.exists(prepared)) << "maintain() started the next segment";
+  EXPECT_EQ(e->stats().segments_prepared, 1u) << "... but one call does not finish it";
+  std::uint64_t segs = e->stats().segments;
+  while (e->stats().segments == segs && e->healthy()) i += run_stream(*e, 12, i, i + 2000, 2000);
+  EXPECT_TRUE(e->healthy());
+  EXPECT_EQ(e->stats().segments, segs + 1);
+  EXPECT_EQ(e->stats().segments_prepared, 2u);
+  e.reset();
+  e = open_ok(o, &env);
+  EXPECT_TRUE(state_bytes(e->inventory()) == expected_bytes(12, i));
+}
+
 TEST(Engine, MaintainPreparesTheNextSegmentAndRotationUsesIt) {
   FaultEnv env;
   Options o = opts();
