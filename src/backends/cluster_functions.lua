@@ -1,0 +1,530 @@
+#!lua name=stockd
+-- The cluster store's Redis Function library (FUNCTION LOAD). Mechanisms only; the policy (which
+-- buckets a channel draws from, in which order; which buckets exist and in which order they are sized)
+-- is computed in C++ (cluster_policy.cc) and passed in. Every function touches keys of one slot (one
+-- partition "{p<k>}") and is atomic; every change is appended to the partition's outbox stream in the
+-- same call (outbox.h describes the entries).
+--
+-- Numbers: Redis runs Lua 5.1, whose numbers are doubles; every quantity stays below 2^53 (the cluster
+-- store refuses larger on_hand) and is written back with string.format('%d') (tostring would print
+-- 1e+15). A SKU hash (key "{p<k>}:s:<sku>") holds:
+--   oh on_hand, ss safety_stock, hd held, ver version (+1 per change), mph max_per_hold (0: none),
+--   lst explicit low-stock threshold (-1: none), base on_hand last set or adjusted, aver allocation
+--   version, cfg the allocation as C++ encodes it, and per bucket b ("sh", "f:<channel>",
+--   "p:<pool>"): F:b free, H:b held, S:b sold (pools), U:b its setting while it exists (fence
+--   "u<units>" or "r<ppb>", pool "<units>"). A removed fence or closed pool has no U:b; its held units
+--   go to shared when they come back.
+-- A hold line (key "{p<k>}:l:<hold id>:<sku>", in the SKU's partition): st held|done|tomb, q, ch,
+-- d draws "b=n;b=n", c consumed.
+-- A hold (key "{p<k>}:h:<id>", in the hold id's partition): st pending|held|confirming|releasing|
+-- expiring|aborting|confirmed|released|expired, ch, lines (request order "sku:qty,..."), canon
+-- (sorted), conf (1: a sale), ttl (ms), cat, exp, fin, hver, cl (confirmed lines), t0 (step start).
+
+local VERSION = 1
+local OUTBOX_MAXLEN = '1000000'
+
+local function S(n) return string.format('%d', n) end
+local function N(v) if v == nil or v == false or v == '' then return 0 end return tonumber(v) end
+
+local function hmap(key)
+  local r = redis.call('HGETALL', key)
+  local m = {}
+  for i = 1, #r, 2 do m[r[i]] = r[i + 1] end
+  return m, r
+end
+
+local function err(code, msg) return {'ERR', code, msg} end
+
+-- floor(ppb * s / 1e9) exactly in doubles, for ppb <= 1e9 and s < 2^53 (see the note above).
+local function ratio_units(ppb, s)
+  local hi = math.floor(s / 1e9)
+  local lo = s - hi * 1e9
+  if lo < 0 then hi = hi - 1; lo = lo + 1e9 end
+  local x = math.floor(lo / 1e4)
+  local y = lo - x * 1e4
+  local a = ppb * x
+  local b = ppb * y
+  local q1 = math.floor(a / 1e5)
+  local r1 = a - q1 * 1e5
+  return ppb * hi + q1 + math.floor((r1 * 1e4 + b) / 1e9)
+end
+
+local function total_free(m) return math.max(0, N(m.oh) - N(m.ss) - N(m.hd)) end
+
+local function outbox(key, fields)
+  local args = {'XADD', key, 'MAXLEN', '~', OUTBOX_MAXLEN, '*'}
+  for i = 1, #fields do args[#args + 1] = fields[i] end
+  redis.call(unpack(args))
+end
+
+local function sku_entry(out, sku, m, kind, d_oh, d_hd, ref, reason, now)
+  outbox(out, {'t', 'sku', 'sku', sku, 'ver', m.ver, 'kind', kind, 'd_oh', S(d_oh), 'd_hd', S(d_hd),
+               'ref', ref or '', 'reason', reason or '', 'at', now, 'oh', m.oh, 'ss', m.ss, 'hd', m.hd})
+end
+
+local function split(s, sep)
+  local r = {}
+  if s == nil or s == '' then return r end
+  for part in string.gmatch(s, '([^' .. sep .. ']+)') do r[#r + 1] = part end
+  return r
+end
+
+-- Sizes every bucket, in the order `plan` lists them (fences by channel priority, then pools); what
+-- they do not take is shared. Buckets without a setting (U:b) get no free units. Writes into m and key.
+local function resize(key, m, plan)
+  local sellable = math.max(0, N(m.oh) - N(m.ss))
+  local left = total_free(m)
+  local set = {}
+  for f, _ in pairs(m) do
+    if string.sub(f, 1, 2) == 'F:' and f ~= 'F:sh' then set[f] = 0 end
+  end
+  for _, b in ipairs(split(plan, ',')) do
+    local u = m['U:' .. b]
+    if u then
+      local want
+      if string.sub(b, 1, 2) == 'f:' then
+        local size
+        if string.sub(u, 1, 1) == 'u' then size = tonumber(string.sub(u, 2))
+        else size = ratio_units(tonumber(string.sub(u, 2)), sellable) end
+        want = size - N(m['H:' .. b])
+      else
+        want = tonumber(u) - N(m['S:' .. b]) - N(m['H:' .. b])
+      end
+      local free = math.min(math.max(want, 0), left)
+      set['F:' .. b] = free
+      left = left - free
+    end
+  end
+  set['F:sh'] = left
+  local args = {'HSET', key}
+  for f, v in pairs(set) do
+    m[f] = S(v)
+    args[#args + 1] = f
+    args[#args + 1] = m[f]
+  end
+  redis.call(unpack(args))
+end
+
+local function bump(key, m, fields)
+  m.ver = S(N(m.ver) + 1)
+  local args = {'HSET', key, 'ver', m.ver}
+  for f, v in pairs(fields) do
+    m[f] = v
+    args[#args + 1] = f
+    args[#args + 1] = v
+  end
+  redis.call(unpack(args))
+end
+
+local function stale(m, aver)
+  if (m.aver or '0') ~= aver then return {'STALE', m.aver or '0', m.cfg or ''} end
+  return nil
+end
+
+local function flat(key) return {'OK', redis.call('HGETALL', key)} end
+
+-- KEYS: sku hash, outbox. ARGV: sku, now, plan, aver, on_hand, safety, max_per_hold, threshold, permille
+-- ("" leaves a field as it is; max_per_hold 0 and threshold -1 clear).
+local function sku_put(keys, args)
+  local key, out = keys[1], keys[2]
+  local m = hmap(key)
+  local is_new = m.ver == nil
+  if is_new then m = {oh = '0', ss = '0', hd = '0', ver = '0', mph = '0', lst = '-1', base = '0', aver = '0'} end
+  local st = stale(m, args[4])
+  if st and not is_new then return st end
+  local oh = args[5] ~= '' and tonumber(args[5]) or N(m.oh)
+  local ss = args[6] ~= '' and tonumber(args[6]) or N(m.ss)
+  if oh < N(m.hd) then
+    return err('invalid_state', 'on_hand ' .. S(oh) .. ' is below the ' .. m.hd .. ' units held')
+  end
+  local d_oh = oh - N(m.oh)
+  local f = {oh = S(oh), ss = S(ss)}
+  if args[5] ~= '' then f.base = S(oh) end
+  if args[7] ~= '' then f.mph = args[7] end
+  if args[8] ~= '' then f.lst = args[8] end
+  if is_new then f.hd = '0'; f.aver = '0'; f.lst = f.lst or '-1'; f.mph = f.mph or '0'; f.base = f.base or '0' end
+  bump(key, m, f)
+  resize(key, m, args[3])
+  sku_entry(out, args[1], m, 'set', d_oh, 0, '', '', args[2])
+  return flat(key)
+end
+
+-- KEYS: sku hash, outbox, refs hash, refs index. ARGV: sku, now, plan, aver, delta, reason, ref.
+local function sku_adjust(keys, args)
+  local key, out = keys[1], keys[2]
+  local m = hmap(key)
+  if m.ver == nil then return err('unknown_sku', 'unknown sku ' .. args[1]) end
+  local st = stale(m, args[4])
+  if st then return st end
+  local delta = tonumber(args[5])
+  local ref = args[7]
+  if ref ~= '' then
+    local prev = redis.call('HGET', keys[3], ref)
+    if prev then
+      if prev == args[5] then return {'REPLAY', redis.call('HGETALL', key)} end
+      return err('idempotency_conflict', 'ref ' .. ref .. ' was applied with delta ' .. prev)
+    end
+  end
+  local oh = N(m.oh) + delta
+  if oh < N(m.hd) then
+    return err('invalid_state', 'adjustment would take on_hand to ' .. S(oh) .. ', below the ' .. m.hd .. ' units held')
+  end
+  if oh > 9007199254740991 then return err('invalid_request', 'on_hand would exceed 2^53 (the cluster store limit)') end
+  bump(key, m, {oh = S(oh), base = S(oh)})
+  resize(key, m, args[3])
+  if ref ~= '' then
+    redis.call('HSET', keys[3], ref, args[5])
+    redis.call('ZADD', keys[4], args[2], args[1] .. '\n' .. ref)
+  end
+  sku_entry(out, args[1], m, 'adjust', delta, 0, ref, args[6], args[2])
+  return flat(key)
+end
+
+-- KEYS: sku hash, outbox. ARGV: sku, now, plan, aver, new cfg, then bucket/setting pairs (the new set
+-- of fences and open pools). Bumps aver.
+local function sku_alloc(keys, args)
+  local key, out = keys[1], keys[2]
+  local m = hmap(key)
+  if m.ver == nil then return err('unknown_sku', 'unknown sku ' .. args[1]) end
+  local st = stale(m, args[4])
+  if st then return st end
+  local del = {}
+  for f, _ in pairs(m) do
+    if string.sub(f, 1, 2) == 'U:' then del[#del + 1] = f; m[f] = nil end
+  end
+  if #del > 0 then redis.call('HDEL', key, unpack(del)) end
+  local f = {aver = S(N(m.aver) + 1), cfg = args[5]}
+  for i = 6, #args, 2 do
+    local v = args[i + 1]
+    if string.sub(v, 1, 1) == 'n' then v = string.sub(v, 2); f['S:' .. args[i]] = '0' end
+    f['U:' .. args[i]] = v
+  end
+  bump(key, m, f)
+  resize(key, m, args[3])
+  sku_entry(out, args[1], m, 'alloc', 0, 0, '', '', args[2])
+  return flat(key)
+end
+
+-- KEYS: sku hash, outbox. ARGV: sku, now, aver, new cfg, pool. The pool's free units go to shared.
+local function pool_close(keys, args)
+  local key, out = keys[1], keys[2]
+  local m = hmap(key)
+  if m.ver == nil then return err('unknown_sku', 'unknown sku ' .. args[1]) end
+  local st = stale(m, args[3])
+  if st then return st end
+  local b = 'p:' .. args[5]
+  if m['U:' .. b] == nil then return err('invalid_request', 'sku ' .. args[1] .. ' has no open pool ' .. args[5]) end
+  redis.call('HDEL', key, 'U:' .. b)
+  m['U:' .. b] = nil
+  local free = N(m['F:' .. b])
+  bump(key, m, {aver = S(N(m.aver) + 1), cfg = args[4], ['F:' .. b] = '0', ['F:sh'] = S(N(m['F:sh']) + free)})
+  sku_entry(out, args[1], m, 'pool_close', 0, 0, '', '', args[2])
+  return flat(key)
+end
+
+-- KEYS: sku hash, line, outbox. ARGV: sku, hold id, channel, qty, aver, now, attempt, buckets in
+-- draw order... A line record belongs to one attempt (the hold record's att): a take of an attempt
+-- that a repair tombstoned, or that a newer attempt replaced, is refused (TOMB).
+local function take(keys, args)
+  local key, line, out = keys[1], keys[2], keys[3]
+  local qty = tonumber(args[4])
+  local l = hmap(line)
+  if l.st ~= nil then
+    if l.a == args[7] then
+      if l.st == 'tomb' then return {'TOMB'} end
+      if l.q == args[4] and l.ch == args[3] then return {'OK'} end
+      return err('idempotency_conflict', 'hold ' .. args[2] .. ' already holds another quantity of ' .. args[1])
+    end
+    if l.st == 'held' then return {'TOMB'} end
+    redis.call('DEL', line)
+  end
+  local m = hmap(key)
+  if m.ver == nil then return {'UNKNOWN'} end
+  local st = stale(m, args[5])
+  if st then return st end
+  if N(m.mph) > 0 and qty > N(m.mph) then return {'LIMIT', m.mph} end
+  local avail = 0
+  for i = 8, #args do avail = avail + N(m['F:' .. args[i]]) end
+  if avail < qty then return {'SHORT', S(avail)} end
+  local f = {hd = S(N(m.hd) + qty)}
+  local draws = {}
+  local left = qty
+  for i = 8, #args do
+    if left == 0 then break end
+    local b = args[i]
+    local q = math.min(N(m['F:' .. b]), left)
+    if q > 0 then
+      f['F:' .. b] = S(N(m['F:' .. b]) - q)
+      if b ~= 'sh' then f['H:' .. b] = S(N(m['H:' .. b]) + q) end
+      draws[#draws + 1] = b .. '=' .. S(q)
+      left = left - q
+    end
+  end
+  bump(key, m, f)
+  redis.call('HSET', line, 'st', 'held', 'q', args[4], 'ch', args[3], 'd', table.concat(draws, ';'), 'c', '0', 'a', args[7])
+  redis.call('PERSIST', line)
+  sku_entry(out, args[1], m, 'hold', 0, qty, args[2], '', args[6])
+  return {'OK'}
+end
+
+-- Units of one draw come back: to the bucket they came from while it exists (a pool only up to its
+-- total), else shared; only the part that makes the SKU sellable again becomes free.
+local function give_back(m, f, b, q)
+  local before = total_free(m)
+  m.hd = S(N(m.hd) - q)
+  local back = total_free(m) - before
+  local target = 'F:sh'
+  if b ~= 'sh' then
+    m['H:' .. b] = S(N(m['H:' .. b]) - q)
+    f['H:' .. b] = m['H:' .. b]
+    local u = m['U:' .. b]
+    if u and string.sub(b, 1, 2) == 'p:' then
+      local room = math.max(0, tonumber(u) - N(m['S:' .. b]) - N(m['H:' .. b]) - N(m['F:' .. b]))
+      local to_pool = math.min(back, room)
+      m['F:' .. b] = S(N(m['F:' .. b]) + to_pool)
+      f['F:' .. b] = m['F:' .. b]
+      back = back - to_pool
+    elseif u then
+      target = 'F:' .. b
+    end
+  end
+  m[target] = S(N(m[target]) + back)
+  f[target] = m[target]
+  f.hd = m.hd
+end
+
+local function consume(m, f, b, q)
+  m.hd = S(N(m.hd) - q)
+  m.oh = S(N(m.oh) - q)
+  f.hd = m.hd
+  f.oh = m.oh
+  if b ~= 'sh' then
+    m['H:' .. b] = S(N(m['H:' .. b]) - q)
+    f['H:' .. b] = m['H:' .. b]
+    if string.sub(b, 1, 2) == 'p:' then
+      m['S:' .. b] = S(N(m['S:' .. b]) + q)
+      f['S:' .. b] = m['S:' .. b]
+    end
+  end
+end
+
+-- KEYS: sku hash, line, outbox. ARGV: sku, hold id, kind (release|expire|abort|confirm), now,
+-- tombstone ms, confirm qty (confirm only; else 0), attempt. Consumes up to the confirm qty, draw by
+-- draw, and gives the rest back. A line this attempt never took becomes a tombstone for the attempt
+-- (kept tombstone ms), so a take still on its way cannot happen after the attempt was given up.
+local function line_finish(keys, args)
+  local key, line, out = keys[1], keys[2], keys[3]
+  local l = hmap(line)
+  if l.st == nil then
+    redis.call('HSET', line, 'st', 'tomb', 'a', args[7])
+    redis.call('PEXPIRE', line, args[5])
+    return {'OK'}
+  end
+  if l.a ~= args[7] or l.st ~= 'held' then return {'OK'} end
+  local m = hmap(key)
+  local f = {}
+  local want = 0
+  if args[3] == 'confirm' then want = tonumber(args[6]) end
+  local consumed = 0
+  for _, d in ipairs(split(l.d, ';')) do
+    local eq = string.find(d, '=', 1, true)
+    local b = string.sub(d, 1, eq - 1)
+    local q = tonumber(string.sub(d, eq + 1))
+    local c = math.min(want - consumed, q)
+    if c > 0 then consume(m, f, b, c); consumed = consumed + c end
+    if q > c then give_back(m, f, b, q - c) end
+  end
+  local d_hd = -N(l.q)
+  bump(key, m, f)
+  redis.call('HSET', line, 'st', 'done', 'c', S(consumed))
+  local kind = args[3]
+  if kind == 'abort' then kind = 'release' end
+  sku_entry(out, args[1], m, kind, -consumed, d_hd, args[2], '', args[4])
+  return {'OK'}
+end
+
+-- Hold records. KEYS (every hold function): hold, expiry index, repair index, retention index, outbox.
+local function hold_entry(out, id, h)
+  outbox(out, {'t', 'hold', 'id', id, 'ch', h.ch, 'st', h.st, 'lines', h.cl or h.lines, 'cat', h.cat,
+               'exp', h.exp, 'fin', h.fin or '0', 'hver', h.hver})
+end
+
+local function hold_set(key, h, fields)
+  h.hver = S(N(h.hver) + 1)
+  local args = {'HSET', key, 'hver', h.hver}
+  for f, v in pairs(fields) do
+    h[f] = v
+    args[#args + 1] = f
+    args[#args + 1] = v
+  end
+  redis.call(unpack(args))
+end
+
+-- ARGV: id, channel, lines, canon, conf (0|1), now, ttl ms, attempt token.
+local function hold_begin(keys, args)
+  local h = hmap(keys[1])
+  if h.st ~= nil then
+    if h.ch ~= args[2] or h.canon ~= args[4] then return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists with another request') end
+    if args[5] == '1' and (h.st == 'held' or h.st == 'releasing' or h.st == 'expiring') then
+      return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists as a hold, not a sale')
+    end
+    return {'EXISTS', redis.call('HGETALL', keys[1])}
+  end
+  redis.call('HSET', keys[1], 'st', 'pending', 'ch', args[2], 'lines', args[3], 'canon', args[4], 'conf', args[5],
+             'ttl', args[7], 'cat', args[6], 'exp', '0', 'fin', '0', 'hver', '1', 't0', args[6], 'att', args[8])
+  redis.call('ZADD', keys[3], args[6], args[1])
+  return {'NEW'}
+end
+
+-- ARGV: id, now, target (held | confirming). Only a pending hold (not aborted by a repair) commits.
+local function hold_commit(keys, args)
+  local h = hmap(keys[1])
+  if h.st == args[3] then return {'OK', redis.call('HGETALL', keys[1])} end
+  if h.st ~= 'pending' then return {'GONE', h.st or ''} end
+  local exp = S(N(args[2]) + N(h.ttl))
+  local f = {st = args[3], exp = exp, t0 = args[2]}
+  if args[3] == 'confirming' then f.cl = h.lines end  -- a sale confirms every line
+  hold_set(keys[1], h, f)
+  if args[3] == 'held' then
+    redis.call('ZADD', keys[2], exp, args[1])
+    redis.call('ZREM', keys[3], args[1])
+    hold_entry(keys[5], args[1], h)
+  else
+    redis.call('ZADD', keys[3], args[2], args[1])
+  end
+  return {'OK', redis.call('HGETALL', keys[1])}
+end
+
+-- ARGV: id, now. A pending hold is cut off from committing (its lines are then given back by the
+-- caller, a late take finds a tombstone). Returns the record.
+local function hold_abort(keys, args)
+  local h = hmap(keys[1])
+  if h.st == 'pending' then hold_set(keys[1], h, {st = 'aborting', t0 = args[2]}) end
+  return {'OK', redis.call('HGETALL', keys[1])}
+end
+
+-- ARGV: id. Deletes an aborting hold: a rejected attempt is not remembered.
+local function hold_drop(keys, args)
+  local h = hmap(keys[1])
+  if h.st == 'aborting' then
+    redis.call('DEL', keys[1])
+    redis.call('ZREM', keys[3], args[1])
+  end
+  return {'OK'}
+end
+
+local FINISH = {confirm = 'confirming', release = 'releasing', expire = 'expiring'}
+
+-- ARGV: id, action (confirm | release | expire), now, confirmed lines ("" = all). Moves a held hold
+-- into the action's intermediate state (expiring instead when its time is up); a hold already in an
+-- intermediate state is returned as it is, so the caller finishes that step (idempotent).
+local function hold_finish_begin(keys, args)
+  local h = hmap(keys[1])
+  if h.st == nil then return {'UNKNOWN'} end
+  local now = N(args[3])
+  if h.st == 'held' then
+    local action = args[2]
+    if now >= N(h.exp) then action = 'expire'
+    elseif action == 'expire' then return {'STATE', redis.call('HGETALL', keys[1])} end
+    local f = {st = FINISH[action], t0 = args[3]}
+    if action == 'confirm' then f.cl = args[4] end
+    hold_set(keys[1], h, f)
+    redis.call('ZREM', keys[2], args[1])
+    redis.call('ZADD', keys[3], args[3], args[1])
+  end
+  return {'STATE', redis.call('HGETALL', keys[1])}
+end
+
+local DONE = {confirming = 'confirmed', releasing = 'released', expiring = 'expired'}
+
+-- ARGV: id, now, retention ms. Ends the intermediate state (idempotent).
+local function hold_finish_end(keys, args)
+  local h = hmap(keys[1])
+  local final = DONE[h.st or '']
+  if final then
+    hold_set(keys[1], h, {st = final, fin = args[2]})
+    redis.call('ZREM', keys[2], args[1])
+    redis.call('ZREM', keys[3], args[1])
+    redis.call('ZADD', keys[4], args[2], args[1])
+    hold_entry(keys[5], args[1], h)
+  end
+  return {'STATE', redis.call('HGETALL', keys[1])}
+end
+
+-- ARGV: id, now, ttl ms.
+local function hold_extend(keys, args)
+  local h = hmap(keys[1])
+  if h.st == nil then return {'UNKNOWN'} end
+  if h.st == 'held' and N(args[2]) < N(h.exp) then
+    local exp = S(N(args[2]) + N(args[3]))
+    hold_set(keys[1], h, {exp = exp})
+    redis.call('ZADD', keys[2], exp, args[1])
+    hold_entry(keys[5], args[1], h)
+  end
+  return {'STATE', redis.call('HGETALL', keys[1])}
+end
+
+-- ARGV: id. Forgets a finished hold (retention over); the caller deletes its line records.
+local function hold_forget(keys, args)
+  local h = hmap(keys[1])
+  if h.st == 'confirmed' or h.st == 'released' or h.st == 'expired' or h.st == nil then
+    redis.call('DEL', keys[1])
+    redis.call('ZREM', keys[4], args[1])
+  end
+  return {'OK'}
+end
+
+-- KEYS: channels hash, outbox. ARGV: name, priority, ttl s, state ("" = unchanged), now, max channels.
+-- A channel is "<priority>|<ttl>|<state>|<order>".
+local function channel_put(keys, args)
+  local cur = redis.call('HGET', keys[1], args[1])
+  local p = {'100', '900', 'active', ''}
+  if cur then p = split(cur, '|')
+  else
+    if redis.call('HLEN', keys[1]) >= N(args[6]) then return err('invalid_request', 'too many channels (at most ' .. args[6] .. ')') end
+    p[4] = S(redis.call('HINCRBY', keys[1], '#order', 1))
+  end
+  if args[2] ~= '' then p[1] = args[2] end
+  if args[3] ~= '' then p[2] = args[3] end
+  if args[4] ~= '' then p[3] = args[4] end
+  local v = table.concat(p, '|')
+  redis.call('HSET', keys[1], args[1], v)
+  redis.call('HINCRBY', keys[1], '#ver', 1)
+  outbox(keys[2], {'t', 'ch', 'ch', args[1], 'prio', p[1], 'ttl', p[2], 'st', p[3], 'at', args[5]})
+  return {'OK', v}
+end
+
+-- KEYS: sku hash, outbox. ARGV: sku, now, plan, aver, held (recomputed from the live hold lines by
+-- the reconciler). Sets held and resizes every bucket.
+local function sku_repair(keys, args)
+  local key, out = keys[1], keys[2]
+  local m = hmap(key)
+  if m.ver == nil then return err('unknown_sku', 'unknown sku ' .. args[1]) end
+  local st = stale(m, args[4])
+  if st then return st end
+  local d_hd = tonumber(args[5]) - N(m.hd)
+  bump(key, m, {hd = args[5]})
+  resize(key, m, args[3])
+  sku_entry(out, args[1], m, 'reconcile', 0, d_hd, '', 'reconcile', args[2])
+  return flat(key)
+end
+
+local function version() return VERSION end
+
+redis.register_function{function_name = 'stockd_version', callback = version, flags = {'no-writes'}}
+redis.register_function('stockd_sku_put', sku_put)
+redis.register_function('stockd_sku_adjust', sku_adjust)
+redis.register_function('stockd_sku_alloc', sku_alloc)
+redis.register_function('stockd_pool_close', pool_close)
+redis.register_function('stockd_take', take)
+redis.register_function('stockd_line_finish', line_finish)
+redis.register_function('stockd_hold_begin', hold_begin)
+redis.register_function('stockd_hold_commit', hold_commit)
+redis.register_function('stockd_hold_abort', hold_abort)
+redis.register_function('stockd_hold_drop', hold_drop)
+redis.register_function('stockd_hold_finish_begin', hold_finish_begin)
+redis.register_function('stockd_hold_finish_end', hold_finish_end)
+redis.register_function('stockd_hold_extend', hold_extend)
+redis.register_function('stockd_hold_forget', hold_forget)
+redis.register_function('stockd_channel_put', channel_put)
+redis.register_function('stockd_sku_repair', sku_repair)

@@ -1,0 +1,81 @@
+// cluster_policy.h: the allocation policy of the cluster store, in C++ (docs/allocation.md is the
+// rulebook; src/core/stock.cc and sku.cc are the embedded store's implementation of the same rules).
+// Redis Functions only execute what these functions decide:
+//   - sizing_plan(): the order in which buckets are sized (fences by channel priority, then pools in
+//     slot order);
+//   - draw_order(): the buckets a channel draws from, in order (its fence, the open pools listing it,
+//     shared, then with preempt the fences of lower-priority channels, lowest priority first);
+//   - apply_allocation(): the new fence set and pool slots for PUT /v1/skus/{sku}/allocation (a pool
+//     listed again keeps its slot, a new one takes the first closed slot with nothing held, else a new
+//     slot at the end; a reused slot starts with nothing sold).
+// Pure functions over plain data: no I/O.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/command.h"
+
+namespace stockd::backends {
+
+struct ChannelInfo {
+  std::string name;
+  std::int64_t priority = 100;
+  std::int64_t hold_ttl_s = 900;
+  core::ChannelState state = core::ChannelState::active;
+  std::int64_t order = 0;  // creation order
+};
+
+// Channels in creation order, and lookups. by_priority: indexes by (priority, creation order).
+struct ChannelTable {
+  std::vector<ChannelInfo> channels;
+  std::vector<std::size_t> by_priority;
+  const ChannelInfo* find(std::string_view name) const;
+  void rebuild();  // sorts channels by order and recomputes by_priority
+};
+
+// A SKU's allocation as stored in its hash (field cfg): fences (active ones), pool slots (open or
+// closed), preempt. Encoded "<preempt 0|1>;f|<ch>|r<ppb>|u<units>;p|<name>|<units>|<open 0|1>|<ch>,<ch>".
+struct AllocConfig {
+  struct Fence {
+    std::string channel;
+    std::int64_t ratio_ppb = -1;
+    std::int64_t units = -1;
+  };
+  struct Pool {
+    std::string name;
+    std::int64_t units = 0;
+    bool open = true;
+    std::vector<std::string> channels;
+  };
+  bool preempt = false;
+  std::vector<Fence> fences;
+  std::vector<Pool> pools;
+
+  std::string encode() const;
+  static bool decode(std::string_view s, AllocConfig* out);  // "" decodes to no allocation
+  const Fence* fence_of(std::string_view channel) const;
+};
+
+std::string fence_bucket(std::string_view channel);  // "f:<channel>"
+std::string pool_bucket(std::string_view pool);      // "p:<pool>"
+inline constexpr std::string_view kSharedBucket = "sh";
+
+// Comma-separated bucket ids in sizing order.
+std::string sizing_plan(const AllocConfig& cfg, const ChannelTable& channels);
+
+// Buckets `channel` may draw from, in order. Empty when the channel is frozen or unknown.
+std::vector<std::string> draw_order(const AllocConfig& cfg, const ChannelTable& channels, std::string_view channel);
+
+// The new allocation for a SetAllocation; `held_of(bucket)` gives the units held from a bucket now,
+// `hidden_fence_held`: units are still held from a fence that the new allocation does not list.
+// Pools whose slot is new or reused get a setting "n<units>" (sold starts at 0), others "<units>";
+// fences "u<units>" or "r<ppb>". settings: (bucket, setting) pairs for every active fence and open pool.
+template <typename HeldOf>
+AllocConfig apply_allocation(const AllocConfig& old, const core::SetAllocation& c, HeldOf held_of,
+                             bool hidden_fence_held, std::vector<std::pair<std::string, std::string>>* settings);
+
+}  // namespace stockd::backends
+
+#include "backends/cluster_policy_inl.h"

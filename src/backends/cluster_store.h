@@ -1,0 +1,149 @@
+// cluster_store.h: the contract's operations over a Redis 7 Cluster (stockd --store redis-cluster://...).
+//
+// Several stateless stockd nodes may serve the same cluster. The state lives in Redis; every
+// mutation is a call of the versioned Redis Function library `stockd` (cluster_functions.lua,
+// FUNCTION LOAD'ed by the first node that finds it missing or older), atomic within one slot.
+// Policy stays in C++ (cluster_policy.h, shared with the embedded core's rules in
+// docs/allocation.md): which buckets a channel draws from and in which order, how buckets are sized.
+// The functions are mechanisms: size buckets in a given order, take from an ordered list of buckets
+// all or nothing, give back, consume; each also appends its change to the partition's outbox stream.
+//
+// Key layout (docs/cluster.md): names are spread over kPartitions partitions by
+// partition_of(name) = crc16(name) % kPartitions; a partition's keys share the hash tag "{p<k>}", so
+// one partition is one slot. A SKU's keys are in partition_of(sku); a hold's record, its expiry index
+// and its repair index are in partition_of(hold id); a hold line's record is in its SKU's partition.
+// Holds whose lines live in other partitions than the hold are made of per-line takes with
+// compensation (all or nothing for the client) and repaired by sweep() after a crash.
+//
+// Acknowledgement: when ClusterStoreOptions::wait_replicas > 0 an operation returns ok only after
+// WAIT confirmed that every master it wrote to replicated its writes to that many replicas; otherwise
+// it answers Code::unavailable (the client retries with the same hold id / ref, which is safe).
+//
+// REQUIRES: external synchronization: one ClusterStore per thread. The caches they share
+// (channels, SKU allocation plans) live in a ClusterShared that is thread-safe.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/command.h"
+#include "core/inventory.h"
+#include "core/status.h"
+#include "core/views.h"
+
+namespace stockd::backends {
+
+inline constexpr int kPartitions = 256;
+int partition_of(std::string_view name);  // crc16(name) % kPartitions (crc16 as in key_slot)
+
+struct ClusterStoreOptions {
+  std::vector<std::string> seeds;  // "host:port"
+  std::string password;
+  int wait_replicas = 1;           // --redis-wait-replicas
+  int wait_timeout_ms = 1000;      // a WAIT that times out is answered 503
+  std::int64_t hold_retention_ms = 24LL * 3600 * 1000;
+  std::int64_t low_stock_permille = 100;
+  std::int64_t channel_cache_ms = 1000;  // other nodes' channel changes are seen within this
+  std::int64_t repair_after_ms = 5000;   // an unfinished multi-step operation older than this is repaired
+};
+
+// Owning records; view() points into the record (valid while it lives and is not changed).
+struct ChannelRecord {
+  std::string name;
+  std::int64_t priority = 100;
+  std::int64_t hold_ttl_s = 900;
+  core::ChannelState state = core::ChannelState::active;
+  core::ChannelView view() const;
+};
+
+struct SkuRecord {
+  struct Fence {
+    std::string channel;
+    std::int64_t ratio_ppb = -1, units = -1, size = 0, held = 0;
+  };
+  struct Pool {
+    std::string name;
+    std::int64_t units = 0, size = 0, held = 0;
+    std::vector<std::string> channels;
+  };
+  std::string name;
+  std::int64_t on_hand = 0, safety_stock = 0, held = 0, available = 0;
+  std::int64_t max_per_hold = 0, low_stock_threshold = 0;
+  bool low_stock_threshold_explicit = false;
+  std::uint64_t version = 0;
+  std::vector<std::pair<std::string, std::int64_t>> channels;  // every channel's available, by name
+  std::vector<Fence> fences;
+  std::vector<Pool> pools;
+  std::int64_t shared_free = 0;
+  bool preempt = false;
+  core::SkuView view() const;
+};
+
+struct HoldRecord {
+  std::string id;
+  std::string channel;
+  core::HoldState state = core::HoldState::held;
+  std::vector<core::HoldLine> lines;
+  std::int64_t created_at_ms = 0, expires_at_ms = 0, finished_at_ms = 0;
+  core::HoldView view() const;
+};
+
+// What an operation answers with, besides its Outcome.
+struct StoreReply {
+  enum class Kind : std::uint8_t { none, channel, sku, hold, channels, availability, reconcile };
+  Kind kind = Kind::none;
+  ChannelRecord channel;
+  SkuRecord sku;
+  HoldRecord hold;
+  std::vector<ChannelRecord> channels;
+  // availability: (sku, available) for known SKUs, in the order asked (no repeats); unknown names.
+  std::vector<std::pair<std::string, std::int64_t>> available;
+  std::vector<std::string> unknown;
+  // reconcile: SKUs compared, and one line per drift found (and what was repaired).
+  std::size_t skus_checked = 0;
+  std::vector<std::string> drift;
+};
+
+class ClusterShared;  // caches shared by the ClusterStores of one process (thread-safe)
+
+class ClusterStore {
+ public:
+  // Connects, loads (or upgrades) the function library. nullptr and *error when the cluster cannot
+  // be reached or refuses the library.
+  static std::unique_ptr<ClusterStore> open(const ClusterStoreOptions& options,
+                                            std::shared_ptr<ClusterShared> shared, std::string* error);
+  static std::shared_ptr<ClusterShared> make_shared_state();
+  ~ClusterStore();
+
+  // Every write of the contract: PutChannel, PutSku, Adjust, SetAllocation, ClosePool, CreateHold,
+  // ConfirmHold, ReleaseHold, ExtendHold (Tick and Configure are answered ok and do nothing).
+  // Fills reply (channel for PutChannel, hold for holds, sku otherwise) when the outcome is ok.
+  core::Outcome apply(const core::Command& cmd, std::int64_t now_ms, StoreReply* reply);
+
+  // Reads.
+  core::Outcome get_sku(std::string_view sku, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome get_hold(std::string_view id, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome list_channels(StoreReply* reply);
+  core::Outcome availability(std::string_view channel, const std::vector<std::string_view>& skus,
+                             std::int64_t now_ms, StoreReply* reply);
+
+  // Expires due holds, finishes or rolls back operations a crashed node left half done, forgets
+  // finished holds past retention. Every node calls it about every 100-500 ms; any number of nodes
+  // may sweep at once (each hold expires exactly once). Returns the number of holds acted on.
+  std::size_t sweep(std::int64_t now_ms);
+
+  // Compares every SKU's counters with the sum of its buckets and its live hold lines, and (with
+  // the ledger) PostgreSQL; repairs by the rules of docs/cluster.md when `repair`.
+  core::Outcome reconcile(bool repair, std::int64_t now_ms, StoreReply* reply);
+
+  bool healthy();  // the cluster answers and every slot is served
+
+ private:
+  ClusterStore();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stockd::backends

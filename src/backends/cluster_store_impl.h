@@ -1,0 +1,122 @@
+// cluster_store_impl.h: ClusterStore's internals, shared by cluster_store*.cc. Not a public header.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/cluster_client.h"
+#include "backends/cluster_policy.h"
+#include "backends/cluster_store.h"
+#include "backends/outbox.h"
+
+namespace stockd::backends {
+
+extern const char* const kFunctionLibrary;  // cluster_functions.lua, embedded at build time
+inline constexpr int kFunctionLibraryVersion = 1;
+inline constexpr std::int64_t kTombstoneMs = 10 * 60 * 1000;  // see line_finish in the library
+inline constexpr std::size_t kSweepBatch = 200;               // holds per index per partition per sweep
+inline constexpr std::int64_t kLuaIntMax = (std::int64_t{1} << 53) - 1;  // Lua numbers are doubles
+
+class ClusterShared {
+ public:
+  std::mutex mu;
+  ChannelTable channels;
+  std::int64_t channels_loaded_ms = -1;
+  struct Alloc {
+    std::string aver;
+    AllocConfig cfg;
+  };
+  std::unordered_map<std::string, Alloc> alloc;  // by SKU, as last seen
+};
+
+// Keys (docs/cluster.md).
+inline std::string tag_of(std::string_view name) { return partition_tag(partition_of(name)); }
+inline std::string sku_key(std::string_view sku) { return tag_of(sku) + ":s:" + std::string(sku); }
+inline std::string refs_key(std::string_view sku) { return tag_of(sku) + ":r:" + std::string(sku); }
+inline std::string refs_index_key(std::string_view sku) { return tag_of(sku) + ":rx"; }
+inline std::string line_key(std::string_view hold, std::string_view sku) {
+  return tag_of(sku) + ":l:" + std::string(hold) + ":" + std::string(sku);
+}
+inline std::string hold_key(std::string_view id) { return tag_of(id) + ":h:" + std::string(id); }
+inline std::string channels_key() { return partition_tag(0) + ":channels"; }
+std::vector<std::string> hold_keys(std::string_view id);  // hold, expiry, repair, retention, outbox
+std::vector<std::string> hold_keys_of_partition(int k, std::string_view id);
+
+using Fields = std::map<std::string, std::string, std::less<>>;
+Fields to_fields(const RedisReply& flat);  // HGETALL-style array -> map
+std::int64_t field_int(const Fields& f, std::string_view name, std::int64_t dflt = 0);
+std::string_view field_str(const Fields& f, std::string_view name);
+
+core::Outcome fail(core::Code code, std::string message);
+
+struct ClusterStore::Impl {
+  ClusterStoreOptions opt;
+  std::shared_ptr<ClusterShared> shared;
+  std::unique_ptr<ClusterClient> cc;
+
+  // Calls FCALL fn with keys and args; the first key routes it.
+  RedisReply fcall(std::string_view fn, const std::vector<std::string>& keys, const std::vector<std::string>& args,
+                   bool idempotent = false);
+  ClusterClient::Call fcall_call(std::string_view fn, const std::vector<std::string>& keys,
+                                 const std::vector<std::string>& args, bool idempotent = false);
+  // A reply that is not what the library answers (I/O error, cluster down, script error).
+  static core::Outcome transport_error(const RedisReply& r);
+  // ERR replies of the library: {"ERR", code, message}.
+  static bool library_error(const RedisReply& r, core::Outcome* out);
+  // WAIT for the writes of this operation; unavailable when they did not reach enough replicas.
+  core::Outcome replicate();
+  bool load_library(std::string* error);
+
+  // Channels (cached, reloaded after channel_cache_ms or on demand).
+  bool load_channels(std::int64_t now_ms, bool force, std::string* error);
+  ChannelTable channels_copy();
+  // A SKU's allocation as cached (aver "" when never seen); remember() updates the cache.
+  ClusterShared::Alloc alloc_of(const std::string& sku);
+  void remember(const std::string& sku, const Fields& f);
+
+  // cluster_store.cc: SKU and channel writes.
+  core::Outcome put_channel(const core::PutChannel& c, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome put_sku(const core::PutSku& c, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome adjust(const core::Adjust& c, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome set_allocation(const core::SetAllocation& c, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome close_pool(const core::ClosePool& c, std::int64_t now_ms, StoreReply* reply);
+  // Runs a SKU function that answers OK/REPLAY with the hash, or STALE (retried with a fresh
+  // allocation); `make_args` builds the ARGV for the current channels and allocation.
+  template <typename MakeArgs>
+  core::Outcome sku_write(std::string_view fn, const std::string& sku, const std::vector<std::string>& keys,
+                          MakeArgs make_args, std::int64_t now_ms, StoreReply* reply);
+
+  // cluster_store_holds.cc
+  core::Outcome create_hold(const core::CreateHold& c, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome take_lines(const core::CreateHold& c, const ChannelInfo& ch, const std::string& att,
+                           std::int64_t now_ms, StoreReply* reply);
+  core::Outcome verdict(const core::CreateHold& c, const std::vector<RedisReply>& result);
+  void repair(int partition, const std::string& id, std::int64_t now_ms);
+  void forget(const std::string& id);
+  void forget_ref(int partition, const std::string& member);
+  core::Outcome finish_hold(const std::string& id, std::string_view action, const std::string& confirm_lines,
+                            std::int64_t now_ms, StoreReply* reply);
+  core::Outcome extend_hold(const core::ExtendHold& c, std::int64_t now_ms, StoreReply* reply);
+  // Drives a hold in an intermediate state (confirming, releasing, expiring, aborting) to its end.
+  // Returns the record afterwards; false on a transport error (*out set).
+  bool drive(const std::string& id, Fields* rec, std::int64_t now_ms, core::Outcome* out);
+  bool finish_lines(const std::string& id, const Fields& rec, std::string_view kind, std::int64_t now_ms,
+                    core::Outcome* out);
+  std::size_t sweep(std::int64_t now_ms);
+
+  // cluster_store_read.cc
+  void fill_sku(const std::string& sku, const Fields& f, const ChannelTable& channels, SkuRecord* out);
+  static void fill_hold(const std::string& id, const Fields& f, HoldRecord* out);
+  core::Outcome get_sku(std::string_view sku, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome get_hold(std::string_view id, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome availability(std::string_view channel, const std::vector<std::string_view>& skus,
+                             std::int64_t now_ms, StoreReply* reply);
+  core::Outcome reconcile(bool repair, std::int64_t now_ms, StoreReply* reply);
+};
+
+}  // namespace stockd::backends

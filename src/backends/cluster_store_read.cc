@@ -1,0 +1,255 @@
+// Reads on the cluster store (SKU views, holds, availability) and the reconciler of Redis's own
+// counters. A read that meets a hold whose time is up expires it first, as the embedded core does.
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+#include "backends/cluster_store_impl.h"
+#include "spdlog/spdlog.h"
+
+namespace stockd::backends {
+namespace {
+
+std::int64_t sum_free(const Fields& f, const std::vector<std::string>& buckets) {
+  std::int64_t sum = 0;
+  for (const std::string& b : buckets) sum += field_int(f, "F:" + b);
+  return sum;
+}
+
+core::HoldState state_of(std::string_view st) {
+  if (st == "confirmed") return core::HoldState::confirmed;
+  if (st == "released") return core::HoldState::released;
+  if (st == "expired") return core::HoldState::expired;
+  return core::HoldState::held;
+}
+
+}  // namespace
+
+void ClusterStore::Impl::fill_sku(const std::string& sku, const Fields& f, const ChannelTable& channels, SkuRecord* out) {
+  AllocConfig cfg;
+  AllocConfig::decode(field_str(f, "cfg"), &cfg);
+  *out = SkuRecord{};
+  out->name = sku;
+  out->on_hand = field_int(f, "oh");
+  out->safety_stock = field_int(f, "ss");
+  out->held = field_int(f, "hd");
+  out->available = std::max<std::int64_t>(0, out->on_hand - out->safety_stock - out->held);
+  out->max_per_hold = field_int(f, "mph");
+  std::int64_t lst = field_int(f, "lst", -1);
+  out->low_stock_threshold_explicit = lst >= 0;
+  out->low_stock_threshold = lst >= 0 ? lst : field_int(f, "base") * opt.low_stock_permille / 1000;
+  out->version = static_cast<std::uint64_t>(field_int(f, "ver"));
+  for (const ChannelInfo& c : channels.channels)
+    out->channels.emplace_back(c.name, sum_free(f, draw_order(cfg, channels, c.name)));
+  for (const auto& fence : cfg.fences) {
+    std::string b = fence_bucket(fence.channel);
+    std::int64_t held = field_int(f, "H:" + b);
+    out->fences.push_back({fence.channel, fence.ratio_ppb, fence.units, field_int(f, "F:" + b) + held, held});
+  }
+  for (const auto& pool : cfg.pools) {
+    if (!pool.open) continue;
+    std::string b = pool_bucket(pool.name);
+    std::int64_t held = field_int(f, "H:" + b);
+    out->pools.push_back({pool.name, pool.units, field_int(f, "F:" + b) + held, held, pool.channels});
+  }
+  out->shared_free = field_int(f, "F:sh");
+  out->preempt = cfg.preempt;
+}
+
+void ClusterStore::Impl::fill_hold(const std::string& id, const Fields& f, HoldRecord* out) {
+  *out = HoldRecord{};
+  out->id = id;
+  out->channel = std::string(field_str(f, "ch"));
+  out->state = state_of(field_str(f, "st"));
+  std::string_view lines = out->state == core::HoldState::confirmed && f.count("cl") ? field_str(f, "cl") : field_str(f, "lines");
+  while (!lines.empty()) {
+    auto comma = lines.find(',');
+    std::string_view item = lines.substr(0, comma);
+    auto colon = item.rfind(':');
+    if (colon != std::string_view::npos) {
+      core::HoldLine l{std::string(item.substr(0, colon)), 0};
+      std::from_chars(item.data() + colon + 1, item.data() + item.size(), l.qty);
+      out->lines.push_back(std::move(l));
+    }
+    if (comma == std::string_view::npos) break;
+    lines.remove_prefix(comma + 1);
+  }
+  out->created_at_ms = field_int(f, "cat");
+  out->expires_at_ms = field_int(f, "exp");
+  out->finished_at_ms = field_int(f, "fin");
+}
+
+core::Outcome ClusterStore::Impl::get_sku(std::string_view sku, std::int64_t now_ms, StoreReply* reply) {
+  std::string key = sku_key(sku);
+  RedisReply r = cc->command(key, {"HGETALL", key}, true);
+  if (r.type != RedisReply::Type::array) return transport_error(r);
+  Fields f = to_fields(r);
+  if (f.empty()) return fail(core::Code::unknown_sku, "unknown sku " + std::string(sku));
+  remember(std::string(sku), f);
+  load_channels(now_ms, false, nullptr);
+  reply->kind = StoreReply::Kind::sku;
+  fill_sku(std::string(sku), f, channels_copy(), &reply->sku);
+  return {};
+}
+
+core::Outcome ClusterStore::Impl::get_hold(std::string_view id_view, std::int64_t now_ms, StoreReply* reply) {
+  std::string id(id_view);
+  std::string key = hold_key(id);
+  RedisReply r = cc->command(key, {"HGETALL", key}, true);
+  if (r.type != RedisReply::Type::array) return transport_error(r);
+  Fields rec = to_fields(r);
+  std::string_view st = field_str(rec, "st");
+  if (rec.empty() || st == "pending" || st == "aborting") return fail(core::Code::unknown_hold, "unknown hold " + id);
+  if ((st == "held" && now_ms >= field_int(rec, "exp")) || st == "confirming" || st == "releasing" || st == "expiring") {
+    core::Outcome out = finish_hold(id, "expire", "", now_ms, reply);
+    if (!out.ok()) return out;
+    if (reply->kind == StoreReply::Kind::hold) return out;
+    return get_hold(id, now_ms, reply);
+  }
+  reply->kind = StoreReply::Kind::hold;
+  fill_hold(id, rec, &reply->hold);
+  core::Outcome out;
+  out.hold_state = reply->hold.state;
+  return out;
+}
+
+core::Outcome ClusterStore::Impl::availability(std::string_view channel, const std::vector<std::string_view>& skus,
+                                               std::int64_t now_ms, StoreReply* reply) {
+  load_channels(now_ms, false, nullptr);
+  ChannelTable channels = channels_copy();
+  if (!channels.find(channel)) {
+    load_channels(now_ms, true, nullptr);
+    channels = channels_copy();
+    if (!channels.find(channel)) return fail(core::Code::unknown_channel, "unknown channel " + std::string(channel));
+  }
+  std::vector<std::string> names;
+  for (std::string_view s : skus)
+    if (std::find(names.begin(), names.end(), s) == names.end()) names.emplace_back(s);
+  std::vector<ClusterClient::Call> calls;
+  for (const std::string& s : names) calls.push_back({sku_key(s), {"HGETALL", sku_key(s)}, true});
+  std::vector<RedisReply> replies = cc->pipeline(calls);
+  reply->kind = StoreReply::Kind::availability;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (replies[i].type != RedisReply::Type::array) return transport_error(replies[i]);
+    Fields f = to_fields(replies[i]);
+    if (f.empty()) {
+      reply->unknown.push_back(names[i]);
+      continue;
+    }
+    AllocConfig cfg;
+    AllocConfig::decode(field_str(f, "cfg"), &cfg);
+    reply->available.emplace_back(names[i], sum_free(f, draw_order(cfg, channels, channel)));
+  }
+  return {};
+}
+
+// Checks, per SKU: on_hand >= held >= 0; the free units of its buckets add up to its available; held
+// equals the units of its live hold lines. With `repair`, held is set from the live lines and the
+// buckets are resized (stockd_sku_repair): the lines are the record of what is held.
+core::Outcome ClusterStore::Impl::reconcile(bool repair, std::int64_t now_ms, StoreReply* reply) {
+  reply->kind = StoreReply::Kind::reconcile;
+  load_channels(now_ms, true, nullptr);
+  ChannelTable channels = channels_copy();
+  for (int k = 0; k < kPartitions; ++k) {
+    std::string t = partition_tag(k);
+    std::string node = cc->master_of(t);
+    std::map<std::string, Fields> skus;
+    std::map<std::string, std::int64_t> held_by_lines;
+    std::string cursor = "0";
+    do {
+      RedisReply r = cc->on_node(node, {"SCAN", cursor, "MATCH", t + ":[sl]:*", "COUNT", "1000"});
+      if (r.type != RedisReply::Type::array || r.elements.size() < 2) return transport_error(r);
+      cursor = r.elements[0].str;
+      for (const RedisReply& key : r.elements[1].elements) {
+        const std::string& name = key.str;
+        if (name.compare(t.size(), 3, ":s:") == 0) {
+          skus[name.substr(t.size() + 3)];
+        } else {
+          RedisReply l = cc->command(name, {"HMGET", name, "st", "q"}, true);
+          if (l.type == RedisReply::Type::array && l.elements.size() == 2 && l.elements[0].str == "held") {
+            std::string sku = name.substr(name.rfind(':') + 1);
+            held_by_lines[sku] += std::stoll(l.elements[1].str);
+          }
+        }
+      }
+    } while (cursor != "0");
+    for (auto& [sku, f] : skus) {
+      RedisReply r = cc->command(sku_key(sku), {"HGETALL", sku_key(sku)}, true);
+      if (r.type != RedisReply::Type::array) return transport_error(r);
+      f = to_fields(r);
+      ++reply->skus_checked;
+      std::int64_t oh = field_int(f, "oh"), ss = field_int(f, "ss"), hd = field_int(f, "hd");
+      std::int64_t free = 0;
+      for (const auto& [name, value] : f)
+        if (name.rfind("F:", 0) == 0) free += field_int(f, name);
+      std::int64_t lines = held_by_lines[sku];
+      std::int64_t avail = std::max<std::int64_t>(0, oh - ss - hd);
+      if (hd == lines && free == avail && oh >= hd && hd >= 0) continue;
+      std::string line = "sku " + sku + ": held " + std::to_string(hd) + " vs " + std::to_string(lines) +
+                         " in live hold lines, free " + std::to_string(free) + " vs available " + std::to_string(avail);
+      if (repair) {
+        ClusterShared::Alloc a = alloc_of(sku);
+        AllocConfig::decode(field_str(f, "cfg"), &a.cfg);
+        std::string aver(field_str(f, "aver"));
+        RedisReply fix = fcall("stockd_sku_repair", {sku_key(sku), outbox_key(k)},
+                               {sku, std::to_string(now_ms), sizing_plan(a.cfg, channels), aver.empty() ? "0" : aver,
+                                std::to_string(lines)});
+        line += fix.type == RedisReply::Type::array && !fix.elements.empty() && fix.elements[0].str == "OK"
+                    ? " (repaired: held set from the lines, buckets resized)"
+                    : " (not repaired: " + (fix.elements.empty() ? fix.str : fix.elements[0].str) + ")";
+      }
+      spdlog::warn("event=reconcile_drift {}", line);
+      reply->drift.push_back(std::move(line));
+    }
+  }
+  core::Outcome out = replicate();
+  return out;
+}
+
+// ---- views
+
+core::ChannelView ChannelRecord::view() const {
+  core::ChannelView v;
+  v.name = name;
+  v.priority = priority;
+  v.hold_ttl_s = hold_ttl_s;
+  v.state = state;
+  return v;
+}
+
+core::SkuView SkuRecord::view() const {
+  core::SkuView v;
+  v.name = name;
+  v.on_hand = on_hand;
+  v.safety_stock = safety_stock;
+  v.held = held;
+  v.available = available;
+  v.max_per_hold = max_per_hold;
+  v.low_stock_threshold = low_stock_threshold;
+  v.low_stock_threshold_explicit = low_stock_threshold_explicit;
+  v.version = version;
+  for (const auto& [ch, a] : channels) v.channels.push_back({ch, a});
+  for (const Fence& f : fences) v.fences.push_back({f.channel, f.ratio_ppb, f.units, f.size, f.held});
+  for (const Pool& p : pools) {
+    core::PoolView pv{p.name, p.units, {}, p.size, p.held};
+    for (const std::string& c : p.channels) pv.channels.push_back(c);
+    v.pools.push_back(std::move(pv));
+  }
+  v.shared_free = shared_free;
+  v.preempt = preempt;
+  return v;
+}
+
+core::HoldView HoldRecord::view() const {
+  core::HoldView v;
+  v.id = id;
+  v.channel = channel;
+  v.state = state;
+  for (const auto& l : lines) v.lines.push_back({l.sku, l.qty});
+  v.created_at_ms = created_at_ms;
+  v.expires_at_ms = expires_at_ms;
+  v.finished_at_ms = finished_at_ms;
+  return v;
+}
+
+}  // namespace stockd::backends

@@ -1,0 +1,29 @@
+// outbox.h: the transactional outbox of the cluster store: what each Redis Function call appends to
+// its partition's stream, inside the same atomic call as the change it describes, and what the
+// ledger writer (ledger.h) applies to PostgreSQL.
+//
+// Streams: one per partition, key outbox_key(k) = "{p<k>}:out" (k in [0, kPartitions)), trimmed with
+// XADD ... MAXLEN ~ kOutboxMaxLen (a ledger down for longer loses entries; the reconciler repairs the
+// levels, see docs/cluster.md). Channel settings live in partition 0.
+//
+// Entry fields (all values are decimal integers or identifiers, no spaces; times in epoch ms):
+//   t=sku   a SKU changed: sku, ver (the SKU's version after the change: +1 per change, so (sku, ver)
+//           names one change exactly once), kind (set | adjust | alloc | hold | release | expire |
+//           confirm | pool_close), d_oh (on_hand delta), d_hd (held delta), ref (adjustment ref or
+//           hold id, may be empty), reason (adjustment reason, may be empty), at, and the levels after:
+//           oh (on_hand), ss (safety_stock), hd (held).
+//   t=hold  a hold changed state: id, ch (channel), st (held | confirmed | released | expired),
+//           lines ("sku:qty,sku:qty"), cat (created_at), exp (expires_at), fin (finished_at, 0 while
+//           held), hver (the hold's version after the change, +1 per change).
+//   t=ch    a channel was put: ch, prio, ttl, st (active | frozen), at.
+#pragma once
+#include <string>
+
+namespace stockd::backends {
+
+inline constexpr long kOutboxMaxLen = 1'000'000;
+
+inline std::string partition_tag(int k) { return "{p" + std::to_string(k) + "}"; }
+inline std::string outbox_key(int k) { return partition_tag(k) + ":out"; }
+
+}  // namespace stockd::backends

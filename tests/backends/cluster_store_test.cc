@@ -1,0 +1,357 @@
+// Tests of the cluster store against a real Redis Cluster (STOCKD_TEST_CLUSTER=host:port; ctest starts
+// one with scripts/redis-cluster). By hand:
+//   scripts/redis-cluster start /tmp/rc 7300 && STOCKD_TEST_CLUSTER=127.0.0.1:7300 ./cluster_store_test
+//
+// The central test is differential: the same random commands (stock set and adjusted, allocations
+// with fences, pools and preemption, multi-line holds, sales, partial confirms, releases, extends,
+// time jumps with expiry) go to the embedded core and to the cluster store, and after every step
+// the outcome codes and every SKU's figures (on hand, held, available, each channel's available,
+// shared) must be equal. Names carry a random run prefix, so reruns against one cluster never meet.
+#include "backends/cluster_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/cluster_client.h"
+#include "core/inventory.h"
+
+namespace stockd::backends {
+namespace {
+
+std::string cluster_seed() {
+  const char* s = std::getenv("STOCKD_TEST_CLUSTER");
+  return s ? s : "";
+}
+
+class ClusterStoreLive : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cluster_seed().empty()) {
+      if (std::getenv("STOCKD_TEST_CLUSTER_REQUIRED")) FAIL() << "STOCKD_TEST_CLUSTER is not set";
+      GTEST_SKIP() << "set STOCKD_TEST_CLUSTER=host:port to run the cluster store tests";
+    }
+    opt_.seeds = {cluster_seed()};
+    opt_.wait_replicas = 1;
+    shared_ = ClusterStore::make_shared_state();
+    store_ = open();
+    std::random_device rd;
+    prefix_ = "t" + std::to_string(rd() % 1000000) + "-";
+  }
+  std::unique_ptr<ClusterStore> open() {
+    std::string error;
+    auto s = ClusterStore::open(opt_, shared_, &error);
+    EXPECT_NE(s, nullptr) << error;
+    return s;
+  }
+  std::string n(const std::string& name) const { return prefix_ + name; }
+
+  ClusterStoreOptions opt_;
+  std::shared_ptr<ClusterShared> shared_;
+  std::unique_ptr<ClusterStore> store_;
+  std::string prefix_;
+};
+
+core::Outcome apply(ClusterStore& s, const core::Command& c, std::int64_t now, StoreReply* r = nullptr) {
+  StoreReply ignored;
+  return s.apply(c, now, r ? r : &ignored);
+}
+
+TEST_F(ClusterStoreLive, HoldConfirmReleaseRoundTrip) {
+  const std::int64_t t0 = 1'700'000'000'000;
+  ASSERT_TRUE(apply(*store_, core::PutChannel{n("app"), 1, 900, core::ChannelState::active}, t0).ok());
+  ASSERT_TRUE(apply(*store_, core::PutSku{n("A"), 100, 10, {}, {}}, t0).ok());
+  ASSERT_TRUE(apply(*store_, core::PutSku{n("B"), 5, 0, {}, {}}, t0).ok());
+  StoreReply r;
+  core::Outcome o = apply(*store_, core::CreateHold{n("h1"), n("app"), {{n("A"), 30}, {n("B"), 5}}, 60, false}, t0, &r);
+  ASSERT_TRUE(o.ok()) << o.message;
+  EXPECT_TRUE(o.created);
+  EXPECT_EQ(r.hold.state, core::HoldState::held);
+  EXPECT_EQ(r.hold.expires_at_ms, t0 + 60'000);
+  // A replay answers the hold as it is; another request with the same id is a conflict.
+  o = apply(*store_, core::CreateHold{n("h1"), n("app"), {{n("B"), 5}, {n("A"), 30}}, 60, false}, t0);
+  EXPECT_TRUE(o.ok()) << o.message;
+  EXPECT_FALSE(o.created);
+  o = apply(*store_, core::CreateHold{n("h1"), n("app"), {{n("A"), 31}}, 60, false}, t0);
+  EXPECT_EQ(o.code, core::Code::idempotency_conflict);
+  // B is sold out: a second hold on it is refused and takes nothing from A either.
+  o = apply(*store_, core::CreateHold{n("h2"), n("app"), {{n("A"), 1}, {n("B"), 1}}, 60, false}, t0);
+  EXPECT_EQ(o.code, core::Code::insufficient_stock);
+  EXPECT_EQ(o.detail_sku, n("B"));
+  StoreReply sku;
+  ASSERT_TRUE(store_->get_sku(n("A"), t0, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 30);
+  EXPECT_EQ(sku.sku.available, 60);
+  // Partial confirm: 20 of A sold, B released.
+  o = apply(*store_, core::ConfirmHold{n("h1"), std::vector<core::HoldLine>{{n("A"), 20}}}, t0 + 1000, &r);
+  ASSERT_TRUE(o.ok()) << o.message;
+  EXPECT_EQ(r.hold.state, core::HoldState::confirmed);
+  ASSERT_EQ(r.hold.lines.size(), 1u);
+  EXPECT_EQ(r.hold.lines[0].qty, 20);
+  ASSERT_TRUE(store_->get_sku(n("A"), t0, &sku).ok());
+  EXPECT_EQ(sku.sku.on_hand, 80);
+  EXPECT_EQ(sku.sku.held, 0);
+  ASSERT_TRUE(store_->get_sku(n("B"), t0, &sku).ok());
+  EXPECT_EQ(sku.sku.on_hand, 5);
+  EXPECT_EQ(sku.sku.available, 5);
+  EXPECT_EQ(apply(*store_, core::ReleaseHold{n("h1")}, t0 + 2000).code, core::Code::invalid_state);
+  EXPECT_EQ(apply(*store_, core::ConfirmHold{n("nope"), {}}, t0).code, core::Code::unknown_hold);
+}
+
+TEST_F(ClusterStoreLive, ExpiryReturnsUnitsOnceWithThreeSweepers) {
+  const std::int64_t t0 = 1'700'000'000'000;
+  ASSERT_TRUE(apply(*store_, core::PutChannel{n("app"), 1, 900, core::ChannelState::active}, t0).ok());
+  ASSERT_TRUE(apply(*store_, core::PutSku{n("A"), 1000, 0, {}, {}}, t0).ok());
+  const int holds = 60;
+  for (int i = 0; i < holds; ++i)
+    ASSERT_TRUE(apply(*store_, core::CreateHold{n("e" + std::to_string(i)), n("app"), {{n("A"), 3}}, 1, false}, t0).ok());
+  StoreReply sku;
+  ASSERT_TRUE(store_->get_sku(n("A"), t0, &sku).ok());
+  ASSERT_EQ(sku.sku.held, 3 * holds);
+  std::vector<std::thread> sweepers;
+  std::atomic<std::size_t> acted{0};
+  for (int s = 0; s < 3; ++s)
+    sweepers.emplace_back([&] {
+      auto store = open();
+      for (int round = 0; round < 5; ++round) acted += store->sweep(t0 + 1000 + round);
+    });
+  for (auto& t : sweepers) t.join();
+  EXPECT_GE(acted.load(), static_cast<std::size_t>(holds));
+  ASSERT_TRUE(store_->get_sku(n("A"), t0 + 2000, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 0);
+  EXPECT_EQ(sku.sku.available, 1000) << "each expired hold must return its units exactly once";
+  StoreReply h;
+  ASSERT_TRUE(store_->get_hold(n("e7"), t0 + 2000, &h).ok());
+  EXPECT_EQ(h.hold.state, core::HoldState::expired);
+  EXPECT_EQ(apply(*store_, core::ConfirmHold{n("e7"), {}}, t0 + 2000).code, core::Code::hold_expired);
+  core::Outcome o = apply(*store_, core::ReleaseHold{n("e7")}, t0 + 2000, &h);
+  EXPECT_TRUE(o.ok());
+  EXPECT_EQ(h.hold.state, core::HoldState::expired);
+}
+
+TEST_F(ClusterStoreLive, FlashSaleRaceNeverOversells) {
+  const std::int64_t t0 = 1'700'000'000'000;
+  ASSERT_TRUE(apply(*store_, core::PutChannel{n("app"), 1, 900, core::ChannelState::active}, t0).ok());
+  ASSERT_TRUE(apply(*store_, core::PutSku{n("HOT"), 100, 0, {}, {}}, t0).ok());
+  std::atomic<int> sold{0}, refused{0}, other{0};
+  std::vector<std::thread> buyers;
+  for (int t = 0; t < 8; ++t)
+    buyers.emplace_back([&, t] {
+      auto store = open();
+      for (int i = 0; i < 25; ++i) {
+        core::Outcome o = apply(*store, core::CreateHold{n("b" + std::to_string(t) + "-" + std::to_string(i)), n("app"),
+                                                         {{n("HOT"), 1}}, 60, true}, t0);
+        (o.ok() ? sold : o.code == core::Code::insufficient_stock ? refused : other)++;
+      }
+    });
+  for (auto& b : buyers) b.join();
+  EXPECT_EQ(sold.load(), 100);
+  EXPECT_EQ(refused.load(), 100);
+  EXPECT_EQ(other.load(), 0);
+  StoreReply sku;
+  ASSERT_TRUE(store_->get_sku(n("HOT"), t0, &sku).ok());
+  EXPECT_EQ(sku.sku.on_hand, 0);
+  EXPECT_EQ(sku.sku.held, 0);
+}
+
+TEST_F(ClusterStoreLive, RepairRollsBackAHoldWhoseCreatorDied) {
+  const std::int64_t t0 = 1'700'000'000'000;
+  ASSERT_TRUE(apply(*store_, core::PutChannel{n("app"), 1, 900, core::ChannelState::active}, t0).ok());
+  ASSERT_TRUE(apply(*store_, core::PutSku{n("A"), 10, 0, {}, {}}, t0).ok());
+  ASSERT_TRUE(apply(*store_, core::PutSku{n("B"), 10, 0, {}, {}}, t0).ok());
+  // A creator that began the hold, took line A, and died before line B and the commit.
+  ClusterOptions co;
+  co.seeds = opt_.seeds;
+  std::string error;
+  auto cc = ClusterClient::connect(co, &error);
+  ASSERT_NE(cc, nullptr) << error;
+  std::string id = n("dead");
+  int hp = partition_of(id);
+  std::string ht = "{p" + std::to_string(hp) + "}";
+  auto tag = [](const std::string& s) { return "{p" + std::to_string(partition_of(s)) + "}"; };
+  std::vector<std::string> begin{"FCALL", "stockd_hold_begin", "5", ht + ":h:" + id, ht + ":x", ht + ":pend", ht + ":ret",
+                                 ht + ":out", id, n("app"), n("A") + ":4," + n("B") + ":4", n("A") + ":4," + n("B") + ":4",
+                                 "0", std::to_string(t0), "60000", "att1"};
+  ASSERT_EQ(cc->command(begin[3], begin).elements.at(0).str, "NEW");
+  std::string a = n("A");
+  std::vector<std::string> take{"FCALL", "stockd_take", "3", tag(a) + ":s:" + a, tag(a) + ":l:" + id + ":" + a,
+                                tag(a) + ":out", a, id, n("app"), "4", "-", std::to_string(t0), "att1", "sh"};
+  RedisReply r = cc->command(take[3], take);
+  if (r.elements.at(0).str == "STALE") {  // the allocation version: ask with the one it names
+    take[10] = r.elements.at(1).str;
+    r = cc->command(take[3], take);
+  }
+  ASSERT_EQ(r.elements.at(0).str, "OK");
+  StoreReply sku;
+  ASSERT_TRUE(store_->get_sku(a, t0, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 4);
+  // Too early: the creator may still be at it.
+  store_->sweep(t0 + 1000);
+  ASSERT_TRUE(store_->get_sku(a, t0, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 4);
+  // After repair_after_ms the sweep gives the hold up: A's units come back, B is tombstoned.
+  store_->sweep(t0 + opt_.repair_after_ms + 1);
+  ASSERT_TRUE(store_->get_sku(a, t0, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 0);
+  EXPECT_EQ(sku.sku.available, 10);
+  StoreReply h;
+  EXPECT_EQ(store_->get_hold(id, t0, &h).code, core::Code::unknown_hold);
+  // The dead creator's late take of B is refused.
+  std::string b = n("B");
+  std::vector<std::string> late{"FCALL", "stockd_take", "3", tag(b) + ":s:" + b, tag(b) + ":l:" + id + ":" + b,
+                                tag(b) + ":out", b, id, n("app"), "4", take[10], std::to_string(t0), "att1", "sh"};
+  r = cc->command(late[3], late);
+  ASSERT_FALSE(r.elements.empty());
+  if (r.elements[0].str == "STALE") {
+    late[10] = r.elements[1].str;
+    r = cc->command(late[3], late);
+  }
+  EXPECT_EQ(r.elements.at(0).str, "TOMB");
+  // The same id may be used again (a rejected attempt is not remembered).
+  core::Outcome o = apply(*store_, core::CreateHold{id, n("app"), {{a, 4}, {b, 4}}, 60, false}, t0 + 10'000);
+  EXPECT_TRUE(o.ok()) << o.message;
+  ASSERT_TRUE(store_->get_sku(b, t0, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 4);
+  StoreReply rec;
+  ASSERT_TRUE(store_->reconcile(false, t0, &rec).ok());
+  for (const std::string& d : rec.drift) EXPECT_EQ(d.find(prefix_), std::string::npos) << d;
+}
+
+// ---- differential: the cluster store against the embedded core
+
+struct Differential {
+  std::mt19937_64 rng;
+  std::string prefix;
+  std::vector<std::string> channels{"app", "tmall", "douyin"};
+  std::vector<std::string> skus{"A", "B", "C"};
+  std::vector<std::string> holds;
+  int next_hold = 0;
+  std::int64_t now = 1'700'000'000'000;
+
+  std::int64_t pick(std::int64_t lo, std::int64_t hi) { return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng); }
+  const std::string& any(const std::vector<std::string>& v) { return v[pick(0, v.size() - 1)]; }
+
+  // A command in core names (the cluster gets them with the prefix).
+  core::Command next() {
+    switch (pick(0, 15)) {
+      case 0: return core::PutSku{any(skus), pick(0, 60), pick(0, 5), {}, {}};
+      case 1: return core::Adjust{any(skus), pick(-10, 25) | 1, "test", pick(0, 1) ? "R" + std::to_string(pick(0, 6)) : ""};
+      case 2: {
+        core::SetAllocation a{any(skus), {}, {}, pick(0, 1) == 1};
+        if (pick(0, 1)) a.fences.push_back({"tmall", -1, pick(0, 20)});
+        if (pick(0, 1)) a.fences.push_back({"douyin", pick(0, 500'000'000), -1});
+        if (pick(0, 1)) a.pools.push_back({"live", pick(0, 15), {"douyin"}});
+        return a;
+      }
+      case 3: return core::ClosePool{any(skus), "live"};
+      case 4: return core::PutChannel{any(channels), pick(1, 3), {}, pick(0, 6) == 0 ? core::ChannelState::frozen : core::ChannelState::active};
+      case 5: case 6: case 7: case 8: {
+        core::CreateHold h{"h" + std::to_string(next_hold++), any(channels), {}, pick(1, 30), pick(0, 4) == 0};
+        std::vector<std::string> s = skus;
+        std::shuffle(s.begin(), s.end(), rng);
+        for (int i = 0, lines = static_cast<int>(pick(1, 2)); i < lines; ++i) h.lines.push_back({s[i], pick(1, 12)});
+        holds.push_back(h.id);
+        return h;
+      }
+      case 9: case 10: {
+        if (holds.empty()) return core::Tick{};
+        if (pick(0, 2) == 0) return core::ConfirmHold{any(holds), std::vector<core::HoldLine>{}};
+        return core::ConfirmHold{any(holds), {}};
+      }
+      case 11: case 12: return holds.empty() ? core::Command{core::Tick{}} : core::ReleaseHold{any(holds)};
+      case 13: return holds.empty() ? core::Command{core::Tick{}} : core::ExtendHold{any(holds), pick(1, 30)};
+      default: now += pick(0, 20'000); return core::Tick{};
+    }
+  }
+
+  core::Command prefixed(core::Command c) const {
+    auto p = [&](std::string& s) { s = prefix + s; };
+    std::visit(
+        [&](auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, core::PutSku> || std::is_same_v<T, core::Adjust> ||
+                        std::is_same_v<T, core::ClosePool>) p(x.sku);
+          if constexpr (std::is_same_v<T, core::PutChannel>) p(x.channel);
+          if constexpr (std::is_same_v<T, core::SetAllocation>) {
+            p(x.sku);
+            for (auto& f : x.fences) p(f.channel);
+            for (auto& pool : x.pools)
+              for (auto& ch : pool.channels) p(ch);
+          }
+          if constexpr (std::is_same_v<T, core::CreateHold>) {
+            p(x.id);
+            p(x.channel);
+            for (auto& l : x.lines) p(l.sku);
+          }
+          if constexpr (std::is_same_v<T, core::ConfirmHold>) {
+            p(x.id);
+            if (x.lines)
+              for (auto& l : *x.lines) p(l.sku);
+          }
+          if constexpr (std::is_same_v<T, core::ReleaseHold> || std::is_same_v<T, core::ExtendHold>) p(x.id);
+        },
+        c);
+    return c;
+  }
+};
+
+TEST_F(ClusterStoreLive, BehavesLikeTheEmbeddedCore) {
+  const char* env_seed = std::getenv("STOCKD_SEED");
+  std::uint64_t seed = env_seed ? std::strtoull(env_seed, nullptr, 10) : std::random_device{}();
+  const int steps = std::getenv("STOCKD_DIFF_STEPS") ? std::atoi(std::getenv("STOCKD_DIFF_STEPS")) : 600;
+  Differential d;
+  d.rng.seed(seed);
+  d.prefix = prefix_;
+  SCOPED_TRACE("replay with STOCKD_SEED=" + std::to_string(seed));
+  core::Inventory inv;
+  for (const std::string& ch : d.channels) {
+    core::PutChannel pc{ch, 1 + static_cast<std::int64_t>(&ch - d.channels.data()), 900, core::ChannelState::active};
+    ASSERT_TRUE(inv.apply(pc, d.now, nullptr).ok());
+    ASSERT_TRUE(apply(*store_, d.prefixed(pc), d.now).ok());
+  }
+  for (const std::string& s : d.skus) {
+    core::PutSku ps{s, 50, 2, {}, {}};
+    ASSERT_TRUE(inv.apply(ps, d.now, nullptr).ok());
+    ASSERT_TRUE(apply(*store_, d.prefixed(ps), d.now).ok());
+  }
+  for (int step = 0; step < steps; ++step) {
+    core::Command c = d.next();
+    d.now += d.pick(0, 300);
+    store_->sweep(d.now);
+    core::Outcome want = inv.apply(c, d.now, nullptr);
+    StoreReply reply;
+    core::Outcome got = apply(*store_, d.prefixed(c), d.now, &reply);
+    std::string what = "step " + std::to_string(step) + " command #" + std::to_string(c.index()) +
+                       " want " + std::string(core::code_name(want.code)) + " (" + want.message + ") got " +
+                       std::string(core::code_name(got.code)) + " (" + got.message + ")";
+    ASSERT_EQ(got.code, want.code) << what;
+    if (want.code == core::Code::insufficient_stock) {
+      EXPECT_EQ(got.available, want.available) << what;
+    }
+    for (const std::string& s : d.skus) {
+      core::SkuView v = inv.sku(inv.find_sku(s));
+      StoreReply r;
+      ASSERT_TRUE(store_->get_sku(d.prefix + s, d.now, &r).ok());
+      const SkuRecord& g = r.sku;
+      ASSERT_EQ(g.on_hand, v.on_hand) << what << " sku " << s;
+      ASSERT_EQ(g.held, v.held) << what << " sku " << s;
+      ASSERT_EQ(g.available, v.available) << what << " sku " << s;
+      ASSERT_EQ(g.shared_free, v.shared_free) << what << " sku " << s;
+      ASSERT_EQ(g.low_stock_threshold, v.low_stock_threshold) << what << " sku " << s;
+      for (const auto& ca : v.channels) {
+        std::int64_t cluster_avail = -1;
+        for (const auto& [name, a] : g.channels)
+          if (name == d.prefix + std::string(ca.channel)) cluster_avail = a;
+        ASSERT_EQ(cluster_avail, ca.available) << what << " sku " << s << " channel " << ca.channel;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace stockd::backends
