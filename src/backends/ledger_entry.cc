@@ -1,0 +1,276 @@
+// Parsing and checking of outbox entries, and their JSON form for PostgreSQL.
+//
+// Why JSON: a batch goes to PostgreSQL as one parameter that jsonb_to_recordset() turns into rows, so
+// a partition's batch is one statement (one round trip) however many entries it has, and no entry
+// text ever becomes SQL. The JSON is written here by hand because it is a flat array of flat objects
+// whose strings were already checked by valid_text().
+#include "backends/ledger_entry.h"
+
+#include <charconv>
+
+#include "core/limits.h"
+
+namespace stockd::backends {
+namespace {
+
+class FieldReader {
+ public:
+  FieldReader(const StreamFields& fields, std::string* error) : fields_(fields), error_(error) {}
+
+  // The first value of `name`, or nullptr (and the error) if it is missing.
+  const std::string* find(std::string_view name) {
+    for (const auto& [f, v] : fields_) {
+      if (f == name) return &v;
+    }
+    fail(name, "missing");
+    return nullptr;
+  }
+
+  bool text(std::string_view name, std::size_t len_max, bool may_be_empty, std::string* out) {
+    const std::string* v = find(name);
+    if (v == nullptr) return false;
+    if (v->empty() && !may_be_empty) return fail(name, "empty");
+    if (v->size() > len_max) return fail(name, "longer than " + std::to_string(len_max) + " bytes");
+    if (!valid_text(*v)) return fail(name, "not UTF-8 or holds a NUL byte");
+    *out = *v;
+    return true;
+  }
+
+  bool integer(std::string_view name, std::int64_t min, std::int64_t max, std::int64_t* out) {
+    const std::string* v = find(name);
+    if (v == nullptr) return false;
+    std::int64_t n = 0;
+    const char* end = v->data() + v->size();
+    auto [p, ec] = std::from_chars(v->data(), end, n);
+    if (v->empty() || ec != std::errc() || p != end) return fail(name, "not a 64-bit integer: '" + *v + "'");
+    if (n < min || n > max) return fail(name, "out of range: " + *v);
+    *out = n;
+    return true;
+  }
+
+  bool time_ms(std::string_view name, std::int64_t* out) { return integer(name, 0, kEpochMsMax, out); }
+
+  bool fail(std::string_view name, const std::string& what) {
+    if (error_->empty()) *error_ = "field " + std::string(name) + ": " + what;
+    return false;
+  }
+
+ private:
+  const StreamFields& fields_;
+  std::string* error_;
+};
+
+constexpr std::int64_t kI64Min = INT64_MIN;
+constexpr std::int64_t kI64Max = INT64_MAX;
+constexpr std::size_t kLinesTextMax = limits::kLinesPerHoldMax * (limits::kIdLenMax + 24);
+
+bool parse_sku(FieldReader& r, SkuChange* c) {
+  return r.text("sku", limits::kIdLenMax, false, &c->sku) && r.integer("ver", 1, kI64Max, &c->version) &&
+         r.text("kind", limits::kIdLenMax, false, &c->kind) &&
+         r.integer("d_oh", kI64Min, kI64Max, &c->delta_on_hand) &&
+         r.integer("d_hd", kI64Min, kI64Max, &c->delta_held) && r.text("ref", limits::kIdLenMax, true, &c->ref) &&
+         r.text("reason", limits::kReasonLenMax, true, &c->reason) && r.time_ms("at", &c->at_ms) &&
+         r.integer("oh", kI64Min, kI64Max, &c->on_hand) && r.integer("ss", kI64Min, kI64Max, &c->safety_stock) &&
+         r.integer("hd", kI64Min, kI64Max, &c->held);
+}
+
+// "sku:qty,sku:qty" (empty: no lines). The quantity follows the last ':' of an item.
+bool parse_lines(FieldReader& r, const std::string& text, std::vector<std::pair<std::string, std::int64_t>>* out) {
+  if (text.empty()) return true;
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    if (out->size() == limits::kLinesPerHoldMax) return r.fail("lines", "more than kLinesPerHoldMax lines");
+    std::size_t end = text.find(',', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view item(text.data() + begin, end - begin);
+    const std::size_t colon = item.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return r.fail("lines", "item without 'sku:qty'");
+    std::int64_t qty = 0;
+    auto [p, ec] = std::from_chars(item.data() + colon + 1, item.data() + item.size(), qty);
+    if (ec != std::errc() || p != item.data() + item.size() || colon + 1 == item.size()) {
+      return r.fail("lines", "quantity is not an integer in '" + std::string(item) + "'");
+    }
+    out->emplace_back(std::string(item.substr(0, colon)), qty);
+    begin = end + 1;
+  }
+  return true;
+}
+
+bool parse_hold(FieldReader& r, HoldChange* c) {
+  std::string lines;
+  return r.text("id", limits::kIdLenMax, false, &c->id) && r.text("ch", limits::kIdLenMax, true, &c->channel) &&
+         r.text("st", limits::kIdLenMax, false, &c->state) && r.text("lines", kLinesTextMax, true, &lines) &&
+         parse_lines(r, lines, &c->lines) && r.time_ms("cat", &c->created_at_ms) &&
+         r.time_ms("exp", &c->expires_at_ms) && r.time_ms("fin", &c->finished_at_ms) &&
+         r.integer("hver", 1, kI64Max, &c->version);
+}
+
+bool parse_channel(FieldReader& r, ChannelChange* c) {
+  return r.text("ch", limits::kIdLenMax, false, &c->channel) && r.integer("prio", kI64Min, kI64Max, &c->priority) &&
+         r.integer("ttl", kI64Min, kI64Max, &c->hold_ttl_s) && r.text("st", limits::kIdLenMax, false, &c->state) &&
+         r.time_ms("at", &c->at_ms);
+}
+
+void append_int(std::string* out, std::int64_t n) {
+  char buf[24];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  (void)ec;
+  out->append(buf, p);
+}
+
+void append_field(std::string* out, const char* name, std::string_view s) {
+  out->push_back('"');
+  out->append(name);
+  out->append("\":");
+  append_json_string(out, s);
+  out->push_back(',');
+}
+
+void append_field(std::string* out, const char* name, std::int64_t n) {
+  out->push_back('"');
+  out->append(name);
+  out->append("\":");
+  append_int(out, n);
+  out->push_back(',');
+}
+
+// Replaces the trailing ',' of an object's last field with '}'.
+void close_object(std::string* out) { out->back() = '}'; }
+
+}  // namespace
+
+bool parse_outbox_entry(const StreamFields& fields, OutboxChange* out, std::string* error) {
+  error->clear();
+  FieldReader r(fields, error);
+  const std::string* t = r.find("t");
+  if (t == nullptr) return false;
+  if (*t == "sku") return parse_sku(r, &out->emplace<SkuChange>());
+  if (*t == "hold") return parse_hold(r, &out->emplace<HoldChange>());
+  if (*t == "ch") return parse_channel(r, &out->emplace<ChannelChange>());
+  return r.fail("t", "unknown entry type '" + (valid_text(*t) ? *t : std::string("?")) + "'");
+}
+
+bool valid_text(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    const std::uint32_t min_cp[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+void append_json_string(std::string* out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(ch);
+    } else if (c < 0x20) {
+      out->append("\\u00");
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 0xF]);
+    } else {
+      out->push_back(ch);
+    }
+  }
+  out->push_back('"');
+}
+
+std::string sku_changes_json(const std::vector<const SkuChange*>& changes) {
+  std::string out = "[";
+  for (const SkuChange* c : changes) {
+    out.push_back('{');
+    append_field(&out, "sku", c->sku);
+    append_field(&out, "ver", c->version);
+    append_field(&out, "kind", c->kind);
+    append_field(&out, "d_oh", c->delta_on_hand);
+    append_field(&out, "d_hd", c->delta_held);
+    append_field(&out, "ref", c->ref);
+    append_field(&out, "reason", c->reason);
+    append_field(&out, "at", c->at_ms);
+    append_field(&out, "oh", c->on_hand);
+    append_field(&out, "ss", c->safety_stock);
+    append_field(&out, "hd", c->held);
+    close_object(&out);
+    out.push_back(',');
+  }
+  if (out.back() == ',') out.pop_back();
+  out.push_back(']');
+  return out;
+}
+
+std::string hold_changes_json(const std::vector<const HoldChange*>& changes) {
+  std::string out = "[";
+  for (const HoldChange* c : changes) {
+    out.push_back('{');
+    append_field(&out, "id", c->id);
+    append_field(&out, "ch", c->channel);
+    append_field(&out, "st", c->state);
+    out.append("\"lines\":[");
+    for (const auto& [sku, qty] : c->lines) {
+      out.push_back('{');
+      append_field(&out, "sku", sku);
+      append_field(&out, "qty", qty);
+      close_object(&out);
+      out.push_back(',');
+    }
+    if (out.back() == ',') out.pop_back();
+    out.append("],");
+    append_field(&out, "cat", c->created_at_ms);
+    append_field(&out, "exp", c->expires_at_ms);
+    append_field(&out, "fin", c->finished_at_ms);
+    append_field(&out, "hver", c->version);
+    close_object(&out);
+    out.push_back(',');
+  }
+  if (out.back() == ',') out.pop_back();
+  out.push_back(']');
+  return out;
+}
+
+std::string channel_changes_json(const std::vector<const ChannelChange*>& changes) {
+  std::string out = "[";
+  std::int64_t seq = 0;
+  for (const ChannelChange* c : changes) {
+    out.push_back('{');
+    append_field(&out, "ch", c->channel);
+    append_field(&out, "prio", c->priority);
+    append_field(&out, "ttl", c->hold_ttl_s);
+    append_field(&out, "st", c->state);
+    append_field(&out, "at", c->at_ms);
+    append_field(&out, "seq", seq++);  // stream order within the batch: breaks ties of `at`
+    close_object(&out);
+    out.push_back(',');
+  }
+  if (out.back() == ',') out.pop_back();
+  out.push_back(']');
+  return out;
+}
+
+}  // namespace stockd::backends

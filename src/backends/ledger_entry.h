@@ -1,0 +1,56 @@
+// ledger_entry.h: one outbox stream entry (outbox.h) parsed and checked for the ledger writer, and the
+// JSON text in which a batch of them is handed to PostgreSQL as ONE statement parameter.
+//
+// The check is strict where PostgreSQL would otherwise fail the whole batch (a number that is not a
+// 64-bit integer, a time outside timestamptz's range, text that is not UTF-8 or holds a NUL) and
+// lenient about vocabulary (an unknown `kind` or `st` is recorded as it is), so that a newer cluster
+// store's entries still reach the ledger. A missing field is malformed; extra fields are ignored.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace stockd::backends {
+
+// 9999-12-31T23:59:59.999Z: the last epoch ms PostgreSQL's timestamptz and our JSON both carry exactly.
+inline constexpr std::int64_t kEpochMsMax = 253'402'300'799'999;
+
+struct SkuChange {
+  std::string sku, kind, ref, reason;
+  std::int64_t version = 0, delta_on_hand = 0, delta_held = 0, at_ms = 0;
+  std::int64_t on_hand = 0, safety_stock = 0, held = 0;
+};
+
+struct HoldChange {
+  std::string id, channel, state;
+  std::vector<std::pair<std::string, std::int64_t>> lines;  // (sku, qty)
+  std::int64_t created_at_ms = 0, expires_at_ms = 0, finished_at_ms = 0;  // finished 0: not finished
+  std::int64_t version = 0;
+};
+
+struct ChannelChange {
+  std::string channel, state;
+  std::int64_t priority = 0, hold_ttl_s = 0, at_ms = 0;
+};
+
+using OutboxChange = std::variant<SkuChange, HoldChange, ChannelChange>;
+using StreamFields = std::vector<std::pair<std::string, std::string>>;
+
+// False and *error (what is wrong, with the field) when the entry is malformed.
+bool parse_outbox_entry(const StreamFields& fields, OutboxChange* out, std::string* error);
+
+// True if `s` is valid UTF-8 without NUL bytes (what a PostgreSQL text value and a JSON string take).
+bool valid_text(std::string_view s);
+
+// Appends `s` as a JSON string literal (quotes included). REQUIRES: valid_text(s).
+void append_json_string(std::string* out, std::string_view s);
+
+// The JSON arrays the apply statement reads with jsonb_to_recordset (field names as in outbox.h).
+std::string sku_changes_json(const std::vector<const SkuChange*>& changes);
+std::string hold_changes_json(const std::vector<const HoldChange*>& changes);
+std::string channel_changes_json(const std::vector<const ChannelChange*>& changes);
+
+}  // namespace stockd::backends

@@ -1,0 +1,84 @@
+// ledger_impl.h: the Ledger's state and the small libpq helpers its three files share
+// (ledger.cc: open and schema; ledger_poll.cc: claim, read, apply, ack; ledger_reconcile.cc).
+#pragma once
+#include <libpq-fe.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cluster_client.h"
+#include "backends/cluster_store.h"
+#include "backends/ledger.h"
+#include "backends/ledger_entry.h"
+
+namespace stockd::backends {
+
+struct PgResultFree {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+struct PgConnFree {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using PgResult = std::unique_ptr<PGresult, PgResultFree>;
+using PgConn = std::unique_ptr<PGconn, PgConnFree>;
+
+// Runs one statement with text parameters (cast in the SQL, e.g. $1::bigint). Never null: a failed
+// send yields an empty PGRES_FATAL_ERROR result.
+PgResult pg_exec(PGconn* conn, const char* sql, const std::vector<std::string>& params = {});
+bool pg_ok(const PGresult* r);  // PGRES_COMMAND_OK or PGRES_TUPLES_OK
+std::string pg_error(PGconn* conn, const PGresult* r);  // one line: SQLSTATE and message
+std::int64_t pg_int(const PGresult* r, int row, int col);  // a bigint column (0 if NULL)
+
+std::int64_t now_ms();
+
+// A stream entry as read from Redis. `deleted`: it was trimmed while pending (no fields left).
+struct RawEntry {
+  std::string id;
+  std::uint64_t ms = 0, seq = 0;  // the id's two parts, for ordering and lag
+  StreamFields fields;
+  bool deleted = false;
+};
+
+struct Ledger::Impl {
+  LedgerOptions opt;
+  std::unique_ptr<ClusterClient> redis;
+  PgConn pg;
+  LedgerStats stats;
+  // Partitions whose next round also reads XREADGROUP ... 0 (this consumer's own pending entries):
+  // after a failed apply, a read or ack whose answer was lost, and at open (a previous process of the
+  // same consumer name may have died with entries pending). Cleared once such a read returns them all.
+  std::array<bool, kPartitions> own_pending{};
+  // Where each partition's XAUTOCLAIM goes on: it examines at most 10 x COUNT pending entries per call,
+  // so restarting at 0-0 every round would never reach idle entries behind many busy ones.
+  std::array<std::string, kPartitions> claim_cursor;
+  bool last_exec_data_error = false;
+  std::int64_t round_lag_ms = 0;
+
+  // The PostgreSQL connection, reconnected if it broke. False (logged) if it is still down.
+  bool pg_ready();
+  bool create_schema(std::string* error);
+  bool create_groups(std::string* error);
+
+  // One poll round; returns entries applied, *handled = entries taken off the streams by any outcome
+  // (applied, malformed, rejected, lost), which is what "the outbox is drained" counts.
+  std::size_t poll(std::size_t* handled);
+  // Applies one partition's entries; appends the ids to ack (committed, malformed, rejected, lost).
+  // False if PostgreSQL failed other than on bad data: what is not in *acks stays pending.
+  // *applied counts well-formed entries committed.
+  bool apply_partition(int k, std::vector<RawEntry>* entries, std::vector<std::string>* acks,
+                       std::size_t* applied);
+  // One statement for `changes`. On failure *error, and last_exec_data_error says whether PostgreSQL
+  // called the data wrong (SQLSTATE class 22 or 23; retrying cannot help) rather than failed.
+  bool exec_batch(const std::vector<const OutboxChange*>& changes, std::string* error);
+  void committed(const std::vector<const RawEntry*>& sources, std::vector<std::string>* acks, std::size_t* applied);
+  std::vector<ClusterClient::Call> read_calls(std::vector<std::size_t>* first) const;
+  bool reply_ok(int k, const RedisReply& r, bool* unseen);
+  void take_replies(int k, const RedisReply* replies, std::size_t n, std::vector<RawEntry>* out);
+  // poll() until a round handles nothing (bounded by kDrainRoundsMax).
+  void drain();
+};
+
+}  // namespace stockd::backends
