@@ -51,7 +51,7 @@ std::function<bool(const toml::node&)> assign(T* target) {
 }  // namespace
 
 int parse_options(int argc, char** argv, ServerOptions* o) {
-  CLI::App app{"stockd: the inventory server (HTTP/JSON and RESP over an embedded durable store)"};
+  CLI::App app{"stockd: the inventory server (HTTP/JSON and RESP over an embedded durable store or a Redis Cluster)"};
   std::vector<Key> keys;
   auto add = [&](const std::string& flag, auto* target, const std::string& help) {
     std::string name = flag.substr(2);
@@ -89,7 +89,12 @@ int parse_options(int argc, char** argv, ServerOptions* o) {
   add("--idle-timeout-s", &o->idle_timeout_s, "close connections idle this long");
   add("--tick-ms", &o->tick_ms, "hold expiry sweep period");
   add("--log-level", &o->log_level, "trace|debug|info|warn|error");
-  add("--store", &o->store, "embedded (default)");
+  add("--store", &o->store, "embedded (default) | redis-cluster://HOST:PORT[,HOST:PORT...]");
+  add("--redis-wait-replicas", &o->redis_wait_replicas,
+      "cluster store: replicas that must have a write before it is acknowledged (WAIT)");
+  add("--redis-wait-timeout-ms", &o->redis_wait_timeout_ms,
+      "cluster store: longest wait for those replicas; then 503 unavailable");
+  add("--cluster-workers", &o->cluster_workers, "cluster store: worker threads of the front end");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -150,7 +155,10 @@ int parse_options(int argc, char** argv, ServerOptions* o) {
                          Range{"--events-retained", o->events_retained, 1, 100'000'000},
                          Range{"--segment-mb", o->segment_mb, 1, 4096},
                          Range{"--fsync-batch-ms", o->fsync_batch_ms, 1, 10'000},
-                         Range{"--snapshot-every-records", o->snapshot_every_records, 0, INT64_MAX}}) {
+                         Range{"--snapshot-every-records", o->snapshot_every_records, 0, INT64_MAX},
+                         Range{"--redis-wait-replicas", o->redis_wait_replicas, 0, 5},
+                         Range{"--redis-wait-timeout-ms", o->redis_wait_timeout_ms, 10, 60'000},
+                         Range{"--cluster-workers", o->cluster_workers, 1, 256}}) {
     if (r.value < r.lo || r.value > r.hi) {
       std::fprintf(stderr, "stockd: %s must be %lld .. %lld\n", r.flag, static_cast<long long>(r.lo),
                    static_cast<long long>(r.hi));
@@ -165,8 +173,9 @@ int parse_options(int argc, char** argv, ServerOptions* o) {
     std::fprintf(stderr, "stockd: --fsync must be always, batch or off\n");
     return 2;
   }
-  if (o->store != "embedded") {
-    std::fprintf(stderr, "stockd: --store %s: only the embedded store is available in this build\n", o->store.c_str());
+  if (o->store != "embedded" && o->store.rfind("redis-cluster://", 0) != 0) {
+    std::fprintf(stderr, "stockd: --store %s: expected embedded or redis-cluster://HOST:PORT[,HOST:PORT...]\n",
+                 o->store.c_str());
     return 2;
   }
   return -1;

@@ -26,7 +26,12 @@ struct ServerOptions {
   std::int64_t idle_timeout_s = 300;
   std::int64_t tick_ms = 100;        // expiry sweep period
   std::string log_level = "info";
-  std::string store = "embedded";
+  std::string store = "embedded";  // or "redis-cluster://host:port[,host:port...]"
+  // Cluster store only: replicas that must confirm a write before it is acknowledged (WAIT), how long
+  // to wait for them, and the worker threads of the front end (one cluster connection set each).
+  std::int64_t redis_wait_replicas = 1;
+  std::int64_t redis_wait_timeout_ms = 1000;
+  std::int64_t cluster_workers = 16;
   std::string admin_token;
   std::map<std::string, std::string> channel_tokens;  // channel -> token
   std::string config_file;

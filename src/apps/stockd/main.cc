@@ -1,6 +1,9 @@
-// stockd: parse the configuration, open (and recover) the embedded engine, serve until SIGTERM.
+// stockd: parse the configuration, then either open (and recover) the embedded engine or, with
+// --store redis-cluster://..., serve as a stateless node over a Redis Cluster; serve until SIGTERM.
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "engine/engine.h"
 #include "engine/env.h"
@@ -8,6 +11,42 @@
 #include "server/options.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#ifdef STOCKD_WITH_CLUSTER
+#include "backends/cluster_client.h"
+#include "backends/cluster_store.h"
+#include "server/cluster_server.h"
+#endif
+
+namespace {
+
+// Cluster mode: no data directory, no engine; the store's settings come from the same options.
+int run_cluster(const stockd::server::ServerOptions& opt) {
+  using namespace stockd;
+#ifdef STOCKD_WITH_CLUSTER
+  backends::ClusterStoreOptions so;
+  std::string error;
+  if (!backends::parse_cluster_url(opt.store, &so.seeds, &error)) {
+    spdlog::error("event=bad_store store={} error=\"{}\"", opt.store, error);
+    return 2;
+  }
+  so.wait_replicas = static_cast<int>(opt.redis_wait_replicas);
+  so.wait_timeout_ms = static_cast<int>(opt.redis_wait_timeout_ms);
+  so.hold_retention_ms = opt.hold_retention_s * 1000;
+  so.low_stock_permille = static_cast<std::int64_t>(opt.low_stock_ratio * 1000 + 0.5);
+  server::ClusterServer srv(opt, backends::ClusterStore::make_shared_state(), std::move(so),
+                            static_cast<int>(opt.cluster_workers));
+  if (!srv.listen()) return 1;
+  int rc = srv.run();
+  spdlog::info("event=stopped");
+  return rc;
+#else
+  spdlog::error("event=bad_store store={} error=\"this build has no cluster store (stockd_backends was not built)\"",
+                opt.store);
+  return 2;
+#endif
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace stockd;
@@ -15,6 +54,7 @@ int main(int argc, char** argv) {
   if (int rc = server::parse_options(argc, argv, &opt); rc >= 0) return rc;
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(opt.log_level));
+  if (opt.store != "embedded") return run_cluster(opt);  // parse_options admits only redis-cluster://
 
   engine::Options eo;
   eo.data_dir = opt.data_dir;
