@@ -364,9 +364,11 @@ end
 local function hold_begin(keys, args)
   local h = hmap(keys[1])
   if h.st ~= nil then
-    if h.ch ~= args[2] or h.canon ~= args[4] then return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists with another request') end
+    if h.ch ~= args[2] or h.canon ~= args[4] then
+      return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists with another channel or lines')
+    end
     if args[5] == '1' and (h.st == 'held' or h.st == 'releasing' or h.st == 'expiring') then
-      return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists as a hold, not a sale')
+      return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists and is held, not sold: confirm it instead')
     end
     return {'EXISTS', redis.call('HGETALL', keys[1])}
   end

@@ -144,7 +144,7 @@ core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::in
   if (!ch) {
     RedisReply r = cc->command(keys[0], {"EXISTS", keys[0]}, true);
     if (r.type == RedisReply::Type::integer && r.integer == 1)
-      return fail(core::Code::idempotency_conflict, "hold " + c.id + " exists with another request");
+      return fail(core::Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
     return fail(core::Code::unknown_channel, "unknown channel " + c.channel);
   }
   std::vector<core::HoldLine> sorted = c.lines;
