@@ -222,7 +222,8 @@ local function pool_close(keys, args)
   return flat(key)
 end
 
--- KEYS: sku hash, line, outbox. ARGV: sku, hold id, channel, qty, aver, now, attempt, buckets in
+-- KEYS: sku hash, line, outbox, the SKU's set of live lines. ARGV: sku, hold id, channel, qty, aver,
+-- now, attempt, buckets in
 -- draw order... A line record belongs to one attempt (the hold record's att): a take of an attempt
 -- that a repair tombstoned, or that a newer attempt replaced, is refused (TOMB).
 local function take(keys, args)
@@ -263,6 +264,7 @@ local function take(keys, args)
   bump(key, m, f)
   redis.call('HSET', line, 'st', 'held', 'q', args[4], 'ch', args[3], 'd', table.concat(draws, ';'), 'c', '0', 'a', args[7])
   redis.call('PERSIST', line)
+  redis.call('SADD', keys[4], args[2])
   sku_entry(out, args[1], m, 'hold', 0, qty, args[2], '', args[6])
   return {'OK'}
 end
@@ -308,7 +310,7 @@ local function consume(m, f, b, q)
   end
 end
 
--- KEYS: sku hash, line, outbox. ARGV: sku, hold id, kind (release|expire|abort|confirm), now,
+-- KEYS: sku hash, line, outbox, live-line set. ARGV: sku, hold id, kind (release|expire|abort|confirm), now,
 -- tombstone ms, confirm qty (confirm only; else 0), attempt. Consumes up to the confirm qty, draw by
 -- draw, and gives the rest back. A line this attempt never took becomes a tombstone for the attempt
 -- (kept tombstone ms), so a take still on its way cannot happen after the attempt was given up.
@@ -337,6 +339,7 @@ local function line_finish(keys, args)
   local d_hd = -N(l.q)
   bump(key, m, f)
   redis.call('HSET', line, 'st', 'done', 'c', S(consumed))
+  redis.call('SREM', keys[4], args[2])
   local kind = args[3]
   if kind == 'abort' then kind = 'release' end
   sku_entry(out, args[1], m, kind, -consumed, d_hd, args[2], '', args[4])
@@ -496,19 +499,38 @@ local function channel_put(keys, args)
   return {'OK', v}
 end
 
--- KEYS: sku hash, outbox. ARGV: sku, now, plan, aver, held (recomputed from the live hold lines by
--- the reconciler). Sets held and resizes every bucket.
-local function sku_repair(keys, args)
+-- KEYS: sku hash, outbox, the SKU's set of live lines. ARGV: sku, now, plan, aver, repair (0|1).
+-- Checks, atomically, that held equals the units of the SKU's live hold lines, that the buckets' free
+-- units add up to the available, and that on_hand >= held >= 0. With repair, a SKU that fails is
+-- given held = its lines' units and resized (the lines are the record of what is held).
+local function sku_check(keys, args)
   local key, out = keys[1], keys[2]
   local m = hmap(key)
-  if m.ver == nil then return err('unknown_sku', 'unknown sku ' .. args[1]) end
+  if m.ver == nil then return {'GONE'} end
+  local tag = string.sub(key, 1, string.find(key, '}', 1, true))
+  local lines = 0
+  local stale_members = {}
+  for _, id in ipairs(redis.call('SMEMBERS', keys[3])) do
+    local l = redis.call('HMGET', tag .. ':l:' .. id .. ':' .. args[1], 'st', 'q')
+    if l[1] == 'held' then lines = lines + N(l[2]) else stale_members[#stale_members + 1] = id end
+  end
+  local free = 0
+  for f, v in pairs(m) do
+    if string.sub(f, 1, 2) == 'F:' then free = free + N(v) end
+  end
+  local hd = N(m.hd)
+  local avail = total_free(m)
+  if hd == lines and free == avail and N(m.oh) >= hd and hd >= 0 and #stale_members == 0 then return {'OK'} end
+  local report = {'DRIFT', S(hd), S(lines), S(free), S(avail), S(#stale_members)}
+  if args[5] ~= '1' then return report end
   local st = stale(m, args[4])
   if st then return st end
-  local d_hd = tonumber(args[5]) - N(m.hd)
-  bump(key, m, {hd = args[5]})
+  if #stale_members > 0 then redis.call('SREM', keys[3], unpack(stale_members)) end
+  bump(key, m, {hd = S(lines)})
   resize(key, m, args[3])
-  sku_entry(out, args[1], m, 'reconcile', 0, d_hd, '', 'reconcile', args[2])
-  return flat(key)
+  sku_entry(out, args[1], m, 'reconcile', 0, lines - hd, '', 'reconcile', args[2])
+  report[1] = 'REPAIRED'
+  return report
 end
 
 local function version() return VERSION end
@@ -529,4 +551,4 @@ redis.register_function('stockd_hold_finish_end', hold_finish_end)
 redis.register_function('stockd_hold_extend', hold_extend)
 redis.register_function('stockd_hold_forget', hold_forget)
 redis.register_function('stockd_channel_put', channel_put)
-redis.register_function('stockd_sku_repair', sku_repair)
+redis.register_function('stockd_sku_check', sku_check)

@@ -84,7 +84,7 @@ bool ClusterStore::Impl::finish_lines(const std::string& id, const Fields& rec, 
       for (const Line& c : confirmed)
         if (c.sku == l.sku) want = c.qty;
     calls.push_back(fcall_call("stockd_line_finish",
-                               {sku_key(l.sku), line_key(id, l.sku), outbox_key(partition_of(l.sku))},
+                               {sku_key(l.sku), line_key(id, l.sku), outbox_key(partition_of(l.sku)), live_lines_key(l.sku)},
                                {l.sku, id, std::string(kind), std::to_string(now_ms), std::to_string(kTombstoneMs),
                                 std::to_string(want), std::string(field_str(rec, "att"))},
                                true));
@@ -189,7 +189,8 @@ core::Outcome ClusterStore::Impl::take_lines(const core::CreateHold& c, const Ch
       std::vector<std::string> args{l.sku, c.id, c.channel, std::to_string(l.qty), a.aver.empty() ? "-" : a.aver,
                                     std::to_string(now_ms), att};
       for (std::string& b : draw_order(a.cfg, channels, ch.name)) args.push_back(std::move(b));
-      calls.push_back(fcall_call("stockd_take", {sku_key(l.sku), line_key(c.id, l.sku), outbox_key(partition_of(l.sku))},
+      calls.push_back(fcall_call("stockd_take",
+                                 {sku_key(l.sku), line_key(c.id, l.sku), outbox_key(partition_of(l.sku)), live_lines_key(l.sku)},
                                  args, true));
     }
     std::vector<RedisReply> replies = cc->pipeline(calls);

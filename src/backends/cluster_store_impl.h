@@ -42,6 +42,7 @@ inline std::string refs_index_key(std::string_view sku) { return tag_of(sku) + "
 inline std::string line_key(std::string_view hold, std::string_view sku) {
   return tag_of(sku) + ":l:" + std::string(hold) + ":" + std::string(sku);
 }
+inline std::string live_lines_key(std::string_view sku) { return tag_of(sku) + ":ls:" + std::string(sku); }
 inline std::string hold_key(std::string_view id) { return tag_of(id) + ":h:" + std::string(id); }
 inline std::string channels_key() { return partition_tag(0) + ":channels"; }
 std::vector<std::string> hold_keys(std::string_view id);  // hold, expiry, repair, retention, outbox

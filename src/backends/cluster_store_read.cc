@@ -143,67 +143,54 @@ core::Outcome ClusterStore::Impl::availability(std::string_view channel, const s
   return {};
 }
 
-// Checks, per SKU: on_hand >= held >= 0; the free units of its buckets add up to its available; held
-// equals the units of its live hold lines. With `repair`, held is set from the live lines and the
-// buckets are resized (stockd_sku_repair): the lines are the record of what is held.
+// Every SKU is checked by stockd_sku_check, atomically in its slot: held equals the units of its live
+// hold lines, the free units of its buckets add up to its available, on_hand >= held >= 0. With
+// `repair`, a SKU that fails gets held = its lines' units and is resized (the lines are the record of
+// what is held). SKUs are found with one SCAN per master.
 core::Outcome ClusterStore::Impl::reconcile(bool repair, std::int64_t now_ms, StoreReply* reply) {
   reply->kind = StoreReply::Kind::reconcile;
   load_channels(now_ms, true, nullptr);
   ChannelTable channels = channels_copy();
-  for (int k = 0; k < kPartitions; ++k) {
-    std::string t = partition_tag(k);
-    std::string node = cc->master_of(t);
-    std::map<std::string, Fields> skus;
-    std::map<std::string, std::int64_t> held_by_lines;
+  std::vector<std::string> skus;
+  for (const ClusterNode& node : cc->masters()) {
     std::string cursor = "0";
     do {
-      RedisReply r = cc->on_node(node, {"SCAN", cursor, "MATCH", t + ":[sl]:*", "COUNT", "1000"});
+      RedisReply r = cc->on_node(node.addr, {"SCAN", cursor, "MATCH", "{p*}:s:*", "COUNT", "1000"});
       if (r.type != RedisReply::Type::array || r.elements.size() < 2) return transport_error(r);
       cursor = r.elements[0].str;
       for (const RedisReply& key : r.elements[1].elements) {
-        const std::string& name = key.str;
-        if (name.compare(t.size(), 3, ":s:") == 0) {
-          skus[name.substr(t.size() + 3)];
-        } else {
-          RedisReply l = cc->command(name, {"HMGET", name, "st", "q"}, true);
-          if (l.type == RedisReply::Type::array && l.elements.size() == 2 && l.elements[0].str == "held") {
-            std::string sku = name.substr(name.rfind(':') + 1);
-            held_by_lines[sku] += std::stoll(l.elements[1].str);
-          }
-        }
+        auto at = key.str.find("}:s:");
+        if (at != std::string::npos) skus.push_back(key.str.substr(at + 4));
       }
     } while (cursor != "0");
-    for (auto& [sku, f] : skus) {
-      RedisReply r = cc->command(sku_key(sku), {"HGETALL", sku_key(sku)}, true);
-      if (r.type != RedisReply::Type::array) return transport_error(r);
-      f = to_fields(r);
-      ++reply->skus_checked;
-      std::int64_t oh = field_int(f, "oh"), ss = field_int(f, "ss"), hd = field_int(f, "hd");
-      std::int64_t free = 0;
-      for (const auto& [name, value] : f)
-        if (name.rfind("F:", 0) == 0) free += field_int(f, name);
-      std::int64_t lines = held_by_lines[sku];
-      std::int64_t avail = std::max<std::int64_t>(0, oh - ss - hd);
-      if (hd == lines && free == avail && oh >= hd && hd >= 0) continue;
-      std::string line = "sku " + sku + ": held " + std::to_string(hd) + " vs " + std::to_string(lines) +
-                         " in live hold lines, free " + std::to_string(free) + " vs available " + std::to_string(avail);
-      if (repair) {
-        ClusterShared::Alloc a = alloc_of(sku);
-        AllocConfig::decode(field_str(f, "cfg"), &a.cfg);
-        std::string aver(field_str(f, "aver"));
-        RedisReply fix = fcall("stockd_sku_repair", {sku_key(sku), outbox_key(k)},
-                               {sku, std::to_string(now_ms), sizing_plan(a.cfg, channels), aver.empty() ? "0" : aver,
-                                std::to_string(lines)});
-        line += fix.type == RedisReply::Type::array && !fix.elements.empty() && fix.elements[0].str == "OK"
-                    ? " (repaired: held set from the lines, buckets resized)"
-                    : " (not repaired: " + (fix.elements.empty() ? fix.str : fix.elements[0].str) + ")";
+  }
+  for (const std::string& sku : skus) {
+    ++reply->skus_checked;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      ClusterShared::Alloc a = alloc_of(sku);
+      RedisReply r = fcall("stockd_sku_check", {sku_key(sku), outbox_key(partition_of(sku)), live_lines_key(sku)},
+                           {sku, std::to_string(now_ms), sizing_plan(a.cfg, channels), a.aver.empty() ? "-" : a.aver,
+                            repair ? "1" : "0"});
+      if (r.type != RedisReply::Type::array || r.elements.empty()) return transport_error(r);
+      const std::string& tag = r.elements[0].str;
+      if (tag == "STALE" && r.elements.size() >= 3) {
+        ClusterShared::Alloc fresh{r.elements[1].str, {}};
+        AllocConfig::decode(r.elements[2].str, &fresh.cfg);
+        std::lock_guard lock(shared->mu);
+        shared->alloc[sku] = std::move(fresh);
+        continue;
       }
-      spdlog::warn("event=reconcile_drift {}", line);
-      reply->drift.push_back(std::move(line));
+      if ((tag == "DRIFT" || tag == "REPAIRED") && r.elements.size() >= 6) {
+        std::string line = "sku " + sku + ": held " + r.elements[1].str + " vs " + r.elements[2].str +
+                           " in live hold lines, free " + r.elements[3].str + " vs available " + r.elements[4].str;
+        if (tag == "REPAIRED") line += " (repaired: held set from the lines, buckets resized)";
+        spdlog::warn("event=reconcile_drift {}", line);
+        reply->drift.push_back(std::move(line));
+      }
+      break;
     }
   }
-  core::Outcome out = replicate();
-  return out;
+  return replicate();
 }
 
 // ---- views

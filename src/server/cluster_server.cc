@@ -2,6 +2,7 @@
 // shutdown. The workers' loops are in cluster_server_worker.cc, request handling in
 // cluster_server_http.cc and cluster_server_resp.cc.
 #include "server/cluster_server.h"
+#include "server/cluster_ledger.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -268,6 +269,20 @@ void ClusterServer::render_metrics(std::string& out) {
                 static_cast<double>(worker_count_));
   render_metric(out, "stockd_cluster_swept_total", "counter", "Holds expired, repaired or forgotten by sweeps.",
                 static_cast<double>(swept_total_.load(std::memory_order_relaxed)));
+  if (!ledger_) return;
+  backends::LedgerStats ls = ledger_->stats();
+  render_metric(out, "stockd_ledger_entries_applied_total", "counter", "Outbox entries applied to PostgreSQL.",
+                static_cast<double>(ls.entries_applied));
+  render_metric(out, "stockd_ledger_malformed_total", "counter", "Outbox entries that did not parse (acked).",
+                static_cast<double>(ls.malformed));
+  render_metric(out, "stockd_ledger_rejected_total", "counter", "Outbox entries PostgreSQL refused (acked).",
+                static_cast<double>(ls.rejected));
+  render_metric(out, "stockd_ledger_lost_total", "counter", "Pending entries trimmed before they were applied.",
+                static_cast<double>(ls.lost));
+  render_metric(out, "stockd_ledger_errors_total", "counter", "Failed Redis or PostgreSQL calls of the ledger.",
+                static_cast<double>(ls.errors));
+  render_metric(out, "stockd_ledger_lag_seconds", "gauge", "Age of the oldest entry of the last applying round.",
+                static_cast<double>(ls.lag_ms) / 1000.0);
 }
 
 }  // namespace stockd::server

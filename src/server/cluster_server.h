@@ -57,6 +57,7 @@ inline constexpr int kClusterWorkersDefault = 16;
 inline constexpr int kClusterWorkersMax = 256;
 
 class ClusterWorker;
+class ClusterLedger;
 struct HttpRequest;
 
 class ClusterServer {
@@ -72,6 +73,8 @@ class ClusterServer {
   bool listen();
   // Serves until SIGTERM/SIGINT, then drains (see above) and returns the exit code (0).
   int run();
+  // Optional (--ledger): reconcile also compares PostgreSQL, /metrics shows the ledger. Must outlive run().
+  void set_ledger(ClusterLedger* ledger) { ledger_ = ledger; }
 
  private:
   friend class ClusterWorker;
@@ -114,6 +117,7 @@ class ClusterServer {
   std::mutex metrics_mu_;  // guards metrics_ and sweep_latency_ (workers and the sweeper record)
   Metrics metrics_;
   Histogram sweep_latency_;
+  ClusterLedger* ledger_ = nullptr;
 };
 
 // ---- Internals shared by cluster_server*.cc (not for other callers).

@@ -12,6 +12,7 @@
 #include "net/http_parser.h"
 #include "net/http_response.h"
 #include "net/json_out.h"
+#include "server/cluster_ledger.h"
 #include "server/cluster_server.h"
 #include "server/conn.h"
 #include "server/server.h"
@@ -389,6 +390,9 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
     if (!who.admin()) return forbidden();
     core::Outcome o = store_->reconcile(true, wall_clock_ms(), &r);
     if (!o.ok()) return finish(outcome_error(c, o, ka));
+    if (srv_.ledger_) {
+      for (std::string& d : srv_.ledger_->reconcile(true, nullptr)) r.drift.push_back("ledger: " + std::move(d));
+    }
     render_drift(body, r.skus_checked, r.drift);
     reply(c, 200, body, ka);
     return finish(200);

@@ -11,6 +11,23 @@ import tempfile
 import time
 
 STOCKD = os.environ.get("STOCKD_BIN", "stockd")
+# STOCKD_TEST_STORE=redis-cluster://host:port runs the same tests against stockd's cluster store (a
+# test cluster that nothing else uses: every Stockd() empties it first, see flush_cluster()).
+STORE = os.environ.get("STOCKD_TEST_STORE", "")
+CLUSTER = STORE.startswith("redis-cluster://")
+
+
+def flush_cluster():
+    """Empties every master of the test cluster (FLUSHALL keeps the function library)."""
+    seed = STORE[len("redis-cluster://"):].split(",")[0]
+    host, port = seed.rsplit(":", 1)
+    nodes = subprocess.run(["redis-cli", "-h", host, "-p", port, "CLUSTER", "NODES"], check=True,
+                           capture_output=True, text=True).stdout
+    for line in nodes.splitlines():
+        f = line.split()
+        if len(f) > 2 and "master" in f[2] and "fail" not in f[2]:
+            h, p = f[1].split("@")[0].rsplit(":", 1)
+            subprocess.run(["redis-cli", "-h", h, "-p", p, "FLUSHALL"], check=True, capture_output=True)
 
 
 def free_port():
@@ -20,7 +37,9 @@ def free_port():
 
 
 class Stockd:
-    def __init__(self, extra_args=(), config=None, data_dir=None):
+    def __init__(self, extra_args=(), config=None, data_dir=None, flush=True):
+        if CLUSTER and flush and data_dir is None:
+            flush_cluster()
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="stockd-e2e-")
         self.extra_args = list(extra_args)
@@ -33,6 +52,8 @@ class Stockd:
     def start(self, wait=True):
         args = [STOCKD, "--data-dir", self.data_dir, "--http", f"127.0.0.1:{self.http_port}",
                 "--resp", f"127.0.0.1:{self.resp_port}"] + self.extra_args
+        if CLUSTER:
+            args += ["--store", STORE]
         if self.config is not None:
             path = os.path.join(tempfile.gettempdir(), f"stockd-e2e-{self.http_port}.toml")
             with open(path, "w") as f:

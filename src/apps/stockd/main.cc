@@ -14,7 +14,9 @@
 #ifdef STOCKD_WITH_CLUSTER
 #include "backends/cluster_client.h"
 #include "backends/cluster_store.h"
+#include "server/cluster_ledger.h"
 #include "server/cluster_server.h"
+#include <unistd.h>
 #endif
 
 namespace {
@@ -33,10 +35,29 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
   so.wait_timeout_ms = static_cast<int>(opt.redis_wait_timeout_ms);
   so.hold_retention_ms = opt.hold_retention_s * 1000;
   so.low_stock_permille = static_cast<std::int64_t>(opt.low_stock_ratio * 1000 + 0.5);
+  std::unique_ptr<server::ClusterLedger> ledger;
+  if (!opt.ledger.empty()) {
+    backends::LedgerOptions lo;
+    lo.conninfo = opt.ledger;
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    lo.consumer = std::string(host) + ":" + std::to_string(getpid());
+    backends::ClusterOptions co;
+    co.seeds = so.seeds;
+    ledger = server::ClusterLedger::open(lo, co, &error);
+    if (!ledger) {
+      spdlog::error("event=ledger_open_failed error=\"{}\"", error);
+      return 1;
+    }
+    spdlog::info("event=ledger_started consumer={}", lo.consumer);
+  }
   server::ClusterServer srv(opt, backends::ClusterStore::make_shared_state(), std::move(so),
                             static_cast<int>(opt.cluster_workers));
+  srv.set_ledger(ledger.get());
   if (!srv.listen()) return 1;
+  if (ledger) ledger->start();
   int rc = srv.run();
+  if (ledger) ledger->stop();
   spdlog::info("event=stopped");
   return rc;
 #else

@@ -1,0 +1,126 @@
+"""Three stockd nodes over one Redis Cluster (STOCKD_TEST_STORE=redis-cluster://...): any node serves
+any hold, expiry is swept by all three and returns every unit exactly once, a race through all nodes
+never oversells, and (with STOCKD_TEST_PG) the ledger brings PostgreSQL to the same figures."""
+import os
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import CLUSTER, Stockd
+
+
+@unittest.skipUnless(CLUSTER, "cluster store only")
+class ClusterNodesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        pg = os.environ.get("STOCKD_TEST_PG", "")
+        if pg:  # a database of its own: the ledger tests empty theirs
+            db = f"e2e_{os.getpid()}"
+            subprocess.run(["psql", pg, "-c", f"CREATE DATABASE {db}"], check=True, capture_output=True)
+            pg = pg.rsplit("/", 1)[0] + "/" + db
+        cls.pg = pg
+        first = ["--tick-ms", "50"] + (["--ledger", pg] if pg else [])
+        cls.nodes = [Stockd(first).start()]
+        cls.nodes += [Stockd(["--tick-ms", "50"], flush=False).start() for _ in range(2)]
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = [n.stop() for n in cls.nodes]
+        for n in cls.nodes:
+            n.cleanup()
+        assert codes == [0, 0, 0], f"stockd nodes exited with {codes}"
+
+    def node(self, i):
+        return self.nodes[i % len(self.nodes)]
+
+    def sku(self, i, name):
+        st, v = self.node(i).http("GET", f"/v1/skus/{name}")
+        self.assertEqual(st, 200, v)
+        return v
+
+    def test_any_node_serves_any_hold_and_expiry_is_exactly_once(self):
+        a, b, c = self.nodes
+        self.assertEqual(a.http("PUT", "/v1/channels/app", {"priority": 1, "hold_ttl_s": 900})[0], 200)
+        self.assertEqual(a.http("PUT", "/v1/skus/exp-1", {"on_hand": 100})[0], 200)
+        ids = []
+        for i in range(90):
+            st, h = self.node(i).http("POST", "/v1/holds", {"id": f"exp-h{i}", "channel": "app", "ttl_s": 4,
+                                                           "lines": [{"sku": "exp-1", "qty": 1}]})
+            self.assertEqual(st, 201, h)
+            ids.append(h["id"])
+        st, h = b.http("POST", "/v1/holds", {"id": "exp-sold", "channel": "app", "lines": [{"sku": "exp-1", "qty": 2}]})
+        self.assertEqual(st, 201, h)
+        st, h = c.http("POST", "/v1/holds/exp-sold/confirm")
+        self.assertEqual((st, h["state"]), (200, "confirmed"), h)
+        st, e = a.http("POST", "/v1/holds/exp-sold/release")
+        self.assertEqual((st, e["error"]["code"]), (409, "invalid_state"), e)
+        for i in range(3):
+            self.assertEqual(self.sku(i, "exp-1")["held"], 90)
+        deadline = time.time() + 15
+        while time.time() < deadline and self.sku(0, "exp-1")["held"] > 0:
+            time.sleep(0.2)
+        for i in range(3):
+            v = self.sku(i, "exp-1")
+            self.assertEqual((v["on_hand"], v["held"], v["available"]), (98, 0, 98), v)
+        for i, hid in enumerate(ids):
+            st, h = self.node(i + 1).http("GET", f"/v1/holds/{hid}")
+            self.assertEqual((st, h["state"]), (200, "expired"), h)
+        st, rec = b.http("POST", "/v1/admin/reconcile")
+        self.assertEqual((st, rec["ok"]), (200, True), rec)
+
+    def test_race_through_all_nodes_never_oversells(self):
+        a = self.nodes[0]
+        self.assertEqual(a.http("PUT", "/v1/channels/app", {"priority": 1})[0], 200)
+        self.assertEqual(a.http("PUT", "/v1/skus/race-1", {"on_hand": 50})[0], 200)
+        results = []
+        lock = threading.Lock()
+
+        def buyer(k):
+            for j in range(10):
+                st, body = self.node(k).http("POST", "/v1/holds", {"id": f"race-{k}-{j}", "channel": "app",
+                                                                 "lines": [{"sku": "race-1", "qty": 1}]})
+                with lock:
+                    results.append((st, body.get("error", {}).get("code")))
+        threads = [threading.Thread(target=buyer, args=(k,)) for k in range(15)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ok = sum(1 for st, _ in results if st == 201)
+        short = sum(1 for st, code in results if st == 409 and code == "insufficient_stock")
+        self.assertEqual((ok, short, len(results)), (50, 100, 150), results)
+        for i in range(3):
+            v = self.sku(i, "race-1")
+            self.assertEqual((v["held"], v["available"]), (50, 0), v)
+
+    @unittest.skipUnless(os.environ.get("STOCKD_TEST_PG"), "needs STOCKD_TEST_PG (the ledger's database)")
+    def test_ledger_brings_postgresql_to_the_same_figures(self):
+        a, b, _ = self.nodes
+        self.assertEqual(a.http("PUT", "/v1/channels/app", {"priority": 1})[0], 200)
+        self.assertEqual(b.http("PUT", "/v1/skus/led-1", {"on_hand": 40})[0], 200)
+        st, h = b.http("POST", "/v1/holds", {"id": "led-h1", "channel": "app", "lines": [{"sku": "led-1", "qty": 3}]})
+        self.assertEqual(st, 201, h)
+        st, _ = a.http("POST", "/v1/holds/led-h1/confirm")
+        self.assertEqual(st, 200)
+        st, v = b.http("POST", "/v1/skus/led-1/adjustments", {"delta": 5, "reason": "receipt", "ref": "RCV-9"})
+        self.assertEqual(st, 200, v)
+        want = f"{v['on_hand']}|{v['held']}|{v['version']}"
+        got = ""
+        deadline = time.time() + 15
+        while time.time() < deadline and got != want:
+            got = subprocess.run(["psql", self.pg, "-At", "-c",
+                                  "SELECT on_hand || '|' || held || '|' || version FROM stock_levels WHERE sku = 'led-1'"],
+                                 capture_output=True, text=True).stdout.strip()
+            time.sleep(0.2)
+        self.assertEqual(got, want, "stock_levels in PostgreSQL")
+        kinds = subprocess.run(["psql", self.pg, "-At", "-c",
+                                "SELECT string_agg(kind, ',' ORDER BY version) FROM stock_movements WHERE sku = 'led-1'"],
+                               capture_output=True, text=True).stdout.strip()
+        self.assertEqual(kinds, "set,hold,confirm,adjust")
+        st, rec = a.http("POST", "/v1/admin/reconcile")
+        self.assertEqual((st, rec["ok"]), (200, True), rec)
+
+
+if __name__ == "__main__":
+    unittest.main()
