@@ -95,6 +95,7 @@ int parse_options(int argc, char** argv, ServerOptions* o) {
   add("--redis-wait-timeout-ms", &o->redis_wait_timeout_ms,
       "cluster store: longest wait for those replicas; then 503 unavailable");
   add("--cluster-workers", &o->cluster_workers, "cluster store: worker threads of the front end");
+  add("--redis-password", &o->redis_password, "cluster store: password of the Redis nodes (requirepass)");
   add("--ledger", &o->ledger, "cluster store: postgresql://... the ledger writer applies the outbox to (docs/ledger.md)");
   try {
     app.parse(argc, argv);

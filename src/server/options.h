@@ -33,6 +33,7 @@ struct ServerOptions {
   std::int64_t redis_wait_timeout_ms = 1000;
   std::int64_t cluster_workers = 16;
   std::string ledger;  // cluster store: PostgreSQL connection for the ledger writer ("" = none)
+  std::string redis_password;  // cluster store: AUTH for every Redis node ("" = none)
   std::string admin_token;
   std::map<std::string, std::string> channel_tokens;  // channel -> token
   std::string config_file;

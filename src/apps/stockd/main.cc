@@ -32,6 +32,7 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
     return 2;
   }
   so.wait_replicas = static_cast<int>(opt.redis_wait_replicas);
+  so.password = opt.redis_password;
   so.wait_timeout_ms = static_cast<int>(opt.redis_wait_timeout_ms);
   so.hold_retention_ms = opt.hold_retention_s * 1000;
   so.low_stock_permille = static_cast<std::int64_t>(opt.low_stock_ratio * 1000 + 0.5);
@@ -44,6 +45,7 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
     lo.consumer = std::string(host) + ":" + std::to_string(getpid());
     backends::ClusterOptions co;
     co.seeds = so.seeds;
+    co.password = so.password;
     ledger = server::ClusterLedger::open(lo, co, &error);
     if (!ledger) {
       spdlog::error("event=ledger_open_failed error=\"{}\"", error);
