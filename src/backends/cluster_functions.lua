@@ -105,16 +105,19 @@ local function resize(key, m, plan)
   redis.call(unpack(args))
 end
 
-local function bump(key, m, fields)
-  m.ver = S(N(m.ver) + 1)
-  local args = {'HSET', key, 'ver', m.ver}
+-- Writes `fields` into the hash `key` and its copy `obj`, adding 1 to the version field `verf`.
+local function versioned_set(key, obj, verf, fields)
+  obj[verf] = S(N(obj[verf]) + 1)
+  local args = {'HSET', key, verf, obj[verf]}
   for f, v in pairs(fields) do
-    m[f] = v
+    obj[f] = v
     args[#args + 1] = f
     args[#args + 1] = v
   end
   redis.call(unpack(args))
 end
+
+local function bump(key, m, fields) versioned_set(key, m, 'ver', fields) end
 
 local function stale(m, aver)
   if (m.aver or '0') ~= aver then return {'STALE', m.aver or '0', m.cfg or ''} end
@@ -352,16 +355,7 @@ local function hold_entry(out, id, h)
                'exp', h.exp, 'fin', h.fin or '0', 'hver', h.hver})
 end
 
-local function hold_set(key, h, fields)
-  h.hver = S(N(h.hver) + 1)
-  local args = {'HSET', key, 'hver', h.hver}
-  for f, v in pairs(fields) do
-    h[f] = v
-    args[#args + 1] = f
-    args[#args + 1] = v
-  end
-  redis.call(unpack(args))
-end
+local function hold_set(key, h, fields) versioned_set(key, h, 'hver', fields) end
 
 -- ARGV: id, channel, lines, canon, conf (0|1), now, ttl ms, attempt token.
 local function hold_begin(keys, args)
