@@ -4,15 +4,8 @@
 #include "server/cluster_server.h"
 #include "server/cluster_ledger.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cassert>
@@ -20,6 +13,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "server/clock.h"
+#include "server/listen.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -27,46 +22,6 @@ namespace stockd::server {
 namespace {
 
 constexpr std::int64_t kHealthEveryMs = 1000;     // the sweeper's healthy() probe
-
-// The embedded server's refusals, byte for byte.
-constexpr std::string_view kRefuseHttp =
-    "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
-    "Content-Length: 77\r\n\r\n{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections\",\"details\":{}}}";
-constexpr std::string_view kRefuseResp = "-OVERLOADED too many connections\r\n";
-
-std::int64_t steady_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-std::int64_t steady_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-int listen_on(const std::string& addr) {
-  std::string host;
-  int port = 0;
-  if (!split_host_port(addr, &host, &port)) return -1;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return -1;
-  int fd = -1;
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) continue;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 4096) == 0) break;
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  return fd;
-}
 
 }  // namespace
 
@@ -91,13 +46,7 @@ ClusterServer::~ClusterServer() {
 
 bool ClusterServer::listen() {
   // Before any thread exists, so that every thread inherits the mask and only the signalfd sees them.
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  signal_fd_ = stop_signal_fd();
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (signal_fd_ < 0 || epoll_fd_ < 0) {
     spdlog::error("event=listen_failed error=\"{}\"", std::strerror(errno));
@@ -188,22 +137,14 @@ int ClusterServer::run() {
 
 void ClusterServer::accept_all(int listen_fd, bool resp) {
   for (;;) {
-    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        spdlog::warn("event=accept_failed error=\"{}\"", std::strerror(errno));
-      return;
-    }
+    int fd = accept_next(listen_fd);
+    if (fd < 0) return;
     if (open_conns_.load(std::memory_order_relaxed) >= opt_.max_connections || draining_.load()) {
-      // Refused with the contract's answer, without reading the request.
-      std::string_view msg = resp ? kRefuseResp : kRefuseHttp;
-      [[maybe_unused]] ssize_t n = write(fd, msg.data(), msg.size());
-      close(fd);
+      refuse(fd, resp);  // the contract's answer, without reading the request
       overloaded_total_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    set_nodelay(fd);
     open_conns_.fetch_add(1, std::memory_order_relaxed);
     workers_[next_worker_]->hand_over(fd, resp, next_conn_id_++);
     next_worker_ = (next_worker_ + 1) % workers_.size();

@@ -48,6 +48,7 @@
 #include "backends/cluster_store.h"
 #include "net/http_parser.h"
 #include "server/auth.h"
+#include "server/conn_base.h"
 #include "server/metrics.h"
 #include "server/options.h"
 
@@ -122,28 +123,10 @@ class ClusterServer {
 
 // ---- Internals shared by cluster_server*.cc (not for other callers).
 
-// One client connection of a worker.
-struct ClusterConn {
-  int fd = -1;
-  std::uint64_t id = 0;
-  bool resp = false;
+// One client connection of a worker: the common part (conn_base.h) plus the worker's bookkeeping.
+struct ClusterConn : ConnBase {
   std::size_t slot = 0;                   // index in ClusterWorker::conns_
-  std::unique_ptr<net::HttpParser> http;  // HTTP connections only
-  std::string in;                         // received, not yet consumed: [in_pos, in.size())
-  std::size_t in_pos = 0;
-  std::string out;                        // replies not yet written: [out_pos, out.size())
-  std::size_t out_pos = 0;
-  std::int64_t last_active_ms = 0;
   std::uint32_t interest = 0;             // epoll events registered
-  bool eof = false;                       // the peer closed its side
-  bool close_after_flush = false;
-  bool lingering = false;                 // answered and half-closed: discard input until EOF or deadline
-  std::int64_t linger_until_ms = 0;
-  bool in_ready = false;                  // listed in ClusterWorker::ready_ (input left after its turn)
-  Principal principal;                    // RESP: authenticated principal (HTTP authenticates each request)
-
-  std::size_t pending_output() const { return out.size() - out_pos; }
-  std::string_view input() const { return std::string_view(in).substr(in_pos); }
 };
 
 // A worker thread: one ClusterStore, one epoll loop, the connections handed to it.

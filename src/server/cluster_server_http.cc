@@ -1,8 +1,6 @@
 // Cluster mode's HTTP/JSON API: the embedded server's routes, authorization and replies
 // (server_http.cc), executed synchronously through the worker's ClusterStore. Paths and bodies follow
 // ../shared/CONTRACT.md; the differences of cluster mode are listed in cluster_server.h.
-#include <charconv>
-#include <chrono>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -12,73 +10,15 @@
 #include "net/http_parser.h"
 #include "net/http_response.h"
 #include "net/json_out.h"
+#include "server/clock.h"
 #include "server/cluster_ledger.h"
 #include "server/cluster_server.h"
-#include "server/conn.h"
+#include "server/http_reply.h"
+#include "server/http_route.h"
 #include "server/server.h"
 
 namespace stockd::server {
 namespace {
-
-enum class View : std::uint8_t { channel, sku, hold };
-
-constexpr std::size_t kListLimitMax = 1000;
-
-std::int64_t steady_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-// "/v1/holds/abc/confirm" -> {"v1","holds","abc","confirm"}; empty segments are kept (and rejected).
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> parts;
-  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  while (true) {
-    auto slash = path.find('/');
-    parts.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return parts;
-}
-
-const std::string* query_param(const HttpRequest& req, std::string_view name) {
-  for (const auto& [k, v] : req.query)
-    if (k == name) return &v;
-  return nullptr;
-}
-
-// The route shape: literal segments, "*" for a non-empty parameter.
-bool route_is(const HttpRequest& req, const std::vector<std::string_view>& parts, std::string_view method,
-              std::initializer_list<std::string_view> shape) {
-  if (req.method != method || parts.size() != shape.size()) return false;
-  std::size_t i = 0;
-  for (std::string_view s : shape) {
-    if (s != "*" && parts[i] != s) return false;
-    if (s == "*" && parts[i].empty()) return false;
-    ++i;
-  }
-  return true;
-}
-
-void reply(ClusterConn& c, int status, std::string_view body, bool keep_alive) {
-  net::append_response(c.out, status, body, keep_alive);
-  if (!keep_alive) c.close_after_flush = true;
-}
-
-int error(ClusterConn& c, core::Code code, std::string_view message, bool keep_alive) {
-  std::string body;
-  net::render_error(body, code, message);
-  reply(c, core::http_status(code), body, keep_alive);
-  return core::http_status(code);
-}
-
-int outcome_error(ClusterConn& c, const core::Outcome& o, bool keep_alive) {
-  std::string body;
-  net::render_outcome_error(body, o);
-  reply(c, core::http_status(o.code), body, keep_alive);
-  return core::http_status(o.code);
-}
 
 // 501 with the error shape of the contract; "not_implemented" is not one of the contract's codes
 // because these routes are not in it (or, for the events feed, not on this store).
@@ -86,7 +26,7 @@ int not_implemented(ClusterConn& c, std::string_view message, bool keep_alive) {
   std::string body = "{\"error\":{\"code\":\"not_implemented\",\"message\":";
   net::json::append_string(body, message);
   body += ",\"details\":{}}}";
-  reply(c, 501, body, keep_alive);
+  http_reply(c, 501, body, keep_alive);
   return 501;
 }
 
@@ -164,20 +104,11 @@ bool ClusterWorker::http_input(ClusterConn& c, std::size_t max) {
       return true;
     }
     if (r.status == net::HttpParseStatus::error) {
-      std::string body;
-      net::render_error(body, r.code, std::string(r.message));
-      net::append_response(c.out, r.http_status, body, false);
+      http_parse_error(c, r);
       srv_.record("malformed", r.http_status, 0);
-      c.close_after_flush = true;
-      c.in_pos = c.in.size();
       return true;
     }
-    req.method = view.method;
-    req.path = view.path;
-    req.query = view.query;
-    req.body = view.body;
-    req.authorization = view.header("authorization");
-    req.keep_alive = view.keep_alive;
+    request_from_view(view, &req);
     http_request(c, req, start);
     c.in_pos += r.consumed;
     ++served;
@@ -192,14 +123,14 @@ void ClusterWorker::http_request(ClusterConn& c, const HttpRequest& req, std::in
 
   // Unauthenticated operational endpoints.
   if (route_is(req, parts, "GET", {"healthz"})) {
-    reply(c, 200, "{\"status\":\"ok\"}", ka);
+    http_reply(c, 200, "{\"status\":\"ok\"}", ka);
     return done("GET /healthz", 200);
   }
   if (route_is(req, parts, "GET", {"readyz"})) {
     bool draining = srv_.draining_.load(std::memory_order_relaxed);
     bool ready = !draining && store_->healthy();
-    if (ready) reply(c, 200, "{\"status\":\"ready\"}", ka);
-    else error(c, core::Code::unavailable, draining ? "draining" : "storage unavailable", ka);
+    if (ready) http_reply(c, 200, "{\"status\":\"ready\"}", ka);
+    else http_error(c, core::Code::unavailable, draining ? "draining" : "storage unavailable", ka);
     return done("GET /readyz", ready ? 200 : 503);
   }
   if (route_is(req, parts, "GET", {"metrics"})) {
@@ -214,19 +145,14 @@ void ClusterWorker::http_request(ClusterConn& c, const HttpRequest& req, std::in
   if (srv_.auth_.enabled()) {
     who = srv_.auth_.identify_header(req.authorization);
     if (who.kind == Principal::Kind::none) {
-      error(c, core::Code::unauthorized,
+      http_error(c, core::Code::unauthorized,
             req.authorization.empty() ? "send Authorization: Bearer <token>" : "invalid token", ka);
       return done("unauthorized", 401);
     }
   }
   if (http_write(c, req, who, parts, start_us)) return;
   if (http_read(c, req, who, parts, start_us)) return;
-  bool known_path = parts.size() >= 1 && (parts[0] == "v1" || parts[0] == "metrics" || parts[0] == "healthz" ||
-                                          parts[0] == "readyz");
-  error(c, core::Code::invalid_request,
-        known_path ? "no route for " + std::string(req.method) + " " + std::string(req.path)
-                   : "unknown path " + std::string(req.path),
-        ka);
+  http_error(c, core::Code::invalid_request, no_route_message(req, parts), ka);
   done("unknown", 400);
 }
 
@@ -235,83 +161,41 @@ void ClusterWorker::http_request(ClusterConn& c, const HttpRequest& req, std::in
 bool ClusterWorker::http_write(ClusterConn& c, const HttpRequest& req, const Principal& who,
                                const std::vector<std::string_view>& parts, std::int64_t start_us) {
   const bool ka = req.keep_alive;
-  core::Command cmd;
-  const char* route = nullptr;
-  View view = View::sku;
-  std::string err;
-  core::Code code = core::Code::ok;
-  core::Outcome unknown_hold;  // ok unless a non-admin's hold was looked up and is unknown
+  HttpWrite w;
+  if (!match_write_route(req, parts, who, &w)) return false;
   auto finish = [&](int status) {
-    srv_.record(route, status, steady_us() - start_us);
+    srv_.record(w.route, status, steady_us() - start_us);
     return true;
   };
-  auto forbidden = [&] {
-    return finish(error(c, core::Code::forbidden,
-                        "this token may not use " + std::string(req.method) + " " + std::string(req.path), ka));
-  };
-  if (route_is(req, parts, "PUT", {"v1", "channels", "*"})) {
-    route = "PUT /v1/channels/{channel}";
-    view = View::channel;
-    if (!who.admin()) return forbidden();
-    code = net::decode_put_channel(parts[2], req.body, &cmd, &err);
-  } else if (route_is(req, parts, "PUT", {"v1", "skus", "*"})) {
-    route = "PUT /v1/skus/{sku}";
-    if (!who.admin()) return forbidden();
-    code = net::decode_put_sku(parts[2], req.body, &cmd, &err);
-  } else if (route_is(req, parts, "POST", {"v1", "skus", "*", "adjustments"})) {
-    route = "POST /v1/skus/{sku}/adjustments";
-    if (!who.admin()) return forbidden();
-    code = net::decode_adjust(parts[2], req.body, &cmd, &err);
-  } else if (route_is(req, parts, "PUT", {"v1", "skus", "*", "allocation"})) {
-    route = "PUT /v1/skus/{sku}/allocation";
-    if (!who.admin()) return forbidden();
-    code = net::decode_set_allocation(parts[2], req.body, &cmd, &err);
-  } else if (route_is(req, parts, "POST", {"v1", "skus", "*", "pools", "*", "close"})) {
-    route = "POST /v1/skus/{sku}/pools/{pool}/close";
-    if (!who.admin()) return forbidden();
-    cmd = core::ClosePool{std::string(parts[2]), std::string(parts[4])};
-  } else if (route_is(req, parts, "POST", {"v1", "holds"})) {
-    route = "POST /v1/holds";
-    view = View::hold;
-    code = net::decode_create_hold(req.body, &cmd, &err);
-    if (code == core::Code::ok && !who.may_act_for(std::get<core::CreateHold>(cmd).channel)) return forbidden();
-  } else if (parts.size() == 4 && req.method == "POST" && parts[0] == "v1" && parts[1] == "holds" &&
-             (parts[3] == "confirm" || parts[3] == "release" || parts[3] == "extend")) {
-    view = View::hold;
-    std::string_view id = parts[2];
-    if (parts[3] == "confirm") {
-      route = "POST /v1/holds/{id}/confirm";
-      code = net::decode_confirm(id, req.body, &cmd, &err);
-    } else if (parts[3] == "release") {
-      route = "POST /v1/holds/{id}/release";
-      code = net::decode_release(id, req.body, &cmd, &err);
-    } else {
-      route = "POST /v1/holds/{id}/extend";
-      code = net::decode_extend(id, req.body, &cmd, &err);
-    }
+  auto forbidden = [&] { return finish(http_error(c, core::Code::forbidden, forbidden_message(req), ka)); };
+  if (w.forbidden) return forbidden();
+  core::Outcome unknown_hold;  // ok unless a non-admin's hold was looked up and is unknown
+  if (!w.hold_id.empty()) {
     bool other_channel = false;
-    check_hold_owner(id, who, &other_channel, &unknown_hold);
+    check_hold_owner(w.hold_id, who, &other_channel, &unknown_hold);
     if (other_channel) return forbidden();
   }
-  if (!route) return false;
-  if (code != core::Code::ok) return finish(error(c, code, err, ka));
-  if (core::validate(cmd, &err) != core::Code::ok) return finish(error(c, core::Code::invalid_request, err, ka));
-  if (!unknown_hold.ok()) return finish(outcome_error(c, unknown_hold, ka));
+  std::string err;
+  if (w.code != core::Code::ok) return finish(http_error(c, w.code, w.error, ka));
+  if (core::validate(w.command, &err) != core::Code::ok) {
+    return finish(http_error(c, core::Code::invalid_request, err, ka));
+  }
+  if (!unknown_hold.ok()) return finish(http_outcome_error(c, unknown_hold, ka));
 
   backends::StoreReply r;
-  core::Outcome o = store_->apply(cmd, wall_clock_ms(), &r);
-  if (!o.ok()) return finish(outcome_error(c, o, ka));
+  core::Outcome o = store_->apply(w.command, wall_clock_ms(), &r);
+  if (!o.ok()) return finish(http_outcome_error(c, o, ka));
   std::string body;
   int status = 200;
-  switch (view) {
-    case View::channel: net::render_channel(body, r.channel.view()); break;
-    case View::sku: net::render_sku(body, r.sku.view()); break;
-    case View::hold:
+  switch (w.view) {
+    case WriteView::channel: net::render_channel(body, r.channel.view()); break;
+    case WriteView::sku: net::render_sku(body, r.sku.view()); break;
+    case WriteView::hold:
       net::render_hold(body, r.hold.view());
       if (o.created) status = 201;
       break;
   }
-  reply(c, status, body, ka);
+  http_reply(c, status, body, ka);
   return finish(status);
 }
 
@@ -324,19 +208,16 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
     srv_.record(route, status, steady_us() - start_us);
     return true;
   };
-  auto forbidden = [&] {
-    return finish(error(c, core::Code::forbidden,
-                        "this token may not use " + std::string(req.method) + " " + std::string(req.path), ka));
-  };
+  auto forbidden = [&] { return finish(http_error(c, core::Code::forbidden, forbidden_message(req), ka)); };
   std::string body;
   backends::StoreReply r;
   if (route_is(req, parts, "GET", {"v1", "channels"})) {
     route = "GET /v1/channels";
     if (!who.admin()) return forbidden();
     core::Outcome o = store_->list_channels(&r);
-    if (!o.ok()) return finish(outcome_error(c, o, ka));
+    if (!o.ok()) return finish(http_outcome_error(c, o, ka));
     render_channels(body, r.channels);
-    reply(c, 200, body, ka);
+    http_reply(c, 200, body, ka);
     return finish(200);
   }
   if (route_is(req, parts, "GET", {"v1", "skus"})) {
@@ -348,12 +229,12 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
     route = "GET /v1/skus/{sku}";
     if (!who.admin()) return forbidden();
     std::string unknown = "unknown sku " + std::string(parts[2]);
-    if (!core::is_identifier(parts[2])) return finish(error(c, core::Code::unknown_sku, unknown, ka));
+    if (!core::is_identifier(parts[2])) return finish(http_error(c, core::Code::unknown_sku, unknown, ka));
     core::Outcome o = store_->get_sku(parts[2], wall_clock_ms(), &r);
-    if (o.code == core::Code::unknown_sku) return finish(error(c, o.code, unknown, ka));
-    if (!o.ok()) return finish(outcome_error(c, o, ka));
+    if (o.code == core::Code::unknown_sku) return finish(http_error(c, o.code, unknown, ka));
+    if (!o.ok()) return finish(http_outcome_error(c, o, ka));
     net::render_sku(body, r.sku.view());
-    reply(c, 200, body, ka);
+    http_reply(c, 200, body, ka);
     return finish(200);
   }
   if (route_is(req, parts, "GET", {"v1", "availability"})) {
@@ -363,13 +244,13 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
   if (route_is(req, parts, "GET", {"v1", "holds", "*"})) {
     route = "GET /v1/holds/{id}";
     std::string unknown = "unknown hold " + std::string(parts[2]);
-    if (!core::is_identifier(parts[2])) return finish(error(c, core::Code::unknown_hold, unknown, ka));
+    if (!core::is_identifier(parts[2])) return finish(http_error(c, core::Code::unknown_hold, unknown, ka));
     core::Outcome o = store_->get_hold(parts[2], wall_clock_ms(), &r);
-    if (o.code == core::Code::unknown_hold) return finish(error(c, o.code, unknown, ka));
-    if (!o.ok()) return finish(outcome_error(c, o, ka));
+    if (o.code == core::Code::unknown_hold) return finish(http_error(c, o.code, unknown, ka));
+    if (!o.ok()) return finish(http_outcome_error(c, o, ka));
     if (!who.may_act_for(r.hold.channel)) return forbidden();
     net::render_hold(body, r.hold.view());
-    reply(c, 200, body, ka);
+    http_reply(c, 200, body, ka);
     return finish(200);
   }
   if (route_is(req, parts, "GET", {"v1", "events"})) {
@@ -383,18 +264,18 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
   if (route_is(req, parts, "POST", {"v1", "admin", "snapshot"})) {
     route = "POST /v1/admin/snapshot";
     if (!who.admin()) return forbidden();
-    return finish(error(c, core::Code::invalid_state, "snapshots belong to the embedded store", ka));
+    return finish(http_error(c, core::Code::invalid_state, "snapshots belong to the embedded store", ka));
   }
   if (route_is(req, parts, "POST", {"v1", "admin", "reconcile"})) {
     route = "POST /v1/admin/reconcile";
     if (!who.admin()) return forbidden();
     core::Outcome o = store_->reconcile(true, wall_clock_ms(), &r);
-    if (!o.ok()) return finish(outcome_error(c, o, ka));
+    if (!o.ok()) return finish(http_outcome_error(c, o, ka));
     if (srv_.ledger_) {
       for (std::string& d : srv_.ledger_->reconcile(true, nullptr)) r.drift.push_back("ledger: " + std::move(d));
     }
     render_drift(body, r.skus_checked, r.drift);
-    reply(c, 200, body, ka);
+    http_reply(c, 200, body, ka);
     return finish(200);
   }
   return false;
@@ -407,13 +288,12 @@ void ClusterWorker::http_availability(ClusterConn& c, const HttpRequest& req, co
   const char* route = "GET /v1/availability";
   auto finish = [&](int status) { srv_.record(route, status, steady_us() - start_us); };
   const std::string* channel = query_param(req, "channel");
-  if (!channel) return finish(error(c, core::Code::invalid_request, "query parameter channel is required", ka));
+  if (!channel) return finish(http_error(c, core::Code::invalid_request, "query parameter channel is required", ka));
   if (!who.may_act_for(*channel)) {
-    return finish(error(c, core::Code::forbidden,
-                        "this token may not use " + std::string(req.method) + " " + std::string(req.path), ka));
+    return finish(http_error(c, core::Code::forbidden, forbidden_message(req), ka));
   }
   const std::string unknown_channel = "unknown channel " + *channel;
-  if (!core::is_identifier(*channel)) return finish(error(c, core::Code::unknown_channel, unknown_channel, ka));
+  if (!core::is_identifier(*channel)) return finish(http_error(c, core::Code::unknown_channel, unknown_channel, ka));
   std::vector<std::string_view> skus;
   for (const auto& [k, v] : req.query)
     if (k == "sku") skus.push_back(v);
@@ -430,9 +310,9 @@ void ClusterWorker::http_availability(ClusterConn& c, const HttpRequest& req, co
   };
   if (skus.empty() || skus.size() > kListLimitMax) {
     bool known = false;
-    if (core::Outcome o = channel_known(&known); !o.ok()) return finish(outcome_error(c, o, ka));
-    if (!known) return finish(error(c, core::Code::unknown_channel, unknown_channel, ka));
-    return finish(error(c, core::Code::invalid_request,
+    if (core::Outcome o = channel_known(&known); !o.ok()) return finish(http_outcome_error(c, o, ka));
+    if (!known) return finish(http_error(c, core::Code::unknown_channel, unknown_channel, ka));
+    return finish(http_error(c, core::Code::invalid_request,
                         skus.empty() ? "name at least one sku=" : "at most 1000 skus per request", ka));
   }
   // Each name once, in the order asked; only identifiers go to the store (others are unknown).
@@ -447,18 +327,18 @@ void ClusterWorker::http_availability(ClusterConn& c, const HttpRequest& req, co
   std::unordered_map<std::string_view, std::int64_t> available;
   if (!valid.empty()) {
     core::Outcome o = store_->availability(*channel, valid, wall_clock_ms(), &r);
-    if (o.code == core::Code::unknown_channel) return finish(error(c, o.code, unknown_channel, ka));
-    if (!o.ok()) return finish(outcome_error(c, o, ka));
+    if (o.code == core::Code::unknown_channel) return finish(http_error(c, o.code, unknown_channel, ka));
+    if (!o.ok()) return finish(http_outcome_error(c, o, ka));
     for (const auto& [name, n] : r.available) available.emplace(name, n);
   } else {
     bool known = false;
-    if (core::Outcome o = channel_known(&known); !o.ok()) return finish(outcome_error(c, o, ka));
-    if (!known) return finish(error(c, core::Code::unknown_channel, unknown_channel, ka));
+    if (core::Outcome o = channel_known(&known); !o.ok()) return finish(http_outcome_error(c, o, ka));
+    if (!known) return finish(http_error(c, core::Code::unknown_channel, unknown_channel, ka));
   }
   // `available` keys point into r; render before r goes.
   std::string body;
   render_available(body, *channel, asked, available);
-  reply(c, 200, body, ka);
+  http_reply(c, 200, body, ka);
   finish(200);
 }
 

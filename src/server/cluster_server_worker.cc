@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "server/clock.h"
 #include "server/cluster_server.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -26,11 +27,6 @@ constexpr std::int64_t kLingerMs = 2000;          // how long a lingering close 
 constexpr int kTimerMs = 250;                     // idle and linger checks
 constexpr std::int64_t kDrainFlushMs = 5000;      // longest wait for replies to drain at shutdown
 constexpr std::size_t kRespInputSlackBytes = 64 * 1024;  // RESP input beyond max_body_bytes (framing)
-
-std::int64_t steady_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 

@@ -1,6 +1,5 @@
 // HTTP/JSON API: routing, authorization, and turning requests into engine commands or read replies.
 // Paths and bodies follow ../shared/CONTRACT.md; docs/api.md documents every route.
-#include <charconv>
 #include <string>
 
 #include "core/inventory.h"
@@ -9,57 +8,24 @@
 #include "net/http_parser.h"
 #include "net/http_response.h"
 #include "server/conn.h"
+#include "server/http_reply.h"
+#include "server/http_route.h"
 #include "server/server.h"
 
 namespace stockd::server {
 namespace {
 
-enum HttpReply : std::uint8_t { kChannelView = 0, kSkuView = 1, kHoldView = 2 };
-
-constexpr std::size_t kListLimitMax = 1000;
 constexpr std::int64_t kWaitSecondsMax = 60;
 constexpr std::size_t kEventsLimitMax = 10'000;
-
-// "/v1/holds/abc/confirm" -> {"v1","holds","abc","confirm"}; empty segments are kept (and rejected).
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> parts;
-  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  while (true) {
-    auto slash = path.find('/');
-    parts.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return parts;
-}
-
-const std::string* query_param(const HttpRequest& req, std::string_view name) {
-  for (const auto& [k, v] : req.query)
-    if (k == name) return &v;
-  return nullptr;
-}
-
-bool query_int(const HttpRequest& req, std::string_view name, std::int64_t lo, std::int64_t hi, std::int64_t* out) {
-  const std::string* v = query_param(req, name);
-  if (!v) return true;
-  std::int64_t x = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
-  if (ec != std::errc() || p != v->data() + v->size() || x < lo || x > hi) return false;
-  *out = x;
-  return true;
-}
 
 }  // namespace
 
 void Server::http_reply(Conn& c, int status, const std::string& body, bool keep_alive) {
-  net::append_response(c.out, status, body, keep_alive);
-  if (!keep_alive) c.close_after_flush = true;
+  server::http_reply(c, status, body, keep_alive);
 }
 
 void Server::http_error(Conn& c, core::Code code, const std::string& message, bool keep_alive) {
-  std::string body;
-  net::render_error(body, code, message);
-  http_reply(c, core::http_status(code), body, keep_alive);
+  server::http_error(c, code, message, keep_alive);
 }
 
 bool Server::http_request(Conn& c, const HttpRequest& req) {
@@ -67,14 +33,7 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
   bool ka = req.keep_alive;
   auto parts = split_path(req.path);
   auto is = [&](std::string_view method, std::initializer_list<std::string_view> shape) {
-    if (req.method != method || parts.size() != shape.size()) return false;
-    std::size_t i = 0;
-    for (std::string_view s : shape) {
-      if (s != "*" && parts[i] != s) return false;
-      if (s == "*" && parts[i].empty()) return false;
-      ++i;
-    }
-    return true;
+    return route_is(req, parts, method, shape);
   };
   auto done = [&](const char* route, int status) {
     metrics_.request(route, status, now_us() - start);
@@ -121,71 +80,25 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
     }
   }
   const core::Inventory& inv = engine_.inventory();
-  auto forbidden = [&](const char* route) {
-    return fail(route, core::Code::forbidden, "this token may not use " + std::string(req.method) + " " +
-                                                  std::string(req.path));
-  };
+  auto forbidden = [&](const char* route) { return fail(route, core::Code::forbidden, forbidden_message(req)); };
 
   // Writes.
-  core::Command cmd;
-  const char* route = nullptr;
-  std::uint8_t reply = kSkuView;
-  std::string err;
-  core::Code code = core::Code::ok;
-  if (is("PUT", {"v1", "channels", "*"})) {
-    route = "PUT /v1/channels/{channel}";
-    reply = kChannelView;
-    if (!who.admin()) return forbidden(route);
-    code = net::decode_put_channel(parts[2], req.body, &cmd, &err);
-  } else if (is("PUT", {"v1", "skus", "*"})) {
-    route = "PUT /v1/skus/{sku}";
-    if (!who.admin()) return forbidden(route);
-    code = net::decode_put_sku(parts[2], req.body, &cmd, &err);
-  } else if (is("POST", {"v1", "skus", "*", "adjustments"})) {
-    route = "POST /v1/skus/{sku}/adjustments";
-    if (!who.admin()) return forbidden(route);
-    code = net::decode_adjust(parts[2], req.body, &cmd, &err);
-  } else if (is("PUT", {"v1", "skus", "*", "allocation"})) {
-    route = "PUT /v1/skus/{sku}/allocation";
-    if (!who.admin()) return forbidden(route);
-    code = net::decode_set_allocation(parts[2], req.body, &cmd, &err);
-  } else if (is("POST", {"v1", "skus", "*", "pools", "*", "close"})) {
-    route = "POST /v1/skus/{sku}/pools/{pool}/close";
-    if (!who.admin()) return forbidden(route);
-    cmd = core::ClosePool{std::string(parts[2]), std::string(parts[4])};
-  } else if (is("POST", {"v1", "holds"})) {
-    route = "POST /v1/holds";
-    reply = kHoldView;
-    code = net::decode_create_hold(req.body, &cmd, &err);
-    if (code == core::Code::ok && !who.may_act_for(std::get<core::CreateHold>(cmd).channel)) return forbidden(route);
-  } else if (parts.size() == 4 && req.method == "POST" && parts[0] == "v1" && parts[1] == "holds" &&
-             (parts[3] == "confirm" || parts[3] == "release" || parts[3] == "extend")) {
-    reply = kHoldView;
-    std::string_view id = parts[2];
-    if (parts[3] == "confirm") {
-      route = "POST /v1/holds/{id}/confirm";
-      code = net::decode_confirm(id, req.body, &cmd, &err);
-    } else if (parts[3] == "release") {
-      route = "POST /v1/holds/{id}/release";
-      code = net::decode_release(id, req.body, &cmd, &err);
-    } else {
-      route = "POST /v1/holds/{id}/extend";
-      code = net::decode_extend(id, req.body, &cmd, &err);
+  HttpWrite w;
+  if (match_write_route(req, parts, who, &w)) {
+    if (w.forbidden) return forbidden(w.route);
+    if (!w.hold_id.empty() && !who.admin()) {
+      std::uint32_t h = inv.find_hold(w.hold_id);
+      if (h != core::kNoIndex && !who.may_act_for(inv.channel_name(inv.hold_channel(h)))) return forbidden(w.route);
     }
-    if (!who.admin()) {
-      std::uint32_t h = inv.find_hold(id);
-      if (h != core::kNoIndex && !who.may_act_for(inv.channel_name(inv.hold_channel(h)))) return forbidden(route);
-    }
-  }
-  if (route) {
     // The decoders' commands pass core::validate(); the engine checks again (ClosePool's path names).
-    if (code != core::Code::ok) return fail(route, code, err);
+    if (w.code != core::Code::ok) return fail(w.route, w.code, w.error);
     if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) ) {
       ++overloaded_total_;
-      return fail(route, core::Code::overloaded, "write queue full, retry later");
+      return fail(w.route, core::Code::overloaded, "write queue full, retry later");
     }
-    batch_.push_back(engine::BatchItem{std::move(cmd), now_ms(), {}, 0});
-    pending_.push_back(Pending{&c, route, start, reply, ka});
+    auto reply = static_cast<std::uint8_t>(w.view);
+    batch_.push_back(engine::BatchItem{std::move(w.command), now_ms(), {}, 0});
+    pending_.push_back(Pending{&c, w.route, start, reply, ka});
     ++c.inflight;
     return true;
   }
@@ -287,12 +200,7 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
     http_reply(c, 200, body, ka);
     return done(r, 200);
   }
-  bool known_path = parts.size() >= 1 && (parts[0] == "v1" || parts[0] == "metrics" || parts[0] == "healthz" ||
-                                          parts[0] == "readyz");
-  http_error(c, core::Code::invalid_request,
-             known_path ? "no route for " + std::string(req.method) + " " + std::string(req.path)
-                        : "unknown path " + std::string(req.path),
-             ka);
+  http_error(c, core::Code::invalid_request, no_route_message(req, parts), ka);
   return done("unknown", 400);
 }
 
@@ -304,10 +212,10 @@ void Server::http_deliver(Conn& c, const Pending& p, const core::Outcome& o) {
     net::render_outcome_error(body, o);
   } else {
     const core::Inventory& inv = engine_.inventory();
-    switch (p.reply) {
-      case kChannelView: net::render_channel(body, inv.channel(o.index)); break;
-      case kSkuView: net::render_sku(body, inv.sku(o.index)); break;
-      default:
+    switch (static_cast<WriteView>(p.reply)) {
+      case WriteView::channel: net::render_channel(body, inv.channel(o.index)); break;
+      case WriteView::sku: net::render_sku(body, inv.sku(o.index)); break;
+      case WriteView::hold:
         net::render_hold(body, inv.hold(o.index));
         if (o.created) status = 201;
     }
@@ -364,20 +272,11 @@ void Server::http_input(Conn& c) {
       break;
     }
     if (r.status == net::HttpParseStatus::error) {
-      std::string body;
-      net::render_error(body, r.code, std::string(r.message));
-      net::append_response(c.out, r.http_status, body, false);
+      http_parse_error(c, r);
       metrics_.request("malformed", r.http_status, 0);
-      c.close_after_flush = true;
-      c.in_pos = c.in.size();
       break;
     }
-    req.method = view.method;
-    req.path = view.path;
-    req.query = view.query;
-    req.body = view.body;
-    req.authorization = view.header("authorization");
-    req.keep_alive = view.keep_alive;
+    request_from_view(view, &req);
     if (!http_request(c, req)) {
       c.waiting_batch = true;
       break;

@@ -15,7 +15,9 @@
 #include <chrono>
 #include <cstring>
 
+#include "server/clock.h"
 #include "server/conn.h"
+#include "server/listen.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -33,30 +35,6 @@ constexpr std::uint64_t kTagHttp = 1ull << 62;
 constexpr std::uint64_t kTagResp = 2ull << 62;
 constexpr std::uint64_t kTagSignal = 3ull << 62;
 constexpr std::uint64_t kTagEngine = (3ull << 62) | 1;  // the engine's sync-completion eventfd
-
-int listen_on(const std::string& addr) {
-  std::string host;
-  int port = 0;
-  if (!split_host_port(addr, &host, &port)) return -1;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return -1;
-  int fd = -1;
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) continue;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 4096) == 0) break;
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  return fd;
-}
 
 }  // namespace
 
@@ -77,10 +55,7 @@ std::int64_t wall_clock_ms() {
 
 std::int64_t Server::now_ms() const { return wall_clock_ms(); }
 
-std::int64_t Server::now_us() const {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
+std::int64_t Server::now_us() const { return steady_us(); }
 
 bool Server::listen() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -102,13 +77,7 @@ bool Server::listen() {
     ev.data.u64 = kTagResp;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, resp_fd_, &ev);
   }
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  signal_fd_ = stop_signal_fd();
   ev.data.u64 = kTagSignal;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &ev);
   if (int fd = engine_.completion_fd(); fd >= 0) {
@@ -121,26 +90,14 @@ bool Server::listen() {
 
 void Server::accept_all(int listen_fd, bool resp) {
   for (;;) {
-    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        spdlog::warn("event=accept_failed error=\"{}\"", std::strerror(errno));
-      return;
-    }
+    int fd = accept_next(listen_fd);
+    if (fd < 0) return;
     if (open_conns_ >= static_cast<std::size_t>(opt_.max_connections) || draining_) {
-      // Refused with the contract's answer, without reading the request.
-      static constexpr std::string_view kHttp =
-          "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
-          "Content-Length: 77\r\n\r\n{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections\",\"details\":{}}}";
-      static constexpr std::string_view kResp = "-OVERLOADED too many connections\r\n";
-      std::string_view msg = resp ? kResp : kHttp;
-      [[maybe_unused]] ssize_t n = write(fd, msg.data(), msg.size());
-      close(fd);
+      refuse(fd, resp);  // the contract's answer, without reading the request
       ++overloaded_total_;
       continue;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    set_nodelay(fd);
     if (static_cast<std::size_t>(fd) >= conns_.size()) conns_.resize(fd + 1);
     // A closed connection's object may still be listed for this round; it is freed after the round.
     if (conns_[fd]) graveyard_.push_back(std::move(conns_[fd]));

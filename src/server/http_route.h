@@ -1,0 +1,77 @@
+// http_route.h: the HTTP front ends' shared routing, used by the embedded server (server_http.cc) and
+// cluster mode (cluster_server_http.cc) so that both route and decode byte for byte alike: one parsed
+// request, path splitting and matching, query parameters, and the write routes decoded into commands.
+// Paths and bodies follow ../shared/CONTRACT.md; docs/api.md documents every route.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/command.h"
+#include "core/status.h"
+#include "net/http_parser.h"
+#include "server/auth.h"
+
+namespace stockd::server {
+
+// The most SKUs one GET /v1/availability names, and the largest page of GET /v1/skus.
+inline constexpr std::size_t kListLimitMax = 1000;
+
+// One parsed HTTP request, independent of the parser's own types. Views into the connection's input.
+struct HttpRequest {
+  std::string_view method;
+  std::string_view path;
+  std::vector<std::pair<std::string, std::string>> query;  // decoded
+  std::string_view body;
+  std::string_view authorization;
+  bool keep_alive = true;
+};
+
+// The request of a complete parse. *req keeps its query vector's capacity between calls.
+void request_from_view(const net::HttpRequestView& view, HttpRequest* req);
+
+// "/v1/holds/abc/confirm" -> {"v1","holds","abc","confirm"}; empty segments are kept (and rejected).
+std::vector<std::string_view> split_path(std::string_view path);
+
+// The route shape: literal segments, "*" for a non-empty parameter.
+bool route_is(const HttpRequest& req, const std::vector<std::string_view>& parts, std::string_view method,
+              std::initializer_list<std::string_view> shape);
+
+// The first value of query parameter `name`, or null.
+const std::string* query_param(const HttpRequest& req, std::string_view name);
+
+// Query parameter `name` as an integer in [lo, hi] into *out; absent leaves *out. False when present
+// but not such an integer.
+bool query_int(const HttpRequest& req, std::string_view name, std::int64_t lo, std::int64_t hi, std::int64_t* out);
+
+// The forbidden answer's message: "this token may not use METHOD PATH".
+std::string forbidden_message(const HttpRequest& req);
+
+// The invalid_request message of a request no route matched ("no route for ..." or "unknown path ...").
+std::string no_route_message(const HttpRequest& req, const std::vector<std::string_view>& parts);
+
+// What a successful write answers with.
+enum class WriteView : std::uint8_t { channel, sku, hold };
+
+// A write route decoded.
+struct HttpWrite {
+  const char* route = nullptr;  // metrics label
+  WriteView view = WriteView::sku;
+  core::Command command;
+  core::Code code = core::Code::ok;  // the decoder's verdict; when not ok, answer it with `error`
+  std::string error;
+  bool forbidden = false;       // the principal may not use the route: answer forbidden_message()
+  // POST /v1/holds/{id}/confirm|release|extend: the hold acted on. The caller checks that a non-admin
+  // principal may act on it (and answers forbidden when not) before answering `code`.
+  std::string_view hold_id;
+};
+
+// False when the request is none of the write routes. Admin routes are marked forbidden for other
+// principals before decoding; POST /v1/holds after decoding (the channel is in the body).
+bool match_write_route(const HttpRequest& req, const std::vector<std::string_view>& parts, const Principal& who,
+                       HttpWrite* w);
+
+}  // namespace stockd::server
