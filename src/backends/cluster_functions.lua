@@ -126,6 +126,16 @@ end
 
 local function flat(key) return {'OK', redis.call('HGETALL', key)} end
 
+-- The hash of a SKU about to change, or nil and the answer to give instead: unknown SKU, or STALE
+-- when the caller computed its policy from another allocation version than `aver`.
+local function sku_for_change(key, sku, aver)
+  local m = hmap(key)
+  if m.ver == nil then return nil, err('unknown_sku', 'unknown sku ' .. sku) end
+  local st = stale(m, aver)
+  if st then return nil, st end
+  return m
+end
+
 -- KEYS: sku hash, outbox. ARGV: sku, now, plan, aver, on_hand, safety, max_per_hold, threshold, permille
 -- ("" leaves a field as it is; max_per_hold 0 and threshold -1 clear).
 local function sku_put(keys, args)
@@ -155,10 +165,8 @@ end
 -- KEYS: sku hash, outbox, refs hash, refs index. ARGV: sku, now, plan, aver, delta, reason, ref.
 local function sku_adjust(keys, args)
   local key, out = keys[1], keys[2]
-  local m = hmap(key)
-  if m.ver == nil then return err('unknown_sku', 'unknown sku ' .. args[1]) end
-  local st = stale(m, args[4])
-  if st then return st end
+  local m, answer = sku_for_change(key, args[1], args[4])
+  if not m then return answer end
   local delta = tonumber(args[5])
   local ref = args[7]
   if ref ~= '' then
@@ -187,10 +195,8 @@ end
 -- of fences and open pools). Bumps aver.
 local function sku_alloc(keys, args)
   local key, out = keys[1], keys[2]
-  local m = hmap(key)
-  if m.ver == nil then return err('unknown_sku', 'unknown sku ' .. args[1]) end
-  local st = stale(m, args[4])
-  if st then return st end
+  local m, answer = sku_for_change(key, args[1], args[4])
+  if not m then return answer end
   local del = {}
   for f, _ in pairs(m) do
     if string.sub(f, 1, 2) == 'U:' then del[#del + 1] = f; m[f] = nil end
@@ -211,10 +217,8 @@ end
 -- KEYS: sku hash, outbox. ARGV: sku, now, aver, new cfg, pool. The pool's free units go to shared.
 local function pool_close(keys, args)
   local key, out = keys[1], keys[2]
-  local m = hmap(key)
-  if m.ver == nil then return err('unknown_sku', 'unknown sku ' .. args[1]) end
-  local st = stale(m, args[3])
-  if st then return st end
+  local m, answer = sku_for_change(key, args[1], args[3])
+  if not m then return answer end
   local b = 'p:' .. args[5]
   if m['U:' .. b] == nil then return err('invalid_request', 'sku ' .. args[1] .. ' has no open pool ' .. args[5]) end
   redis.call('HDEL', key, 'U:' .. b)
