@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/stockctl/args.h"
+#include "apps/stockctl/ctx.h"
 #include "apps/stockctl/render.h"
 #include "client/api_error.h"
 #include "client/endpoint.h"
@@ -29,103 +30,6 @@ using stockd::client::url_escape;
 
 constexpr int kWatchRetryDelayMs = 1000;
 constexpr std::int64_t kPageLimitMax = 1000;  // the server's GET /v1/skus limit
-
-struct Globals {
-  std::string url = stockd::client::kDefaultUrl;
-  std::string token;
-  bool json = false;
-  bool dry_run = false;
-  int timeout_s = 30;
-};
-
-// What one request's reply turns into on a terminal.
-using Renderer = std::function<std::string(const json&, int status)>;
-
-class Ctx {
- public:
-  Ctx(const Globals& g, std::ostream& out, std::ostream& err) : g_(g), out_(out), err_(err) {}
-
-  bool init() {
-    stockd::client::Endpoint ep;
-    std::string error;
-    if (!stockd::client::parse_url(g_.url, &ep, &error)) {
-      err_ << "stockctl: --url: " << error << "\n";
-      return false;
-    }
-    client_ = std::make_unique<stockd::client::HttpClient>(
-        ep, stockd::client::HttpClientOptions{g_.token, 5000, g_.timeout_s * 1000});
-    return true;
-  }
-
-  std::ostream& out() { return out_; }
-  std::ostream& err() { return err_; }
-  bool json_mode() const { return g_.json; }
-
-  // Sends one request. Returns the exit code; on 2xx *reply holds the parsed body (null when not
-  // JSON) unless this is a dry run (then nullopt-like: *sent is false).
-  int send(std::string_view method, const std::string& target, const std::string& body, json* reply,
-           std::string* raw = nullptr, int* status = nullptr, int timeout_ms = 0) {
-    if (g_.dry_run) {
-      out_ << client_->format_request(method, target, body) << "\n";
-      dry_ = true;
-      return kExitOk;
-    }
-    stockd::client::HttpResponse r;
-    std::string error;
-    if (!client_->request(method, target, body, &r, &error, timeout_ms)) {
-      err_ << "stockctl: cannot reach stockd at " << g_.url << ": " << error << "\n";
-      return kExitTransport;
-    }
-    if (status) *status = r.status;
-    if (raw) *raw = r.body;
-    if (r.status < 200 || r.status > 299) {
-      if (g_.json) out_ << r.body << (r.body.ends_with('\n') ? "" : "\n");
-      auto e = stockd::client::parse_api_error(r);
-      err_ << stockd::client::describe(e) << "\n";
-      return stockd::client::exit_code_for(e);
-    }
-    *reply = json();
-    if (r.content_type.find("json") != std::string::npos) {
-      *reply = json::parse(r.body, nullptr, false);
-      if (reply->is_discarded()) {
-        err_ << "stockctl: the server's reply is not valid JSON: " << r.body.substr(0, 200) << "\n";
-        return kExitBadReply;
-      }
-    }
-    return kExitOk;
-  }
-
-  bool dry() const { return dry_; }
-
-  // Sends and prints: the raw body with --json, else render(reply).
-  int show(std::string_view method, const std::string& target, const std::string& body, const Renderer& render) {
-    json reply;
-    std::string raw;
-    int status = 0;
-    int rc = send(method, target, body, &reply, &raw, &status);
-    if (rc != kExitOk || dry_) return rc;
-    if (g_.json) out_ << raw << (raw.ends_with('\n') ? "" : "\n");
-    else out_ << render(reply, status);
-    return kExitOk;
-  }
-
- private:
-  const Globals& g_;
-  std::ostream& out_;
-  std::ostream& err_;
-  std::unique_ptr<stockd::client::HttpClient> client_;
-  bool dry_ = false;
-};
-
-Renderer plain(std::string (*f)(const json&)) {
-  return [f](const json& j, int) { return f(j); };
-}
-
-std::string sku_path(const std::string& sku) { return "/v1/skus/" + url_escape(sku); }
-std::string hold_path(const std::string& id) { return "/v1/holds/" + url_escape(id); }
-
-// A subcommand's action, chosen while parsing and run afterwards.
-using Action = std::function<int(Ctx&)>;
 
 void add_health(CLI::App& app, Action& action) {
   app.add_subcommand("health", "GET /healthz: is the server alive")->callback([&] {
