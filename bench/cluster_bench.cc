@@ -3,7 +3,10 @@
 // bench/cluster-compare runs it against 1 and 3 masters). A program that prints figures, not a test.
 //
 //   cluster_bench --cluster 127.0.0.1:7000 [--skus 10000] [--threads 32] [--seconds 10]
-//                 [--warmup 1] [--wait-replicas 1] [--setup-threads 8] [--seed N]
+//                 [--warmup 1] [--wait-replicas 1] [--setup-threads 8] [--seed N] [--split N]
+//
+// A hot SKU (docs/benchmarks.md, "Cluster store: a hot SKU split over shards"): --skus 1 makes every
+// hold a 1-line hold of the same SKU; --split N creates the SKUs split over N shards (1: not split).
 //
 // Setup: a random run prefix names 2 channels and --skus SKUs with ample stock (kOnHand, never short),
 // created by --setup-threads threads. Then --threads workers, each with its own ClusterStore over one
@@ -37,6 +40,7 @@
 #include "apps/stockbench/histogram.h"
 #include "backends/cluster_client.h"
 #include "backends/cluster_store.h"
+#include "core/limits.h"
 
 namespace stockd::bench {
 namespace {
@@ -63,6 +67,7 @@ struct Options {
   int wait_replicas = 1;
   std::size_t setup_threads = 8;
   std::uint64_t seed = 0;  // 0: random
+  std::int64_t split = 1;  // shards per SKU (1: not split)
 };
 
 enum Op : std::size_t { kCreate = 0, kConfirm = 1, kRelease = 2, kOps = 3 };
@@ -133,7 +138,9 @@ bool set_up(const Options& o, const std::shared_ptr<backends::ClusterShared>& sh
       auto s = ClusterStore::open(store_options(o), shared, &errors[t]);
       StoreReply r;
       for (std::size_t i = next++; s && i < o.skus && !failed; i = next++) {
-        core::Outcome out = s->apply(core::PutSku{sku_name(prefix, i), kOnHand, 0, {}, {}}, wall_ms(), &r);
+        core::PutSku put{sku_name(prefix, i), kOnHand, 0, {}, {}};
+        if (o.split > 1) put.split = o.split;
+        core::Outcome out = s->apply(put, wall_ms(), &r);
         if (!out.ok()) {
           errors[t] = "PutSku " + sku_name(prefix, i) + ": " + std::string(core::code_name(out.code)) + " " + out.message;
           break;
@@ -173,7 +180,7 @@ class Worker {
 
  private:
   std::vector<core::HoldLine> pick_lines() {
-    std::size_t n = 1 + rng_() % kLinesMax;
+    std::size_t n = 1 + rng_() % std::min(kLinesMax, o_.skus);
     std::array<std::size_t, kLinesMax> picked{};
     std::vector<core::HoldLine> lines;
     for (std::size_t k = 0; k < n;) {
@@ -306,10 +313,11 @@ int run(const Options& o) {
   std::uint64_t seed = o.seed ? o.seed : std::random_device{}() | std::uint64_t{std::random_device{}()} << 32;
   char prefix[32];
   std::snprintf(prefix, sizeof prefix, "b%08llx-", static_cast<unsigned long long>(seed & 0xffffffffu));
-  std::printf("cluster_bench: cluster=%s masters=%zu threads=%zu seconds=%s warmup_s=%s skus=%zu wait_replicas=%d "
-              "seed=%llu prefix=%s\n",
+  std::printf("cluster_bench: cluster=%s masters=%zu threads=%zu seconds=%s warmup_s=%s skus=%zu split=%lld "
+              "wait_replicas=%d seed=%llu prefix=%s\n",
               o.cluster.c_str(), cc->masters().size(), o.threads, fixed(o.seconds, 1).c_str(),
-              fixed(o.warmup_s, 1).c_str(), o.skus, o.wait_replicas, static_cast<unsigned long long>(seed), prefix);
+              fixed(o.warmup_s, 1).c_str(), o.skus, static_cast<long long>(o.split), o.wait_replicas,
+              static_cast<unsigned long long>(seed), prefix);
   std::fflush(stdout);
 
   auto shared = ClusterStore::make_shared_state();
@@ -338,7 +346,7 @@ int main(int argc, char** argv) {
   CLI::App app{"cluster_bench: holds, confirms and releases against a Redis Cluster through the cluster store",
                "cluster_bench"};
   app.add_option("--cluster", o.cluster, "host:port of any node of the cluster")->capture_default_str();
-  app.add_option("--skus", o.skus)->check(CLI::Range(std::size_t{stockd::bench::kLinesMax}, stockd::bench::kSkusMax))
+  app.add_option("--skus", o.skus)->check(CLI::Range(std::size_t{1}, stockd::bench::kSkusMax))
       ->capture_default_str();
   app.add_option("--threads", o.threads, "worker threads, each with its own ClusterStore")
       ->check(CLI::Range(std::size_t{1}, stockd::bench::kThreadsMax))->capture_default_str();
@@ -351,6 +359,9 @@ int main(int argc, char** argv) {
   app.add_option("--setup-threads", o.setup_threads)->check(CLI::Range(std::size_t{1}, std::size_t{256}))
       ->capture_default_str();
   app.add_option("--seed", o.seed, "random seed (0: random); names and picks follow from it")->capture_default_str();
+  app.add_option("--split", o.split, "create the SKUs split over this many shards (1: not split)")
+      ->check(CLI::Range(std::int64_t{1}, stockd::limits::kSplitMax))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

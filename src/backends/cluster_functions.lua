@@ -14,14 +14,22 @@
 --   "p:<pool>"): F:b free, H:b held, S:b sold (pools), U:b its setting while it exists (fence
 --   "u<units>" or "r<ppb>", pool "<units>"). A removed fence or closed pool has no U:b; its held units
 --   go to shared when they come back.
+--   A split (hot) SKU also has spl (shards now), smax (shards ever), X:<j> the units moved to shard j
+--   (counted in hd: to the home hash a shard is one big hold on shared stock) and P:<T> a transfer T
+--   begun and not ended ("<j>|out|<qty>" or "<j>|back|0").
+-- A shard hash (key "{p<k>}:s:<sku>#<j>", in that name's partition) has the layout of a SKU without
+-- allocation (oh, ss 0, hd, F:sh, ver, aver 0, mph copied from home) plus home (the SKU), in (units
+-- moved in and not moved back: in - oh were sold here and not yet reported home) and t:<T> the
+-- transfers it applied ("<free>|<sold>|<at>" or "<qty>|<at>").
 -- A hold line (key "{p<k>}:l:<hold id>:<sku>", in the SKU's partition): st held|done|tomb, q, ch,
 -- d draws "b=n;b=n", c consumed.
 -- A hold (key "{p<k>}:h:<id>", in the hold id's partition): st pending|held|confirming|releasing|
 -- expiring|aborting|confirmed|released|expired, ch, lines (request order "sku:qty,..."), canon
 -- (sorted), conf (1: a sale), ttl (ms), cat, exp, fin, hver, cl (confirmed lines), t0 (step start).
 
-local VERSION = 1
+local VERSION = 2
 local OUTBOX_MAXLEN = '1000000'
+local CLOSED = '9007199254740991'  -- the safety stock of a closed shard (see split_in)
 
 local function S(n) return string.format('%d', n) end
 local function N(v) if v == nil or v == false or v == '' then return 0 end return tonumber(v) end
@@ -57,9 +65,13 @@ local function outbox(key, fields)
   redis.call(unpack(args))
 end
 
+-- A shard reports oh - in and hd - in: summed with its home's row (whose hd counts the units moved to
+-- the shard) they give the SKU's on_hand and held (docs/ledger.md).
 local function sku_entry(out, sku, m, kind, d_oh, d_hd, ref, reason, now)
+  local oh, hd = m.oh, m.hd
+  if m['in'] ~= nil then oh = S(N(m.oh) - N(m['in'])); hd = S(N(m.hd) - N(m['in'])) end
   outbox(out, {'t', 'sku', 'sku', sku, 'ver', m.ver, 'kind', kind, 'd_oh', S(d_oh), 'd_hd', S(d_hd),
-               'ref', ref or '', 'reason', reason or '', 'at', now, 'oh', m.oh, 'ss', m.ss, 'hd', m.hd})
+               'ref', ref or '', 'reason', reason or '', 'at', now, 'oh', oh, 'ss', m.ss, 'hd', hd})
 end
 
 local function split(s, sep)
@@ -120,7 +132,7 @@ end
 local function bump(key, m, fields) versioned_set(key, m, 'ver', fields) end
 
 local function stale(m, aver)
-  if (m.aver or '0') ~= aver then return {'STALE', m.aver or '0', m.cfg or ''} end
+  if (m.aver or '0') ~= aver then return {'STALE', m.aver or '0', m.cfg or '', m.spl or '0', m.smax or '0'} end
   return nil
 end
 
@@ -136,8 +148,9 @@ local function sku_for_change(key, sku, aver)
   return m
 end
 
--- KEYS: sku hash, outbox. ARGV: sku, now, plan, aver, on_hand, safety, max_per_hold, threshold, permille
--- ("" leaves a field as it is; max_per_hold 0 and threshold -1 clear).
+-- KEYS: sku hash, outbox. ARGV: sku, now, plan, aver, on_hand, safety, max_per_hold, threshold, permille,
+-- split ("" leaves a field as it is; max_per_hold 0 and threshold -1 clear). A new split count bumps
+-- aver, so every node's cached view of the SKU is refreshed before it takes from it again.
 local function sku_put(keys, args)
   local key, out = keys[1], keys[2]
   local m = hmap(key)
@@ -156,6 +169,11 @@ local function sku_put(keys, args)
   if args[7] ~= '' then f.mph = args[7] end
   if args[8] ~= '' then f.lst = args[8] end
   if is_new then f.hd = '0'; f.aver = '0'; f.lst = f.lst or '-1'; f.mph = f.mph or '0'; f.base = f.base or '0' end
+  if (args[10] or '') ~= '' and args[10] ~= (m.spl or '0') then
+    f.spl = args[10]
+    f.smax = S(math.max(N(m.smax), N(args[10])))
+    f.aver = S(N(f.aver or m.aver) + 1)
+  end
   bump(key, m, f)
   resize(key, m, args[3])
   sku_entry(out, args[1], m, 'set', d_oh, 0, '', '', args[2])
@@ -350,6 +368,7 @@ local function line_finish(keys, args)
   local kind = args[3]
   if kind == 'abort' then kind = 'release' end
   sku_entry(out, args[1], m, kind, -consumed, d_hd, args[2], '', args[4])
+  if m.ss == CLOSED and N(l.q) > consumed then return {'OK', 'PARKED'} end  -- the caller moves them home
   return {'OK'}
 end
 
@@ -379,13 +398,16 @@ local function hold_begin(keys, args)
   return {'NEW'}
 end
 
--- ARGV: id, now, target (held | confirming). Only a pending hold (not aborted by a repair) commits.
+-- ARGV: id, now, target (held | confirming), physical lines ("" = the lines; else "name:qty,..." where
+-- a line of a split SKU may be several: "<sku>" and "<sku>#<j>"). Only a pending hold (not aborted by
+-- a repair) commits.
 local function hold_commit(keys, args)
   local h = hmap(keys[1])
   if h.st == args[3] then return {'OK', redis.call('HGETALL', keys[1])} end
   if h.st ~= 'pending' then return {'GONE', h.st or ''} end
   local exp = S(N(args[2]) + N(h.ttl))
   local f = {st = args[3], exp = exp, t0 = args[2]}
+  if (args[4] or '') ~= '' then f.pl = args[4] end
   if args[3] == 'confirming' then f.cl = h.lines end  -- a sale confirms every line
   hold_set(keys[1], h, f)
   if args[3] == 'held' then
@@ -515,6 +537,7 @@ local function sku_check(keys, args)
   local free = 0
   for f, v in pairs(m) do
     if string.sub(f, 1, 2) == 'F:' then free = free + N(v) end
+    if string.sub(f, 1, 2) == 'X:' then lines = lines + N(v) end  -- units moved to a shard
   end
   local hd = N(m.hd)
   local avail = total_free(m)
@@ -529,6 +552,105 @@ local function sku_check(keys, args)
   sku_entry(out, args[1], m, 'reconcile', 0, lines - hd, '', 'reconcile', args[2])
   report[1] = 'REPAIRED'
   return report
+end
+
+-- ---- Hot SKUs split over shards (docs/cluster.md "Hot SKUs"). A transfer T moves units between a
+-- SKU's home hash and one shard: split_begin (home) -> split_in or split_back (shard) -> split_end
+-- (home) -> split_forget (shard). Each step is idempotent by T; the home lists begun transfers in P:<T>
+-- and in the partition's index ":spx", so any node's sweep ends a transfer its node left half done.
+
+-- KEYS: home hash, outbox, transfer index. ARGV: sku, now, T, shard j, out|back, qty (out: at most).
+-- out: qty units of home's free shared stock leave for shard j (counted in hd and X:j from now on).
+local function split_begin(keys, args)
+  local key = keys[1]
+  local m = hmap(key)
+  if m.ver == nil then return err('unknown_sku', 'unknown sku ' .. args[1]) end
+  local pf = 'P:' .. args[3]
+  if m[pf] ~= nil then return {'OK', m[pf]} end
+  local j = args[4]
+  local p
+  if args[5] == 'out' then
+    local q = math.min(N(args[6]), N(m['F:sh']))
+    if q <= 0 then return {'NONE'} end
+    p = j .. '|out|' .. S(q)
+    bump(key, m, {['F:sh'] = S(N(m['F:sh']) - q), hd = S(N(m.hd) + q), ['X:' .. j] = S(N(m['X:' .. j]) + q), [pf] = p})
+    sku_entry(keys[2], args[1], m, 'split_out', 0, q, args[3], '', args[2])
+  else
+    p = j .. '|back|0'
+    redis.call('HSET', key, pf, p)
+  end
+  redis.call('ZADD', keys[3], args[2], args[1] .. '\n' .. args[3])
+  return {'OK', p}
+end
+
+-- A shard that gave its units back is closed (ss = CLOSED): units released there afterwards are
+-- parked (neither held nor free) until they are moved home, where they fill the SKU's safety stock
+-- first if it is short, as the embedded core does. split_in opens the shard again.
+-- KEYS: shard hash, outbox. ARGV: shard name, sku, now, T, qty, max_per_hold. Home sends units only
+-- when it has free shared units (its stock is above safety stock and held), so parked units become
+-- free here too.
+local function split_in(keys, args)
+  local key = keys[1]
+  local m = hmap(key)
+  local tf = 't:' .. args[4]
+  if m[tf] ~= nil then return {'OK'} end
+  local q = N(args[5])
+  local f = {oh = S(N(m.oh) + q), ['in'] = S(N(m['in']) + q), ['F:sh'] = S(N(m.oh) + q - N(m.hd)), ss = '0',
+             mph = args[6], home = args[2], [tf] = S(q) .. '|' .. args[3]}
+  if m.ver == nil then
+    m = {ss = '0', hd = '0', ver = '0', aver = '0', lst = '-1', base = '0'}
+    for k, v in pairs(m) do if k ~= 'ver' then f[k] = v end end
+  end
+  bump(key, m, f)
+  sku_entry(keys[2], args[1], m, 'split_in', 0, -q, args[4], '', args[3])
+  return {'OK'}
+end
+
+-- KEYS: shard hash, outbox. ARGV: shard name, now, T. The shard's units that are not held (free or
+-- parked) leave for home, with the count of units sold here since the last report; the shard is
+-- closed. Answers "<units>|<sold>|<at>".
+local function split_back(keys, args)
+  local key = keys[1]
+  local m = hmap(key)
+  local tf = 't:' .. args[3]
+  if m[tf] ~= nil then return {'OK', m[tf]} end
+  if m.ver == nil then return {'OK', '0|0|0'} end
+  local free = N(m.oh) - N(m.hd)
+  local sold = N(m['in']) - N(m.oh)
+  local rec = S(free) .. '|' .. S(sold) .. '|' .. args[2]
+  bump(key, m, {oh = m.hd, ['in'] = m.hd, ['F:sh'] = '0', ss = CLOSED, [tf] = rec})
+  sku_entry(keys[2], args[1], m, 'split_back', sold, free + sold, args[3], '', args[2])
+  return {'OK', rec}
+end
+
+-- KEYS: home hash, outbox, transfer index. ARGV: sku, now, T, free, sold (back: what split_back answered).
+local function split_end(keys, args)
+  local key = keys[1]
+  local m = hmap(key)
+  local pf = 'P:' .. args[3]
+  local p = m[pf]
+  if p ~= nil then
+    local parts = split(p, '|')
+    redis.call('HDEL', key, pf)
+    m[pf] = nil
+    if parts[2] == 'back' then
+      local free, sold = N(args[4]), N(args[5])
+      local xf = 'X:' .. parts[1]
+      local f = {[xf] = S(N(m[xf]) - free - sold)}
+      if sold > 0 then consume(m, f, 'sh', sold) end
+      if free > 0 then give_back(m, f, 'sh', free) end
+      bump(key, m, f)
+      sku_entry(keys[2], args[1], m, 'split_back', -sold, -(free + sold), args[3], '', args[2])
+    end
+  end
+  redis.call('ZREM', keys[3], args[1] .. '\n' .. args[3])
+  return {'OK'}
+end
+
+-- KEYS: shard hash. ARGV: T. The shard forgets an ended transfer.
+local function split_forget(keys, args)
+  redis.call('HDEL', keys[1], 't:' .. args[1])
+  return {'OK'}
 end
 
 local function version() return VERSION end
@@ -550,3 +672,8 @@ redis.register_function('stockd_hold_extend', hold_extend)
 redis.register_function('stockd_hold_forget', hold_forget)
 redis.register_function('stockd_channel_put', channel_put)
 redis.register_function('stockd_sku_check', sku_check)
+redis.register_function('stockd_split_begin', split_begin)
+redis.register_function('stockd_split_in', split_in)
+redis.register_function('stockd_split_back', split_back)
+redis.register_function('stockd_split_end', split_end)
+redis.register_function('stockd_split_forget', split_forget)

@@ -2,6 +2,9 @@
 // adjust, allocation, pool close). Holds are in cluster_store_holds.cc, reads in cluster_store_read.cc.
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
 
 #include "backends/cluster_store_impl.h"
 #include "core/limits.h"
@@ -34,6 +37,27 @@ std::int64_t field_int(const Fields& f, std::string_view name, std::int64_t dflt
 std::string_view field_str(const Fields& f, std::string_view name) {
   auto it = f.find(name);
   return it == f.end() ? std::string_view() : std::string_view(it->second);
+}
+
+std::string random_token() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+bool is_stale(const RedisReply& r) {
+  return r.type == RedisReply::Type::array && r.elements.size() >= 3 && r.elements[0].str == "STALE";
+}
+
+ClusterShared::Alloc alloc_of_stale(const RedisReply& r) {
+  ClusterShared::Alloc a{r.elements[1].str, {}};
+  AllocConfig::decode(r.elements[2].str, &a.cfg);
+  if (r.elements.size() >= 5) {
+    a.split = std::atoi(r.elements[3].str.c_str());
+    a.smax = std::atoi(r.elements[4].str.c_str());
+  }
+  return a;
 }
 
 core::Outcome fail(core::Code code, std::string message) {
@@ -177,6 +201,8 @@ void ClusterStore::Impl::remember(const std::string& sku, const Fields& f) {
   a.aver = std::string(field_str(f, "aver"));
   if (a.aver.empty()) a.aver = "0";
   AllocConfig::decode(field_str(f, "cfg"), &a.cfg);
+  a.split = static_cast<int>(field_int(f, "spl"));
+  a.smax = static_cast<int>(field_int(f, "smax"));
   std::lock_guard lock(shared->mu);
   shared->alloc[sku] = std::move(a);
 }
@@ -216,19 +242,24 @@ core::Outcome ClusterStore::Impl::sku_write(std::string_view fn, const std::stri
     core::Outcome made;
     std::vector<std::string> args = make_args(a, channels, &made);
     if (!made.ok()) return made;
-    RedisReply r = fcall(fn, keys, args);
     core::Outcome out;
+    // A split SKU's write sees the whole SKU: its shards' free units and sales come home first (a
+    // version check below guarantees this node knew the SKU was split when it wrote).
+    if (a.smax > 0 && !gather(sku, now_ms, &out)) return out;
+    RedisReply r = fcall(fn, keys, args);
     if (library_error(r, &out)) return out;
     if (r.type != RedisReply::Type::array || r.elements.empty()) return transport_error(r);
     const std::string& tag = r.elements[0].str;
-    if (tag == "STALE" && r.elements.size() >= 3) {
-      a.aver = r.elements[1].str;
-      AllocConfig::decode(r.elements[2].str, &a.cfg);
+    if (is_stale(r)) {
+      a = alloc_of_stale(r);
       continue;
     }
     if ((tag != "OK" && tag != "REPLAY") || r.elements.size() < 2) return transport_error(r);
     Fields f = to_fields(r.elements[1]);
     remember(sku, f);
+    if (field_int(f, "smax") > 0) {
+      if (!spread(sku, f, now_ms, &out) || !merge_shards(sku, &f, now_ms, &out)) return out;
+    }
     if (out = replicate(); !out.ok()) return out;
     reply->kind = StoreReply::Kind::sku;
     fill_sku(sku, f, channels, &reply->sku);
@@ -245,7 +276,7 @@ core::Outcome ClusterStore::Impl::put_sku(const core::PutSku& c, std::int64_t no
   auto make = [&](const ClusterShared::Alloc& a, const ChannelTable& ch, core::Outcome*) {
     return std::vector<std::string>{c.sku, std::to_string(now_ms), sizing_plan(a.cfg, ch), a.aver,
                                     opt_int(c.on_hand), opt_int(c.safety_stock), mph, opt_int(c.low_stock_threshold),
-                                    std::to_string(opt.low_stock_permille)};
+                                    std::to_string(opt.low_stock_permille), opt_int(c.split)};
   };
   return sku_write("stockd_sku_put", c.sku, {sku_key(c.sku), outbox_key(partition_of(c.sku))}, make, now_ms, reply);
 }

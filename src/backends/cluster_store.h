@@ -76,8 +76,9 @@ struct SkuRecord {
   std::vector<std::pair<std::string, std::int64_t>> channels;  // every channel's available, by name
   std::vector<Fence> fences;
   std::vector<Pool> pools;
-  std::int64_t shared_free = 0;
+  std::int64_t shared_free = 0;  // home and shards
   bool preempt = false;
+  std::int64_t split = 0;  // shards of a hot SKU (docs/cluster.md "Hot SKUs"), 0 or 1: not split
   core::SkuView view() const;
 };
 

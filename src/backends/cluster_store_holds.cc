@@ -15,8 +15,6 @@
 // its attempt had not taken yet, so a take still in flight cannot land afterwards.
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
-#include <random>
 
 #include "backends/cluster_store_impl.h"
 #include "spdlog/spdlog.h"
@@ -24,10 +22,7 @@
 namespace stockd::backends {
 namespace {
 
-struct Line {
-  std::string sku;
-  std::int64_t qty = 0;
-};
+using Line = LineRec;
 
 std::vector<Line> parse_lines(std::string_view s) {
   std::vector<Line> out;
@@ -53,13 +48,6 @@ std::string join_lines(const std::vector<core::HoldLine>& lines) {
   return s;
 }
 
-std::string new_attempt() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
-}
-
 bool is_intermediate(std::string_view st) {
   return st == "confirming" || st == "releasing" || st == "expiring" || st == "aborting";
 }
@@ -75,28 +63,99 @@ bool record_of(const RedisReply& r, Fields* rec) {
 
 bool ClusterStore::Impl::finish_lines(const std::string& id, const Fields& rec, std::string_view kind,
                                       std::int64_t now_ms, core::Outcome* out) {
-  std::vector<Line> lines = parse_lines(field_str(rec, "lines"));
-  std::vector<Line> confirmed = parse_lines(field_str(rec, "cl"));
+  std::vector<Line> lines = physical_lines(rec, kind);
+  std::vector<std::int64_t> want(lines.size(), 0);
+  if (kind == "confirm" && !confirm_wants(id, rec, lines, &want, out)) return false;
   std::vector<ClusterClient::Call> calls;
-  for (const Line& l : lines) {
-    std::int64_t want = 0;
-    if (kind == "confirm")
-      for (const Line& c : confirmed)
-        if (c.sku == l.sku) want = c.qty;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const Line& l = lines[i];
     calls.push_back(fcall_call("stockd_line_finish",
                                {sku_key(l.sku), line_key(id, l.sku), outbox_key(partition_of(l.sku)), live_lines_key(l.sku)},
                                {l.sku, id, std::string(kind), std::to_string(now_ms), std::to_string(kTombstoneMs),
-                                std::to_string(want), std::string(field_str(rec, "att"))},
+                                std::to_string(want[i]), std::string(field_str(rec, "att"))},
                                true));
   }
-  std::vector<RedisReply> replies = cc->pipeline(calls);
+  std::vector<RedisReply> replies = calls.empty() ? std::vector<RedisReply>{} : cc->pipeline(calls);
   for (const RedisReply& r : replies) {
     if (r.type != RedisReply::Type::array || r.elements.empty() || r.elements[0].str != "OK") {
       *out = transport_error(r);
       return false;
     }
   }
+  // Units given back in a closed shard of a split SKU are parked there: they go home now, before the
+  // hold is finished, so that they come back in the order the core would give them back.
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    if (replies[i].elements.size() < 2 || replies[i].elements[1].str != "PARKED") continue;
+    const std::string& name = lines[i].sku;
+    auto hash = name.rfind('#');
+    if (hash == std::string::npos) continue;
+    std::string sku(base_sku(name));
+    if (!gather_shards(sku, {std::atoi(name.c_str() + hash + 1)}, 0, now_ms, out)) return false;
+  }
+  // The lines' changes must survive a failover before the hold's record says they happened.
+  *out = replicate();
+  return out->ok();
+}
+
+// How much of each physical line a confirm consumes. The embedded core consumes a line draw by draw in
+// draw order (own fence, pools, shared, lower-priority fences), so for a split SKU the home record's
+// draws up to shared come first, then the shards (shared), then the home record's preempted fences.
+bool ClusterStore::Impl::confirm_wants(const std::string& id, const Fields& rec, const std::vector<Line>& lines,
+                                       std::vector<std::int64_t>* want, core::Outcome* out) {
+  const std::string own_fence = fence_bucket(field_str(rec, "ch"));
+  for (const Line& c : parse_lines(field_str(rec, "cl"))) {
+    std::int64_t left = c.qty;
+    std::size_t home = lines.size();
+    std::int64_t home_before = 0;
+    bool has_shards = false;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i].sku == c.sku) home = i;
+      has_shards |= lines[i].sku != c.sku && base_sku(lines[i].sku) == c.sku;
+    }
+    if (home < lines.size()) {
+      home_before = lines[home].qty;
+      if (has_shards) {  // only then does the split of the home record's draws matter
+        RedisReply d = cc->command(line_key(id, c.sku), {"HGET", line_key(id, c.sku), "d"}, true);
+        if (d.is_error()) return *out = transport_error(d), false;
+        home_before = 0;
+        std::string_view draws = d.str;
+        while (!draws.empty()) {
+          std::string_view item = draws.substr(0, draws.find(';'));
+          auto eq = item.find('=');
+          std::string_view b = item.substr(0, eq);
+          if (b == "sh" || b.rfind("p:", 0) == 0 || b == own_fence)
+            home_before += std::atoll(std::string(item.substr(eq + 1)).c_str());
+          draws.remove_prefix(std::min(draws.size(), item.size() + 1));
+        }
+      }
+      (*want)[home] = std::min(left, home_before);
+      left -= (*want)[home];
+    }
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (i == home || base_sku(lines[i].sku) != c.sku) continue;
+      (*want)[i] = std::min(left, lines[i].qty);
+      left -= (*want)[i];
+    }
+    if (home < lines.size()) (*want)[home] += std::min(left, lines[home].qty - (*want)[home]);
+  }
   return true;
+}
+
+// The line records of a hold: "pl" when it has lines of split SKUs, else its lines. A hold given up
+// before it committed (a repair; no "pl") may have taken from any shard of a split SKU.
+std::vector<LineRec> ClusterStore::Impl::physical_lines(const Fields& rec, std::string_view kind) {
+  if (rec.count("pl")) return parse_lines(field_str(rec, "pl"));
+  std::vector<Line> lines = parse_lines(field_str(rec, "lines"));
+  if (kind != "abort") return lines;
+  std::vector<ClusterClient::Call> calls;
+  for (const Line& l : lines) calls.push_back({sku_key(l.sku), {"HGET", sku_key(l.sku), "smax"}, true});
+  std::vector<RedisReply> smax = calls.empty() ? std::vector<RedisReply>{} : cc->pipeline(calls);
+  std::vector<Line> out = lines;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    int n = smax[i].type == RedisReply::Type::string ? std::atoi(smax[i].str.c_str()) : 0;
+    for (int j = 0; j < std::min(n, kSplitMax); ++j) out.push_back({shard_name(lines[i].sku, j), lines[i].qty});
+  }
+  return out;
 }
 
 bool ClusterStore::Impl::drive(const std::string& id, Fields* rec, std::int64_t now_ms, core::Outcome* out) {
@@ -150,7 +209,7 @@ core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::in
   std::vector<core::HoldLine> sorted = c.lines;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.sku < b.sku; });
   std::int64_t ttl_ms = c.ttl_s.value_or(ch->hold_ttl_s) * 1000;
-  std::string att = new_attempt();
+  std::string att = random_token();
   RedisReply r = fcall("stockd_hold_begin", keys,
                        {c.id, c.channel, join_lines(c.lines), join_lines(sorted), c.confirm ? "1" : "0",
                         std::to_string(now_ms), std::to_string(ttl_ms), att});
@@ -166,7 +225,7 @@ core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::in
     return get_hold(c.id, now_ms, reply);  // a replay: the hold as it is now (expired if its time is up)
   }
   if (ch->state == core::ChannelState::frozen) {
-    Fields rec{{"lines", join_lines(c.lines)}, {"att", att}, {"st", "aborting"}};
+    Fields rec{{"lines", join_lines(c.lines)}, {"pl", ""}, {"att", att}, {"st", "aborting"}};  // nothing taken
     fcall("stockd_hold_abort", keys, {c.id, std::to_string(now_ms)});
     if (!drive(c.id, &rec, now_ms, &out)) return out;
     return fail(core::Code::channel_frozen, "channel " + c.channel + " is frozen");
@@ -179,8 +238,9 @@ core::Outcome ClusterStore::Impl::take_lines(const core::CreateHold& c, const Ch
   ChannelTable channels = channels_copy();
   std::vector<std::string> keys = hold_keys(c.id);
   std::vector<RedisReply> result(c.lines.size());
-  std::vector<std::size_t> todo(c.lines.size());
-  for (std::size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+  std::vector<std::vector<std::pair<std::string, std::int64_t>>> taken(c.lines.size());
+  std::vector<std::size_t> todo, split_lines;
+  for (std::size_t i = 0; i < c.lines.size(); ++i) (alloc_of(c.lines[i].sku).smax > 0 ? split_lines : todo).push_back(i);
   for (int round = 0; round < 4 && !todo.empty(); ++round) {
     std::vector<ClusterClient::Call> calls;
     for (std::size_t i : todo) {
@@ -197,29 +257,45 @@ core::Outcome ClusterStore::Impl::take_lines(const core::CreateHold& c, const Ch
     std::vector<std::size_t> again;
     for (std::size_t j = 0; j < todo.size(); ++j) {
       const RedisReply& r = replies[j];
-      if (r.type == RedisReply::Type::array && r.elements.size() >= 3 && r.elements[0].str == "STALE") {
-        ClusterShared::Alloc a{r.elements[1].str, {}};
-        AllocConfig::decode(r.elements[2].str, &a.cfg);
-        {
-          std::lock_guard lock(shared->mu);
-          shared->alloc[c.lines[todo[j]].sku] = std::move(a);
-        }
-        again.push_back(todo[j]);
+      const core::HoldLine& l = c.lines[todo[j]];
+      if (is_stale(r)) {
+        ClusterShared::Alloc a = alloc_of_stale(r);
+        (a.smax > 0 ? split_lines : again).push_back(todo[j]);
+        std::lock_guard lock(shared->mu);
+        shared->alloc[l.sku] = std::move(a);
+      } else if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].str == "OK") {
+        taken[todo[j]].emplace_back(l.sku, l.qty);
       }
       result[todo[j]] = r;
     }
     todo = std::move(again);
   }
+  for (std::size_t i : split_lines) take_split(c, i, channels, att, now_ms, &result[i], &taken[i]);
+  // The hold's line records ("pl"): written only when a split SKU made them differ from its lines.
+  std::string pl;
+  for (std::size_t i = 0; i < c.lines.size(); ++i) {
+    if (std::find(split_lines.begin(), split_lines.end(), i) == split_lines.end()) {
+      pl += (pl.empty() ? "" : ",") + c.lines[i].sku + ":" + std::to_string(c.lines[i].qty);
+      continue;
+    }
+    for (const auto& [name, q] : taken[i]) pl += (pl.empty() ? "" : ",") + name + ":" + std::to_string(q);
+  }
+  if (split_lines.empty()) pl.clear();
   core::Outcome out = verdict(c, result);
+  if (out.ok() && !split_lines.empty() && pl.empty()) out = fail(core::Code::unavailable, "hold took nothing: retry");
   if (!out.ok()) {
     Fields rec{{"lines", join_lines(c.lines)}, {"att", att}, {"st", "aborting"}};
+    if (!split_lines.empty()) rec["pl"] = pl;
     RedisReply a = fcall("stockd_hold_abort", keys, {c.id, std::to_string(now_ms)});
     core::Outcome undo;
     if (!drive(c.id, &rec, now_ms, &undo) || a.is_error())
       spdlog::warn("event=hold_abort_deferred id={} reason=\"{}\"", c.id, undo.message);  // the sweep finishes it
     return out;
   }
-  RedisReply r = fcall("stockd_hold_commit", keys, {c.id, std::to_string(now_ms), c.confirm ? "confirming" : "held"}, true);
+  // The takes must survive a failover before the record says "held" (else a lost take would leave a
+  // hold whose units are not held). A timeout leaves the hold pending: the sweep rolls it back.
+  if (out = replicate(); !out.ok()) return out;
+  RedisReply r = fcall("stockd_hold_commit", keys, {c.id, std::to_string(now_ms), c.confirm ? "confirming" : "held", pl}, true);
   Fields rec;
   if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].str == "GONE")
     return fail(core::Code::unavailable, "hold " + c.id + " took too long and was rolled back: retry");
@@ -353,24 +429,38 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
   std::vector<ClusterClient::Call> calls;
   for (int k = 0; k < kPartitions; ++k) {
     std::string t = partition_tag(k);
-    calls.push_back({t, {"ZRANGEBYSCORE", t + ":x", "-inf", due, "LIMIT", "0", limit}, true});
+    calls.push_back({t, {"ZRANGEBYSCORE", t + ":x", "-inf", due, "WITHSCORES", "LIMIT", "0", limit}, true});
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":pend", "-inf", stuck, "LIMIT", "0", limit}, true});
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":ret", "-inf", old, "LIMIT", "0", limit}, true});
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":rx", "-inf", old, "LIMIT", "0", limit}, true});
+    calls.push_back({t, {"ZRANGEBYSCORE", t + ":spx", "-inf", stuck, "LIMIT", "0", limit}, true});
   }
   std::vector<RedisReply> replies = cc->pipeline(calls);
   std::size_t acted = 0;
   StoreReply ignored;
+  // Due holds expire in the order of their expiry time across partitions, as in the embedded core
+  // (it decides which bucket gets units back when safety stock is short).
+  std::vector<std::pair<double, std::string>> due_holds;
+  for (std::size_t i = 0; i < replies.size(); i += 5) {
+    const auto& e = replies[i].elements;
+    if (replies[i].type == RedisReply::Type::array)
+      for (std::size_t j = 0; j + 1 < e.size(); j += 2) due_holds.emplace_back(std::atof(e[j + 1].str.c_str()), e[j].str);
+  }
+  std::stable_sort(due_holds.begin(), due_holds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [at, id] : due_holds) {
+    finish_hold(id, "expire", "", now_ms, &ignored);
+    ++acted;
+  }
   for (std::size_t i = 0; i < replies.size(); ++i) {
-    if (replies[i].type != RedisReply::Type::array) continue;
-    int k = static_cast<int>(i / 4);
+    if (replies[i].type != RedisReply::Type::array || i % 5 == 0) continue;
+    int k = static_cast<int>(i / 5);
     for (const RedisReply& member : replies[i].elements) {
       const std::string& id = member.str;
-      switch (i % 4) {
-        case 0: finish_hold(id, "expire", "", now_ms, &ignored); break;
+      switch (i % 5) {
         case 1: repair(k, id, now_ms); break;
         case 2: forget(id); break;
         case 3: forget_ref(k, id); break;
+        case 4: end_stuck_transfers(k, id, now_ms); break;
       }
       ++acted;
     }
@@ -398,7 +488,7 @@ void ClusterStore::Impl::forget(const std::string& id) {
   Fields rec = to_fields(r);
   // Lines first: while the finished record exists no new attempt with this id can begin.
   std::vector<ClusterClient::Call> calls;
-  for (const Line& l : parse_lines(field_str(rec, "lines")))
+  for (const Line& l : physical_lines(rec, "forget"))
     calls.push_back({line_key(id, l.sku), {"DEL", line_key(id, l.sku)}, true});
   for (const RedisReply& d : cc->pipeline(calls))
     if (d.is_error()) return;

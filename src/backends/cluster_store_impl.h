@@ -17,7 +17,7 @@
 namespace stockd::backends {
 
 extern const char* const kFunctionLibrary;  // cluster_functions.lua, embedded at build time
-inline constexpr int kFunctionLibraryVersion = 1;
+inline constexpr int kFunctionLibraryVersion = 2;
 inline constexpr std::int64_t kTombstoneMs = 10 * 60 * 1000;  // see line_finish in the library
 inline constexpr std::size_t kSweepBatch = 200;               // holds per index per partition per sweep
 inline constexpr std::int64_t kLuaIntMax = (std::int64_t{1} << 53) - 1;  // Lua numbers are doubles
@@ -30,6 +30,8 @@ class ClusterShared {
   struct Alloc {
     std::string aver;
     AllocConfig cfg;
+    int split = 0;  // shards the shared stock is split over now (0 or 1: not split)
+    int smax = 0;   // the most shards it was ever split over (shards below it may hold units)
   };
   std::unordered_map<std::string, Alloc> alloc;  // by SKU, as last seen
 };
@@ -45,6 +47,13 @@ inline std::string line_key(std::string_view hold, std::string_view sku) {
 inline std::string live_lines_key(std::string_view sku) { return tag_of(sku) + ":ls:" + std::string(sku); }
 inline std::string hold_key(std::string_view id) { return tag_of(id) + ":h:" + std::string(id); }
 inline std::string channels_key() { return partition_tag(0) + ":channels"; }
+// Hot SKUs (cluster_store_split.cc): shard j of a SKU is the SKU-like hash of the name "<sku>#<j>"
+// ('#' is no identifier character), in that name's partition.
+inline constexpr int kSplitMax = 16;
+inline std::string shard_name(std::string_view sku, int j) { return std::string(sku) + "#" + std::to_string(j); }
+inline std::string_view base_sku(std::string_view name) { return name.substr(0, name.find('#')); }
+inline std::string transfers_key(int partition) { return partition_tag(partition) + ":spx"; }
+std::string random_token();  // 16 hex digits
 std::vector<std::string> hold_keys(std::string_view id);  // hold, expiry, repair, retention, outbox
 std::vector<std::string> hold_keys_of_partition(int k, std::string_view id);
 
@@ -54,6 +63,14 @@ std::int64_t field_int(const Fields& f, std::string_view name, std::int64_t dflt
 std::string_view field_str(const Fields& f, std::string_view name);
 
 core::Outcome fail(core::Code code, std::string message);
+
+struct LineRec {
+  std::string sku;  // a SKU, or a shard "<sku>#<j>"
+  std::int64_t qty = 0;
+};
+// The allocation a STALE reply carries: {"STALE", aver, cfg, spl, smax}.
+ClusterShared::Alloc alloc_of_stale(const RedisReply& r);
+bool is_stale(const RedisReply& r);
 
 struct ClusterStore::Impl {
   ClusterStoreOptions opt;
@@ -108,7 +125,36 @@ struct ClusterStore::Impl {
   bool drive(const std::string& id, Fields* rec, std::int64_t now_ms, core::Outcome* out);
   bool finish_lines(const std::string& id, const Fields& rec, std::string_view kind, std::int64_t now_ms,
                     core::Outcome* out);
+  bool confirm_wants(const std::string& id, const Fields& rec, const std::vector<LineRec>& lines,
+                     std::vector<std::int64_t>* want, core::Outcome* out);
+  std::vector<LineRec> physical_lines(const Fields& rec, std::string_view kind);
   std::size_t sweep(std::int64_t now_ms);
+
+  // cluster_store_split.cc: hot SKUs split over shards (docs/cluster.md "Hot SKUs").
+  // Ends transfers begun at home (T, "<j>|out|<qty>" or "<j>|back|0"). False on a transport error.
+  bool end_transfers(const std::string& sku, const std::vector<std::pair<std::string, std::string>>& begun,
+                     std::int64_t max_per_hold, std::int64_t now_ms, core::Outcome* out);
+  // Ends the transfers the home hash lists as begun and reads it again.
+  bool settle(const std::string& sku, Fields* home, std::int64_t now_ms, core::Outcome* out);
+  // Brings every shard's free units and unreported sales home (before a SKU write).
+  bool gather(const std::string& sku, std::int64_t now_ms, core::Outcome* out);
+  // Moves home's free shared units to the SKU's shards, evenly (after a SKU write).
+  bool spread(const std::string& sku, const Fields& home, std::int64_t now_ms, core::Outcome* out);
+  bool gather_shards(const std::string& sku, const std::vector<int>& shards, std::int64_t max_per_hold,
+                     std::int64_t now_ms, core::Outcome* out);
+  // Reads every shard of a split SKU after ending its transfers and bringing parked units home.
+  struct ShardState {
+    std::int64_t on_hand = 0, held = 0, moved_in = 0, free = 0;
+  };
+  bool read_shards(const std::string& sku, Fields* home, std::vector<ShardState>* shards, std::int64_t now_ms,
+                   core::Outcome* out);
+  // Adds the shards of a split SKU to its home fields: oh, hd and F:sh become the SKU's.
+  bool merge_shards(const std::string& sku, Fields* home, std::int64_t now_ms, core::Outcome* out);
+  // Takes one line of a split SKU: its shard first, then wherever the units are. Appends the
+  // physical lines taken ("name:qty") to *taken; *result is what a take of the whole line answers.
+  void take_split(const core::CreateHold& c, std::size_t line, const ChannelTable& channels, const std::string& att,
+                  std::int64_t now_ms, RedisReply* result, std::vector<std::pair<std::string, std::int64_t>>* taken);
+  void end_stuck_transfers(int partition, const std::string& member, std::int64_t now_ms);
 
   // cluster_store_read.cc
   void fill_sku(const std::string& sku, const Fields& f, const ChannelTable& channels, SkuRecord* out);

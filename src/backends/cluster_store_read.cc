@@ -54,6 +54,7 @@ void ClusterStore::Impl::fill_sku(const std::string& sku, const Fields& f, const
   }
   out->shared_free = field_int(f, "F:sh");
   out->preempt = cfg.preempt;
+  out->split = field_int(f, "spl");
 }
 
 void ClusterStore::Impl::fill_hold(const std::string& id, const Fields& f, HoldRecord* out) {
@@ -86,6 +87,7 @@ core::Outcome ClusterStore::Impl::get_sku(std::string_view sku, std::int64_t now
   Fields f = to_fields(r);
   if (f.empty()) return fail(core::Code::unknown_sku, "unknown sku " + std::string(sku));
   remember(std::string(sku), f);
+  if (core::Outcome out; !merge_shards(std::string(sku), &f, now_ms, &out)) return out;
   load_channels(now_ms, false, nullptr);
   reply->kind = StoreReply::Kind::sku;
   fill_sku(std::string(sku), f, channels_copy(), &reply->sku);
@@ -136,6 +138,7 @@ core::Outcome ClusterStore::Impl::availability(std::string_view channel, const s
       reply->unknown.push_back(names[i]);
       continue;
     }
+    if (core::Outcome out; !merge_shards(names[i], &f, now_ms, &out)) return out;
     AllocConfig cfg;
     AllocConfig::decode(field_str(f, "cfg"), &cfg);
     reply->available.emplace_back(names[i], sum_free(f, draw_order(cfg, channels, channel)));
@@ -173,11 +176,9 @@ core::Outcome ClusterStore::Impl::reconcile(bool repair, std::int64_t now_ms, St
                             repair ? "1" : "0"});
       if (r.type != RedisReply::Type::array || r.elements.empty()) return transport_error(r);
       const std::string& tag = r.elements[0].str;
-      if (tag == "STALE" && r.elements.size() >= 3) {
-        ClusterShared::Alloc fresh{r.elements[1].str, {}};
-        AllocConfig::decode(r.elements[2].str, &fresh.cfg);
+      if (is_stale(r)) {
         std::lock_guard lock(shared->mu);
-        shared->alloc[sku] = std::move(fresh);
+        shared->alloc[sku] = alloc_of_stale(r);
         continue;
       }
       if ((tag == "DRIFT" || tag == "REPAIRED") && r.elements.size() >= 6) {
@@ -224,6 +225,7 @@ core::SkuView SkuRecord::view() const {
   }
   v.shared_free = shared_free;
   v.preempt = preempt;
+  v.split = split;
   return v;
 }
 

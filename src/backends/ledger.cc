@@ -52,6 +52,11 @@ CREATE TABLE IF NOT EXISTS channels (
   hold_ttl_s bigint NOT NULL,
   state text NOT NULL,
   updated_at timestamptz NOT NULL);
+CREATE OR REPLACE VIEW sku_levels AS
+  SELECT split_part(sku, '#', 1) AS sku, sum(on_hand)::bigint AS on_hand,
+         coalesce(max(safety_stock) FILTER (WHERE strpos(sku, '#') = 0), 0)::bigint AS safety_stock,
+         sum(held)::bigint AS held, max(updated_at) AS updated_at
+  FROM stock_levels GROUP BY 1;
 )sql";
 
 // Server notices (e.g. "relation ... already exists, skipping") go to the log, not to stderr.

@@ -65,7 +65,8 @@ constexpr std::int64_t kI64Max = INT64_MAX;
 constexpr std::size_t kLinesTextMax = limits::kLinesPerHoldMax * (limits::kIdLenMax + 24);
 
 bool parse_sku(FieldReader& r, SkuChange* c) {
-  return r.text("sku", limits::kIdLenMax, false, &c->sku) && r.integer("ver", 1, kI64Max, &c->version) &&
+  // A shard of a split SKU is "<sku>#<j>" (docs/cluster.md "Hot SKUs").
+  return r.text("sku", limits::kIdLenMax + 3, false, &c->sku) && r.integer("ver", 1, kI64Max, &c->version) &&
          r.text("kind", limits::kIdLenMax, false, &c->kind) &&
          r.integer("d_oh", kI64Min, kI64Max, &c->delta_on_hand) &&
          r.integer("d_hd", kI64Min, kI64Max, &c->delta_held) && r.text("ref", limits::kIdLenMax, true, &c->ref) &&

@@ -264,16 +264,17 @@ class Reconciler {
   }
 
   // HMGET oh ss hd ver of every SKU of the page; a hash without a version is no SKU (in_redis false).
+  // A shard of a split SKU ("<sku>#<j>") is compared as the outbox reports it: oh - in, hd - in.
   bool read_redis(std::vector<Sku>* page) {
     std::vector<ClusterClient::Call> calls;
     calls.reserve(page->size());
-    for (const Sku& s : *page) calls.push_back({s.key, {"HMGET", s.key, "oh", "ss", "hd", "ver"}, true});
+    for (const Sku& s : *page) calls.push_back({s.key, {"HMGET", s.key, "oh", "ss", "hd", "ver", "in"}, true});
     const std::vector<RedisReply> replies = l_.redis->pipeline(calls);
     assert(replies.size() == calls.size());
     for (std::size_t i = 0; i < page->size(); ++i) {
       Sku& s = (*page)[i];
       const RedisReply& r = replies[i];
-      if (r.type != RedisReply::Type::array || r.elements.size() != 4) {
+      if (r.type != RedisReply::Type::array || r.elements.size() != 5) {
         incomplete("redis HMGET " + printable(s.key) + ": " + (r.is_error() ? r.str : "unexpected reply"));
         return false;
       }
@@ -286,6 +287,11 @@ class Reconciler {
         lines_.push_back("sku " + printable(s.name) + ": redis hash " + printable(s.key) +
                          " has oh/ss/hd/ver that are not integers; not repaired");
         s.in_redis = false;
+      }
+      std::int64_t moved_in = 0;
+      if (s.in_redis && r.elements[4].type != RedisReply::Type::nil && parse_i64(r.elements[4], &moved_in)) {
+        l.on_hand -= moved_in;
+        l.held -= moved_in;
       }
     }
     return true;

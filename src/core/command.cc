@@ -97,6 +97,7 @@ struct Checker {
     if (c.low_stock_threshold && *c.low_stock_threshold != kClear &&
         !range("low_stock_threshold", *c.low_stock_threshold, 0, limits::kOnHandMax))
       return false;
+    if (c.split && !range("split", *c.split, 1, limits::kSplitMax)) return false;
     return true;
   }
   bool operator()(const Adjust& c) {

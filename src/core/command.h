@@ -37,6 +37,10 @@ struct PutSku {
   std::optional<std::int64_t> safety_stock;         // new SKU: 0
   std::optional<std::int64_t> max_per_hold;         // kClear: no limit
   std::optional<std::int64_t> low_stock_threshold;  // kClear: 10 % of on_hand
+  // Cluster store: the number of shards (slots) the SKU's shared stock is split over, 1 = not split
+  // (docs/cluster.md, "Hot SKUs"). The embedded store has one slot: it validates and ignores it, and
+  // the journal does not record it.
+  std::optional<std::int64_t> split = std::nullopt;
 };
 
 struct Adjust {

@@ -10,6 +10,7 @@ inline constexpr std::size_t kIdLenMax = 128;             // SKU, channel, hold 
 inline constexpr std::int64_t kQtyMin = 1;                // per hold line
 inline constexpr std::int64_t kQtyMax = 1'000'000'000;    // per hold line
 inline constexpr std::size_t kLinesPerHoldMax = 100;
+inline constexpr std::int64_t kSplitMax = 16;  // shards of a hot SKU (cluster store)
 inline constexpr std::int64_t kOnHandMax = 1'000'000'000'000'000;  // 1e18: sums of lines never overflow int64
 inline constexpr std::int64_t kDeltaMax = kOnHandMax;     // |adjustment delta|
 inline constexpr std::int64_t kTtlSecondsMin = 1;

@@ -53,6 +53,7 @@ struct SkuView {
   std::vector<PoolView> pools;
   std::int64_t shared_free = 0;
   bool preempt = false;
+  std::int64_t split = 0;  // cluster store: shards of a hot SKU (shown when >= 2)
 };
 
 struct HoldLineView {

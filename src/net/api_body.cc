@@ -104,6 +104,7 @@ void encode_command_body(const core::Command& cmd, std::string& out) {
           if (c.safety_stock) f.num("safety_stock", *c.safety_stock);
           if (c.max_per_hold) f.clearable("max_per_hold", *c.max_per_hold);
           if (c.low_stock_threshold) f.clearable("low_stock_threshold", *c.low_stock_threshold);
+          if (c.split) f.num("split", *c.split);
         } else if constexpr (std::is_same_v<T, core::Adjust>) {
           f.num("delta", c.delta);
           if (!c.reason.empty()) f.str("reason", c.reason);

@@ -274,6 +274,8 @@ Code decode_put_sku(std::string_view sku, std::string_view body, core::Command* 
     } else if (k == "low_stock_threshold") {
       if (v.is_null()) cmd.low_stock_threshold = core::kClear;
       else if ((c = get_int(v, k, 0, limits::kOnHandMax, &x, ctx)) == Code::ok) cmd.low_stock_threshold = x;
+    } else if (k == "split") {
+      if ((c = get_int(v, k, 1, limits::kSplitMax, &x, ctx)) == Code::ok) cmd.split = x;
     } else {
       c = unknown(k, ctx);
     }

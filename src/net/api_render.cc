@@ -150,6 +150,10 @@ void render_sku(std::string& out, const core::SkuView& v) {
   else out += "null";
   out += ',';
   field(out, "low_stock_threshold", v.low_stock_threshold);
+  if (v.split >= 2) {
+    out += ',';
+    field(out, "split", v.split);
+  }
   out += ',';
   allocation(out, v);
   out += '}';

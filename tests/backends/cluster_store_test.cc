@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -50,6 +51,7 @@ class ClusterStoreLive : public ::testing::Test {
     return s;
   }
   std::string n(const std::string& name) const { return prefix_ + name; }
+  void differential(bool splits);
 
   ClusterStoreOptions opt_;
   std::shared_ptr<ClusterShared> shared_;
@@ -282,6 +284,7 @@ struct Differential {
   std::vector<std::string> skus{"A", "B", "C"};
   std::vector<std::string> holds;
   int next_hold = 0;
+  bool splits = false;  // the cluster gets PutSku with split (the core ignores it)
   std::int64_t now = 1'700'000'000'000;
 
   std::int64_t pick(std::int64_t lo, std::int64_t hi) { return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng); }
@@ -290,7 +293,11 @@ struct Differential {
   // A command in core names (the cluster gets them with the prefix).
   core::Command next() {
     switch (pick(0, 15)) {
-      case 0: return core::PutSku{any(skus), pick(0, 60), pick(0, 5), {}, {}};
+      case 0: {
+        core::PutSku ps{any(skus), pick(0, 60), pick(0, 5), {}, {}};
+        if (splits && pick(0, 1)) ps.split = pick(1, 4);
+        return ps;
+      }
       case 1: return core::Adjust{any(skus), pick(-10, 25) | 1, "test", pick(0, 1) ? "R" + std::to_string(pick(0, 6)) : ""};
       case 2: {
         core::SetAllocation a{any(skus), {}, {}, pick(0, 1) == 1};
@@ -351,13 +358,23 @@ struct Differential {
   }
 };
 
-TEST_F(ClusterStoreLive, BehavesLikeTheEmbeddedCore) {
+std::string buckets(const core::SkuView& v) {
+  std::string out = "shared " + std::to_string(v.shared_free);
+  for (const auto& f : v.fences)
+    out += " fence " + std::string(f.channel) + " size " + std::to_string(f.size) + " held " + std::to_string(f.held);
+  for (const auto& p : v.pools)
+    out += " pool " + std::string(p.name) + " size " + std::to_string(p.size) + " held " + std::to_string(p.held);
+  return out;
+}
+
+void ClusterStoreLive::differential(bool splits) {
   const char* env_seed = std::getenv("STOCKD_SEED");
   std::uint64_t seed = env_seed ? std::strtoull(env_seed, nullptr, 10) : std::random_device{}();
   const int steps = std::getenv("STOCKD_DIFF_STEPS") ? std::atoi(std::getenv("STOCKD_DIFF_STEPS")) : 600;
   Differential d;
   d.rng.seed(seed);
   d.prefix = prefix_;
+  d.splits = splits;
   SCOPED_TRACE("replay with STOCKD_SEED=" + std::to_string(seed));
   core::Inventory inv;
   for (const std::string& ch : d.channels) {
@@ -368,10 +385,22 @@ TEST_F(ClusterStoreLive, BehavesLikeTheEmbeddedCore) {
   for (const std::string& s : d.skus) {
     core::PutSku ps{s, 50, 2, {}, {}};
     ASSERT_TRUE(inv.apply(ps, d.now, nullptr).ok());
+    if (splits && s != "C") ps.split = s == "A" ? 3 : 2;
     ASSERT_TRUE(apply(*store_, d.prefixed(ps), d.now).ok());
   }
   for (int step = 0; step < steps; ++step) {
     core::Command c = d.next();
+    if (std::getenv("STOCKD_DIFF_TRACE")) {
+      if (const auto* h = std::get_if<core::CreateHold>(&c)) {
+        std::string l;
+        for (const auto& x : h->lines) l += " " + x.sku + ":" + std::to_string(x.qty);
+        std::fprintf(stderr, "hold %s ch %s sale %d ttl %lld%s\n", h->id.c_str(), h->channel.c_str(), h->confirm,
+                     static_cast<long long>(h->ttl_s.value_or(0)), l.c_str());
+      }
+      if (const auto* h = std::get_if<core::ConfirmHold>(&c)) std::fprintf(stderr, "confirm %s partial %d\n", h->id.c_str(), h->lines.has_value());
+      if (const auto* h = std::get_if<core::ReleaseHold>(&c)) std::fprintf(stderr, "release %s\n", h->id.c_str());
+      if (const auto* a = std::get_if<core::SetAllocation>(&c)) std::fprintf(stderr, "alloc %s fences %zu pools %zu preempt %d\n", a->sku.c_str(), a->fences.size(), a->pools.size(), a->preempt);
+    }
     d.now += d.pick(0, 300);
     store_->sweep(d.now);
     core::Outcome want = inv.apply(c, d.now, nullptr);
@@ -380,6 +409,7 @@ TEST_F(ClusterStoreLive, BehavesLikeTheEmbeddedCore) {
     std::string what = "step " + std::to_string(step) + " command #" + std::to_string(c.index()) +
                        " want " + std::string(core::code_name(want.code)) + " (" + want.message + ") got " +
                        std::string(core::code_name(got.code)) + " (" + got.message + ")";
+    if (std::getenv("STOCKD_DIFF_TRACE")) std::fprintf(stderr, "%s\n", what.c_str());
     ASSERT_EQ(got.code, want.code) << what;
     if (want.code == core::Code::insufficient_stock) {
       EXPECT_EQ(got.available, want.available) << what;
@@ -389,10 +419,14 @@ TEST_F(ClusterStoreLive, BehavesLikeTheEmbeddedCore) {
       StoreReply r;
       ASSERT_TRUE(store_->get_sku(d.prefix + s, d.now, &r).ok());
       const SkuRecord& g = r.sku;
+      if (std::getenv("STOCKD_DIFF_TRACE"))
+        std::fprintf(stderr, "  %s core: oh %lld hd %lld %s | cluster: oh %lld hd %lld %s\n", s.c_str(),
+                     static_cast<long long>(v.on_hand), static_cast<long long>(v.held), buckets(v).c_str(),
+                     static_cast<long long>(g.on_hand), static_cast<long long>(g.held), buckets(g.view()).c_str());
       ASSERT_EQ(g.on_hand, v.on_hand) << what << " sku " << s;
       ASSERT_EQ(g.held, v.held) << what << " sku " << s;
       ASSERT_EQ(g.available, v.available) << what << " sku " << s;
-      ASSERT_EQ(g.shared_free, v.shared_free) << what << " sku " << s;
+      ASSERT_EQ(g.shared_free, v.shared_free) << what << " sku " << s << "\n core: " << buckets(v) << "\n cluster: " << buckets(g.view());
       ASSERT_EQ(g.low_stock_threshold, v.low_stock_threshold) << what << " sku " << s;
       for (const auto& ca : v.channels) {
         std::int64_t cluster_avail = -1;
@@ -402,6 +436,111 @@ TEST_F(ClusterStoreLive, BehavesLikeTheEmbeddedCore) {
       }
     }
   }
+}
+
+TEST_F(ClusterStoreLive, BehavesLikeTheEmbeddedCore) { differential(false); }
+
+// Hot SKUs: the same differential run with SKUs split over shards (and re-split at random) must give
+// exactly the core's answers and figures: splitting changes where units sit, never how many.
+TEST_F(ClusterStoreLive, SplitSkusBehaveLikeTheEmbeddedCore) { differential(true); }
+
+TEST_F(ClusterStoreLive, FlashSaleOnASplitSkuSellsExactlyTheStockFromSeveralShards) {
+  const std::int64_t t0 = 1'700'000'000'000;
+  ASSERT_TRUE(apply(*store_, core::PutChannel{n("app"), 1, 900, core::ChannelState::active}, t0).ok());
+  core::PutSku hot{n("HOT"), 100, 0, {}, {}};
+  hot.split = 4;
+  StoreReply created;
+  ASSERT_TRUE(apply(*store_, hot, t0, &created).ok());
+  EXPECT_EQ(created.sku.split, 4);
+  EXPECT_EQ(created.sku.available, 100);
+  std::atomic<int> sold{0}, refused{0}, other{0};
+  std::vector<std::thread> buyers;
+  for (int t = 0; t < 8; ++t)
+    buyers.emplace_back([&, t] {
+      auto store = open();
+      for (int i = 0; i < 30; ++i) {
+        std::string id = n("b" + std::to_string(t) + "-" + std::to_string(i));
+        core::Outcome o = apply(*store, core::CreateHold{id, n("app"), {{n("HOT"), 1}}, 60, false}, t0);
+        if (o.ok() && i % 3 == 0) o = apply(*store, core::ConfirmHold{id, {}}, t0);
+        (o.ok() ? sold : o.code == core::Code::insufficient_stock ? refused : other)++;
+      }
+    });
+  for (auto& b : buyers) b.join();
+  EXPECT_EQ(sold.load(), 100);
+  EXPECT_EQ(refused.load(), 140);
+  EXPECT_EQ(other.load(), 0);
+  StoreReply sku;
+  ASSERT_TRUE(store_->get_sku(n("HOT"), t0, &sku).ok());
+  EXPECT_EQ(sku.sku.available, 0);
+  EXPECT_EQ(sku.sku.held + (100 - sku.sku.on_hand), 100) << "every unit is held or sold";
+  // The units were taken in several slots, not only at home.
+  ClusterOptions co;
+  co.seeds = opt_.seeds;
+  std::string error;
+  auto cc = ClusterClient::connect(co, &error);
+  ASSERT_NE(cc, nullptr) << error;
+  int shards_used = 0;
+  for (int j = 0; j < 4; ++j) {
+    std::string name = n("HOT") + "#" + std::to_string(j);
+    std::string key = "{p" + std::to_string(partition_of(name)) + "}:s:" + name;
+    RedisReply r = cc->command(key, {"HGET", key, "hd"});
+    RedisReply in = cc->command(key, {"HGET", key, "in"});
+    RedisReply oh = cc->command(key, {"HGET", key, "oh"});
+    ASSERT_EQ(r.type, RedisReply::Type::string) << name;
+    shards_used += std::atoll(r.str.c_str()) + std::atoll(in.str.c_str()) - std::atoll(oh.str.c_str()) > 0;
+  }
+  EXPECT_GE(shards_used, 3);
+  // A restock while the SKU is split: every unit counted once.
+  ASSERT_TRUE(apply(*store_, core::Adjust{n("HOT"), 40, "restock", "R1"}, t0, &sku).ok());
+  EXPECT_EQ(sku.sku.available, 40);
+  EXPECT_EQ(sku.sku.held + (140 - sku.sku.on_hand), 100);
+  StoreReply rec;
+  ASSERT_TRUE(store_->reconcile(false, t0, &rec).ok());
+  for (const std::string& d : rec.drift) EXPECT_EQ(d.find(prefix_), std::string::npos) << d;
+}
+
+TEST_F(ClusterStoreLive, ATransferLeftHalfDoneIsEndedByTheSweep) {
+  const std::int64_t t0 = 1'700'000'000'000;
+  ASSERT_TRUE(apply(*store_, core::PutChannel{n("app"), 1, 900, core::ChannelState::active}, t0).ok());
+  core::PutSku ps{n("S"), 30, 0, {}, {}};
+  ps.split = 2;
+  ASSERT_TRUE(apply(*store_, ps, t0).ok());
+  ASSERT_TRUE(apply(*store_, core::CreateHold{n("h1"), n("app"), {{n("S"), 4}}, 60, false}, t0).ok());
+  // A node that moved shard 0's free units out (split_back) and died before telling home (split_end).
+  ClusterOptions co;
+  co.seeds = opt_.seeds;
+  std::string error;
+  auto cc = ClusterClient::connect(co, &error);
+  ASSERT_NE(cc, nullptr) << error;
+  std::string sku = n("S"), shard = sku + "#0";
+  auto tag = [](const std::string& s) { return "{p" + std::to_string(partition_of(s)) + "}"; };
+  std::vector<std::string> begin{"FCALL", "stockd_split_begin", "3", tag(sku) + ":s:" + sku, tag(sku) + ":out",
+                                 tag(sku) + ":spx", sku, std::to_string(t0), "T1", "0", "back", "0"};
+  ASSERT_EQ(cc->command(begin[3], begin).elements.at(0).str, "OK");
+  std::vector<std::string> back{"FCALL", "stockd_split_back", "2", tag(shard) + ":s:" + shard, tag(shard) + ":out",
+                                shard, std::to_string(t0), "T1"};
+  RedisReply moved = cc->command(back[3], back);
+  ASSERT_EQ(moved.elements.at(0).str, "OK");
+  EXPECT_NE(moved.elements.at(1).str.rfind("0|", 0), 0u) << "shard 0 had free units to move";
+  // Too early for the sweep: the transfer is still listed at home.
+  store_->sweep(t0 + 1000);
+  std::string home = tag(sku) + ":s:" + sku;
+  EXPECT_EQ(cc->command(home, {"HEXISTS", home, "P:T1"}).integer, 1);
+  store_->sweep(t0 + opt_.repair_after_ms + 1);
+  EXPECT_EQ(cc->command(home, {"HEXISTS", home, "P:T1"}).integer, 0);
+  StoreReply v;
+  ASSERT_TRUE(store_->get_sku(sku, t0, &v).ok());
+  EXPECT_EQ(v.sku.on_hand, 30);
+  EXPECT_EQ(v.sku.held, 4);
+  EXPECT_EQ(v.sku.available, 26);
+  // Every unit can still be sold, and no more.
+  core::Outcome o = apply(*store_, core::CreateHold{n("h2"), n("app"), {{sku, 26}}, 60, false}, t0);
+  EXPECT_TRUE(o.ok()) << o.message;
+  o = apply(*store_, core::CreateHold{n("h3"), n("app"), {{sku, 1}}, 60, false}, t0);
+  EXPECT_EQ(o.code, core::Code::insufficient_stock);
+  StoreReply rec;
+  ASSERT_TRUE(store_->reconcile(false, t0, &rec).ok());
+  for (const std::string& d : rec.drift) EXPECT_EQ(d.find(prefix_), std::string::npos) << d;
 }
 
 }  // namespace

@@ -110,6 +110,18 @@ TEST(DecodePutSku, ClearingFields) {
   bad(sku_put("bad%20sku"), R"({"on_hand":1})", "sku in the path");
 }
 
+TEST(DecodePutSku, SplitIsOneToSixteen) {
+  EXPECT_EQ(ok<core::PutSku>(sku_put(), R"({"split":4})").split, 4);
+  EXPECT_EQ(ok<core::PutSku>(sku_put(), R"({"split":1})").split, 1);
+  EXPECT_FALSE(ok<core::PutSku>(sku_put(), R"({"on_hand":3})").split.has_value());
+  bad(sku_put(), R"({"split":0})", "split");
+  bad(sku_put(), R"({"split":17})", "split");
+  bad(sku_put(), R"({"split":"4"})", "split");
+  core::PutSku s{"A", {}, {}, {}, {}};
+  s.split = 8;
+  EXPECT_EQ(encode(s), R"({"split":8})");
+}
+
 TEST(DecodeAdjust, Fields) {
   auto a = ok<core::Adjust>(adjust(), R"({"delta":-3,"reason":"damaged","ref":"ADJ-17"})");
   EXPECT_EQ(a.delta, -3);

@@ -1,6 +1,7 @@
 """Three stockd nodes over one Redis Cluster (STOCKD_TEST_STORE=redis-cluster://...): any node serves
 any hold, expiry is swept by all three and returns every unit exactly once, a race through all nodes
-never oversells, and (with STOCKD_TEST_PG) the ledger brings PostgreSQL to the same figures."""
+never oversells (also on a hot SKU split over 3 slots), and (with STOCKD_TEST_PG) the ledger brings
+PostgreSQL to the same figures."""
 import os
 import subprocess
 import threading
@@ -93,6 +94,53 @@ class ClusterNodesTest(unittest.TestCase):
         for i in range(3):
             v = self.sku(i, "race-1")
             self.assertEqual((v["held"], v["available"]), (50, 0), v)
+
+    def test_a_split_hot_sku_sells_exactly_its_stock_through_all_nodes(self):
+        a, b, c = self.nodes
+        self.assertEqual(a.http("PUT", "/v1/channels/app", {"priority": 1})[0], 200)
+        st, v = a.http("PUT", "/v1/skus/hot-1", {"on_hand": 60, "split": 3})
+        self.assertEqual((st, v.get("split"), v["available"]), (200, 3, 60), v)
+        results = []
+        lock = threading.Lock()
+
+        def buyer(k):
+            for j in range(8):
+                st, body = self.node(k).http("POST", "/v1/holds", {"id": f"hot-{k}-{j}", "channel": "app",
+                                                                 "lines": [{"sku": "hot-1", "qty": 1}]})
+                with lock:
+                    results.append((st, body.get("error", {}).get("code"), f"hot-{k}-{j}"))
+        threads = [threading.Thread(target=buyer, args=(k,)) for k in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        held = [hid for st, _, hid in results if st == 201]
+        short = sum(1 for st, code, _ in results if st == 409 and code == "insufficient_stock")
+        self.assertEqual((len(held), short, len(results)), (60, 36, 96), results)
+        for i in range(3):
+            v = self.sku(i, "hot-1")
+            self.assertEqual((v["on_hand"], v["held"], v["available"], v["split"]), (60, 60, 0, 3), v)
+        for i, hid in enumerate(held[:10]):  # 10 paid, 5 cancelled, through any node
+            self.assertEqual(self.node(i).http("POST", f"/v1/holds/{hid}/confirm")[0], 200)
+        for i, hid in enumerate(held[10:15]):
+            self.assertEqual(self.node(i + 1).http("POST", f"/v1/holds/{hid}/release")[0], 200)
+        st, v = b.http("POST", "/v1/skus/hot-1/adjustments", {"delta": 20, "reason": "restock", "ref": "R-1"})
+        self.assertEqual((st, v["on_hand"], v["held"], v["available"]), (200, 70, 45, 25), v)
+        st, v = c.http("PUT", "/v1/skus/hot-1", {"split": 1})
+        self.assertEqual((st, v["on_hand"], v["held"], v["available"]), (200, 70, 45, 25), v)
+        self.assertNotIn("split", v)
+        st, rec = c.http("POST", "/v1/admin/reconcile")
+        self.assertEqual((st, rec["ok"]), (200, True), rec)
+        if self.pg:  # the shards' rows add up to the SKU's figures
+            want = "70|45"
+            got = ""
+            deadline = time.time() + 15
+            while time.time() < deadline and got != want:
+                got = subprocess.run(["psql", self.pg, "-At", "-c",
+                                      "SELECT on_hand || '|' || held FROM sku_levels WHERE sku = 'hot-1'"],
+                                     capture_output=True, text=True).stdout.strip()
+                time.sleep(0.2)
+            self.assertEqual(got, want, "sku_levels in PostgreSQL")
 
     @unittest.skipUnless(os.environ.get("STOCKD_TEST_PG"), "needs STOCKD_TEST_PG (the ledger's database)")
     def test_ledger_brings_postgresql_to_the_same_figures(self):

@@ -155,7 +155,7 @@ void add_skus(CLI::App& app, Action& action) {
 
   struct Put {
     std::string name;
-    std::optional<std::int64_t> on_hand, safety, max_per_hold, threshold;
+    std::optional<std::int64_t> on_hand, safety, max_per_hold, threshold, split;
     bool clear_threshold = false;
   };
   auto put = std::make_shared<Put>();
@@ -166,6 +166,7 @@ void add_skus(CLI::App& app, Action& action) {
   p->add_option("--max-per-hold", put->max_per_hold, "purchase limit per line (0: none)");
   auto* thr = p->add_option("--low-stock-threshold", put->threshold, "low_stock fires below this");
   p->add_flag("--clear-low-stock-threshold", put->clear_threshold, "back to 10 % of on_hand")->excludes(thr);
+  p->add_option("--split", put->split, "cluster store: shards to split the shared stock over (1: none)");
   p->callback([&, put] {
     action = [put](Ctx& c) {
       json body = json::object();
@@ -174,6 +175,7 @@ void add_skus(CLI::App& app, Action& action) {
       if (put->max_per_hold) body["max_per_hold"] = *put->max_per_hold;
       if (put->threshold) body["low_stock_threshold"] = *put->threshold;
       if (put->clear_threshold) body["low_stock_threshold"] = nullptr;
+      if (put->split) body["split"] = *put->split;
       return c.show("PUT", sku_path(put->name), body.dump(), plain(render_sku));
     };
   });
