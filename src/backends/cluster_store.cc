@@ -217,7 +217,7 @@ core::Outcome ClusterStore::Impl::put_channel(const core::PutChannel& c, std::in
   core::Outcome out;
   if (library_error(r, &out)) return out;
   if (r.type != RedisReply::Type::array || r.elements.size() < 2) return transport_error(r);
-  if (out = replicate(); !out.ok()) return out;
+  if (out = acknowledged(); !out.ok()) return out;
   load_channels(now_ms, true, nullptr);
   ChannelTable t = channels_copy();
   if (const ChannelInfo* ci = t.find(c.channel)) {
@@ -260,7 +260,7 @@ core::Outcome ClusterStore::Impl::sku_write(std::string_view fn, const std::stri
     if (field_int(f, "smax") > 0) {
       if (!spread(sku, f, now_ms, &out) || !merge_shards(sku, &f, now_ms, &out)) return out;
     }
-    if (out = replicate(); !out.ok()) return out;
+    if (out = acknowledged(); !out.ok()) return out;
     reply->kind = StoreReply::Kind::sku;
     fill_sku(sku, f, channels, &reply->sku);
     out.changed = tag == "OK";
@@ -403,6 +403,9 @@ std::size_t ClusterStore::sweep(std::int64_t now_ms) { return impl_->sweep(now_m
 core::Outcome ClusterStore::reconcile(bool repair, std::int64_t now_ms, StoreReply* reply) {
   return impl_->reconcile(repair, now_ms, reply);
 }
+void ClusterStore::defer_acknowledgement(bool on) { impl_->deferred = on; }
+core::Outcome ClusterStore::acknowledge() { return impl_->replicate(); }
+
 bool ClusterStore::healthy() {
   RedisReply r = impl_->cc->command(partition_tag(0), {"PING"}, true);
   return r.type == RedisReply::Type::status;

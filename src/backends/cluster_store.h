@@ -141,6 +141,13 @@ class ClusterStore {
 
   bool healthy();  // the cluster answers and every slot is served
 
+  // Acknowledgement per batch (the front's pipelined requests): while deferred, an operation's last
+  // WAIT is left out (the WAITs between its dependent steps are not), and acknowledge() then issues
+  // one WAIT on every master written since. Its outcome applies to every write of the batch: a write
+  // answered ok while deferred must be answered unavailable instead when acknowledge() fails.
+  void defer_acknowledgement(bool on);
+  core::Outcome acknowledge();
+
  private:
   ClusterStore();
   struct Impl;

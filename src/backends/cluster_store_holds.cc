@@ -301,7 +301,7 @@ core::Outcome ClusterStore::Impl::take_lines(const core::CreateHold& c, const Ch
     return fail(core::Code::unavailable, "hold " + c.id + " took too long and was rolled back: retry");
   if (!record_of(r, &rec)) return transport_error(r);
   if (c.confirm && !drive(c.id, &rec, now_ms, &out)) return out;
-  if (out = replicate(); !out.ok()) return out;
+  if (out = acknowledged(); !out.ok()) return out;
   reply->kind = StoreReply::Kind::hold;
   fill_hold(c.id, rec, &reply->hold);
   out.created = true;
@@ -385,7 +385,7 @@ core::Outcome ClusterStore::Impl::finish_hold(const std::string& id, std::string
   if (action == "confirm" && st == "released") return fail(core::Code::invalid_state, "hold " + id + " was released");
   if (action == "confirm" && st == "expired") return fail(core::Code::hold_expired, "hold " + id + " has expired");
   if (action == "release" && st == "confirmed") return fail(core::Code::invalid_state, "hold " + id + " was confirmed");
-  if (out = replicate(); !out.ok()) return out;
+  if (out = acknowledged(); !out.ok()) return out;
   reply->kind = StoreReply::Kind::hold;
   fill_hold(id, rec, &reply->hold);
   out.hold_state = reply->hold.state;
@@ -412,7 +412,7 @@ core::Outcome ClusterStore::Impl::extend_hold(const core::ExtendHold& c, std::in
   if (rec.empty() || st == "pending" || st == "aborting") return fail(core::Code::unknown_hold, "unknown hold " + c.id);
   if (st == "expired") return fail(core::Code::hold_expired, "hold " + c.id + " has expired");
   if (st != "held") return fail(core::Code::invalid_state, "hold " + c.id + " is " + st);
-  if (out = replicate(); !out.ok()) return out;
+  if (out = acknowledged(); !out.ok()) return out;
   reply->kind = StoreReply::Kind::hold;
   fill_hold(c.id, rec, &reply->hold);
   out.changed = true;

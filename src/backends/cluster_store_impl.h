@@ -88,6 +88,9 @@ struct ClusterStore::Impl {
   static bool library_error(const RedisReply& r, core::Outcome* out);
   // WAIT for the writes of this operation; unavailable when they did not reach enough replicas.
   core::Outcome replicate();
+  // The operation's last WAIT: left to acknowledge() while `deferred`.
+  core::Outcome acknowledged() { return deferred ? core::Outcome{} : replicate(); }
+  bool deferred = false;
   bool load_library(std::string* error);
 
   // Channels (cached, reloaded after channel_cache_ms or on demand).

@@ -191,7 +191,7 @@ core::Outcome ClusterStore::Impl::reconcile(bool repair, std::int64_t now_ms, St
       break;
     }
   }
-  return replicate();
+  return acknowledged();
 }
 
 // ---- views

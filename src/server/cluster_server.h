@@ -152,6 +152,9 @@ class ClusterWorker {
   void on_timer(std::int64_t now_ms);
   void drain();
   std::size_t input_cap(const ClusterConn& c) const;
+  // Answers a batch of c's requests (resp_input/http_input) with one acknowledgement (WAIT) for all
+  // its writes; when that fails, every write of the batch answered ok is answered 503 instead.
+  bool answer_batch(ClusterConn& c, std::size_t max);
 
   // cluster_server_http.cc: frames and answers up to `max` complete HTTP requests; false when it
   // stopped with a complete request left (turn over or output backlog).
@@ -190,6 +193,11 @@ class ClusterWorker {
   std::vector<std::unique_ptr<ClusterConn>> graveyard_;  // closed this wake-up; events may still name them
   std::vector<ClusterConn*> ready_;                      // input left over after their turn
   std::int64_t last_timer_ms_ = 0;
+  struct Unacked {  // a write of the current batch answered ok: its reply's place in c.out
+    std::size_t begin, end;
+    bool keep_alive;
+  };
+  std::vector<Unacked> unacked_;
 };
 
 }  // namespace stockd::server

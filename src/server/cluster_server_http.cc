@@ -195,7 +195,9 @@ bool ClusterWorker::http_write(ClusterConn& c, const HttpRequest& req, const Pri
       if (o.created) status = 201;
       break;
   }
+  std::size_t begin = c.out.size();
   http_reply(c, status, body, ka);
+  unacked_.push_back({begin, c.out.size(), ka});
   return finish(status);
 }
 

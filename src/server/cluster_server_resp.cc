@@ -96,7 +96,9 @@ bool ClusterWorker::resp_write(ClusterConn& c, const std::string& cmd, const std
     backends::StoreReply r;
     o = store_->apply(w.command, wall_clock_ms(), &r);
   }
+  std::size_t begin = out.size();
   int status = resp_write_reply(out, o, w.reply_ok);
+  if (o.ok()) unacked_.push_back({begin, out.size(), true});
   srv_.record(w.route, status, steady_us() - start_us);
   return true;
 }

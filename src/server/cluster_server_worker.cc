@@ -12,8 +12,10 @@
 #include <chrono>
 #include <cstring>
 
+#include "net/resp_writer.h"
 #include "server/clock.h"
 #include "server/cluster_server.h"
+#include "server/http_reply.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -164,8 +166,7 @@ void ClusterWorker::serve(ClusterConn& c, bool all) {
   while (c.fd >= 0) {
     done = true;
     if (!c.lingering && !c.close_after_flush && c.pending_output() < out_max) {
-      std::size_t max = all ? SIZE_MAX : kRequestsPerTurnMax;
-      done = c.resp ? resp_input(c, max) : http_input(c, max);
+      done = answer_batch(c, all ? SIZE_MAX : kRequestsPerTurnMax);
     }
     flush(c);
     if (c.fd < 0) return;
@@ -183,6 +184,31 @@ void ClusterWorker::serve(ClusterConn& c, bool all) {
     return;
   }
   update_interest(c);
+}
+
+bool ClusterWorker::answer_batch(ClusterConn& c, std::size_t max) {
+  unacked_.clear();
+  store_->defer_acknowledgement(true);
+  bool done = c.resp ? resp_input(c, max) : http_input(c, max);
+  store_->defer_acknowledgement(false);
+  if (unacked_.empty()) return done;
+  core::Outcome ack = store_->acknowledge();
+  if (ack.ok()) return done;
+  // Rebuild the batch's output with 503 in place of each write's reply.
+  std::string out = c.out.substr(0, unacked_.front().begin);
+  for (std::size_t i = 0; i < unacked_.size(); ++i) {
+    const Unacked& u = unacked_[i];
+    std::string saved = std::move(c.out);
+    c.out.clear();
+    if (c.resp) net::resp::error(c.out, ack.code, ack.message);
+    else http_error(c, ack.code, ack.message, u.keep_alive);
+    out += c.out;
+    c.out = std::move(saved);
+    std::size_t next = i + 1 < unacked_.size() ? unacked_[i + 1].begin : c.out.size();
+    out.append(c.out, u.end, next - u.end);
+  }
+  c.out = std::move(out);
+  return done;
 }
 
 std::size_t ClusterWorker::input_cap(const ClusterConn& c) const {

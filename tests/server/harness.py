@@ -157,6 +157,17 @@ class RespClient:
         self.send(*args)
         return self.read()
 
+    def pipeline(self, *commands):
+        """Sends every command in one write (one batch for the server), reads their replies."""
+        out = []
+        for args in commands:
+            out.append(f"*{len(args)}\r\n".encode())
+            for a in args:
+                b = a if isinstance(a, bytes) else str(a).encode()
+                out.append(f"${len(b)}\r\n".encode() + b + b"\r\n")
+        self.sock.sendall(b"".join(out))
+        return [self.read() for _ in commands]
+
     def _line(self):
         while b"\r\n" not in self.buf:
             chunk = self.sock.recv(65536)

@@ -142,6 +142,59 @@ class ClusterNodesTest(unittest.TestCase):
                 time.sleep(0.2)
             self.assertEqual(got, want, "sku_levels in PostgreSQL")
 
+    def masters(self):
+        seed = os.environ["STOCKD_TEST_STORE"][len("redis-cluster://"):].split(",")[0]
+        host, port = seed.rsplit(":", 1)
+        out = subprocess.run(["redis-cli", "-h", host, "-p", port, "CLUSTER", "NODES"], check=True,
+                             capture_output=True, text=True).stdout
+        return [f[1].split("@")[0] for f in (l.split() for l in out.splitlines())
+                if len(f) > 2 and "master" in f[2] and "fail" not in f[2]]
+
+    def wait_calls(self):
+        total = 0
+        for addr in self.masters():
+            host, port = addr.rsplit(":", 1)
+            out = subprocess.run(["redis-cli", "-h", host, "-p", port, "INFO", "commandstats"],
+                                 capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                if line.startswith("cmdstat_wait:"):
+                    total += int(line.split("calls=")[1].split(",")[0])
+        return total
+
+    def test_a_pipelined_batch_is_acknowledged_with_one_wait(self):
+        a = self.nodes[0]
+        c = a.resp()
+        before = self.wait_calls()
+        replies = c.pipeline(*[("SETSTOCK", f"batch-{i}", 10 + i) for i in range(40)])
+        self.assertEqual(replies, ["OK"] * 40)
+        waits = self.wait_calls() - before
+        # One WAIT per master the batch wrote to (3 masters), not one per command (40); the other nodes'
+        # sweeps may add a few.
+        self.assertLessEqual(waits, 12, f"{waits} WAIT calls for a batch of 40 writes")
+        self.assertGreaterEqual(waits, 1)
+        self.assertEqual(c.call("AVAIL", "batch-39"), 49)
+        c.close()
+
+    def test_a_batch_that_is_not_replicated_is_answered_unavailable(self):
+        # Two replicas per write on a cluster with one replica per master: every WAIT falls short.
+        node = Stockd(["--tick-ms", "50", "--redis-wait-replicas", "2", "--redis-wait-timeout-ms", "100"],
+                      flush=False).start()
+        try:
+            c = node.resp()
+            replies = c.pipeline(("SETSTOCK", "unacked-1", 5), ("PING",), ("AVAIL", "unacked-1"),
+                                 ("SETSTOCK", "unacked-2", 6), ("HOLD", "unacked-h", "nochannel", 60, "unacked-1", 1))
+            self.assertTrue(replies[0].startswith("UNAVAILABLE"), replies)
+            self.assertEqual(replies[1], "PONG")
+            self.assertEqual(replies[2], 5)  # applied, just not acknowledged: a retry is safe
+            self.assertTrue(replies[3].startswith("UNAVAILABLE"), replies)
+            self.assertTrue(replies[4].startswith("UNKNOWN_CHANNEL"), replies)  # errors stay errors
+            c.close()
+            st, e = node.http("PUT", "/v1/skus/unacked-3", {"on_hand": 1})
+            self.assertEqual((st, e["error"]["code"]), (503, "unavailable"), e)
+        finally:
+            self.assertEqual(node.stop(), 0)
+            node.cleanup()
+
     @unittest.skipUnless(os.environ.get("STOCKD_TEST_PG"), "needs STOCKD_TEST_PG (the ledger's database)")
     def test_ledger_brings_postgresql_to_the_same_figures(self):
         a, b, _ = self.nodes
