@@ -589,11 +589,17 @@ end
 -- KEYS: shard hash, outbox. ARGV: shard name, sku, now, T, qty, max_per_hold. Home sends units only
 -- when it has free shared units (its stock is above safety stock and held), so parked units become
 -- free here too.
+-- A shard's hash, the field recording transfer T, and whether T was applied already.
+local function shard_for_transfer(key, t)
+  local m = hmap(key)
+  local tf = 't:' .. t
+  return m, tf, m[tf] ~= nil
+end
+
 local function split_in(keys, args)
   local key = keys[1]
-  local m = hmap(key)
-  local tf = 't:' .. args[4]
-  if m[tf] ~= nil then return {'OK'} end
+  local m, tf, applied = shard_for_transfer(key, args[4])
+  if applied then return {'OK'} end
   local q = N(args[5])
   local f = {oh = S(N(m.oh) + q), ['in'] = S(N(m['in']) + q), ['F:sh'] = S(N(m.oh) + q - N(m.hd)), ss = '0',
              mph = args[6], home = args[2], [tf] = S(q) .. '|' .. args[3]}
@@ -611,9 +617,8 @@ end
 -- closed. Answers "<units>|<sold>|<at>".
 local function split_back(keys, args)
   local key = keys[1]
-  local m = hmap(key)
-  local tf = 't:' .. args[3]
-  if m[tf] ~= nil then return {'OK', m[tf]} end
+  local m, tf, applied = shard_for_transfer(key, args[3])
+  if applied then return {'OK', m[tf]} end
   if m.ver == nil then return {'OK', '0|0|0'} end
   local free = N(m.oh) - N(m.hd)
   local sold = N(m['in']) - N(m.oh)

@@ -51,6 +51,16 @@ class ClusterStoreLive : public ::testing::Test {
     return s;
   }
   std::string n(const std::string& name) const { return prefix_ + name; }
+  // A plain cluster client, for what the store's API does not show (a dead node's half-done steps, the
+  // hashes themselves).
+  std::unique_ptr<ClusterClient> raw_client() {
+    ClusterOptions co;
+    co.seeds = opt_.seeds;
+    std::string error;
+    auto cc = ClusterClient::connect(co, &error);
+    EXPECT_NE(cc, nullptr) << error;
+    return cc;
+  }
   void differential(bool splits);
 
   ClusterStoreOptions opt_;
@@ -169,11 +179,8 @@ TEST_F(ClusterStoreLive, RepairRollsBackAHoldWhoseCreatorDied) {
   ASSERT_TRUE(apply(*store_, core::PutSku{n("A"), 10, 0, {}, {}}, t0).ok());
   ASSERT_TRUE(apply(*store_, core::PutSku{n("B"), 10, 0, {}, {}}, t0).ok());
   // A creator that began the hold, took line A, and died before line B and the commit.
-  ClusterOptions co;
-  co.seeds = opt_.seeds;
-  std::string error;
-  auto cc = ClusterClient::connect(co, &error);
-  ASSERT_NE(cc, nullptr) << error;
+  auto cc = raw_client();
+  ASSERT_NE(cc, nullptr);
   std::string id = n("dead");
   int hp = partition_of(id);
   std::string ht = "{p" + std::to_string(hp) + "}";
@@ -250,11 +257,8 @@ TEST_F(ClusterStoreLive, ReconcileRepairsDriftAndStaysQuietUnderTraffic) {
   StoreReply before;
   ASSERT_TRUE(store_->get_sku(n("R"), t0, &before).ok());
   // Corrupt held behind stockd's back: reconcile reports it, repair restores it from the lines.
-  ClusterOptions co;
-  co.seeds = opt_.seeds;
-  std::string error;
-  auto cc = ClusterClient::connect(co, &error);
-  ASSERT_NE(cc, nullptr) << error;
+  auto cc = raw_client();
+  ASSERT_NE(cc, nullptr);
   std::string key = "{p" + std::to_string(partition_of(n("R"))) + "}:s:" + n("R");
   cc->command(key, {"HSET", key, "hd", std::to_string(before.sku.held + 7)});
   StoreReply rec;
@@ -474,11 +478,8 @@ TEST_F(ClusterStoreLive, FlashSaleOnASplitSkuSellsExactlyTheStockFromSeveralShar
   EXPECT_EQ(sku.sku.available, 0);
   EXPECT_EQ(sku.sku.held + (100 - sku.sku.on_hand), 100) << "every unit is held or sold";
   // The units were taken in several slots, not only at home.
-  ClusterOptions co;
-  co.seeds = opt_.seeds;
-  std::string error;
-  auto cc = ClusterClient::connect(co, &error);
-  ASSERT_NE(cc, nullptr) << error;
+  auto cc = raw_client();
+  ASSERT_NE(cc, nullptr);
   int shards_used = 0;
   for (int j = 0; j < 4; ++j) {
     std::string name = n("HOT") + "#" + std::to_string(j);
@@ -507,11 +508,8 @@ TEST_F(ClusterStoreLive, ATransferLeftHalfDoneIsEndedByTheSweep) {
   ASSERT_TRUE(apply(*store_, ps, t0).ok());
   ASSERT_TRUE(apply(*store_, core::CreateHold{n("h1"), n("app"), {{n("S"), 4}}, 60, false}, t0).ok());
   // A node that moved shard 0's free units out (split_back) and died before telling home (split_end).
-  ClusterOptions co;
-  co.seeds = opt_.seeds;
-  std::string error;
-  auto cc = ClusterClient::connect(co, &error);
-  ASSERT_NE(cc, nullptr) << error;
+  auto cc = raw_client();
+  ASSERT_NE(cc, nullptr);
   std::string sku = n("S"), shard = sku + "#0";
   auto tag = [](const std::string& s) { return "{p" + std::to_string(partition_of(s)) + "}"; };
   std::vector<std::string> begin{"FCALL", "stockd_split_begin", "3", tag(sku) + ":s:" + sku, tag(sku) + ":out",

@@ -70,26 +70,33 @@ class ClusterNodesTest(unittest.TestCase):
         st, rec = b.http("POST", "/v1/admin/reconcile")
         self.assertEqual((st, rec["ok"]), (200, True), rec)
 
-    def test_race_through_all_nodes_never_oversells(self):
-        a = self.nodes[0]
-        self.assertEqual(a.http("PUT", "/v1/channels/app", {"priority": 1})[0], 200)
-        self.assertEqual(a.http("PUT", "/v1/skus/race-1", {"on_hand": 50})[0], 200)
+    def race(self, prefix, sku, buyers, holds_each):
+        """Buyers in threads, buyer k through node k % 3, each holding 1 unit `holds_each` times.
+        Returns (status, error code or None, hold id) per attempt."""
         results = []
         lock = threading.Lock()
 
         def buyer(k):
-            for j in range(10):
-                st, body = self.node(k).http("POST", "/v1/holds", {"id": f"race-{k}-{j}", "channel": "app",
-                                                                 "lines": [{"sku": "race-1", "qty": 1}]})
+            for j in range(holds_each):
+                hid = f"{prefix}-{k}-{j}"
+                st, body = self.node(k).http("POST", "/v1/holds", {"id": hid, "channel": "app",
+                                                                 "lines": [{"sku": sku, "qty": 1}]})
                 with lock:
-                    results.append((st, body.get("error", {}).get("code")))
-        threads = [threading.Thread(target=buyer, args=(k,)) for k in range(15)]
+                    results.append((st, body.get("error", {}).get("code"), hid))
+        threads = [threading.Thread(target=buyer, args=(k,)) for k in range(buyers)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        ok = sum(1 for st, _ in results if st == 201)
-        short = sum(1 for st, code in results if st == 409 and code == "insufficient_stock")
+        return results
+
+    def test_race_through_all_nodes_never_oversells(self):
+        a = self.nodes[0]
+        self.assertEqual(a.http("PUT", "/v1/channels/app", {"priority": 1})[0], 200)
+        self.assertEqual(a.http("PUT", "/v1/skus/race-1", {"on_hand": 50})[0], 200)
+        results = self.race("race", "race-1", buyers=15, holds_each=10)
+        ok = sum(1 for st, _, _ in results if st == 201)
+        short = sum(1 for st, code, _ in results if st == 409 and code == "insufficient_stock")
         self.assertEqual((ok, short, len(results)), (50, 100, 150), results)
         for i in range(3):
             v = self.sku(i, "race-1")
@@ -100,20 +107,7 @@ class ClusterNodesTest(unittest.TestCase):
         self.assertEqual(a.http("PUT", "/v1/channels/app", {"priority": 1})[0], 200)
         st, v = a.http("PUT", "/v1/skus/hot-1", {"on_hand": 60, "split": 3})
         self.assertEqual((st, v.get("split"), v["available"]), (200, 3, 60), v)
-        results = []
-        lock = threading.Lock()
-
-        def buyer(k):
-            for j in range(8):
-                st, body = self.node(k).http("POST", "/v1/holds", {"id": f"hot-{k}-{j}", "channel": "app",
-                                                                 "lines": [{"sku": "hot-1", "qty": 1}]})
-                with lock:
-                    results.append((st, body.get("error", {}).get("code"), f"hot-{k}-{j}"))
-        threads = [threading.Thread(target=buyer, args=(k,)) for k in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = self.race("hot", "hot-1", buyers=12, holds_each=8)
         held = [hid for st, _, hid in results if st == 201]
         short = sum(1 for st, code, _ in results if st == 409 and code == "insufficient_stock")
         self.assertEqual((len(held), short, len(results)), (60, 36, 96), results)
@@ -132,15 +126,17 @@ class ClusterNodesTest(unittest.TestCase):
         st, rec = c.http("POST", "/v1/admin/reconcile")
         self.assertEqual((st, rec["ok"]), (200, True), rec)
         if self.pg:  # the shards' rows add up to the SKU's figures
-            want = "70|45"
-            got = ""
-            deadline = time.time() + 15
-            while time.time() < deadline and got != want:
-                got = subprocess.run(["psql", self.pg, "-At", "-c",
-                                      "SELECT on_hand || '|' || held FROM sku_levels WHERE sku = 'hot-1'"],
-                                     capture_output=True, text=True).stdout.strip()
-                time.sleep(0.2)
-            self.assertEqual(got, want, "sku_levels in PostgreSQL")
+            self.assertEqual(self.pg_until("SELECT on_hand || '|' || held FROM sku_levels WHERE sku = 'hot-1'", "70|45"),
+                             "70|45", "sku_levels in PostgreSQL")
+
+    def pg_until(self, query, want, timeout_s=15):
+        """The query's value once it equals `want` (the ledger catching up), or its last value."""
+        got = ""
+        deadline = time.time() + timeout_s
+        while time.time() < deadline and got != want:
+            got = subprocess.run(["psql", self.pg, "-At", "-c", query], capture_output=True, text=True).stdout.strip()
+            time.sleep(0.2)
+        return got
 
     def masters(self):
         seed = os.environ["STOCKD_TEST_STORE"][len("redis-cluster://"):].split(",")[0]
@@ -207,13 +203,7 @@ class ClusterNodesTest(unittest.TestCase):
         st, v = b.http("POST", "/v1/skus/led-1/adjustments", {"delta": 5, "reason": "receipt", "ref": "RCV-9"})
         self.assertEqual(st, 200, v)
         want = f"{v['on_hand']}|{v['held']}|{v['version']}"
-        got = ""
-        deadline = time.time() + 15
-        while time.time() < deadline and got != want:
-            got = subprocess.run(["psql", self.pg, "-At", "-c",
-                                  "SELECT on_hand || '|' || held || '|' || version FROM stock_levels WHERE sku = 'led-1'"],
-                                 capture_output=True, text=True).stdout.strip()
-            time.sleep(0.2)
+        got = self.pg_until("SELECT on_hand || '|' || held || '|' || version FROM stock_levels WHERE sku = 'led-1'", want)
         self.assertEqual(got, want, "stock_levels in PostgreSQL")
         kinds = subprocess.run(["psql", self.pg, "-At", "-c",
                                 "SELECT string_agg(kind, ',' ORDER BY version) FROM stock_movements WHERE sku = 'led-1'"],
