@@ -167,6 +167,7 @@ struct ClusterStore::Impl {
   core::Outcome availability(std::string_view channel, const std::vector<std::string_view>& skus,
                              std::int64_t now_ms, StoreReply* reply);
   core::Outcome reconcile(bool repair, std::int64_t now_ms, StoreReply* reply);
+  core::Outcome orphan_lines(const std::string& sku, bool repair, std::int64_t now_ms, StoreReply* reply);
 };
 
 }  // namespace stockd::backends

@@ -169,6 +169,7 @@ core::Outcome ClusterStore::Impl::reconcile(bool repair, std::int64_t now_ms, St
   }
   for (const std::string& sku : skus) {
     ++reply->skus_checked;
+    if (core::Outcome o = orphan_lines(sku, repair, now_ms, reply); !o.ok()) return o;
     for (int attempt = 0; attempt < 4; ++attempt) {
       ClusterShared::Alloc a = alloc_of(sku);
       RedisReply r = fcall("stockd_sku_check", {sku_key(sku), outbox_key(partition_of(sku)), live_lines_key(sku)},
@@ -192,6 +193,49 @@ core::Outcome ClusterStore::Impl::reconcile(bool repair, std::int64_t now_ms, St
     }
   }
   return acknowledged();
+}
+
+// A held line whose hold record is gone, or belongs to another attempt, has no one to finish it: a
+// failover lost the record (hold_begin) but kept the take. Nothing else creates one (a hold's record
+// exists before its first take and goes after its lines are finished), so with `repair` its units are
+// given back (line_finish for its own attempt), which also lets a retry with the same id succeed.
+core::Outcome ClusterStore::Impl::orphan_lines(const std::string& sku, bool repair, std::int64_t now_ms,
+                                               StoreReply* reply) {
+  RedisReply ids = cc->command(live_lines_key(sku), {"SMEMBERS", live_lines_key(sku)}, true);
+  if (ids.type != RedisReply::Type::array) return transport_error(ids);
+  if (ids.elements.empty()) return {};
+  std::vector<ClusterClient::Call> calls;
+  for (const RedisReply& id : ids.elements) {
+    calls.push_back({line_key(id.str, sku), {"HMGET", line_key(id.str, sku), "st", "a"}, true});
+    calls.push_back({hold_key(id.str), {"HGET", hold_key(id.str), "att"}, true});
+  }
+  std::vector<RedisReply> got = cc->pipeline(calls);
+  for (std::size_t i = 0; i < ids.elements.size(); ++i) {
+    const RedisReply& line = got[2 * i];
+    const RedisReply& att = got[2 * i + 1];
+    if (line.type != RedisReply::Type::array || line.elements.size() != 2 || att.is_error())
+      return transport_error(line.is_error() ? line : att);
+    if (line.elements[0].str != "held") continue;
+    const std::string& line_att = line.elements[1].str;
+    if (att.type == RedisReply::Type::string && att.str == line_att) continue;
+    const std::string& id = ids.elements[i].str;
+    // Read the line again, after the record: a hold finished meanwhile (lines first, record last)
+    // no longer has this line held.
+    RedisReply again = cc->command(line_key(id, sku), {"HMGET", line_key(id, sku), "st", "a"}, true);
+    if (again.type != RedisReply::Type::array || again.elements.size() != 2) return transport_error(again);
+    if (again.elements[0].str != "held" || again.elements[1].str != line_att) continue;
+    std::string msg = "sku " + sku + ": hold line " + id + " is held but its hold " +
+                      (att.type == RedisReply::Type::string ? "is another attempt" : "does not exist");
+    if (repair) {
+      RedisReply r = fcall("stockd_line_finish", {sku_key(sku), line_key(id, sku), outbox_key(partition_of(sku)), live_lines_key(sku)},
+                           {sku, id, "abort", std::to_string(now_ms), std::to_string(kTombstoneMs), "0", line_att}, true);
+      if (r.type != RedisReply::Type::array || r.elements.empty() || r.elements[0].str != "OK") return transport_error(r);
+      msg += " (repaired: its units given back)";
+    }
+    spdlog::warn("event=reconcile_orphan_line {}", msg);
+    reply->drift.push_back(std::move(msg));
+  }
+  return {};
 }
 
 // ---- views

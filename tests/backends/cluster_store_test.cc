@@ -279,6 +279,42 @@ TEST_F(ClusterStoreLive, ReconcileRepairsDriftAndStaysQuietUnderTraffic) {
   for (const std::string& d : rec.drift) EXPECT_EQ(d.find(prefix_), std::string::npos) << d;
 }
 
+TEST_F(ClusterStoreLive, ReconcileGivesBackALineWhoseHoldWasLost) {
+  const std::int64_t t0 = 1'700'000'000'000;
+  ASSERT_TRUE(apply(*store_, core::PutChannel{n("app"), 1, 900, core::ChannelState::active}, t0).ok());
+  ASSERT_TRUE(apply(*store_, core::PutSku{n("O"), 10, 0, {}, {}}, t0).ok());
+  std::string id = n("lost");
+  ASSERT_TRUE(apply(*store_, core::CreateHold{id, n("app"), {{n("O"), 3}}, 600, false}, t0).ok());
+  // A failover lost the hold's record (its master) but kept the take (the SKU's master).
+  auto cc = raw_client();
+  ASSERT_NE(cc, nullptr);
+  std::string rec = "{p" + std::to_string(partition_of(id)) + "}:h:" + id;
+  ASSERT_EQ(cc->command(rec, {"DEL", rec}).integer, 1);
+  // A retry with the same id finds the old attempt's line in the way.
+  core::Outcome retry = apply(*store_, core::CreateHold{id, n("app"), {{n("O"), 3}}, 600, false}, t0);
+  EXPECT_EQ(retry.code, core::Code::unavailable) << retry.message;
+  StoreReply report;
+  ASSERT_TRUE(store_->reconcile(false, t0, &report).ok());
+  int mine = 0;
+  for (const std::string& d : report.drift) mine += d.find("hold line " + id + " is held") != std::string::npos;
+  EXPECT_EQ(mine, 1);
+  StoreReply sku;
+  ASSERT_TRUE(store_->get_sku(n("O"), t0, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 3) << "a check without repair changes nothing";
+  report = StoreReply{};
+  ASSERT_TRUE(store_->reconcile(true, t0, &report).ok());
+  ASSERT_TRUE(store_->get_sku(n("O"), t0, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 0);
+  EXPECT_EQ(sku.sku.available, 10);
+  core::Outcome again = apply(*store_, core::CreateHold{id, n("app"), {{n("O"), 3}}, 600, false}, t0);
+  EXPECT_TRUE(again.ok()) << again.message;
+  ASSERT_TRUE(store_->get_sku(n("O"), t0, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 3);
+  report = StoreReply{};
+  ASSERT_TRUE(store_->reconcile(false, t0, &report).ok());
+  for (const std::string& d : report.drift) EXPECT_EQ(d.find(prefix_), std::string::npos) << d;
+}
+
 // ---- differential: the cluster store against the embedded core
 
 struct Differential {
