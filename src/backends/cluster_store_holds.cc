@@ -1,5 +1,6 @@
 // Holds on the cluster store: create (per-line takes with compensation), confirm, release, extend,
-// expiry and the repair of operations a crashed node left half done.
+// expiry and the repair of operations a crashed node left half done (their sweep is in
+// cluster_store_sweep.cc).
 //
 // A hold's record lives in its id's partition, each line in its SKU's partition, so a hold is a
 // sequence of single-slot function calls:
@@ -417,91 +418,6 @@ core::Outcome ClusterStore::Impl::extend_hold(const core::ExtendHold& c, std::in
   fill_hold(c.id, rec, &reply->hold);
   out.changed = true;
   return out;
-}
-
-// ---- sweep: expiry, repair, retention
-
-std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
-  std::string due = std::to_string(now_ms);
-  std::string stuck = std::to_string(now_ms - opt.repair_after_ms);
-  std::string old = std::to_string(now_ms - opt.hold_retention_ms);
-  std::string limit = std::to_string(kSweepBatch);
-  std::vector<ClusterClient::Call> calls;
-  for (int k = 0; k < kPartitions; ++k) {
-    std::string t = partition_tag(k);
-    calls.push_back({t, {"ZRANGEBYSCORE", t + ":x", "-inf", due, "WITHSCORES", "LIMIT", "0", limit}, true});
-    calls.push_back({t, {"ZRANGEBYSCORE", t + ":pend", "-inf", stuck, "LIMIT", "0", limit}, true});
-    calls.push_back({t, {"ZRANGEBYSCORE", t + ":ret", "-inf", old, "LIMIT", "0", limit}, true});
-    calls.push_back({t, {"ZRANGEBYSCORE", t + ":rx", "-inf", old, "LIMIT", "0", limit}, true});
-    calls.push_back({t, {"ZRANGEBYSCORE", t + ":spx", "-inf", stuck, "LIMIT", "0", limit}, true});
-  }
-  std::vector<RedisReply> replies = cc->pipeline(calls);
-  std::size_t acted = 0;
-  StoreReply ignored;
-  // Due holds expire in the order of their expiry time across partitions, as in the embedded core
-  // (it decides which bucket gets units back when safety stock is short).
-  std::vector<std::pair<double, std::string>> due_holds;
-  for (std::size_t i = 0; i < replies.size(); i += 5) {
-    const auto& e = replies[i].elements;
-    if (replies[i].type == RedisReply::Type::array)
-      for (std::size_t j = 0; j + 1 < e.size(); j += 2) due_holds.emplace_back(std::atof(e[j + 1].str.c_str()), e[j].str);
-  }
-  std::stable_sort(due_holds.begin(), due_holds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (const auto& [at, id] : due_holds) {
-    finish_hold(id, "expire", "", now_ms, &ignored);
-    ++acted;
-  }
-  for (std::size_t i = 0; i < replies.size(); ++i) {
-    if (replies[i].type != RedisReply::Type::array || i % 5 == 0) continue;
-    int k = static_cast<int>(i / 5);
-    for (const RedisReply& member : replies[i].elements) {
-      const std::string& id = member.str;
-      switch (i % 5) {
-        case 1: repair(k, id, now_ms); break;
-        case 2: forget(id); break;
-        case 3: forget_ref(k, id); break;
-        case 4: end_stuck_transfers(k, id, now_ms); break;
-      }
-      ++acted;
-    }
-  }
-  return acted;
-}
-
-void ClusterStore::Impl::repair(int k, const std::string& id, std::int64_t now_ms) {
-  std::vector<std::string> keys = hold_keys_of_partition(k, id);
-  RedisReply r = cc->command(keys[0], {"HGETALL", keys[0]}, true);
-  if (r.type != RedisReply::Type::array) return;
-  Fields rec = to_fields(r);
-  if (rec.empty()) {
-    cc->command(keys[2], {"ZREM", keys[2], id});
-    return;
-  }
-  core::Outcome out;
-  if (!drive(id, &rec, now_ms, &out)) spdlog::warn("event=hold_repair_failed id={} error=\"{}\"", id, out.message);
-}
-
-void ClusterStore::Impl::forget(const std::string& id) {
-  std::vector<std::string> keys = hold_keys(id);
-  RedisReply r = cc->command(keys[0], {"HGETALL", keys[0]}, true);
-  if (r.type != RedisReply::Type::array) return;
-  Fields rec = to_fields(r);
-  // Lines first: while the finished record exists no new attempt with this id can begin.
-  std::vector<ClusterClient::Call> calls;
-  for (const Line& l : physical_lines(rec, "forget"))
-    calls.push_back({line_key(id, l.sku), {"DEL", line_key(id, l.sku)}, true});
-  for (const RedisReply& d : cc->pipeline(calls))
-    if (d.is_error()) return;
-  fcall("stockd_hold_forget", keys, {id}, true);
-}
-
-void ClusterStore::Impl::forget_ref(int k, const std::string& member) {
-  auto nl = member.find('\n');
-  if (nl == std::string::npos) return;
-  std::string sku = member.substr(0, nl);
-  std::string t = partition_tag(k);
-  cc->command(refs_key(sku), {"HDEL", refs_key(sku), member.substr(nl + 1)});
-  cc->command(t, {"ZREM", t + ":rx", member});
 }
 
 }  // namespace stockd::backends
