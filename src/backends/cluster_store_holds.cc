@@ -272,7 +272,8 @@ core::Outcome ClusterStore::Impl::take_lines(const core::CreateHold& c, const Ch
     todo = std::move(again);
   }
   for (std::size_t i : split_lines) take_split(c, i, channels, att, now_ms, &result[i], &taken[i]);
-  // The hold's line records ("pl"): written only when a split SKU made them differ from its lines.
+  // The hold's line records ("pl"); the record keeps them only when a split SKU made them differ from
+  // its lines.
   std::string pl;
   for (std::size_t i = 0; i < c.lines.size(); ++i) {
     if (std::find(split_lines.begin(), split_lines.end(), i) == split_lines.end()) {
@@ -281,12 +282,10 @@ core::Outcome ClusterStore::Impl::take_lines(const core::CreateHold& c, const Ch
     }
     for (const auto& [name, q] : taken[i]) pl += (pl.empty() ? "" : ",") + name + ":" + std::to_string(q);
   }
-  if (split_lines.empty()) pl.clear();
   core::Outcome out = verdict(c, result);
-  if (out.ok() && !split_lines.empty() && pl.empty()) out = fail(core::Code::unavailable, "hold took nothing: retry");
   if (!out.ok()) {
-    Fields rec{{"lines", join_lines(c.lines)}, {"att", att}, {"st", "aborting"}};
-    if (!split_lines.empty()) rec["pl"] = pl;
+    // The lines this attempt may have taken, as it knows them: no need to look for shards.
+    Fields rec{{"lines", join_lines(c.lines)}, {"pl", pl}, {"att", att}, {"st", "aborting"}};
     RedisReply a = fcall("stockd_hold_abort", keys, {c.id, std::to_string(now_ms)});
     core::Outcome undo;
     if (!drive(c.id, &rec, now_ms, &undo) || a.is_error())
@@ -296,7 +295,8 @@ core::Outcome ClusterStore::Impl::take_lines(const core::CreateHold& c, const Ch
   // The takes must survive a failover before the record says "held" (else a lost take would leave a
   // hold whose units are not held). A timeout leaves the hold pending: the sweep rolls it back.
   if (out = replicate(); !out.ok()) return out;
-  RedisReply r = fcall("stockd_hold_commit", keys, {c.id, std::to_string(now_ms), c.confirm ? "confirming" : "held", pl}, true);
+  RedisReply r = fcall("stockd_hold_commit", keys,
+                       {c.id, std::to_string(now_ms), c.confirm ? "confirming" : "held", split_lines.empty() ? "" : pl}, true);
   Fields rec;
   if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].str == "GONE")
     return fail(core::Code::unavailable, "hold " + c.id + " took too long and was rolled back: retry");
