@@ -62,6 +62,33 @@ class ClusterStoreLive : public ::testing::Test {
     return cc;
   }
   void differential(bool splits);
+  // The reconciler (check only) finds nothing wrong with this run's SKUs.
+  void expect_no_drift(std::int64_t now) {
+    StoreReply rec;
+    ASSERT_TRUE(store_->reconcile(false, now, &rec).ok());
+    for (const std::string& d : rec.drift) EXPECT_EQ(d.find(prefix_), std::string::npos) << d;
+  }
+
+  // `threads` buyers, each with its own store, each making `per_thread` attempts buy(store, id, i)
+  // with fresh ids (<prefix>b<thread>-<i>): how many succeeded, were refused insufficient_stock, failed otherwise.
+  struct Race {
+    int sold = 0, refused = 0, other = 0;
+  };
+  template <typename Buy>
+  Race race(int threads, int per_thread, Buy buy) {
+    std::atomic<int> sold{0}, refused{0}, other{0};
+    std::vector<std::thread> buyers;
+    for (int t = 0; t < threads; ++t)
+      buyers.emplace_back([&, t] {
+        auto store = open();
+        for (int i = 0; i < per_thread; ++i) {
+          core::Outcome o = buy(*store, n("b" + std::to_string(t) + "-" + std::to_string(i)), i);
+          (o.ok() ? sold : o.code == core::Code::insufficient_stock ? refused : other)++;
+        }
+      });
+    for (auto& b : buyers) b.join();
+    return {sold.load(), refused.load(), other.load()};
+  }
 
   ClusterStoreOptions opt_;
   std::shared_ptr<ClusterShared> shared_;
@@ -152,21 +179,12 @@ TEST_F(ClusterStoreLive, FlashSaleRaceNeverOversells) {
   const std::int64_t t0 = 1'700'000'000'000;
   ASSERT_TRUE(apply(*store_, core::PutChannel{n("app"), 1, 900, core::ChannelState::active}, t0).ok());
   ASSERT_TRUE(apply(*store_, core::PutSku{n("HOT"), 100, 0, {}, {}}, t0).ok());
-  std::atomic<int> sold{0}, refused{0}, other{0};
-  std::vector<std::thread> buyers;
-  for (int t = 0; t < 8; ++t)
-    buyers.emplace_back([&, t] {
-      auto store = open();
-      for (int i = 0; i < 25; ++i) {
-        core::Outcome o = apply(*store, core::CreateHold{n("b" + std::to_string(t) + "-" + std::to_string(i)), n("app"),
-                                                         {{n("HOT"), 1}}, 60, true}, t0);
-        (o.ok() ? sold : o.code == core::Code::insufficient_stock ? refused : other)++;
-      }
-    });
-  for (auto& b : buyers) b.join();
-  EXPECT_EQ(sold.load(), 100);
-  EXPECT_EQ(refused.load(), 100);
-  EXPECT_EQ(other.load(), 0);
+  Race r = race(8, 25, [&](ClusterStore& store, const std::string& id, int) {
+    return apply(store, core::CreateHold{id, n("app"), {{n("HOT"), 1}}, 60, true}, t0);
+  });
+  EXPECT_EQ(r.sold, 100);
+  EXPECT_EQ(r.refused, 100);
+  EXPECT_EQ(r.other, 0);
   StoreReply sku;
   ASSERT_TRUE(store_->get_sku(n("HOT"), t0, &sku).ok());
   EXPECT_EQ(sku.sku.on_hand, 0);
@@ -228,9 +246,7 @@ TEST_F(ClusterStoreLive, RepairRollsBackAHoldWhoseCreatorDied) {
   EXPECT_TRUE(o.ok()) << o.message;
   ASSERT_TRUE(store_->get_sku(b, t0, &sku).ok());
   EXPECT_EQ(sku.sku.held, 4);
-  StoreReply rec;
-  ASSERT_TRUE(store_->reconcile(false, t0, &rec).ok());
-  for (const std::string& d : rec.drift) EXPECT_EQ(d.find(prefix_), std::string::npos) << d;
+  expect_no_drift(t0);
 }
 
 TEST_F(ClusterStoreLive, ReconcileRepairsDriftAndStaysQuietUnderTraffic) {
@@ -493,22 +509,14 @@ TEST_F(ClusterStoreLive, FlashSaleOnASplitSkuSellsExactlyTheStockFromSeveralShar
   ASSERT_TRUE(apply(*store_, hot, t0, &created).ok());
   EXPECT_EQ(created.sku.split, 4);
   EXPECT_EQ(created.sku.available, 100);
-  std::atomic<int> sold{0}, refused{0}, other{0};
-  std::vector<std::thread> buyers;
-  for (int t = 0; t < 8; ++t)
-    buyers.emplace_back([&, t] {
-      auto store = open();
-      for (int i = 0; i < 30; ++i) {
-        std::string id = n("b" + std::to_string(t) + "-" + std::to_string(i));
-        core::Outcome o = apply(*store, core::CreateHold{id, n("app"), {{n("HOT"), 1}}, 60, false}, t0);
-        if (o.ok() && i % 3 == 0) o = apply(*store, core::ConfirmHold{id, {}}, t0);
-        (o.ok() ? sold : o.code == core::Code::insufficient_stock ? refused : other)++;
-      }
-    });
-  for (auto& b : buyers) b.join();
-  EXPECT_EQ(sold.load(), 100);
-  EXPECT_EQ(refused.load(), 140);
-  EXPECT_EQ(other.load(), 0);
+  Race r = race(8, 30, [&](ClusterStore& store, const std::string& id, int i) {
+    core::Outcome o = apply(store, core::CreateHold{id, n("app"), {{n("HOT"), 1}}, 60, false}, t0);
+    if (o.ok() && i % 3 == 0) o = apply(store, core::ConfirmHold{id, {}}, t0);  // every third one paid
+    return o;
+  });
+  EXPECT_EQ(r.sold, 100);
+  EXPECT_EQ(r.refused, 140);
+  EXPECT_EQ(r.other, 0);
   StoreReply sku;
   ASSERT_TRUE(store_->get_sku(n("HOT"), t0, &sku).ok());
   EXPECT_EQ(sku.sku.available, 0);
@@ -531,9 +539,7 @@ TEST_F(ClusterStoreLive, FlashSaleOnASplitSkuSellsExactlyTheStockFromSeveralShar
   ASSERT_TRUE(apply(*store_, core::Adjust{n("HOT"), 40, "restock", "R1"}, t0, &sku).ok());
   EXPECT_EQ(sku.sku.available, 40);
   EXPECT_EQ(sku.sku.held + (140 - sku.sku.on_hand), 100);
-  StoreReply rec;
-  ASSERT_TRUE(store_->reconcile(false, t0, &rec).ok());
-  for (const std::string& d : rec.drift) EXPECT_EQ(d.find(prefix_), std::string::npos) << d;
+  expect_no_drift(t0);
 }
 
 TEST_F(ClusterStoreLive, ATransferLeftHalfDoneIsEndedByTheSweep) {
@@ -572,9 +578,7 @@ TEST_F(ClusterStoreLive, ATransferLeftHalfDoneIsEndedByTheSweep) {
   EXPECT_TRUE(o.ok()) << o.message;
   o = apply(*store_, core::CreateHold{n("h3"), n("app"), {{sku, 1}}, 60, false}, t0);
   EXPECT_EQ(o.code, core::Code::insufficient_stock);
-  StoreReply rec;
-  ASSERT_TRUE(store_->reconcile(false, t0, &rec).ok());
-  for (const std::string& d : rec.drift) EXPECT_EQ(d.find(prefix_), std::string::npos) << d;
+  expect_no_drift(t0);
 }
 
 }  // namespace
