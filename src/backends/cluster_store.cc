@@ -207,6 +207,13 @@ void ClusterStore::Impl::remember(const std::string& sku, const Fields& f) {
   shared->alloc[sku] = std::move(a);
 }
 
+ClusterShared::Alloc ClusterStore::Impl::remember_stale(const std::string& sku, const RedisReply& stale) {
+  ClusterShared::Alloc a = alloc_of_stale(stale);
+  std::lock_guard lock(shared->mu);
+  shared->alloc[sku] = a;
+  return a;
+}
+
 core::Outcome ClusterStore::Impl::put_channel(const core::PutChannel& c, std::int64_t now_ms, StoreReply* reply) {
   auto opt_int = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string(); };
   std::string state;

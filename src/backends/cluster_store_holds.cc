@@ -260,10 +260,7 @@ core::Outcome ClusterStore::Impl::take_lines(const core::CreateHold& c, const Ch
       const RedisReply& r = replies[j];
       const core::HoldLine& l = c.lines[todo[j]];
       if (is_stale(r)) {
-        ClusterShared::Alloc a = alloc_of_stale(r);
-        (a.smax > 0 ? split_lines : again).push_back(todo[j]);
-        std::lock_guard lock(shared->mu);
-        shared->alloc[l.sku] = std::move(a);
+        (remember_stale(l.sku, r).smax > 0 ? split_lines : again).push_back(todo[j]);
       } else if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].str == "OK") {
         taken[todo[j]].emplace_back(l.sku, l.qty);
       }

@@ -13,6 +13,7 @@
 #include "backends/cluster_policy.h"
 #include "backends/cluster_store.h"
 #include "backends/outbox.h"
+#include "core/limits.h"
 
 namespace stockd::backends {
 
@@ -49,7 +50,7 @@ inline std::string hold_key(std::string_view id) { return tag_of(id) + ":h:" + s
 inline std::string channels_key() { return partition_tag(0) + ":channels"; }
 // Hot SKUs (cluster_store_split.cc): shard j of a SKU is the SKU-like hash of the name "<sku>#<j>"
 // ('#' is no identifier character), in that name's partition.
-inline constexpr int kSplitMax = 16;
+inline constexpr int kSplitMax = static_cast<int>(limits::kSplitMax);
 inline std::string shard_name(std::string_view sku, int j) { return std::string(sku) + "#" + std::to_string(j); }
 inline std::string_view base_sku(std::string_view name) { return name.substr(0, name.find('#')); }
 inline std::string transfers_key(int partition) { return partition_tag(partition) + ":spx"; }
@@ -99,6 +100,8 @@ struct ClusterStore::Impl {
   // A SKU's allocation as cached (aver "" when never seen); remember() updates the cache.
   ClusterShared::Alloc alloc_of(const std::string& sku);
   void remember(const std::string& sku, const Fields& f);
+  // Caches the allocation a STALE reply carries; returns it.
+  ClusterShared::Alloc remember_stale(const std::string& sku, const RedisReply& stale);
 
   // cluster_store.cc: SKU and channel writes.
   core::Outcome put_channel(const core::PutChannel& c, std::int64_t now_ms, StoreReply* reply);

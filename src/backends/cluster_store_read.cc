@@ -178,8 +178,7 @@ core::Outcome ClusterStore::Impl::reconcile(bool repair, std::int64_t now_ms, St
       if (r.type != RedisReply::Type::array || r.elements.empty()) return transport_error(r);
       const std::string& tag = r.elements[0].str;
       if (is_stale(r)) {
-        std::lock_guard lock(shared->mu);
-        shared->alloc[sku] = alloc_of_stale(r);
+        remember_stale(sku, r);
         continue;
       }
       if ((tag == "DRIFT" || tag == "REPAIRED") && r.elements.size() >= 6) {

@@ -322,8 +322,7 @@ void ClusterStore::Impl::take_split(const core::CreateHold& c, std::size_t line,
         continue;
       }
       if (is_stale(r)) {
-        std::lock_guard lock(shared->mu);
-        shared->alloc[l.sku] = alloc_of_stale(r);
+        remember_stale(l.sku, r);
         continue;
       }
       bool short_here = r.type == RedisReply::Type::array && !r.elements.empty() &&
