@@ -1,7 +1,15 @@
-"""Bearer tokens: admin does everything; a channel token only holds of its own channel and availability."""
+"""Bearer tokens: admin does everything; a channel token only holds of its own channel and availability.
+The config file fails closed: any mistake in it (above all in [auth]) stops stockd with exit code 2 and
+a message naming the file, the line and the key, before anything listens."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 import unittest
 
-from harness import CLUSTER, RespError, Stockd
+from harness import CLUSTER, STOCKD, RespError, Stockd, free_port
 
 CONFIG = """
 [auth]
@@ -51,6 +59,9 @@ class AuthTest(unittest.TestCase):
         st, _ = self.s.http("POST", "/v1/admin/snapshot", token="admin-secret")
         self.assertEqual(st, 409 if CLUSTER else 200)  # the cluster store has no snapshots
 
+    def test_start_log_says_auth_is_on_and_for_which_channels(self):
+        self.assertIn("event=auth state=on admin_token=yes channel_tokens=app,meituan", self.s.tail_log())
+
     def test_resp_requires_auth(self):
         r = self.s.resp()
         self.assertTrue(r.call("HOLD", "au-r1", "app", "900", "au-1", "1").startswith("UNAUTHORIZED"))
@@ -61,6 +72,94 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(r.call("AUTH", "app-secret"), "OK")
         self.assertEqual(r.call("HOLD", "au-r1", "app", "900", "au-1", "1"), "held")
         r.close()
+
+
+# Each: (config text, line the message must name, key it must name). The first four are issue 14's.
+BAD_CONFIGS = [
+    ('# stockd\n[auth]\nadmin_tokn = "adm-secret"\n', 3, "auth.admin_tokn"),
+    ('[auth.channel_token]\napp = "x"\n', 1, "auth.channel_token"),
+    ('[auth]\nadmin_token = 123\n', 2, "auth.admin_token"),
+    ('[auth.channel_tokens]\napp = 5\n', 2, "auth.channel_tokens.app"),
+    ('[auth]\nadmin_token = "a"\n[auth.channel_tokens]\napp = "x"\nweb = ["y"]\n', 5, "auth.channel_tokens.web"),
+    ('[auth]\nadmin_token = "a"\nchannel_tokens = "app=x"\n', 3, "auth.channel_tokens"),
+    ('[auth]\nadmin_token = ""\n', 2, "auth.admin_token"),  # an empty token would turn auth off
+    ('[auth]\nadmin_token = "a"\n[auth.channel_tokens]\n"bad name" = "x"\n', 4, "auth.channel_tokens.bad name"),
+    ('[auth]\nadmin_token = "same"\n[auth.channel_tokens]\napp = "same"\n', 4, "auth.channel_tokens.app"),
+    ('http = "127.0.0.1:0"\n[auth]\n', 2, "[auth]"),  # configures no token at all
+    ('auth = "secret"\n', 1, "auth"),
+    ('fsync = "always"\n\nmax_queeu = 10\n', 3, "max_queeu"),
+    ('[server]\nmax_queue = 10\n', 1, "server"),
+    ('max_queue = "10"\n', 1, "max_queue"),  # wrong type
+    ('fsync = "always"\nmax_queue = 0\n', 2, "max_queue"),  # out of range: the file's line, not the flag
+    ('fsync = "sometimes"\n', 1, "fsync"),
+    ('log_level = "verbose"\n', 1, "log_level"),
+    ('fsync = "always"\nmax_queue = = 3\n', 2, ""),  # not TOML
+]
+
+
+class ConfigFileTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="stockd-config-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def run_stockd(self, config, *args):
+        """Runs stockd with this config file; returns (exit code, stderr, config path). A stockd that
+        starts serving instead of refusing the file is stopped and the test fails."""
+        path = os.path.join(self.dir, "stockd.toml")
+        with open(path, "w") as f:
+            f.write(config)
+        port = free_port()
+        cmd = [STOCKD, "--data-dir", os.path.join(self.dir, "data"), "--http", f"127.0.0.1:{port}",
+               "--resp", "off", "--config", path] + list(args)
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        serving = False
+        while p.poll() is None and not serving:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    serving = True
+            except OSError:
+                time.sleep(0.05)
+        if serving:
+            p.kill()
+        _, err = p.communicate()
+        self.assertFalse(serving, f"stockd started with the config {config!r} instead of refusing it: {err}")
+        return p.returncode, err, path
+
+    def test_every_mistake_stops_stockd_naming_file_line_and_key(self):
+        for config, line, key in BAD_CONFIGS:
+            with self.subTest(config=config):
+                rc, err, path = self.run_stockd(config)
+                self.assertEqual(rc, 2, err)
+                self.assertIn(f"stockd: config {path}:{line}: ", err)
+                self.assertIn(key, err)
+
+    def test_file_value_is_checked_even_when_a_flag_overrides_it(self):
+        rc, err, path = self.run_stockd('max_queue = "10"\n', "--max-queue", "10")
+        self.assertEqual(rc, 2, err)
+        self.assertIn(f"config {path}:1: max_queue", err)
+
+    def test_a_flag_out_of_range_is_named_as_the_flag(self):
+        rc, err, _ = self.run_stockd('fsync = "always"\n', "--max-queue", "0")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("stockd: --max-queue must be 1 .. 1000000", err)
+        self.assertNotIn("config", err)
+
+
+class StartupTest(unittest.TestCase):
+    def test_version(self):
+        p = subprocess.run([STOCKD, "--version"], capture_output=True, text=True, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (0, "stockd 0.1.0\n"), p.stderr)
+
+    def test_start_log_says_auth_is_off_without_auth(self):
+        s = Stockd(config='fsync = "always"\n').start()
+        try:
+            self.assertIn('event=auth state=off reason="no [auth] in ', s.tail_log())
+            st, _ = s.http("PUT", "/v1/channels/cfg-open", {"priority": 1})
+            self.assertEqual(st, 200)
+        finally:
+            s.cleanup()
 
 
 if __name__ == "__main__":

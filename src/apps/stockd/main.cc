@@ -21,6 +21,19 @@
 
 namespace {
 
+// States at start whether requests need a token, so that an operator sees at once what the config did.
+void log_auth(const stockd::server::ServerOptions& opt) {
+  if (!opt.auth_enabled()) {
+    spdlog::warn("event=auth state=off reason=\"{}\"",
+                 opt.config_file.empty() ? "no --config file" : "no [auth] in " + opt.config_file);
+    return;
+  }
+  std::string channels;
+  for (const auto& [channel, token] : opt.channel_tokens) channels += (channels.empty() ? "" : ",") + channel;
+  spdlog::info("event=auth state=on admin_token={} channel_tokens={}", opt.admin_token.empty() ? "no" : "yes",
+               channels.empty() ? "none" : channels);
+}
+
 // Cluster mode: no data directory, no engine; the store's settings come from the same options.
 int run_cluster(const stockd::server::ServerOptions& opt) {
   using namespace stockd;
@@ -77,6 +90,7 @@ int main(int argc, char** argv) {
   if (int rc = server::parse_options(argc, argv, &opt); rc >= 0) return rc;
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(opt.log_level));
+  log_auth(opt);
   if (opt.store != "embedded") return run_cluster(opt);  // parse_options admits only redis-cluster://
 
   engine::Options eo;
