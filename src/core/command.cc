@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/field_name.h"
 #include "core/limits.h"
 
 namespace stockd::core {
@@ -41,6 +42,12 @@ bool is_identifier(std::string_view s) {
   return ok;
 }
 
+std::string line_field(std::size_t index, std::string_view field) {
+  std::string name = "lines[" + std::to_string(index) + "]";
+  if (!field.empty()) name.append(".").append(field);
+  return name;
+}
+
 namespace {
 
 // Each check returns false and fills the message on the first violation.
@@ -61,8 +68,10 @@ struct Checker {
   bool lines(const std::vector<HoldLine>& lines) {
     if (lines.empty() || lines.size() > limits::kLinesPerHoldMax)
       return fail("lines must hold 1 to " + std::to_string(limits::kLinesPerHoldMax) + " entries");
-    for (const auto& l : lines) {
-      if (!id("lines[].sku", l.sku) || !range("lines[].qty", l.qty, limits::kQtyMin, limits::kQtyMax)) return false;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (!id(line_field(i, "sku"), lines[i].sku) ||
+          !range(line_field(i, "qty"), lines[i].qty, limits::kQtyMin, limits::kQtyMax))
+        return false;
     }
     // Duplicate SKUs: pairwise for the usual few lines (no allocation on the hot path), sorted beyond.
     bool twice = false;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/field_name.h"
 #include "core/limits.h"
 #include "net/api_json.h"
 #include "net/net_limits.h"
@@ -148,16 +149,16 @@ Code get_lines(const json& v, const std::string& name, std::vector<core::HoldLin
     return ctx.fail(name + " must hold 1 to " + std::to_string(limits::kLinesPerHoldMax) + " lines");
   out->clear();
   for (std::size_t i = 0; i < v.size(); ++i) {
-    const std::string at = name + "[" + std::to_string(i) + "]";
+    const std::string at = core::line_field(i);
     const json& line = v[i];
     if (!line.is_object()) return ctx.fail(at + " must be an object {\"sku\",\"qty\"}");
     core::HoldLine l;
     bool have_sku = false, have_qty = false;
     for (const auto& [k, f] : line.items()) {
       Code c = Code::ok;
-      if (k == "sku") c = get_id(f, at + ".sku", &l.sku, ctx), have_sku = true;
-      else if (k == "qty") c = get_int(f, at + ".qty", limits::kQtyMin, limits::kQtyMax, &l.qty, ctx), have_qty = true;
-      else c = unknown(at + "." + k, ctx);
+      if (k == "sku") c = get_id(f, core::line_field(i, "sku"), &l.sku, ctx), have_sku = true;
+      else if (k == "qty") c = get_int(f, core::line_field(i, "qty"), limits::kQtyMin, limits::kQtyMax, &l.qty, ctx), have_qty = true;
+      else c = unknown(core::line_field(i, k), ctx);
       if (c != Code::ok) return c;
     }
     if (!have_sku || !have_qty) return ctx.fail(at + " needs both sku and qty");

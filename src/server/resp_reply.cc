@@ -3,18 +3,23 @@
 #include <cctype>
 #include <charconv>
 
+#include "core/field_name.h"
 #include "net/resp_writer.h"
 
 namespace stockd::server {
 namespace {
 
-// Lines "sku qty sku qty ..." from args[first..].
-bool parse_lines(const std::vector<std::string_view>& args, std::size_t first, std::vector<core::HoldLine>* lines) {
-  if (args.size() <= first || (args.size() - first) % 2 != 0) return false;
+// Lines "sku qty sku qty ..." from args[first..] (the caller checked that they come in pairs). False,
+// with the message naming the line as HTTP does (core::line_field), when a quantity is not an integer.
+bool parse_lines(const std::vector<std::string_view>& args, std::size_t first, std::vector<core::HoldLine>* lines,
+                 std::string* message) {
   for (std::size_t i = first; i + 1 < args.size(); i += 2) {
     core::HoldLine l;
     l.sku = std::string(args[i]);
-    if (!parse_int(args[i + 1], &l.qty)) return false;
+    if (!parse_int(args[i + 1], &l.qty)) {
+      *message = core::line_field(lines->size(), "qty") + " must be an integer";
+      return false;
+    }
     lines->push_back(std::move(l));
   }
   return true;
@@ -43,8 +48,8 @@ bool parse_hold(std::string_view cmd, const std::vector<std::string_view>& args,
     if (!parse_int(args[3], &ttl)) return fail(w, core::Code::invalid_request, "ttl_s must be an integer");
     h.ttl_s = ttl;
   }
-  if (!parse_lines(args, first, &h.lines)) {
-    return fail(w, core::Code::invalid_request, "expected sku qty pairs with integer quantities");
+  if (std::string message; !parse_lines(args, first, &h.lines, &message)) {
+    return fail(w, core::Code::invalid_request, std::move(message));
   }
   if (!who.may_act_for(h.channel)) {
     return fail(w, core::Code::forbidden, "this token may not act for channel " + h.channel);

@@ -44,6 +44,27 @@ class RespTest(unittest.TestCase):
         self.assertEqual(r.call("RELEASE", "r-o1").split()[0], "INVALID_STATE")
         r.close()
 
+    def test_bad_line_named_as_http_names_it(self):
+        """RESP and HTTP name a bad field of a hold line the same way, with its index: lines[1].qty."""
+        r = self.s.resp()
+        r.call("SETSTOCK", "r-f1", "10")
+        r.call("SETSTOCK", "r-f2", "10")
+        cases = [  # (RESP lines, HTTP lines, the field both must name)
+            (["r-f1", "1", "r-f2", "0"], [{"sku": "r-f1", "qty": 1}, {"sku": "r-f2", "qty": 0}], "lines[1].qty"),
+            (["r-f1", "0"], [{"sku": "r-f1", "qty": 0}], "lines[0].qty"),
+            (["r-f1", "1", "r-f2", "x"], [{"sku": "r-f1", "qty": 1}, {"sku": "r-f2", "qty": "x"}], "lines[1].qty"),
+            (["r-f1", "1", "bad sku", "1"], [{"sku": "r-f1", "qty": 1}, {"sku": "bad sku", "qty": 1}],
+             "lines[1].sku"),
+        ]
+        for resp_lines, http_lines, field in cases:
+            err = r.call("HOLD", "r-f-hold", "app", "900", *resp_lines)
+            self.assertIsInstance(err, RespError, resp_lines)
+            self.assertTrue(err.startswith(f"INVALID_REQUEST {field} "), (resp_lines, err))
+            st, body = self.s.http("POST", "/v1/holds", {"id": "r-f-hold", "channel": "app", "lines": http_lines})
+            self.assertEqual(st, 400, body)
+            self.assertTrue(body["error"]["message"].startswith(f"{field} "), (http_lines, body))
+        r.close()
+
     def test_pipelining_in_order(self):
         r = self.s.resp()
         r.call("SETSTOCK", "r-pipe", "100")
