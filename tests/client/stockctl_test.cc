@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "apps/stockctl/args.h"
+#include "apps/stockctl/raw_json.h"
 #include "apps/stockctl/render.h"
 #include "apps/stockctl/stockctl.h"
 #include "apps/stockctl/table.h"
@@ -90,6 +91,35 @@ TEST(Render, HoldAvailabilityEventsTolerateMissingFields) {
   EXPECT_NE(render_sku(json::object()).find("on_hand:             -"), std::string::npos);
   EXPECT_EQ(render_reconcile(json::parse(R"({"ok":false,"skus_checked":2,"drift":["A: held 3 != 2"]})")),
             "ok:           false\nskus_checked: 2\ndrift: A: held 3 != 2\n");
+}
+
+TEST(RawJson, ArrayItemsAreTheServersBytes) {
+  // Keys out of alphabetical order, spaces, nesting, and brackets and quotes inside strings.
+  std::string body = R"({"note":"[{\"x\"]", "events" : [ {"seq":2,"type":"a]b","at":1.50} ,{"z":[1,{"y":2}],"a":"}"},7, "s"],"next":9})";
+  std::vector<std::string_view> items;
+  ASSERT_TRUE(raw_array_items(body, "events", &items)) << body;
+  ASSERT_EQ(items.size(), 4u);
+  EXPECT_EQ(items[0], R"({"seq":2,"type":"a]b","at":1.50})");
+  EXPECT_EQ(items[1], R"({"z":[1,{"y":2}],"a":"}"})");
+  EXPECT_EQ(items[2], "7");
+  EXPECT_EQ(items[3], R"("s")");
+  ASSERT_TRUE(raw_array_items(R"({"events":[]})", "events", &items));
+  EXPECT_TRUE(items.empty());
+  EXPECT_FALSE(raw_array_items(R"({"next":1})", "events", &items));
+  EXPECT_FALSE(raw_array_items(R"({"events":{"a":1}})", "events", &items));
+  EXPECT_FALSE(raw_array_items(R"([{"events":[1]}])", "events", &items));
+}
+
+TEST(Stockctl, VersionAndOptionHelp) {
+  CliRun r = run_args({"--version"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out, "stockctl 0.1.0\n") << "the CMake project version";
+  r = run_args({"holds", "create", "--help"});
+  EXPECT_EQ(r.rc, 0);
+  std::size_t at = r.out.find("--channel");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  EXPECT_NE(line.find("sales channel"), std::string::npos) << "--channel has a help text: " << line;
 }
 
 TEST(Stockctl, DryRunShowsTheContractRequest) {

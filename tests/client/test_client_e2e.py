@@ -77,6 +77,12 @@ class ClientE2E(unittest.TestCase):
         first = page["events"][0]["seq"]
         w = self.ctl("watch", "--after", str(first), "--count", "1", js=True)
         self.assertGreater(w["seq"], first)
+        # --json watch prints each event as the server sent it (key order and spelling), one per line.
+        raw_page = self.ctl("request", "GET", "/v1/events?after=0&limit=3")
+        lines = self.ctl("--json", "watch", "--after", "0", "--count", "3", "--wait", "1").strip().splitlines()
+        self.assertEqual(len(lines), 3, lines)
+        for line in lines:
+            self.assertIn(line, raw_page)
         self.assertIn("lsn", json.dumps(self.ctl("snapshot", js=True)))
         self.assertIn("snapshot durable", self.ctl("snapshot"))
         self.assertTrue(self.ctl("reconcile", js=True)["ok"])

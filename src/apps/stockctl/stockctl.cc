@@ -13,6 +13,7 @@
 
 #include "apps/stockctl/args.h"
 #include "apps/stockctl/ctx.h"
+#include "apps/stockctl/raw_json.h"
 #include "apps/stockctl/render.h"
 #include "client/api_error.h"
 #include "client/endpoint.h"
@@ -68,7 +69,7 @@ void add_channels(CLI::App& app, Action& action) {
   struct Get { std::string name; };
   auto get = std::make_shared<Get>();
   auto* g = ch->add_subcommand("get", "one channel (from GET /v1/channels)");
-  g->add_option("channel", get->name)->required();
+  g->add_option("channel", get->name, "the channel name")->required();
   g->callback([&, get] {
     action = [get](Ctx& c) {
       json reply;
@@ -90,10 +91,10 @@ void add_channels(CLI::App& app, Action& action) {
   };
   auto put = std::make_shared<Put>();
   auto* p = ch->add_subcommand("put", "PUT /v1/channels/{channel}: create or change a channel");
-  p->add_option("channel", put->name)->required();
+  p->add_option("channel", put->name, "the channel name (created if new)")->required();
   p->add_option("--priority", put->priority, "1 = highest");
   p->add_option("--hold-ttl", put->ttl, "default hold lifetime in seconds");
-  p->add_option("--state", put->state)->check(CLI::IsMember({"active", "frozen"}));
+  p->add_option("--state", put->state, "active, or frozen: no new holds")->check(CLI::IsMember({"active", "frozen"}));
   p->callback([&, put] {
     action = [put](Ctx& c) {
       json body = json::object();
@@ -107,7 +108,7 @@ void add_channels(CLI::App& app, Action& action) {
     auto name = std::make_shared<std::string>();
     bool freeze = std::string_view(verb) == "freeze";
     auto* f = ch->add_subcommand(verb, freeze ? "stop a channel making new holds" : "let a frozen channel hold again");
-    f->add_option("channel", *name)->required();
+    f->add_option("channel", *name, "the channel name")->required();
     f->callback([&, name, freeze] {
       action = [name, freeze](Ctx& c) {
         json body = {{"state", freeze ? "frozen" : "active"}};
@@ -138,8 +139,8 @@ void add_skus(CLI::App& app, Action& action) {
   struct List { std::int64_t offset = 0, limit = 100; bool all = false; };
   auto list = std::make_shared<List>();
   auto* l = sk->add_subcommand("list", "GET /v1/skus (one page, or --all)");
-  l->add_option("--offset", list->offset)->check(CLI::NonNegativeNumber);
-  l->add_option("--limit", list->limit)->check(CLI::Range(1, 1000));
+  l->add_option("--offset", list->offset, "SKUs to skip (paging)")->check(CLI::NonNegativeNumber);
+  l->add_option("--limit", list->limit, "SKUs per page")->check(CLI::Range(1, 1000));
   l->add_flag("--all", list->all, "every page");
   l->callback([&, list] {
     action = [list](Ctx& c) {
@@ -150,7 +151,7 @@ void add_skus(CLI::App& app, Action& action) {
   });
   auto gname = std::make_shared<std::string>();
   auto* g = sk->add_subcommand("get", "GET /v1/skus/{sku}");
-  g->add_option("sku", *gname)->required();
+  g->add_option("sku", *gname, "the SKU")->required();
   g->callback([&, gname] { action = [gname](Ctx& c) { return c.show("GET", sku_path(*gname), "", plain(render_sku)); }; });
 
   struct Put {
@@ -160,7 +161,7 @@ void add_skus(CLI::App& app, Action& action) {
   };
   auto put = std::make_shared<Put>();
   auto* p = sk->add_subcommand("put", "PUT /v1/skus/{sku}: create a SKU or set its stock");
-  p->add_option("sku", put->name)->required();
+  p->add_option("sku", put->name, "the SKU (created if new)")->required();
   p->add_option("--on-hand", put->on_hand, "physical sellable units");
   p->add_option("--safety-stock", put->safety, "units never offered to any channel");
   p->add_option("--max-per-hold", put->max_per_hold, "purchase limit per line (0: none)");
@@ -183,7 +184,7 @@ void add_skus(CLI::App& app, Action& action) {
   struct Adjust { std::string name, reason, ref; std::int64_t delta = 0; };
   auto adj = std::make_shared<Adjust>();
   auto* a = sk->add_subcommand("adjust", "POST /v1/skus/{sku}/adjustments: change on_hand by a delta");
-  a->add_option("sku", adj->name)->required();
+  a->add_option("sku", adj->name, "the SKU")->required();
   a->add_option("--delta", adj->delta, "units to add (negative to remove)")->required();
   a->add_option("--reason", adj->reason, "why (e.g. damaged, recount)");
   a->add_option("--ref", adj->ref, "idempotency reference: a repeated ref is applied once");
@@ -202,7 +203,7 @@ void add_allocation(CLI::App& app, Action& action) {
   struct Set { std::string sku, body; std::vector<std::string> fences, pools; bool preempt = false; };
   auto set = std::make_shared<Set>();
   auto* s = al->add_subcommand("set", "PUT /v1/skus/{sku}/allocation (replaces the whole allocation)");
-  s->add_option("sku", set->sku)->required();
+  s->add_option("sku", set->sku, "the SKU")->required();
   s->add_option("--fence", set->fences, "CHANNEL=ratio:0.2 or CHANNEL=units:50 (repeatable)");
   s->add_option("--pool", set->pools, "NAME=UNITS:CH1,CH2 (repeatable)");
   s->add_flag("--preempt", set->preempt, "higher-priority channels may take lower fences");
@@ -230,7 +231,7 @@ void add_allocation(CLI::App& app, Action& action) {
   });
   auto gsku = std::make_shared<std::string>();
   auto* g = al->add_subcommand("get", "the allocation part of GET /v1/skus/{sku}");
-  g->add_option("sku", *gsku)->required();
+  g->add_option("sku", *gsku, "the SKU")->required();
   g->callback([&, gsku] {
     action = [gsku](Ctx& c) {
       json reply;
@@ -243,7 +244,7 @@ void add_allocation(CLI::App& app, Action& action) {
   });
   auto csku = std::make_shared<std::string>();
   auto* cl = al->add_subcommand("clear", "PUT an empty allocation: no fences, pools closed, no preempt");
-  cl->add_option("sku", *csku)->required();
+  cl->add_option("sku", *csku, "the SKU")->required();
   cl->callback([&, csku] {
     action = [csku](Ctx& c) {
       json body = {{"fences", json::object()}, {"pools", json::object()}, {"preempt", false}};
@@ -255,8 +256,8 @@ void add_allocation(CLI::App& app, Action& action) {
   struct Close { std::string sku, pool; };
   auto close = std::make_shared<Close>();
   auto* pc = pools->add_subcommand("close", "POST /v1/skus/{sku}/pools/{pool}/close: leftover returns to shared");
-  pc->add_option("sku", close->sku)->required();
-  pc->add_option("pool", close->pool)->required();
+  pc->add_option("sku", close->sku, "the SKU")->required();
+  pc->add_option("pool", close->pool, "the pool name")->required();
   pc->callback([&, close] {
     action = [close](Ctx& c) {
       return c.show("POST", sku_path(close->sku) + "/pools/" + url_escape(close->pool) + "/close", "",
@@ -269,7 +270,7 @@ void add_availability(CLI::App& app, Action& action) {
   struct Av { std::string channel; std::vector<std::string> skus; };
   auto av = std::make_shared<Av>();
   auto* a = app.add_subcommand("availability", "GET /v1/availability: what a channel could hold now");
-  a->add_option("--channel,-c", av->channel)->required();
+  a->add_option("--channel,-c", av->channel, "the sales channel asking")->required();
   a->add_option("skus", av->skus, "one or more SKUs")->required();
   a->callback([&, av] {
     action = [av](Ctx& c) {
@@ -286,7 +287,8 @@ void add_holds(CLI::App& app, Action& action) {
   auto cr = std::make_shared<Create>();
   auto* c1 = h->add_subcommand("create", "POST /v1/holds: reserve lines, all or nothing");
   c1->add_option("id", cr->id, "the hold id, also its idempotency key")->required();
-  c1->add_option("--channel,-c", cr->channel)->required();
+  c1->add_option("--channel,-c", cr->channel, "the sales channel the hold is for (a channel token: its own)")
+      ->required();
   c1->add_option("--line,-l", cr->lines, "SKU:QTY (repeatable)")->required();
   c1->add_option("--ttl", cr->ttl, "seconds (default: the channel's hold_ttl_s)");
   c1->add_flag("--confirm", cr->confirm, "reserve and confirm in one step (a sale)");
@@ -305,12 +307,12 @@ void add_holds(CLI::App& app, Action& action) {
   });
   auto gid = std::make_shared<std::string>();
   auto* g = h->add_subcommand("get", "GET /v1/holds/{id}");
-  g->add_option("id", *gid)->required();
+  g->add_option("id", *gid, "the hold id")->required();
   g->callback([&, gid] { action = [gid](Ctx& c) { return c.show("GET", hold_path(*gid), "", plain(render_hold)); }; });
   struct Confirm { std::string id; std::vector<std::string> lines; };
   auto cf = std::make_shared<Confirm>();
   auto* c2 = h->add_subcommand("confirm", "POST /v1/holds/{id}/confirm (payment succeeded)");
-  c2->add_option("id", cf->id)->required();
+  c2->add_option("id", cf->id, "the hold id")->required();
   c2->add_option("--line,-l", cf->lines, "SKU:QTY to confirm only part; the rest is released");
   c2->callback([&, cf] {
     action = [cf](Ctx& c) {
@@ -326,14 +328,14 @@ void add_holds(CLI::App& app, Action& action) {
   });
   auto rid = std::make_shared<std::string>();
   auto* r = h->add_subcommand("release", "POST /v1/holds/{id}/release (cancel)");
-  r->add_option("id", *rid)->required();
+  r->add_option("id", *rid, "the hold id")->required();
   r->callback([&, rid] {
     action = [rid](Ctx& c) { return c.show("POST", hold_path(*rid) + "/release", "", plain(render_hold)); };
   });
   struct Extend { std::string id; std::int64_t ttl = 0; };
   auto ex = std::make_shared<Extend>();
   auto* e = h->add_subcommand("extend", "POST /v1/holds/{id}/extend: expires_at = now + ttl");
-  e->add_option("id", ex->id)->required();
+  e->add_option("id", ex->id, "the hold id")->required();
   e->add_option("--ttl", ex->ttl, "seconds from now")->required();
   e->callback([&, ex] {
     action = [ex](Ctx& c) {
@@ -355,7 +357,8 @@ int watch(Ctx& c, std::int64_t after, std::int64_t limit, std::int64_t wait_s, s
   std::int64_t shown = 0;
   while (true) {
     json page;
-    int rc = c.send("GET", events_target(after, limit, wait_s), "", &page, nullptr, nullptr,
+    std::string body;
+    int rc = c.send("GET", events_target(after, limit, wait_s), "", &page, &body, nullptr,
                     static_cast<int>((wait_s + 15) * 1000));
     if (c.dry()) return rc;
     if (rc == kExitTransport) {
@@ -363,10 +366,19 @@ int watch(Ctx& c, std::int64_t after, std::int64_t limit, std::int64_t wait_s, s
       continue;
     }
     if (rc != kExitOk) return rc;
-    for (const auto& e : page.value("events", json::array())) {
-      std::string type = e.value("type", "");
+    // --json prints each event's bytes as the server sent them; the parsed page only picks them.
+    json events = page.value("events", json::array());
+    std::vector<std::string_view> raw;
+    if (!events.is_array() || !raw_array_items(body, "events", &raw) || raw.size() != events.size()) {
+      c.err() << "stockctl: the events page has no events array: " << body.substr(0, 200) << "\n";
+      return kExitBadReply;
+    }
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      const json& e = events[i];
+      std::string type = e.is_object() ? e.value("type", "") : "";
       if (types.empty() || std::find(types.begin(), types.end(), type) != types.end()) {
-        c.out() << (c.json_mode() ? e.dump() + "\n" : render_event_line(e)) << std::flush;
+        if (c.json_mode()) c.out() << raw[i] << "\n" << std::flush;
+        else c.out() << render_event_line(e) << std::flush;
         if (count > 0 && ++shown >= count) return kExitOk;
       }
     }
@@ -379,7 +391,7 @@ void add_events(CLI::App& app, Action& action) {
   auto ev = std::make_shared<Ev>();
   auto* e = app.add_subcommand("events", "GET /v1/events: one page of the events feed");
   e->add_option("--after", ev->after, "sequence number to start after (exclusive)")->check(CLI::NonNegativeNumber);
-  e->add_option("--limit", ev->limit)->check(CLI::Range(1, 10000));
+  e->add_option("--limit", ev->limit, "events per page")->check(CLI::Range(1, 10000));
   e->add_option("--wait", ev->wait, "long poll: wait up to S seconds for an event")->check(CLI::Range(0, 60));
   e->callback([&, ev] {
     action = [ev](Ctx& c) { return c.show("GET", events_target(ev->after, ev->limit, ev->wait), "", plain(render_events)); };
@@ -416,9 +428,9 @@ void add_admin(CLI::App& app, Action& action) {
   struct Raw { std::string method, path, body; };
   auto raw = std::make_shared<Raw>();
   auto* r = app.add_subcommand("request", "any request: METHOD PATH [BODY] (raw reply)");
-  r->add_option("method", raw->method)->required();
-  r->add_option("path", raw->path)->required();
-  r->add_option("body", raw->body);
+  r->add_option("method", raw->method, "GET, PUT, POST, ...")->required();
+  r->add_option("path", raw->path, "the target, e.g. /v1/skus?limit=5")->required();
+  r->add_option("body", raw->body, "the JSON body, if any");
   r->callback([&, raw] {
     action = [raw](Ctx& c) {
       json reply;
@@ -434,6 +446,7 @@ void add_admin(CLI::App& app, Action& action) {
 
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   CLI::App app{"stockctl: command-line client for stockd's HTTP API (docs/stockctl.md)", "stockctl"};
+  app.set_version_flag("--version", std::string("stockctl ") + STOCKD_VERSION, "print the version and exit");
   Globals g;
   app.add_option("--url", g.url, "stockd's HTTP address")->envname("STOCKD_URL")->capture_default_str();
   app.add_option("--token", g.token, "bearer token")->envname("STOCKD_TOKEN");
