@@ -40,8 +40,10 @@ struct ServerOptions {
   bool auth_enabled() const { return !admin_token.empty() || !channel_tokens.empty(); }
 };
 
-// Parses argv, STOCKD_* and the config file. Returns -1 to go on, or an exit code (0 for --help,
-// 2 for a usage or config error, message already printed).
+// Parses argv, STOCKD_* and the config file. Returns -1 to go on, or an exit code (0 for --help and
+// --version, 2 for a usage or config error, message already printed). Every key of the config file is
+// checked, [auth] included: an unknown key, a wrong type or a bad value is an error naming the file,
+// the line and the key, never a setting silently left at its default.
 int parse_options(int argc, char** argv, ServerOptions* out);
 
 // "127.0.0.1:8080" -> host, port. False when malformed.

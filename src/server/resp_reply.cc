@@ -6,6 +6,10 @@
 #include "core/field_name.h"
 #include "net/resp_writer.h"
 
+#ifndef STOCKD_VERSION
+#error "STOCKD_VERSION is defined by src/server/CMakeLists.txt from the CMake project version"
+#endif
+
 namespace stockd::server {
 namespace {
 
@@ -229,7 +233,7 @@ void resp_connection_command(ConnBase& c, std::string_view cmd, const std::vecto
   } else if (cmd == "CONFIG") {
     net::resp::array_header(out, 0);
   } else if (cmd == "INFO") {
-    bulk_string(out, "# Server\r\nredis_version:7.0.0\r\nstockd_version:0.1.0\r\nredis_mode:standalone\r\n"
+    bulk_string(out, "# Server\r\nredis_version:7.0.0\r\nstockd_version:" STOCKD_VERSION "\r\nredis_mode:standalone\r\n"
                      "# Keyspace\r\n");
   } else {
     std::string msg = "unknown command '" + std::string(args[0]) + "', with args beginning with: ";

@@ -65,6 +65,11 @@ class RespTest(unittest.TestCase):
             self.assertTrue(body["error"]["message"].startswith(f"{field} "), (http_lines, body))
         r.close()
 
+    def test_info_names_the_version(self):
+        r = self.s.resp()
+        self.assertIn("stockd_version:0.1.0\r\n", r.call("INFO"))  # the CMake project version
+        r.close()
+
     def test_pipelining_in_order(self):
         r = self.s.resp()
         r.call("SETSTOCK", "r-pipe", "100")
