@@ -67,13 +67,12 @@ class TempDir {
 };
 
 std::unique_ptr<Engine> open_or_die(const Options& o) {
-  std::string error;
-  auto e = Engine::open(o, Env::posix(), &error);
-  if (!e) {
-    std::fprintf(stderr, "open failed: %s\n", error.c_str());
+  core::Result<std::unique_ptr<Engine>> e = Engine::open(o, Env::posix());
+  if (!e.ok()) {
+    std::fprintf(stderr, "open failed: %s\n", e.status().message.c_str());
     std::abort();
   }
-  return e;
+  return std::move(e.value());
 }
 
 // One channel and `skus` SKUs with plenty of stock, in batches of 4096.
@@ -188,8 +187,7 @@ void build_dir(const std::string& data, std::uint32_t skus, std::uint64_t holds,
   }
   if (snapshot) {
     std::uint64_t lsn;
-    std::string error;
-    if (!e->snapshot(&lsn, &error)) std::abort();
+    if (!e->snapshot(&lsn).ok()) std::abort();
   }
   e->close();
 }
@@ -241,8 +239,7 @@ void BM_Snapshot(benchmark::State& state) {
       state.ResumeTiming();
     } else {
       std::uint64_t lsn;
-      std::string error;
-      if (!e->snapshot(&lsn, &error)) state.SkipWithError(error.c_str());
+      if (core::Status s = e->snapshot(&lsn); !s.ok()) state.SkipWithError(s.message.c_str());
     }
     total_s += static_cast<double>(e->stats().snapshot_us) / 1e6;
   }

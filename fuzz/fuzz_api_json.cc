@@ -13,23 +13,23 @@
 #include "fuzz_check.h"
 #include "net/api_json.h"
 #include "net/event_record.h"
-#include "net/json_out.h"
+#include "core/json_writer.h"
 
 namespace {
 
 using namespace stockd;
 using core::Code;
-using Decoder = Code (*)(std::string_view body, core::Command*, std::string*);
+using Decoder = core::Status (*)(std::string_view body, core::Command*);
 
 const Decoder kDecoders[] = {
-    [](std::string_view b, core::Command* c, std::string* e) { return net::decode_put_channel("app", b, c, e); },
-    [](std::string_view b, core::Command* c, std::string* e) { return net::decode_put_sku("A", b, c, e); },
-    [](std::string_view b, core::Command* c, std::string* e) { return net::decode_adjust("A", b, c, e); },
-    [](std::string_view b, core::Command* c, std::string* e) { return net::decode_set_allocation("A", b, c, e); },
-    [](std::string_view b, core::Command* c, std::string* e) { return net::decode_create_hold(b, c, e); },
-    [](std::string_view b, core::Command* c, std::string* e) { return net::decode_confirm("h-1", b, c, e); },
-    [](std::string_view b, core::Command* c, std::string* e) { return net::decode_release("h-1", b, c, e); },
-    [](std::string_view b, core::Command* c, std::string* e) { return net::decode_extend("h-1", b, c, e); },
+    [](std::string_view b, core::Command* c) { return net::decode_put_channel("app", b, c); },
+    [](std::string_view b, core::Command* c) { return net::decode_put_sku("A", b, c); },
+    [](std::string_view b, core::Command* c) { return net::decode_adjust("A", b, c); },
+    [](std::string_view b, core::Command* c) { return net::decode_set_allocation("A", b, c); },
+    [](std::string_view b, core::Command* c) { return net::decode_create_hold(b, c); },
+    [](std::string_view b, core::Command* c) { return net::decode_confirm("h-1", b, c); },
+    [](std::string_view b, core::Command* c) { return net::decode_release("h-1", b, c); },
+    [](std::string_view b, core::Command* c) { return net::decode_extend("h-1", b, c); },
 };
 
 bool valid_json(const std::string& s) { return nlohmann::json::accept(s); }
@@ -54,12 +54,11 @@ void render_hold_of(const core::CreateHold& h, std::int64_t t) {
 
 void check_decoder(Decoder d, std::string_view body, std::int64_t t) {
   core::Command cmd;
-  std::string err;
-  Code c = d(body, &cmd, &err);
-  if (c != Code::ok) {
-    FUZZ_CHECK(c == Code::invalid_request && !err.empty());
+  core::Status st = d(body, &cmd);
+  if (!st.ok()) {
+    FUZZ_CHECK(st.code == Code::invalid_request && !st.message.empty());
     std::string out;
-    net::render_error(out, c, err);
+    net::render_error(out, st.code, st.message);
     FUZZ_CHECK(valid_json(out));
     return;
   }
@@ -67,7 +66,7 @@ void check_decoder(Decoder d, std::string_view body, std::int64_t t) {
   std::string enc;
   net::encode_command_body(cmd, enc);
   core::Command again;
-  FUZZ_CHECK(d(enc, &again, &err) == Code::ok);
+  FUZZ_CHECK(d(enc, &again).ok());
   std::string enc2;
   net::encode_command_body(again, enc2);
   FUZZ_CHECK(enc == enc2);
@@ -83,18 +82,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (Decoder d : kDecoders) check_decoder(d, body, t);
   // a path parameter taken from the input
   core::Command cmd;
-  std::string err;
-  if (net::decode_put_sku(body.substr(0, 8), "{}", &cmd, &err) == Code::ok)
+  if (net::decode_put_sku(body.substr(0, 8), "{}", &cmd).ok())
     FUZZ_CHECK(std::get<core::PutSku>(cmd).sku == body.substr(0, 8));
 
   std::string out;
-  net::json::append_string(out, body);
+  core::json::append_string(out, body);
   auto j = nlohmann::json::parse(out, nullptr, false);
   FUZZ_CHECK(!j.is_discarded());
   if (out.find("\\ufffd") == std::string::npos) FUZZ_CHECK(j.get<std::string>() == body);
 
-  char buf[net::json::kRfc3339Bytes];
-  net::json::format_rfc3339_ms(t, buf);
+  char buf[core::json::kRfc3339Bytes];
+  core::json::format_rfc3339_ms(t, buf);
   FUZZ_CHECK(buf[4] == '-' && buf[7] == '-' && buf[10] == 'T' && buf[13] == ':' && buf[16] == ':' &&
              buf[19] == '.' && buf[23] == 'Z');
 

@@ -15,7 +15,7 @@
 // Retrying after a broken connection: a call that was never written (the connection could not be
 // opened, or its pipeline chunk was not reached) is retried once after a reload whatever its kind,
 // since nothing can have executed. A call that was written but not answered may have executed, so it
-// is retried only when the caller declared it idempotent; otherwise it gets "IOERR ...".
+// is retried only when the caller declared it idempotent; otherwise it gets RedisReply::io_error.
 #include "backends/cluster_client.h"
 
 #include "backends/cluster_slots.h"
@@ -133,6 +133,12 @@ RedisReply RedisReply::error(std::string text) {
   return r;
 }
 
+RedisReply RedisReply::io_error(std::string_view why) {
+  RedisReply r = error(fmt::format("IOERR {}", why));
+  r.io_failed = true;
+  return r;
+}
+
 struct ClusterClient::Impl {
   ClusterOptions options;
   SlotMap map;
@@ -209,18 +215,18 @@ bool ClusterClient::Impl::read(redisContext* c, ReplyPtr* reply) {
   return true;
 }
 
-// One command on one node; false (and an IOERR in *reply) when the connection failed.
+// One command on one node; false (and an io_error in *reply) when the connection failed.
 bool ClusterClient::Impl::roundtrip(const std::string& addr, const std::vector<std::string>& argv, RedisReply* reply) {
   std::string why;
   redisContext* c = conn(addr, &why);
   if (c == nullptr) {
-    *reply = RedisReply::error("IOERR " + why);
+    *reply = RedisReply::io_error(why);
     return false;
   }
   append(c, argv);
   ReplyPtr r;
   if (!read(c, &r)) {
-    *reply = RedisReply::error(fmt::format("IOERR {}: {}", addr, c->errstr));
+    *reply = RedisReply::io_error(fmt::format("{}: {}", addr, c->errstr));
     drop(addr);
     return false;
   }
@@ -342,7 +348,7 @@ void ClusterClient::Impl::fail(Pending* p, bool written, const std::string& why,
   }
   // It may have executed on that master: wait() must ask it (and will report it if it stays unreachable).
   if (written && !is_read_only((*p->argv)[0])) dirty.insert(p->target);
-  (*out)[p->index] = RedisReply::error("IOERR " + why);
+  (*out)[p->index] = RedisReply::io_error(why);
 }
 
 void ClusterClient::Impl::answer(const std::string& addr, Pending* p, RedisReply reply, std::vector<RedisReply>* out,
@@ -358,7 +364,7 @@ void ClusterClient::Impl::answer(const std::string& addr, Pending* p, RedisReply
     }
     if (moved || ask || try_again) {
       if (p->hops >= options.max_redirects) {
-        (*out)[p->index] = try_again ? std::move(reply) : RedisReply::error("IOERR too many redirects, last: " + reply.str);
+        (*out)[p->index] = try_again ? std::move(reply) : RedisReply::io_error("too many redirects, last: " + reply.str);
         return;
       }
       ++p->hops;

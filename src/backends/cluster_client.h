@@ -11,9 +11,10 @@
 // master it has talked to, opened lazily and reopened after an error.
 //
 // Errors are replies: a command that cannot be delivered (no connection, timeout, too many
-// redirects) yields a RedisReply of type error whose text starts with "IOERR " (no connection or a
-// broken one: the command may or may not have been executed) or "CLUSTERDOWN"/"TRYAGAIN" (as Redis
-// sends them). Nothing throws.
+// redirects) yields a RedisReply of type error with `io_failed` set (no connection or a broken one:
+// the command may or may not have been executed; its text says why, after "IOERR "), or the error
+// Redis sent ("CLUSTERDOWN", "TRYAGAIN", a function's error). Callers test io_failed, never the
+// text. Nothing throws.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -30,9 +31,13 @@ struct RedisReply {
   std::int64_t integer = 0;
   std::string str;                  // status, error and string replies
   std::vector<RedisReply> elements;  // array replies
+  bool io_failed = false;  // an error of the client (not delivered or not answered), not of Redis
   bool is_error() const { return type == Type::error; }
-  bool is_io_error() const { return type == Type::error && str.rfind("IOERR", 0) == 0; }
+  bool is_io_error() const { return io_failed; }
+  // An error reply as Redis would send it.
   static RedisReply error(std::string text);
+  // The client's own error: type error, io_failed, text "IOERR <why>".
+  static RedisReply io_error(std::string_view why);
 };
 
 // The Redis Cluster slot of a key: CRC16 of the hash tag ({...}, the first non-empty one) or of the
@@ -66,7 +71,7 @@ class ClusterClient {
 
   // One command, sent to the master of key_slot(key). Follows MOVED and ASK; after a connection
   // error it refreshes the slot map and retries once (only for commands that are safe to repeat:
-  // the caller says so with `idempotent`; otherwise an IOERR reply comes back at once).
+  // the caller says so with `idempotent`; otherwise an io_error reply comes back at once).
   RedisReply command(std::string_view key, const std::vector<std::string>& argv, bool idempotent = false);
 
   // A batch of commands: grouped by master, written to each master as one pipeline, then read back;

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -160,6 +161,19 @@ struct ClusterStore::Impl {
   // physical lines taken ("name:qty") to *taken; *result is what a take of the whole line answers.
   void take_split(const core::CreateHold& c, std::size_t line, const ChannelTable& channels, const std::string& att,
                   std::int64_t now_ms, RedisReply* result, std::vector<std::pair<std::string, std::int64_t>>* taken);
+  // take_split's parts: the take call of `qty` units of c's line in `name` (home or shard), and one
+  // round of reading the whole SKU and taking where the units are (true: *result is final).
+  struct SplitTake {
+    std::set<std::string> used;  // places a take of this line already succeeded in
+    std::int64_t got = 0;        // units taken so far
+    std::int64_t seen = 0;       // units the last round could reach
+  };
+  ClusterClient::Call split_take_call(const core::CreateHold& c, const std::string& name, std::int64_t qty,
+                                      const std::string& aver, const std::vector<std::string>& order,
+                                      std::int64_t now_ms, const std::string& att);
+  bool take_split_round(const core::CreateHold& c, std::size_t line, const ChannelTable& channels,
+                        const std::string& att, std::int64_t now_ms, int first, SplitTake* t, RedisReply* result,
+                        std::vector<std::pair<std::string, std::int64_t>>* taken);
   void end_stuck_transfers(int partition, const std::string& member, std::int64_t now_ms);
 
   // cluster_store_read.cc

@@ -1,5 +1,5 @@
-// Hot SKUs on the cluster store: one SKU's shared stock split over several slots (the seed's
-// "virtual buckets"), so that a flash sale on one SKU is served by several masters at once.
+// Hot SKUs on the cluster store: one SKU's shared stock split over several slots ("virtual
+// buckets"), so that a flash sale on one SKU is served by several masters at once.
 //
 // A split SKU keeps its home hash (stock, safety stock, fences, pools, and the shared units not moved
 // out) and has up to kSplitMax shards, SKU-like hashes named "<sku>#<j>" in other partitions. To the
@@ -224,114 +224,149 @@ bool ClusterStore::Impl::merge_shards(const std::string& sku, Fields* home, std:
   return true;
 }
 
+namespace {
+
+// Where one round of a split line's take finds its units, in the channel's draw order: home's buckets
+// up to shared stock, the shards with free units from the hold's own shard on, then (with preempt)
+// home's lower-priority fences.
+struct SplitPlan {
+  std::int64_t total = 0;   // units this round can reach
+  std::int64_t home_q = 0;  // units to take at home
+  std::vector<std::pair<std::string, std::int64_t>> shards;  // (shard, units) to take there
+};
+
+SplitPlan plan_split_round(const Fields& home, const std::vector<std::int64_t>& shard_free,
+                           const std::vector<std::string>& order, const std::set<std::string>& used,
+                           const std::string& sku, int first, std::int64_t need) {
+  SplitPlan p;
+  const std::int64_t smax = static_cast<std::int64_t>(shard_free.size());
+  std::int64_t before = 0, after = 0;
+  bool past_shared = false;
+  if (!used.count(sku)) {
+    for (const std::string& b : order) {
+      (past_shared ? after : before) += field_int(home, "F:" + b);
+      if (b == "sh") past_shared = true;
+    }
+  }
+  std::vector<std::pair<std::string, std::int64_t>> free;  // from the hold's own shard on
+  bool draws_shared = std::find(order.begin(), order.end(), "sh") != order.end();
+  for (std::int64_t k = 0; k < smax && draws_shared; ++k) {
+    int j = static_cast<int>((first + k) % smax);
+    std::string name = shard_name(sku, j);
+    std::int64_t q = shard_free[j];
+    if (q > 0 && !used.count(name)) free.emplace_back(name, q);
+  }
+  p.total = before + after;
+  for (const auto& f : free) p.total += f.second;
+  if (p.total < need) return p;
+  p.home_q = std::min(need, before);
+  std::int64_t rest = need - p.home_q;
+  for (const auto& [name, q] : free) {
+    if (rest == 0) break;
+    p.shards.emplace_back(name, std::min(rest, q));
+    rest -= p.shards.back().second;
+  }
+  p.home_q += rest;  // from the fences taken with preempt
+  return p;
+}
+
+bool is_tagged(const RedisReply& r, std::initializer_list<std::string_view> tags) {
+  if (r.type != RedisReply::Type::array || r.elements.empty()) return false;
+  return std::find(tags.begin(), tags.end(), r.elements[0].str) != tags.end();
+}
+
+}  // namespace
+
+ClusterClient::Call ClusterStore::Impl::split_take_call(const core::CreateHold& c, const std::string& name,
+                                                        std::int64_t qty, const std::string& aver,
+                                                        const std::vector<std::string>& order, std::int64_t now_ms,
+                                                        const std::string& att) {
+  std::vector<std::string> args{name, c.id, c.channel, std::to_string(qty), aver, std::to_string(now_ms), att};
+  args.insert(args.end(), order.begin(), order.end());
+  return fcall_call("stockd_take", {sku_key(name), line_key(c.id, name), outbox_key(partition_of(name)), live_lines_key(name)},
+                    args, true);
+}
+
 void ClusterStore::Impl::take_split(const core::CreateHold& c, std::size_t line, const ChannelTable& channels,
                                     const std::string& att, std::int64_t now_ms, RedisReply* result,
                                     std::vector<std::pair<std::string, std::int64_t>>* taken) {
   const core::HoldLine& l = c.lines[line];
-  const std::string now = std::to_string(now_ms);
-  auto take_call = [&](const std::string& name, std::int64_t qty, const std::string& aver, const std::vector<std::string>& order) {
-    std::vector<std::string> args{name, c.id, c.channel, std::to_string(qty), aver, now, att};
-    args.insert(args.end(), order.begin(), order.end());
-    return fcall_call("stockd_take", {sku_key(name), line_key(c.id, name), outbox_key(partition_of(name)), live_lines_key(name)},
-                      args, true);
-  };
   ClusterShared::Alloc a = alloc_of(l.sku);
   std::vector<std::string> order = draw_order(a.cfg, channels, c.channel);
   const int first = a.split > 1 ? key_slot(c.id + "/" + l.sku) % a.split : 0;
   // Fast path: the hold's own shard, in one call, when shared stock is what the channel draws first.
   if (a.split > 1 && !order.empty() && order.front() == "sh") {
     std::string shard = shard_name(l.sku, first);
-    ClusterClient::Call call = take_call(shard, l.qty, "0", {"sh"});
+    ClusterClient::Call call = split_take_call(c, shard, l.qty, "0", {"sh"}, now_ms, att);
     RedisReply r = cc->command(call.key, call.argv, true);
     if (ok_reply(r)) {
       taken->emplace_back(shard, l.qty);
       *result = r;
       return;
     }
-    bool retry = r.type == RedisReply::Type::array && !r.elements.empty() &&
-                 (r.elements[0].str == "SHORT" || r.elements[0].str == "UNKNOWN" || r.elements[0].str == "LIMIT");
-    if (!retry) {
+    if (!is_tagged(r, {"SHORT", "UNKNOWN", "LIMIT"})) {
       *result = r;  // a transport error, TOMB or a library error: as for an unsplit line
       return;
     }
   }
   // The whole SKU: read home and every shard, take the line where the units are.
-  std::set<std::string> used;
-  std::int64_t got = 0, seen = 0;
+  SplitTake t;
   for (int round = 0; round < 4; ++round) {
-    RedisReply hr = cc->command(sku_key(l.sku), {"HGETALL", sku_key(l.sku)}, true);
-    if (hr.type != RedisReply::Type::array) return void(*result = hr);
-    Fields home = to_fields(hr);
-    if (home.empty()) return void(*result = tagged({"UNKNOWN"}));
-    core::Outcome settled;
-    std::vector<ShardState> state;
-    if (!read_shards(l.sku, &home, &state, now_ms, &settled)) return void(*result = RedisReply::error(settled.message));
-    remember(l.sku, home);
-    a = alloc_of(l.sku);
-    order = draw_order(a.cfg, channels, c.channel);
-    std::int64_t mph = field_int(home, "mph");
-    if (mph > 0 && l.qty > mph) return void(*result = tagged({"LIMIT", std::to_string(mph)}));
-    const std::int64_t smax = static_cast<std::int64_t>(state.size());
-    // Home: the buckets up to shared stock, then (after the shards) the lower-priority fences.
-    std::int64_t before = 0, after = 0;
-    bool past_shared = false;
-    if (!used.count(l.sku)) {
-      for (const std::string& b : order) {
-        (past_shared ? after : before) += field_int(home, "F:" + b);
-        if (b == "sh") past_shared = true;
-      }
-    }
-    std::vector<std::pair<std::string, std::int64_t>> shards;  // from the hold's own shard on
-    bool draws_shared = std::find(order.begin(), order.end(), "sh") != order.end();
-    for (std::int64_t k = 0; k < smax && draws_shared; ++k) {
-      int j = static_cast<int>((first + k) % smax);
-      std::string name = shard_name(l.sku, j);
-      std::int64_t q = state[j].free;
-      if (q > 0 && !used.count(name)) shards.emplace_back(name, q);
-    }
-    std::int64_t need = l.qty - got;
-    std::int64_t total = before + after;
-    for (const auto& s : shards) total += s.second;
-    seen = got + total;
-    if (total < need) break;
-    std::int64_t home_q = std::min(need, before);
-    std::int64_t rest = need - home_q;
-    std::vector<std::pair<std::string, std::int64_t>> plan;
-    for (const auto& [name, q] : shards) {
-      if (rest == 0) break;
-      plan.emplace_back(name, std::min(rest, q));
-      rest -= plan.back().second;
-    }
-    home_q += rest;  // from the fences taken with preempt
-    std::vector<ClusterClient::Call> calls;
-    if (home_q > 0) {
-      plan.emplace_back(l.sku, home_q);
-      calls.push_back(take_call(l.sku, home_q, std::string(field_str(home, "aver")).empty() ? "0" : std::string(field_str(home, "aver")), order));
-    }
-    for (const auto& [name, q] : plan)
-      if (name != l.sku) calls.push_back(take_call(name, q, "0", {"sh"}));
-    std::vector<RedisReply> replies = cc->pipeline(calls);
-    for (std::size_t i = 0; i < replies.size(); ++i) {
-      const RedisReply& r = replies[i];
-      std::string name = calls[i].argv[7];  // FCALL fn 4 k1 k2 k3 k4 name id channel qty ...
-      std::int64_t q = std::atoll(calls[i].argv[10].c_str());
-      if (ok_reply(r)) {
-        used.insert(name);
-        taken->emplace_back(name, q);
-        got += q;
-        continue;
-      }
-      if (is_stale(r)) {
-        remember_stale(l.sku, r);
-        continue;
-      }
-      bool short_here = r.type == RedisReply::Type::array && !r.elements.empty() &&
-                        (r.elements[0].str == "SHORT" || r.elements[0].str == "UNKNOWN");
-      if (!short_here) return void(*result = r);
-    }
-    if (got == l.qty) return void(*result = tagged({"OK"}));
+    if (take_split_round(c, line, channels, att, now_ms, first, &t, result, taken)) return;
   }
-  *result = tagged({"SHORT", std::to_string(seen)});
+  *result = tagged({"SHORT", std::to_string(t.seen)});
+}
+
+bool ClusterStore::Impl::take_split_round(const core::CreateHold& c, std::size_t line, const ChannelTable& channels,
+                                          const std::string& att, std::int64_t now_ms, int first, SplitTake* t,
+                                          RedisReply* result,
+                                          std::vector<std::pair<std::string, std::int64_t>>* taken) {
+  const core::HoldLine& l = c.lines[line];
+  auto answer = [&](RedisReply r) {  // the line's take is decided: *result is what it answers
+    *result = std::move(r);
+    return true;
+  };
+  RedisReply hr = cc->command(sku_key(l.sku), {"HGETALL", sku_key(l.sku)}, true);
+  if (hr.type != RedisReply::Type::array) return answer(hr);
+  Fields home = to_fields(hr);
+  if (home.empty()) return answer(tagged({"UNKNOWN"}));
+  core::Outcome settled;
+  std::vector<ShardState> state;
+  if (!read_shards(l.sku, &home, &state, now_ms, &settled)) return answer(RedisReply::error(settled.message));
+  remember(l.sku, home);
+  std::vector<std::string> order = draw_order(alloc_of(l.sku).cfg, channels, c.channel);
+  std::int64_t mph = field_int(home, "mph");
+  if (mph > 0 && l.qty > mph) return answer(tagged({"LIMIT", std::to_string(mph)}));
+  std::vector<std::int64_t> shard_free;
+  for (const ShardState& s : state) shard_free.push_back(s.free);
+  SplitPlan plan = plan_split_round(home, shard_free, order, t->used, l.sku, first, l.qty - t->got);
+  t->seen = t->got + plan.total;
+  if (plan.total < l.qty - t->got) return answer(tagged({"SHORT", std::to_string(t->seen)}));
+  std::vector<ClusterClient::Call> calls;
+  if (plan.home_q > 0) {
+    std::string aver(field_str(home, "aver"));
+    calls.push_back(split_take_call(c, l.sku, plan.home_q, aver.empty() ? "0" : aver, order, now_ms, att));
+  }
+  for (const auto& [name, q] : plan.shards) calls.push_back(split_take_call(c, name, q, "0", {"sh"}, now_ms, att));
+  std::vector<RedisReply> replies = cc->pipeline(calls);
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    const RedisReply& r = replies[i];
+    std::string name = calls[i].argv[7];  // FCALL fn 4 k1 k2 k3 k4 name id channel qty ...
+    std::int64_t q = std::atoll(calls[i].argv[10].c_str());
+    if (ok_reply(r)) {
+      t->used.insert(name);
+      taken->emplace_back(name, q);
+      t->got += q;
+      continue;
+    }
+    if (is_stale(r)) {
+      remember_stale(l.sku, r);
+      continue;
+    }
+    if (!is_tagged(r, {"SHORT", "UNKNOWN"})) return answer(r);
+  }
+  if (t->got == l.qty) return answer(tagged({"OK"}));
+  return false;
 }
 
 void ClusterStore::Impl::end_stuck_transfers(int partition, const std::string& member, std::int64_t now_ms) {

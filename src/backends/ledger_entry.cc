@@ -2,12 +2,13 @@
 //
 // Why JSON: a batch goes to PostgreSQL as one parameter that jsonb_to_recordset() turns into rows, so
 // a partition's batch is one statement (one round trip) however many entries it has, and no entry
-// text ever becomes SQL. The JSON is written here by hand because it is a flat array of flat objects
-// whose strings were already checked by valid_text().
+// text ever becomes SQL. It is a flat array of flat objects written with core/json_writer.h; their
+// strings were already checked by valid_text().
 #include "backends/ledger_entry.h"
 
 #include <charconv>
 
+#include "core/json_writer.h"
 #include "core/limits.h"
 
 namespace stockd::backends {
@@ -112,26 +113,15 @@ bool parse_channel(FieldReader& r, ChannelChange* c) {
          r.time_ms("at", &c->at_ms);
 }
 
-void append_int(std::string* out, std::int64_t n) {
-  char buf[24];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, n);
-  (void)ec;
-  out->append(buf, p);
-}
-
 void append_field(std::string* out, const char* name, std::string_view s) {
-  out->push_back('"');
-  out->append(name);
-  out->append("\":");
-  append_json_string(out, s);
+  core::json::append_key(*out, name);
+  core::json::append_string(*out, s);
   out->push_back(',');
 }
 
 void append_field(std::string* out, const char* name, std::int64_t n) {
-  out->push_back('"');
-  out->append(name);
-  out->append("\":");
-  append_int(out, n);
+  core::json::append_key(*out, name);
+  core::json::append_int(*out, n);
   out->push_back(',');
 }
 
@@ -182,25 +172,6 @@ bool valid_text(std::string_view s) {
     i += n + 1;
   }
   return true;
-}
-
-void append_json_string(std::string* out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(ch);
-    } else if (c < 0x20) {
-      out->append("\\u00");
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 0xF]);
-    } else {
-      out->push_back(ch);
-    }
-  }
-  out->push_back('"');
 }
 
 std::string sku_changes_json(const std::vector<const SkuChange*>& changes) {

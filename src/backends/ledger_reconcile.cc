@@ -19,6 +19,7 @@
 
 #include "backends/ledger_impl.h"
 #include "backends/outbox.h"
+#include "core/json_writer.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
@@ -304,7 +305,7 @@ class Reconciler {
     for (Sku& s : *page) {
       if (!s.in_redis || !valid_text(s.name)) continue;
       if (names.size() > 1) names.push_back(',');
-      append_json_string(&names, s.name);
+      core::json::append_string(names, s.name);
       by_name.emplace(s.name, &s);
     }
     names.push_back(']');

@@ -7,8 +7,8 @@
 
 namespace stockd::client {
 
-inline constexpr std::uint16_t kDefaultHttpPort = 8080;  // CONTRACT.md: --http default 127.0.0.1:8080
-inline constexpr std::uint16_t kDefaultRespPort = 6380;  // CONTRACT.md: --resp default 127.0.0.1:6380
+inline constexpr std::uint16_t kDefaultHttpPort = 8080;  // docs/api.md: --http default 127.0.0.1:8080
+inline constexpr std::uint16_t kDefaultRespPort = 6380;  // docs/api.md: --resp default 127.0.0.1:6380
 inline constexpr const char* kDefaultUrl = "http://127.0.0.1:8080";
 
 struct Endpoint {

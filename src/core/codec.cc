@@ -122,114 +122,132 @@ T& reuse(Command* out) {
   return out->emplace<T>();
 }
 
+// One decoder per command, the mirror of Encoder's operator()s; false when the body is malformed.
+bool decode(Reader& r, PutChannel& c) {
+  c.channel = r.str(kStrMax);
+  c.priority = get_opt(r);
+  c.hold_ttl_s = get_opt(r);
+  std::uint8_t st = r.u8();
+  if (st > 2) return false;
+  if (st) c.state = static_cast<ChannelState>(st - 1);
+  return true;
+}
+
+bool decode(Reader& r, PutSku& c) {
+  c.sku = r.str(kStrMax);
+  c.on_hand = get_opt(r);
+  c.safety_stock = get_opt(r);
+  c.max_per_hold = get_opt(r);
+  c.low_stock_threshold = get_opt(r);
+  return true;
+}
+
+bool decode(Reader& r, Adjust& c) {
+  c.sku = r.str(kStrMax);
+  c.delta = r.svarint();
+  c.reason = r.str(limits::kReasonLenMax);
+  c.ref = r.str(kStrMax);
+  return true;
+}
+
+bool decode(Reader& r, SetAllocation& c) {
+  c.sku = r.str(kStrMax);
+  std::uint64_t nf = r.varint();
+  if (nf > limits::kFencesPerSkuMax) return false;
+  c.fences.resize(nf);
+  for (auto& f : c.fences) {
+    f.channel = r.str(kStrMax);
+    f.ratio_ppb = r.svarint();
+    f.units = r.svarint();
+  }
+  std::uint64_t np = r.varint();
+  if (np > limits::kPoolsPerSkuMax) return false;
+  c.pools.resize(np);
+  for (auto& p : c.pools) {
+    p.name = r.str(kStrMax);
+    p.units = r.svarint();
+    std::uint64_t nc = r.varint();
+    if (nc > limits::kChannelsPerPoolMax) return false;
+    p.channels.resize(nc);
+    for (auto& ch : p.channels) ch = r.str(kStrMax);
+  }
+  c.preempt = get_bool(r);
+  return true;
+}
+
+bool decode(Reader& r, ClosePool& c) {
+  c.sku = r.str(kStrMax);
+  c.pool = r.str(kStrMax);
+  return true;
+}
+
+bool decode(Reader& r, CreateHold& c) {
+  c.id = r.str(kStrMax);
+  c.channel = r.str(kStrMax);
+  if (!get_lines(r, &c.lines)) return false;
+  c.ttl_s = get_opt(r);
+  c.confirm = get_bool(r);
+  return true;
+}
+
+bool decode(Reader& r, ConfirmHold& c) {
+  c.id = r.str(kStrMax);
+  if (!get_bool(r)) {
+    c.lines.reset();
+    return true;
+  }
+  if (!c.lines) c.lines.emplace();
+  return get_lines(r, &*c.lines);
+}
+
+bool decode(Reader& r, ReleaseHold& c) {
+  c.id = r.str(kStrMax);
+  return true;
+}
+
+bool decode(Reader& r, ExtendHold& c) {
+  c.id = r.str(kStrMax);
+  c.ttl_s = r.svarint();
+  return true;
+}
+
+bool decode(Reader&, Tick&) { return true; }
+
+bool decode(Reader& r, Configure& c) {
+  c.retention_ms = r.svarint();
+  c.low_stock_permille = r.svarint();
+  return true;
+}
+
+// Decodes into a fresh T, stored in *out only when it decodes (the configuration commands: rare).
+template <class T>
+bool decode_fresh(Reader& r, Command* out) {
+  T c;
+  if (!decode(r, c)) return false;
+  *out = std::move(c);
+  return true;
+}
+
+// Decodes into *out's T when it holds one (the hold commands: the bulk of a journal; see reuse()).
+template <class T>
+bool decode_reused(Reader& r, Command* out) {
+  return decode(r, reuse<T>(out));
+}
+
 bool decode_body(Reader& r, std::uint8_t tag, Command* out) {
   switch (tag) {
-    case 1: {
-      PutChannel c;
-      c.channel = r.str(kStrMax);
-      c.priority = get_opt(r);
-      c.hold_ttl_s = get_opt(r);
-      std::uint8_t st = r.u8();
-      if (st > 2) return false;
-      if (st) c.state = static_cast<ChannelState>(st - 1);
-      *out = std::move(c);
-      return true;
-    }
-    case 2: {
-      PutSku c;
-      c.sku = r.str(kStrMax);
-      c.on_hand = get_opt(r);
-      c.safety_stock = get_opt(r);
-      c.max_per_hold = get_opt(r);
-      c.low_stock_threshold = get_opt(r);
-      *out = std::move(c);
-      return true;
-    }
-    case 3: {
-      Adjust c;
-      c.sku = r.str(kStrMax);
-      c.delta = r.svarint();
-      c.reason = r.str(limits::kReasonLenMax);
-      c.ref = r.str(kStrMax);
-      *out = std::move(c);
-      return true;
-    }
-    case 4: {
-      SetAllocation c;
-      c.sku = r.str(kStrMax);
-      std::uint64_t nf = r.varint();
-      if (nf > limits::kFencesPerSkuMax) return false;
-      c.fences.resize(nf);
-      for (auto& f : c.fences) {
-        f.channel = r.str(kStrMax);
-        f.ratio_ppb = r.svarint();
-        f.units = r.svarint();
-      }
-      std::uint64_t np = r.varint();
-      if (np > limits::kPoolsPerSkuMax) return false;
-      c.pools.resize(np);
-      for (auto& p : c.pools) {
-        p.name = r.str(kStrMax);
-        p.units = r.svarint();
-        std::uint64_t nc = r.varint();
-        if (nc > limits::kChannelsPerPoolMax) return false;
-        p.channels.resize(nc);
-        for (auto& ch : p.channels) ch = r.str(kStrMax);
-      }
-      c.preempt = get_bool(r);
-      *out = std::move(c);
-      return true;
-    }
-    case 5: {
-      ClosePool c;
-      c.sku = r.str(kStrMax);
-      c.pool = r.str(kStrMax);
-      *out = std::move(c);
-      return true;
-    }
-    case 6: {
-      CreateHold& c = reuse<CreateHold>(out);
-      c.id = r.str(kStrMax);
-      c.channel = r.str(kStrMax);
-      if (!get_lines(r, &c.lines)) return false;
-      c.ttl_s = get_opt(r);
-      c.confirm = get_bool(r);
-      return true;
-    }
-    case 7: {
-      ConfirmHold& c = reuse<ConfirmHold>(out);
-      c.id = r.str(kStrMax);
-      if (get_bool(r)) {
-        if (!c.lines) c.lines.emplace();
-        if (!get_lines(r, &*c.lines)) return false;
-      } else {
-        c.lines.reset();
-      }
-      return true;
-    }
-    case 8: {
-      ReleaseHold& c = reuse<ReleaseHold>(out);
-      c.id = r.str(kStrMax);
-      return true;
-    }
-    case 9: {
-      ExtendHold& c = reuse<ExtendHold>(out);
-      c.id = r.str(kStrMax);
-      c.ttl_s = r.svarint();
-      return true;
-    }
-    case 10:
-      *out = Tick{};
-      return true;
-    case 11: {
-      Configure c;
-      c.retention_ms = r.svarint();
-      c.low_stock_permille = r.svarint();
-      *out = c;
-      return true;
-    }
-    default:
-      return false;
+    case 1: return decode_fresh<PutChannel>(r, out);
+    case 2: return decode_fresh<PutSku>(r, out);
+    case 3: return decode_fresh<Adjust>(r, out);
+    case 4: return decode_fresh<SetAllocation>(r, out);
+    case 5: return decode_fresh<ClosePool>(r, out);
+    case 6: return decode_reused<CreateHold>(r, out);
+    case 7: return decode_reused<ConfirmHold>(r, out);
+    case 8: return decode_reused<ReleaseHold>(r, out);
+    case 9: return decode_reused<ExtendHold>(r, out);
+    case 10: return decode_fresh<Tick>(r, out);
+    case 11: return decode_fresh<Configure>(r, out);
+    default: return false;
   }
 }
 

@@ -25,9 +25,8 @@
 
 namespace stockd::core {
 
-struct Outcome {
-  Code code = Code::ok;
-  std::string message;         // errors only: human-readable, names the offending field or id
+// A command's Status (code, message; ok()) plus what the command did.
+struct Outcome : Status {
   bool created = false;        // CreateHold: a new hold (HTTP 201) rather than a replay (200)
   bool changed = false;        // the state changed (false for replays, rejections and no-op ticks)
   std::uint32_t index = kNoIndex;  // the channel, SKU or hold the command acted on

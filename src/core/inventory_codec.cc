@@ -100,13 +100,9 @@ void Inventory::save(Writer& w) const {
 
 namespace {
 
-// Reads into a fresh State; any inconsistency (index out of range, bad enum) fails the load.
-bool read_state(Reader& r, Inventory::State& s) {
-  if (r.u32() != kMagic || r.u32() != kSnapshotFormatVersion) return false;
-  s.now = r.svarint();
-  s.last_seq = r.varint();
-  s.retention_ms = r.svarint();
-  s.low_stock_permille = r.svarint();
+// The read_* functions below read into a fresh State; any inconsistency (index out of range, bad
+// enum) fails the load. Each reads one part of the format, in the order save() writes them.
+bool read_channels(Reader& r, Inventory::State& s) {
   std::uint64_t n = r.varint();
   if (!r.ok() || n > limits::kChannelsMax) return false;
   s.channels.resize(n);
@@ -120,8 +116,41 @@ bool read_state(Reader& r, Inventory::State& s) {
     c.state = static_cast<ChannelState>(st);
     s.channel_index.insert(i);
   }
-  std::uint64_t nch = s.channels.size();
-  n = r.varint();
+  return true;
+}
+
+// One SKU's allocation: fences, then pools (nch: the number of channels).
+bool read_allocation(Reader& r, std::uint64_t nch, Allocation& a) {
+  a.preempt = r.u8() == 1;
+  std::uint64_t nf = r.varint();
+  if (!r.ok() || nf > nch) return false;
+  a.fences.resize(nf);
+  for (Fence& f : a.fences) {
+    f.channel = static_cast<std::uint32_t>(r.varint());
+    for (std::int64_t* v : {&f.ratio_ppb, &f.units, &f.free, &f.held}) *v = r.svarint();
+    f.active = r.u8() == 1;
+    if (f.channel >= nch) return false;
+  }
+  std::uint64_t np = r.varint();
+  if (!r.ok() || np > r.remaining()) return false;
+  a.pools.resize(np);
+  for (Pool& p : a.pools) {
+    p.name = r.str(kStr);
+    for (std::int64_t* v : {&p.units, &p.free, &p.held, &p.sold}) *v = r.svarint();
+    p.open = r.u8() == 1;
+    std::uint64_t nc = r.varint();
+    if (!r.ok() || nc > limits::kChannelsPerPoolMax) return false;  // a channel may be listed twice
+    p.channels.resize(nc);
+    for (std::uint32_t& c : p.channels) {
+      c = static_cast<std::uint32_t>(r.varint());
+      if (c >= nch) return false;
+    }
+  }
+  return true;
+}
+
+bool read_skus(Reader& r, Inventory::State& s) {
+  std::uint64_t n = r.varint();
   if (!r.ok() || n > r.remaining()) return false;
   s.skus.resize(n);
   for (std::uint32_t i = 0; i < n && r.ok(); ++i) {
@@ -134,83 +163,74 @@ bool read_state(Reader& r, Inventory::State& s) {
     s.sku_index.insert(i);
     if (r.u8() != 1) continue;
     k.alloc = std::make_unique<Allocation>();
-    k.alloc->preempt = r.u8() == 1;
-    std::uint64_t nf = r.varint();
-    if (!r.ok() || nf > nch) return false;
-    k.alloc->fences.resize(nf);
-    for (Fence& f : k.alloc->fences) {
-      f.channel = static_cast<std::uint32_t>(r.varint());
-      for (std::int64_t* v : {&f.ratio_ppb, &f.units, &f.free, &f.held}) *v = r.svarint();
-      f.active = r.u8() == 1;
-      if (f.channel >= nch) return false;
-    }
-    std::uint64_t np = r.varint();
-    if (!r.ok() || np > r.remaining()) return false;
-    k.alloc->pools.resize(np);
-    for (Pool& p : k.alloc->pools) {
-      p.name = r.str(kStr);
-      for (std::int64_t* v : {&p.units, &p.free, &p.held, &p.sold}) *v = r.svarint();
-      p.open = r.u8() == 1;
-      std::uint64_t nc = r.varint();
-      if (!r.ok() || nc > limits::kChannelsPerPoolMax) return false;  // a channel may be listed twice
-      p.channels.resize(nc);
-      for (std::uint32_t& c : p.channels) {
-        c = static_cast<std::uint32_t>(r.varint());
-        if (c >= nch) return false;
-      }
+    if (!read_allocation(r, s.channels.size(), *k.alloc)) return false;
+  }
+  return true;
+}
+
+// One live hold after its `live` byte: header, lines, draws, requested lines.
+bool read_hold(Reader& r, const Inventory::State& s, Hold& h) {
+  h.id = r.str(kStr);
+  h.channel = static_cast<std::uint32_t>(r.varint());
+  std::uint8_t st = r.u8();
+  if (st > 3 || h.channel >= s.channels.size()) return false;
+  h.state = static_cast<HoldState>(st);
+  h.created_at = r.svarint();
+  h.expires_at = r.svarint();
+  h.finished_at = r.svarint();
+  std::uint64_t nl = r.varint();
+  if (!r.ok() || nl > limits::kLinesPerHoldMax) return false;
+  for (std::uint64_t j = 0; j < nl; ++j) {
+    Line l;
+    l.sku = static_cast<std::uint32_t>(r.varint());
+    l.first_draw = static_cast<std::uint16_t>(r.varint());
+    l.n_draws = static_cast<std::uint16_t>(r.varint());
+    l.qty = r.svarint();
+    if (l.sku >= s.skus.size()) return false;
+    h.lines.push_back(l);
+  }
+  std::uint64_t nd = r.varint();
+  if (!r.ok() || nd > r.remaining()) return false;
+  for (std::uint64_t j = 0; j < nd; ++j) {
+    Draw d;
+    d.bucket = static_cast<std::uint32_t>(r.varint());
+    d.qty = r.svarint();
+    h.draws.push_back(d);
+  }
+  for (const Line& l : h.lines)
+    if (std::size_t(l.first_draw) + l.n_draws > h.draws.size()) return false;
+  std::uint64_t nr = r.varint();
+  if (!r.ok() || nr > limits::kLinesPerHoldMax) return false;
+  if (nr > 0) {
+    h.requested = std::make_unique<RequestedLines>();
+    for (std::uint64_t j = 0; j < nr; ++j) {
+      std::uint32_t sku = static_cast<std::uint32_t>(r.varint());
+      std::int64_t qty = r.svarint();
+      if (sku >= s.skus.size()) return false;
+      h.requested->emplace_back(sku, qty);
     }
   }
-  n = r.varint();
+  return true;
+}
+
+bool read_holds(Reader& r, Inventory::State& s) {
+  std::uint64_t n = r.varint();
   if (!r.ok() || n > r.remaining() || n > std::numeric_limits<std::uint32_t>::max() - 1) return false;
   s.holds.resize(n);
   for (std::uint32_t i = 0; i < n && r.ok(); ++i) {
     Hold& h = s.holds[i];
     h.live = r.u8() == 1;
     if (!h.live) continue;
-    h.id = r.str(kStr);
-    h.channel = static_cast<std::uint32_t>(r.varint());
-    std::uint8_t st = r.u8();
-    if (st > 3 || h.channel >= nch) return false;
-    h.state = static_cast<HoldState>(st);
-    h.created_at = r.svarint();
-    h.expires_at = r.svarint();
-    h.finished_at = r.svarint();
-    std::uint64_t nl = r.varint();
-    if (!r.ok() || nl > limits::kLinesPerHoldMax) return false;
-    for (std::uint64_t j = 0; j < nl; ++j) {
-      Line l;
-      l.sku = static_cast<std::uint32_t>(r.varint());
-      l.first_draw = static_cast<std::uint16_t>(r.varint());
-      l.n_draws = static_cast<std::uint16_t>(r.varint());
-      l.qty = r.svarint();
-      if (l.sku >= s.skus.size()) return false;
-      h.lines.push_back(l);
-    }
-    std::uint64_t nd = r.varint();
-    if (!r.ok() || nd > r.remaining()) return false;
-    for (std::uint64_t j = 0; j < nd; ++j) {
-      Draw d;
-      d.bucket = static_cast<std::uint32_t>(r.varint());
-      d.qty = r.svarint();
-      h.draws.push_back(d);
-    }
-    for (const Line& l : h.lines)
-      if (std::size_t(l.first_draw) + l.n_draws > h.draws.size()) return false;
-    std::uint64_t nr = r.varint();
-    if (!r.ok() || nr > limits::kLinesPerHoldMax) return false;
-    if (nr > 0) {
-      h.requested = std::make_unique<RequestedLines>();
-      for (std::uint64_t j = 0; j < nr; ++j) {
-        std::uint32_t sku = static_cast<std::uint32_t>(r.varint());
-        std::int64_t qty = r.svarint();
-        if (sku >= s.skus.size()) return false;
-        h.requested->emplace_back(sku, qty);
-      }
-    }
+    if (!read_hold(r, s, h)) return false;
     s.hold_index.insert(i);
     if (h.state == HoldState::held) s.expiry.push(i, h.expires_at);
   }
-  n = r.varint();
+  return true;
+}
+
+// The free hold slots, the finished holds kept for retention, and the reference log.
+bool read_slots_and_refs(Reader& r, Inventory::State& s) {
+  std::uint64_t n = r.varint();
   if (!r.ok() || n > s.holds.size()) return false;
   for (std::uint64_t j = 0; j < n; ++j) {
     std::uint64_t h = r.varint();
@@ -238,6 +258,16 @@ bool read_state(Reader& r, Inventory::State& s) {
     s.refs.emplace(rec.key, delta);
     s.ref_log.push_back(std::move(rec));
   }
+  return true;
+}
+
+bool read_state(Reader& r, Inventory::State& s) {
+  if (r.u32() != kMagic || r.u32() != kSnapshotFormatVersion) return false;
+  s.now = r.svarint();
+  s.last_seq = r.varint();
+  s.retention_ms = r.svarint();
+  s.low_stock_permille = r.svarint();
+  if (!read_channels(r, s) || !read_skus(r, s) || !read_holds(r, s) || !read_slots_and_refs(r, s)) return false;
   s.rebuild_priority_order();
   return r.ok() && r.done();
 }

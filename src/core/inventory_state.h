@@ -1,6 +1,7 @@
 // inventory_state.h: the tables behind Inventory, shared by the files that implement it
-// (inventory.cc: dispatch and queries; stock.cc: channels, SKUs, adjustments, allocation sizing;
-// holds.cc: the hold lifecycle; inventory_codec.cc: snapshots; invariants.cc: self-checks).
+// (inventory.cc: dispatch and queries; stock.cc: buckets, sizing, availability events, channels;
+// sku.cc: SKUs, adjustments, allocation, pools; holds.cc: the hold lifecycle; inventory_codec.cc:
+// snapshots; invariants.cc: self-checks).
 //
 // Buckets. A SKU's sellable units (on_hand - safety_stock) are split into buckets: one fence per
 // fenced channel, one per event pool, and shared stock. Each bucket keeps `free` (units a hold may take

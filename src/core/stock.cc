@@ -1,5 +1,7 @@
-// Channels, SKUs, adjustments and allocation: how a SKU's sellable units are split into buckets and
-// how a channel draws from them. docs/allocation.md explains the rules with worked examples.
+// Buckets and channels: how a SKU's sellable units are split into buckets (resize), how a channel
+// draws from them (take) and how units go back or are consumed; the availability events a change
+// publishes; the channel command. The SKU commands that trigger sizing are in sku.cc.
+// docs/allocation.md explains the rules with worked examples.
 //
 // Sizing (resize) runs when the allocation is set and whenever stock is set or adjusted, never on
 // holds, confirms, releases or expiry. It hands the free units out in a fixed order: fences by channel

@@ -207,58 +207,22 @@ void Engine::maintain(std::int64_t /*now_ms*/) {
     }
     // In process (test Envs): the writer stalls for the snapshot's duration.
     std::uint64_t lsn = 0;
-    std::string error;
-    if (!snapshot(&lsn, &error)) {
+    if (core::Status s = snapshot(&lsn); !s.ok()) {
       m.snapshot_retry_us = now_us + kSnapshotRetryUs;
-      spdlog::warn("event=periodic_snapshot_failed error=\"{}\" retry_in_s={}", error, kSnapshotRetryUs / 1'000'000);
+      spdlog::warn("event=periodic_snapshot_failed error=\"{}\" retry_in_s={}", s.message, kSnapshotRetryUs / 1'000'000);
     }
   }
 }
 
-bool Engine::snapshot(std::uint64_t* lsn, std::string* error) {
+core::Status Engine::snapshot(std::uint64_t* lsn) {
   Impl& m = *impl_;
-  if (m.closed) {
-    *error = "engine closed";
-    return false;
-  }
-  if (m.pending) {
-    *error = "a batch is in flight: finish it first";
-    return false;
-  }
+  if (m.closed) return core::Status::error(core::Code::unavailable, "engine closed");
+  if (m.pending) return core::Status::error(core::Code::invalid_state, "a batch is in flight: finish it first");
   m.poll_snapshot_child(true);  // a background snapshot in progress is finished first
-  return m.write_snapshot(lsn, error);
+  return m.write_snapshot(lsn);
 }
 
 EngineStats Engine::stats() const { return impl_->st; }
-
-void Engine::render_metrics(std::string& out) const {
-  const EngineStats& s = impl_->st;
-  auto metric = [&out](const char* name, const char* type, const char* help, double value) {
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
-  };
-  auto d = [](auto v) { return static_cast<double>(v); };
-  metric("stockd_journal_last_lsn", "gauge", "Sequence number of the last durable journal record.", d(s.last_lsn));
-  metric("stockd_journal_batches_total", "counter", "Batches written to the journal since start.", d(s.batches));
-  metric("stockd_journal_records_total", "counter", "Journal records written since start.", d(s.records));
-  metric("stockd_journal_syncs_total", "counter", "fdatasync calls on journal segments since start.", d(s.syncs));
-  metric("stockd_journal_sync_failures_total", "counter", "Failed journal syncs since start.", d(s.sync_failures));
-  metric("stockd_journal_write_failures_total", "counter", "Failed journal writes since start.", d(s.write_failures));
-  metric("stockd_journal_storage_recoveries_total", "counter", "Recoveries from a storage fault since start.",
-         d(s.storage_recoveries));
-  metric("stockd_journal_segments", "gauge", "Live journal segment files.", d(s.segments));
-  metric("stockd_journal_bytes", "gauge", "Bytes in live journal segments.", d(s.journal_bytes));
-  metric("stockd_journal_replayed_records", "gauge", "Journal records replayed at start.", d(s.replayed_records));
-  metric("stockd_journal_recovery_seconds", "gauge", "Time the last open (recovery) took.", d(s.recovery_us) / 1e6);
-  metric("stockd_snapshot_lsn", "gauge", "Journal sequence number of the newest snapshot.", d(s.snapshot_lsn));
-  metric("stockd_snapshot_written_total", "counter", "Snapshots written since start.", d(s.snapshots_written));
-  metric("stockd_snapshot_failures_total", "counter", "Failed snapshots since start.", d(s.snapshot_failures));
-  metric("stockd_snapshot_duration_seconds", "gauge", "Time the last snapshot took (background: fork to installed).",
-         d(s.snapshot_us) / 1e6);
-  metric("stockd_snapshot_fork_seconds", "gauge", "Time the last background snapshot's fork() stalled the writer.",
-         d(s.snapshot_fork_us) / 1e6);
-  metric("stockd_snapshot_in_progress", "gauge", "1 while a background snapshot is being written.",
-         d(s.snapshot_in_progress ? 1 : 0));
-}
 
 void Engine::close() {
   if (!impl_) return;

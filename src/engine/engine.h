@@ -108,11 +108,10 @@ struct EngineStats {
 
 class Engine {
  public:
-  // Locks and recovers the data directory (creating it when missing). nullptr and *error on failure
-  // (another process holds the lock, corruption without recover_truncate, I/O error).
-  // `env` and `sink` (optional) must outlive the engine.
-  static std::unique_ptr<Engine> open(const Options& options, Env* env, std::string* error,
-                                      EventSink* sink = nullptr);
+  // Locks and recovers the data directory (creating it when missing). A Status (Code::unavailable,
+  // the message naming file and cause) when another process holds the lock, the journal is corrupt
+  // without recover_truncate, or I/O fails. `env` and `sink` (optional) must outlive the engine.
+  static core::Result<std::unique_ptr<Engine>> open(const Options& options, Env* env, EventSink* sink = nullptr);
   ~Engine();
 
   // Journals, syncs and applies a batch (see the top of this file). Appends the batch's events to
@@ -153,11 +152,9 @@ class Engine {
   // progress is finished first); then removes the journal segments and snapshots it makes obsolete
   // (keeps the previous snapshot as a fallback). *lsn = the snapshot's lsn. Stalls the writer for
   // the snapshot's duration (~0.6 s per million holds): for operators and backups, not a timer.
-  bool snapshot(std::uint64_t* lsn, std::string* error);
+  core::Status snapshot(std::uint64_t* lsn);
 
   EngineStats stats() const;
-  // Prometheus text: stockd_journal_* and stockd_snapshot_* metrics.
-  void render_metrics(std::string& out) const;
 
   // Syncs (whatever the mode) and releases the lock. Idempotent; the destructor calls it.
   void close();

@@ -100,7 +100,7 @@ struct Engine::Impl {
   // journal_writer.cc
   bool prepare_segment(std::uint64_t budget_bytes);
   void discard_prepared();
-  bool start_segment(std::uint64_t first_lsn, std::string_view records, std::string* error);
+  core::Status start_segment(std::uint64_t first_lsn, std::string_view records);
   bool rotate_if_full(std::size_t incoming_bytes, std::uint64_t first_lsn);
   bool commit(std::uint64_t first_lsn);  // appends buf (and syncs in FsyncMode::always)
   bool sync_now();                       // FsyncMode::batch timer and close()
@@ -108,17 +108,17 @@ struct Engine::Impl {
   void mark_unhealthy(const char* op, const std::string& file_path, IoError e);
 
   // snapshot.cc
-  bool write_snapshot(std::uint64_t* lsn, std::string* error);  // in process
+  core::Status write_snapshot(std::uint64_t* lsn);  // in process
   IoError write_snapshot_file(std::uint64_t lsn, const std::string& tmp, const char** op, std::uint64_t* bytes);
-  bool install_snapshot(std::uint64_t lsn, const std::string& tmp, std::int64_t t0_us, std::uint64_t bytes,
-                        std::string* error);
-  bool snapshot_failed(std::uint64_t lsn, const char* op, const std::string& file, IoError e, std::string* error);
+  core::Status install_snapshot(std::uint64_t lsn, const std::string& tmp, std::int64_t t0_us, std::uint64_t bytes);
+  core::Status snapshot_failed(std::uint64_t lsn, const char* op, const std::string& file, IoError e);
   bool start_background_snapshot();  // fork; false when none was started
   bool poll_snapshot_child(bool wait);
   void remove_obsolete();
 
   // recovery.cc
-  bool recover(std::string* error);
+  core::Status recover();
+  class Recovery;  // the steps of recover()
 };
 
 inline constexpr std::int64_t kNotJournaled = INT64_MIN;

@@ -9,10 +9,15 @@
 #include <string_view>
 #include <vector>
 
+#include "core/status.h"
+
 namespace stockd::engine {
 
 // Result of one I/O call: 0 on success, else an errno value (EIO, ENOSPC, ...).
 using IoError = int;
+// The one seam where an Env error becomes stockd's error value: Code::unavailable with
+// "<what>: <strerror(e)>" (docs/architecture.md, "Errors"). REQUIRES: e != 0.
+core::Status io_status(std::string_view what, IoError e);
 
 // A file opened for writing: for appending (open_writable: snapshot temp files, a segment being
 // preallocated) or for overwriting at offsets (open_existing: journal segments, which are created

@@ -16,7 +16,15 @@
 
 #include "engine/env.h"
 
+#include <cstring>
+
+#include "fmt/format.h"
+
 namespace stockd::engine {
+
+core::Status io_status(std::string_view what, IoError e) {
+  return core::Status::error(core::Code::unavailable, fmt::format("{}: {}", what, std::strerror(e)));
+}
 namespace {
 
 // Zeros written by allocate() per call.

@@ -127,33 +127,26 @@ void append_snapshot_header(std::string* out, std::uint64_t lsn, std::uint32_t b
   out->append(reinterpret_cast<const char*>(&body_bytes), 8);
 }
 
-bool parse_snapshot(std::string_view file, std::uint64_t* lsn, std::string_view* inventory, std::string_view* sink,
-                    std::string* error) {
+core::Status parse_snapshot(std::string_view file, std::uint64_t* lsn, std::string_view* inventory,
+                            std::string_view* sink) {
+  auto damaged = [](std::string why) { return core::Status::error(core::Code::unavailable, std::move(why)); };
   if (file.size() < kSnapshotHeaderBytes || file.substr(0, 8) != kSnapshotMagic) {
-    *error = fmt::format("bad header ({} bytes)", file.size());
-    return false;
+    return damaged(fmt::format("bad header ({} bytes)", file.size()));
   }
   *lsn = load64(file.data() + 8);
   std::uint32_t crc = load32(file.data() + 16);
   std::uint64_t body_bytes = load64(file.data() + 20);
   if (body_bytes != file.size() - kSnapshotHeaderBytes) {
-    *error =
-        fmt::format("body length {} but {} bytes follow the header", body_bytes, file.size() - kSnapshotHeaderBytes);
-    return false;
+    return damaged(
+        fmt::format("body length {} but {} bytes follow the header", body_bytes, file.size() - kSnapshotHeaderBytes));
   }
   std::string_view body = file.substr(kSnapshotHeaderBytes);
-  if (crc32c(0, body.data(), body.size()) != crc) {
-    *error = "checksum mismatch";
-    return false;
-  }
+  if (crc32c(0, body.data(), body.size()) != crc) return damaged("checksum mismatch");
   core::Reader r(body);
   *inventory = r.str(body.size());
   *sink = r.str(body.size());
-  if (!r.ok() || !r.done()) {
-    *error = "bad body framing";
-    return false;
-  }
-  return true;
+  if (!r.ok() || !r.done()) return damaged("bad body framing");
+  return {};
 }
 
 }  // namespace stockd::engine::format

@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/status.h"
+
 namespace stockd::engine::format {
 
 inline constexpr std::string_view kSegmentMagic = "STKDJNL2";
@@ -61,7 +63,8 @@ bool valid_record_after(std::string_view file, std::size_t from, std::uint64_t m
 // body pieces (they can be large, so they are not copied into one buffer).
 void append_snapshot_header(std::string* out, std::uint64_t lsn, std::uint32_t body_crc, std::uint64_t body_bytes);
 // Checks magic, length and checksum; on success fills lsn and the two body parts (views into file).
-bool parse_snapshot(std::string_view file, std::uint64_t* lsn, std::string_view* inventory, std::string_view* sink,
-                    std::string* error);
+// An error (Code::unavailable, saying what is wrong) when the file is not a whole snapshot.
+core::Status parse_snapshot(std::string_view file, std::uint64_t* lsn, std::string_view* inventory,
+                            std::string_view* sink);
 
 }  // namespace stockd::engine::format

@@ -95,15 +95,15 @@ void Engine::Impl::discard_prepared() {
 // and the records are written over its zeros and synced, then it is renamed and the directory synced,
 // so a segment file always exists whole, with a valid header, and durable before anything in it is
 // acknowledged. An old file of the same name (an empty segment left by a fault) is replaced.
-bool Engine::Impl::start_segment(std::uint64_t first_lsn, std::string_view records, std::string* error) {
+core::Status Engine::Impl::start_segment(std::uint64_t first_lsn, std::string_view records) {
   std::string p = path(format::segment_name(first_lsn));
   if (!segments.empty() && segments.back().first_lsn == first_lsn) {
     st.journal_bytes -= segments.back().bytes;
     segments.pop_back();
   }
   if (!prepare_segment(std::numeric_limits<std::uint64_t>::max())) {
-    *error = fmt::format("prepare segment {}: the zero-filling failed (logged)", p);
-    return false;
+    return core::Status::error(core::Code::unavailable,
+                               fmt::format("prepare segment {}: the zero-filling failed (logged)", p));
   }
   const std::string prepared = path(format::kPreparedSegmentName);
   prep_ready = false;  // consumed, whatever happens next
@@ -125,8 +125,7 @@ bool Engine::Impl::start_segment(std::uint64_t first_lsn, std::string_view recor
   if (e != 0) {
     if (f) f->close();
     env->remove_file(prepared);
-    *error = fmt::format("start segment {}: {} failed: {}", p, op, std::strerror(e));
-    return false;
+    return io_status(fmt::format("start segment {}: {} failed", p, op), e);
   }
   file = std::move(f);
   segments.push_back(Segment{first_lsn, p, head.size()});
@@ -135,7 +134,7 @@ bool Engine::Impl::start_segment(std::uint64_t first_lsn, std::string_view recor
   written_offset = durable_offset = head.size();
   dirty = false;
   last_sync_us = env->now_us();
-  return true;
+  return {};
 }
 
 bool Engine::Impl::rotate_if_full(std::size_t incoming_bytes, std::uint64_t first_lsn) {
@@ -152,9 +151,8 @@ bool Engine::Impl::rotate_if_full(std::size_t incoming_bytes, std::uint64_t firs
     return false;
   }
   file.reset();
-  std::string error;
-  if (!start_segment(first_lsn, {}, &error)) {
-    spdlog::error("event=segment_rotation_failed error=\"{}\"", error);
+  if (core::Status s = start_segment(first_lsn, {}); !s.ok()) {
+    spdlog::error("event=segment_rotation_failed error=\"{}\"", s.message);
     mark_unhealthy("rotate", old, EIO);
     return false;
   }
@@ -287,9 +285,8 @@ bool Engine::Impl::recover_from_fault() {
     file.reset();
   }
   std::uint64_t first = unsynced.empty() ? last_lsn + 1 : unsynced_first_lsn;
-  std::string error;
-  if (!start_segment(first, unsynced, &error)) {
-    spdlog::warn("event=storage_recovery_failed error=\"{}\"", error);
+  if (core::Status s = start_segment(first, unsynced); !s.ok()) {
+    spdlog::warn("event=storage_recovery_failed error=\"{}\"", s.message);
     return false;
   }
   unsynced.clear();

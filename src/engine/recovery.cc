@@ -90,93 +90,114 @@ class Replayer {
 
 }  // namespace
 
-bool Engine::Impl::recover(std::string* error) {
-  std::vector<std::string> names;
-  if (IoError e = env->list_dir(opt.data_dir, &names); e != 0) {
-    *error = fmt::format("list {}: {}", opt.data_dir, std::strerror(e));
-    return false;
-  }
-  std::vector<std::uint64_t> seg_lsns;
-  std::vector<std::uint64_t> snap_lsns;
-  for (const std::string& n : names) {
-    std::uint64_t v = 0;
-    if (format::parse_segment_name(n, &v)) {
-      seg_lsns.push_back(v);
-    } else if (format::parse_snapshot_name(n, &v)) {
-      snap_lsns.push_back(v);
-    } else if ((n.starts_with("snapshot-") && ends_with(n, ".tmp")) || n == format::kPreparedSegmentName) {
-      env->remove_file(path(n));  // an interrupted snapshot, or a segment being zero-filled
-    }
-  }
-  std::sort(seg_lsns.begin(), seg_lsns.end());
-  std::sort(snap_lsns.begin(), snap_lsns.end());
+// The steps of one recover(), in order: list the directory, load the newest good snapshot, find the
+// segment holding the record after it, replay every segment from there (cutting or refusing at
+// damage), then continue the last segment or start a new one.
+class Engine::Impl::Recovery {
+ public:
+  explicit Recovery(Impl& m) : m_(m), replay_(m.inv, m.sink, &m.st.replayed_records) {}
 
-  // 1. The newest snapshot that is whole and loads.
-  std::uint64_t s = 0;
-  bool have_snapshot = false;
-  for (auto it = snap_lsns.rbegin(); it != snap_lsns.rend() && !have_snapshot; ++it) {
-    std::string name = format::snapshot_name(*it);
-    std::string data;
-    std::string why;
-    std::uint64_t lsn = 0;
-    std::string_view inv_part, sink_part;
-    if (IoError e = env->read_file(path(name), &data); e != 0) {
-      why = std::strerror(e);
-    } else if (!format::parse_snapshot(data, &lsn, &inv_part, &sink_part, &why)) {
-    } else if (lsn != *it) {
-      why = fmt::format("header lsn {} differs from the file name", lsn);
-    } else {
-      core::Inventory loaded;
-      if (!loaded.load(inv_part)) {
-        why = "inventory part does not load";
-      } else if (sink != nullptr && !sink_part.empty() && !sink->load(sink_part)) {
-        why = "event sink part does not load";
-      } else {
-        inv = std::move(loaded);
-        s = lsn;
-        have_snapshot = true;
-        continue;
+  core::Status run() {
+    if (core::Status s = list_directory(); !s.ok()) return s;
+    load_newest_snapshot();
+    if (!have_snapshot_ && (seg_lsns_.empty() ? !snap_lsns_.empty() : seg_lsns_.front() != 1)) {
+      return refuse(fmt::format(
+          "no valid snapshot ({} damaged) and the journal does not start at lsn 1 (first segment: {})",
+          snap_lsns_.size(), seg_lsns_.empty() ? "none" : format::segment_name(seg_lsns_.front())));
+    }
+    if (core::Status s = find_first_segment(); !s.ok()) return s;
+    if (core::Status s = replay_segments(); !s.ok()) return s;
+    if (core::Status s = continue_last_segment(); !s.ok()) return s;
+    m_.st.segments = m_.segments.size();
+    return {};
+  }
+
+ private:
+  // The data directory cannot be opened as it is (damage, a missing segment): the operator decides.
+  static core::Status refuse(std::string message) {
+    return core::Status::error(core::Code::unavailable, std::move(message));
+  }
+
+  std::string segment_path(std::size_t k) const { return m_.path(format::segment_name(seg_lsns_[k])); }
+
+  // Sorts the directory's segments and snapshots; removes leftovers of an interrupted snapshot or of a
+  // segment being zero-filled.
+  core::Status list_directory() {
+    std::vector<std::string> names;
+    if (IoError e = m_.env->list_dir(m_.opt.data_dir, &names); e != 0) return io_status("list " + m_.opt.data_dir, e);
+    for (const std::string& n : names) {
+      std::uint64_t v = 0;
+      if (format::parse_segment_name(n, &v)) {
+        seg_lsns_.push_back(v);
+      } else if (format::parse_snapshot_name(n, &v)) {
+        snap_lsns_.push_back(v);
+      } else if ((n.starts_with("snapshot-") && ends_with(n, ".tmp")) || n == format::kPreparedSegmentName) {
+        m_.env->remove_file(m_.path(n));
       }
     }
-    spdlog::error("event=snapshot_damaged file={} error=\"{}\" action=trying_an_older_one", name, why);
-    bad_snapshots.push_back(*it);
-    ++st.snapshot_fallbacks;
-  }
-  snapshots = snap_lsns;
-  snapshot_lsn = s;
-  st.snapshot_lsn = s;
-  if (!have_snapshot && (seg_lsns.empty() ? !snap_lsns.empty() : seg_lsns.front() != 1)) {
-    *error = fmt::format("no valid snapshot ({} damaged) and the journal does not start at lsn 1 (first segment: {})",
-                         snap_lsns.size(), seg_lsns.empty() ? "none" : format::segment_name(seg_lsns.front()));
-    return false;
+    std::sort(seg_lsns_.begin(), seg_lsns_.end());
+    std::sort(snap_lsns_.begin(), snap_lsns_.end());
+    return {};
   }
 
-  // 2. The segment holding record s+1 and every later one.
-  std::size_t first_seg = 0;
-  while (first_seg + 1 < seg_lsns.size() && seg_lsns[first_seg + 1] <= s + 1) ++first_seg;
-  for (std::size_t i = 0; i < first_seg; ++i) {
-    std::uint64_t bytes = 0;
-    env->file_size(path(format::segment_name(seg_lsns[i])), &bytes);
-    segments.push_back(Segment{seg_lsns[i], path(format::segment_name(seg_lsns[i])), bytes});
-    st.journal_bytes += bytes;
+  // Why the snapshot at `lsn` cannot be used (empty: it was loaded into the engine).
+  std::string try_snapshot(std::uint64_t want_lsn) {
+    std::string data;
+    std::uint64_t lsn = 0;
+    std::string_view inv_part, sink_part;
+    if (IoError e = m_.env->read_file(m_.path(format::snapshot_name(want_lsn)), &data); e != 0) return std::strerror(e);
+    if (core::Status s = format::parse_snapshot(data, &lsn, &inv_part, &sink_part); !s.ok()) return s.message;
+    if (lsn != want_lsn) return fmt::format("header lsn {} differs from the file name", lsn);
+    core::Inventory loaded;
+    if (!loaded.load(inv_part)) return "inventory part does not load";
+    if (m_.sink != nullptr && !sink_part.empty() && !m_.sink->load(sink_part)) return "event sink part does not load";
+    m_.inv = std::move(loaded);
+    return {};
   }
-  if (!seg_lsns.empty() && seg_lsns[first_seg] > s + 1) {
-    std::string why = fmt::format("the snapshot ends at lsn {} but the journal starts at lsn {}: a segment is missing",
-                                  s, seg_lsns[first_seg]);
-    if (!opt.recover_truncate) {
-      *error = fmt::format("{}: offset 0: {}", path(format::segment_name(seg_lsns[first_seg])), why);
-      return false;
+
+  // 1. The newest snapshot that is whole and loads; older ones when it is damaged.
+  void load_newest_snapshot() {
+    for (auto it = snap_lsns_.rbegin(); it != snap_lsns_.rend() && !have_snapshot_; ++it) {
+      std::string why = try_snapshot(*it);
+      if (why.empty()) {
+        s_ = *it;
+        have_snapshot_ = true;
+        continue;
+      }
+      spdlog::error("event=snapshot_damaged file={} error=\"{}\" action=trying_an_older_one",
+                    format::snapshot_name(*it), why);
+      m_.bad_snapshots.push_back(*it);
+      ++m_.st.snapshot_fallbacks;
     }
-    spdlog::error("event=journal_truncated reason=\"{}\" dropped_segments={}", why, seg_lsns.size() - first_seg);
-    for (std::size_t i = first_seg; i < seg_lsns.size(); ++i) env->remove_file(path(format::segment_name(seg_lsns[i])));
-    seg_lsns.resize(first_seg);
-    segments.clear();
-    st.journal_bytes = 0;
+    m_.snapshots = snap_lsns_;
+    m_.snapshot_lsn = s_;
+    m_.st.snapshot_lsn = s_;
   }
 
-  Replayer replay(inv, sink, &st.replayed_records);
-  const std::uint64_t snapshot_lsn = s;
-  auto scan = [&](const std::string& file, std::uint64_t first, std::uint64_t limit) {
+  // 2. The segment holding record s+1; the ones before it are kept whole (older snapshots need them).
+  core::Status find_first_segment() {
+    while (first_seg_ + 1 < seg_lsns_.size() && seg_lsns_[first_seg_ + 1] <= s_ + 1) ++first_seg_;
+    for (std::size_t i = 0; i < first_seg_; ++i) {
+      std::uint64_t bytes = 0;
+      m_.env->file_size(segment_path(i), &bytes);
+      m_.segments.push_back(Segment{seg_lsns_[i], segment_path(i), bytes});
+      m_.st.journal_bytes += bytes;
+    }
+    if (seg_lsns_.empty() || seg_lsns_[first_seg_] <= s_ + 1) return {};
+    std::string why = fmt::format("the snapshot ends at lsn {} but the journal starts at lsn {}: a segment is missing",
+                                  s_, seg_lsns_[first_seg_]);
+    if (!m_.opt.recover_truncate) return refuse(fmt::format("{}: offset 0: {}", segment_path(first_seg_), why));
+    spdlog::error("event=journal_truncated reason=\"{}\" dropped_segments={}", why, seg_lsns_.size() - first_seg_);
+    for (std::size_t i = first_seg_; i < seg_lsns_.size(); ++i) m_.env->remove_file(segment_path(i));
+    seg_lsns_.resize(first_seg_);
+    m_.segments.clear();
+    m_.st.journal_bytes = 0;
+    return {};
+  }
+
+  // Reads one segment's records from `first` on, replaying those after the snapshot, and stops at the
+  // first bad one or at the first the next segment replaces (lsn > limit).
+  Scan scan(const std::string& file, std::uint64_t first, std::uint64_t limit) {
     Scan sc;
     std::uint64_t name_first = first;
     if (!format::parse_segment_header(file, &first, &sc.version) || first != name_first) {
@@ -214,7 +235,7 @@ bool Engine::Impl::recover(std::string* error) {
         sc.superseded = true;
         break;
       }
-      if (rec.lsn > snapshot_lsn && !replay.push(rec.payload)) {
+      if (rec.lsn > s_ && !replay_.push(rec.payload)) {
         sc.bad_at = pos;
         sc.why = fmt::format("record lsn {} does not decode", rec.lsn);
         break;
@@ -222,109 +243,136 @@ bool Engine::Impl::recover(std::string* error) {
       ++expect;
       pos = rec.next;
     }
-    replay.drain();  // everything before the stop is applied; nothing after it was decoded
+    replay_.drain();  // everything before the stop is applied; nothing after it was decoded
     sc.end = pos;
     sc.last_lsn = expect - 1;
     return sc;
-  };
+  }
 
-  std::uint64_t journal_end = s;  // last lsn present in the journal (or the snapshot's)
-  std::string last_data;
-  std::string data;
-  Scan last_scan;
-  for (std::size_t k = first_seg; k < seg_lsns.size(); ++k) {
-    const std::string p = path(format::segment_name(seg_lsns[k]));
-    const bool is_last = k + 1 == seg_lsns.size();
-    const std::uint64_t limit = is_last ? std::numeric_limits<std::uint64_t>::max() : seg_lsns[k + 1] - 1;
-    data.clear();  // one buffer for every segment: its pages are touched once, not once per segment
-    if (IoError e = env->read_file(p, &data); e != 0) {
-      *error = fmt::format("read {}: {}", p, std::strerror(e));
-      return false;
-    }
-    Scan sc = scan(data, seg_lsns[k], limit);
-    std::size_t damage_at = SIZE_MAX;
-    std::string why = sc.why;
+  // Where segment k is damaged (SIZE_MAX: nowhere), with the reason in *why. A torn tail of the last
+  // segment and a tail the next segment supersedes are not damage: they are logged and left behind.
+  std::size_t damage_at(const Scan& sc, std::size_t k, const std::string& data, std::uint64_t limit,
+                        std::string* why) {
+    const bool is_last = k + 1 == seg_lsns_.size();
+    const std::string p = segment_path(k);
+    *why = sc.why;
     if (sc.bad_at != SIZE_MAX) {
       if (is_last && sc.header_ok && !format::valid_record_after(data, sc.bad_at, sc.last_lsn + 1)) {
-        st.torn_tail_bytes = std::max(format::nonzero_end(data, sc.bad_at), sc.bad_at + 1) - sc.bad_at;
+        m_.st.torn_tail_bytes = std::max(format::nonzero_end(data, sc.bad_at), sc.bad_at + 1) - sc.bad_at;
         spdlog::warn("event=torn_tail_truncated file={} offset={} bytes={} last_lsn={}", p, sc.bad_at,
-                     st.torn_tail_bytes, sc.last_lsn);
-      } else if (!is_last && sc.header_ok && sc.last_lsn >= limit) {
-        spdlog::info("event=superseded_tail file={} offset={} next_segment_lsn={}", p, sc.bad_at, limit + 1);
-      } else {
-        damage_at = sc.bad_at;
+                     m_.st.torn_tail_bytes, sc.last_lsn);
+        return SIZE_MAX;
       }
-    } else if (sc.superseded) {
+      if (!is_last && sc.header_ok && sc.last_lsn >= limit) {
+        spdlog::info("event=superseded_tail file={} offset={} next_segment_lsn={}", p, sc.bad_at, limit + 1);
+        return SIZE_MAX;
+      }
+      return sc.bad_at;
+    }
+    if (sc.superseded) {
       spdlog::info("event=superseded_records file={} from_lsn={} reason=storage_fault_recovery", p, limit + 1);
     } else if (!is_last && sc.last_lsn < limit) {
-      damage_at = data.size();
-      why = fmt::format("the segment ends at lsn {} but the next one starts at lsn {}: a segment is missing",
-                        sc.last_lsn, limit + 1);
+      *why = fmt::format("the segment ends at lsn {} but the next one starts at lsn {}: a segment is missing",
+                         sc.last_lsn, limit + 1);
+      return data.size();
     }
-    if (damage_at != SIZE_MAX) {
-      if (!opt.recover_truncate) {
-        *error = fmt::format("{}: offset {}: {} (journal corrupt; refusing to open; recover_truncate cuts it here)", p,
-                             damage_at, why);
-        return false;
-      }
-      spdlog::error("event=journal_truncated file={} offset={} reason=\"{}\" dropped_bytes={} dropped_segments={}", p,
-                    damage_at, why, data.size() - damage_at, seg_lsns.size() - k - 1);
-      for (std::size_t j = k + 1; j < seg_lsns.size(); ++j) env->remove_file(path(format::segment_name(seg_lsns[j])));
-      seg_lsns.resize(k + 1);
-      if (!sc.header_ok) {  // nothing of this segment is usable
-        env->remove_file(p);
-        seg_lsns.resize(k);
-        env->sync_dir(opt.data_dir);
-        break;
-      }
-      env->sync_dir(opt.data_dir);
-      sc.bad_at = damage_at;
-    }
-    journal_end = std::max(journal_end, sc.last_lsn);
-    segments.push_back(Segment{seg_lsns[k], p, sc.end});
-    st.journal_bytes += sc.end;
-    if (k + 1 == seg_lsns.size()) {
-      last_data.swap(data);
-      last_scan = sc;
-    }
+    return SIZE_MAX;
   }
-  last_lsn = journal_end;
-  st.last_lsn = last_lsn;
+
+  // Damage at `at` in segment k: refuse to open, or (recover_truncate) drop every later segment.
+  // An error when open must fail; *whole_segment_gone when segment k itself was removed.
+  core::Status cut_at(std::size_t k, std::size_t at, const std::string& why, std::size_t data_bytes, bool header_ok,
+                      bool* whole_segment_gone) {
+    const std::string p = segment_path(k);
+    if (!m_.opt.recover_truncate) {
+      return refuse(fmt::format("{}: offset {}: {} (journal corrupt; refusing to open; recover_truncate cuts it here)",
+                                p, at, why));
+    }
+    spdlog::error("event=journal_truncated file={} offset={} reason=\"{}\" dropped_bytes={} dropped_segments={}", p,
+                  at, why, data_bytes - at, seg_lsns_.size() - k - 1);
+    for (std::size_t j = k + 1; j < seg_lsns_.size(); ++j) m_.env->remove_file(segment_path(j));
+    seg_lsns_.resize(k + 1);
+    *whole_segment_gone = !header_ok;
+    if (!header_ok) {  // nothing of this segment is usable
+      m_.env->remove_file(p);
+      seg_lsns_.resize(k);
+    }
+    m_.env->sync_dir(m_.opt.data_dir);
+    return {};
+  }
+
+  // Replays segments first_seg_.. in order; keeps the last one's bytes and scan for step 3.
+  core::Status replay_segments() {
+    std::uint64_t journal_end = s_;  // last lsn present in the journal (or the snapshot's)
+    std::string data;
+    for (std::size_t k = first_seg_; k < seg_lsns_.size(); ++k) {
+      const std::string p = segment_path(k);
+      const bool is_last = k + 1 == seg_lsns_.size();
+      const std::uint64_t limit = is_last ? std::numeric_limits<std::uint64_t>::max() : seg_lsns_[k + 1] - 1;
+      data.clear();  // one buffer for every segment: its pages are touched once, not once per segment
+      if (IoError e = m_.env->read_file(p, &data); e != 0) return io_status("read " + p, e);
+      Scan sc = scan(data, seg_lsns_[k], limit);
+      std::string why;
+      if (std::size_t at = damage_at(sc, k, data, limit, &why); at != SIZE_MAX) {
+        bool gone = false;
+        if (core::Status s = cut_at(k, at, why, data.size(), sc.header_ok, &gone); !s.ok()) return s;
+        if (gone) break;
+        sc.bad_at = at;
+      }
+      journal_end = std::max(journal_end, sc.last_lsn);
+      m_.segments.push_back(Segment{seg_lsns_[k], p, sc.end});
+      m_.st.journal_bytes += sc.end;
+      if (k + 1 == seg_lsns_.size()) {
+        last_data_.swap(data);
+        last_scan_ = sc;
+      }
+    }
+    m_.last_lsn = journal_end;
+    m_.st.last_lsn = journal_end;
+    return {};
+  }
 
   // 3. Continue the last segment when it ends exactly at the last record (and is of the current
   // format), else start a new one. Whatever is not zero after its last record (a torn write, records
   // cut by recover_truncate) is zeroed and synced first: a stale record there must never line up
   // behind new ones.
-  if (!segments.empty() && segments.back().first_lsn == seg_lsns.back() && last_scan.header_ok &&
-      last_scan.version == 2 && last_scan.last_lsn == last_lsn) {
-    Segment& seg = segments.back();
+  core::Status continue_last_segment() {
+    if (m_.segments.empty() || m_.segments.back().first_lsn != seg_lsns_.back() || !last_scan_.header_ok ||
+        last_scan_.version != 2 || last_scan_.last_lsn != m_.last_lsn) {
+      return m_.start_segment(m_.last_lsn + 1, {});
+    }
+    Segment& seg = m_.segments.back();
+    const std::size_t end = last_scan_.end;
+    const std::uint64_t want = m_.opt.segment_bytes;
     std::unique_ptr<WritableFile> f;
-    IoError e = env->open_existing(seg.path, &f);
-    std::size_t garbage_end = format::nonzero_end(last_data, last_scan.end);
-    if (e == 0 && garbage_end > last_scan.end) {
-      e = f->write_at(last_scan.end, std::string(garbage_end - last_scan.end, '\0'));
-    }
-    if (e == 0 && last_data.size() < opt.segment_bytes) e = f->allocate(opt.segment_bytes);
-    if (e == 0 && opt.fsync != FsyncMode::off && (garbage_end > last_scan.end || last_data.size() < opt.segment_bytes)) {
-      e = f->sync();
-    }
-    if (e != 0) {
-      *error = fmt::format("reopen {}: {}", seg.path, std::strerror(e));
-      return false;
-    }
-    st.journal_bytes -= seg.bytes - last_scan.end;
-    seg.bytes = last_scan.end;
-    file = std::move(f);
-    written_offset = durable_offset = last_scan.end;
-    last_sync_us = env->now_us();
-  } else if (!start_segment(last_lsn + 1, {}, error)) {
-    return false;
+    IoError e = m_.env->open_existing(seg.path, &f);
+    std::size_t garbage_end = format::nonzero_end(last_data_, end);
+    if (e == 0 && garbage_end > end) e = f->write_at(end, std::string(garbage_end - end, '\0'));
+    if (e == 0 && last_data_.size() < want) e = f->allocate(want);
+    if (e == 0 && m_.opt.fsync != FsyncMode::off && (garbage_end > end || last_data_.size() < want)) e = f->sync();
+    if (e != 0) return io_status("reopen " + seg.path, e);
+    m_.st.journal_bytes -= seg.bytes - end;
+    seg.bytes = end;
+    m_.file = std::move(f);
+    m_.written_offset = m_.durable_offset = end;
+    m_.last_sync_us = m_.env->now_us();
+    return {};
   }
-  st.segments = segments.size();
-  return true;
-}
 
-std::unique_ptr<Engine> Engine::open(const Options& options, Env* env, std::string* error, EventSink* sink) {
+  Impl& m_;
+  Replayer replay_;
+  std::vector<std::uint64_t> seg_lsns_;   // segments on disk, by first lsn
+  std::vector<std::uint64_t> snap_lsns_;  // snapshots on disk, by lsn
+  std::uint64_t s_ = 0;                   // lsn of the loaded snapshot (0: none)
+  bool have_snapshot_ = false;
+  std::size_t first_seg_ = 0;  // index in seg_lsns_ of the segment holding record s_ + 1
+  std::string last_data_;      // the last segment's bytes and scan, for continue_last_segment()
+  Scan last_scan_;
+};
+
+core::Status Engine::Impl::recover() { return Recovery(*this).run(); }
+
+core::Result<std::unique_ptr<Engine>> Engine::open(const Options& options, Env* env, EventSink* sink) {
   std::int64_t t0 = env->now_us();
   std::unique_ptr<Engine> engine(new Engine());
   Impl& m = *engine->impl_;
@@ -332,21 +380,15 @@ std::unique_ptr<Engine> Engine::open(const Options& options, Env* env, std::stri
   m.env = env;
   m.sink = sink;
   while (m.opt.data_dir.size() > 1 && m.opt.data_dir.back() == '/') m.opt.data_dir.pop_back();
-  if (m.opt.data_dir.empty()) {
-    *error = "no data directory";
-    return nullptr;
-  }
-  if (IoError e = env->make_dir(m.opt.data_dir); e != 0) {
-    *error = fmt::format("create {}: {}", m.opt.data_dir, std::strerror(e));
-    return nullptr;
-  }
+  if (m.opt.data_dir.empty()) return core::Status::error(core::Code::invalid_request, "no data directory");
+  if (IoError e = env->make_dir(m.opt.data_dir); e != 0) return io_status("create " + m.opt.data_dir, e);
   if (IoError e = env->lock_file(m.path("LOCK"), &m.lock_handle); e != 0) {
     m.lock_handle = -1;
-    *error = e == EWOULDBLOCK ? fmt::format("{} is locked by another stockd (LOCK held)", m.opt.data_dir)
-                              : fmt::format("lock {}: {}", m.path("LOCK"), std::strerror(e));
-    return nullptr;
+    if (e != EWOULDBLOCK) return io_status("lock " + m.path("LOCK"), e);
+    return core::Status::error(core::Code::unavailable,
+                               fmt::format("{} is locked by another stockd (LOCK held)", m.opt.data_dir));
   }
-  if (!m.recover(error)) return nullptr;  // the destructor releases the lock
+  if (core::Status s = m.recover(); !s.ok()) return s;  // the destructor releases the lock
   if (m.opt.fsync == FsyncMode::always) m.start_syncer();
   if (m.opt.fsync == FsyncMode::off) {
     spdlog::warn("event=fsync_off data_dir={} note=\"acknowledged writes can be lost in a crash of the machine\"",

@@ -65,15 +65,15 @@ IoError Engine::Impl::write_snapshot_file(std::uint64_t lsn, const std::string& 
 
 // Makes a written and synced `tmp` the snapshot at `lsn`: rename, directory sync, bookkeeping, then
 // removal of what it makes obsolete.
-bool Engine::Impl::install_snapshot(std::uint64_t lsn, const std::string& tmp, std::int64_t t0_us,
-                                    std::uint64_t bytes, std::string* error) {
+core::Status Engine::Impl::install_snapshot(std::uint64_t lsn, const std::string& tmp, std::int64_t t0_us,
+                                            std::uint64_t bytes) {
   const std::string final_path = path(format::snapshot_name(lsn));
   const char* op = "rename";
   IoError e = env->rename_file(tmp, final_path);
   if (e == 0) op = "sync_dir", e = env->sync_dir(opt.data_dir);
   if (e != 0) {
     if (std::strcmp(op, "sync_dir") != 0) env->remove_file(tmp);
-    return snapshot_failed(lsn, op, tmp, e, error);
+    return snapshot_failed(lsn, op, tmp, e);
   }
   snapshots.erase(std::remove(snapshots.begin(), snapshots.end(), lsn), snapshots.end());
   snapshots.push_back(lsn);
@@ -85,35 +85,32 @@ bool Engine::Impl::install_snapshot(std::uint64_t lsn, const std::string& tmp, s
   spdlog::info("event=snapshot lsn={} bytes={} duration_ms={} background={}", lsn, bytes, st.snapshot_us / 1000,
                child.pid > 0);
   remove_obsolete();
-  return true;
+  return {};
 }
 
-bool Engine::Impl::snapshot_failed(std::uint64_t lsn, const char* op, const std::string& file, IoError e,
-                                   std::string* error) {
-  *error = fmt::format("snapshot {} {}: {}", op, file, std::strerror(e));
+core::Status Engine::Impl::snapshot_failed(std::uint64_t lsn, const char* op, const std::string& file, IoError e) {
   ++st.snapshot_failures;
   spdlog::error("event=snapshot_failed lsn={} op={} error=\"{}\"", lsn, op, std::strerror(e));
-  return false;
+  return io_status(fmt::format("snapshot {} {}", op, file), e);
 }
 
-bool Engine::Impl::write_snapshot(std::uint64_t* out_lsn, std::string* error) {
+core::Status Engine::Impl::write_snapshot(std::uint64_t* out_lsn) {
   if (!healthy) {
-    *error = "storage unavailable";
     ++st.snapshot_failures;
-    return false;
+    return core::Status::error(core::Code::unavailable, "storage unavailable");
   }
   const std::uint64_t lsn = last_lsn;
   *out_lsn = lsn;
-  if (!snapshots.empty() && snapshots.back() == lsn && snapshot_lsn == lsn) return true;  // nothing new
+  if (!snapshots.empty() && snapshots.back() == lsn && snapshot_lsn == lsn) return {};  // nothing new
   std::int64_t t0 = env->now_us();
   const std::string tmp = tmp_name(path(format::snapshot_name(lsn)), 0);
   const char* op = "open";
   std::uint64_t bytes = 0;
   if (IoError e = write_snapshot_file(lsn, tmp, &op, &bytes); e != 0) {
     env->remove_file(tmp);
-    return snapshot_failed(lsn, op, tmp, e, error);
+    return snapshot_failed(lsn, op, tmp, e);
   }
-  return install_snapshot(lsn, tmp, t0, bytes, error);
+  return install_snapshot(lsn, tmp, t0, bytes);
 }
 
 // The background path (Env::forkable(): the real file system). fork() gives the child a
@@ -129,8 +126,8 @@ bool Engine::Impl::start_background_snapshot() {
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
-    std::string error;
-    return snapshot_failed(lsn, "fork", opt.data_dir, errno, &error);
+    snapshot_failed(lsn, "fork", opt.data_dir, errno);  // logged and counted; maintain() retries later
+    return false;
   }
   if (pid == 0) {
     // The child: no logging, no atexit handlers, no destructors; only its own file.
@@ -162,13 +159,12 @@ bool Engine::Impl::poll_snapshot_child(bool wait) {
   if (r == 0) return false;
   const Child done = child;
   const std::string tmp = tmp_name(path(format::snapshot_name(done.lsn)), done.pid);
-  std::string error;
   if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     env->remove_file(tmp);
-    snapshot_failed(done.lsn, WIFSIGNALED(status) ? "child killed" : "child write", tmp, r < 0 ? errno : EIO, &error);
+    snapshot_failed(done.lsn, WIFSIGNALED(status) ? "child killed" : "child write", tmp, r < 0 ? errno : EIO);
     snapshot_retry_us = env->now_us() + kSnapshotRetryUs;
   } else if (std::uint64_t bytes = 0;  // the child wrote it: its size is the file's
-             env->file_size(tmp, &bytes), !install_snapshot(done.lsn, tmp, done.start_us, bytes, &error)) {
+             env->file_size(tmp, &bytes), !install_snapshot(done.lsn, tmp, done.start_us, bytes).ok()) {
     snapshot_retry_us = env->now_us() + kSnapshotRetryUs;
   }
   child = Child{};

@@ -5,14 +5,14 @@
 #include <variant>
 
 #include "net/api_json.h"
-#include "net/json_out.h"
+#include "core/json_writer.h"
 
 namespace stockd::net {
 namespace {
 
-using json::append_int;
-using json::append_key;
-using json::append_string;
+using core::json::append_int;
+using core::json::append_key;
+using core::json::append_string;
 
 // Writes "key":value pairs separated by commas.
 struct Fields {
@@ -60,7 +60,7 @@ void allocation(Fields& f, const core::SetAllocation& a) {
     append_key(out, a.fences[i].channel);
     if (a.fences[i].ratio_ppb >= 0) {
       out += "{\"ratio\":";
-      json::append_ratio_ppb(out, a.fences[i].ratio_ppb);
+      core::json::append_ratio_ppb(out, a.fences[i].ratio_ppb);
     } else {
       out += "{\"units\":";
       append_int(out, a.fences[i].units);
@@ -84,7 +84,7 @@ void allocation(Fields& f, const core::SetAllocation& a) {
   }
   out += '}';
   f.key("preempt");
-  json::append_bool(out, a.preempt);
+  core::json::append_bool(out, a.preempt);
 }
 
 }  // namespace

@@ -227,9 +227,10 @@ Code get_pool(const std::string& name, const json& v, core::PoolSpec* p, Ctx& ct
   return Code::ok;
 }
 
-}  // namespace
 
-Code decode_put_channel(std::string_view channel, std::string_view body, core::Command* out, std::string* error) {
+// The decoders proper: Code::ok, or Code::invalid_request with the message in *error.
+
+Code put_channel_code(std::string_view channel, std::string_view body, core::Command* out, std::string* error) {
   Ctx ctx{error};
   json doc;
   if (check_path_id(channel, "channel", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
@@ -255,7 +256,7 @@ Code decode_put_channel(std::string_view channel, std::string_view body, core::C
   return finish(std::move(cmd), out, ctx);
 }
 
-Code decode_put_sku(std::string_view sku, std::string_view body, core::Command* out, std::string* error) {
+Code put_sku_code(std::string_view sku, std::string_view body, core::Command* out, std::string* error) {
   Ctx ctx{error};
   json doc;
   if (check_path_id(sku, "sku", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
@@ -285,7 +286,7 @@ Code decode_put_sku(std::string_view sku, std::string_view body, core::Command* 
   return finish(std::move(cmd), out, ctx);
 }
 
-Code decode_adjust(std::string_view sku, std::string_view body, core::Command* out, std::string* error) {
+Code adjust_code(std::string_view sku, std::string_view body, core::Command* out, std::string* error) {
   Ctx ctx{error};
   json doc;
   if (check_path_id(sku, "sku", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
@@ -314,7 +315,7 @@ Code decode_adjust(std::string_view sku, std::string_view body, core::Command* o
   return finish(std::move(cmd), out, ctx);
 }
 
-Code decode_set_allocation(std::string_view sku, std::string_view body, core::Command* out, std::string* error) {
+Code set_allocation_code(std::string_view sku, std::string_view body, core::Command* out, std::string* error) {
   Ctx ctx{error};
   json doc;
   if (check_path_id(sku, "sku", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
@@ -349,7 +350,7 @@ Code decode_set_allocation(std::string_view sku, std::string_view body, core::Co
   return finish(std::move(cmd), out, ctx);
 }
 
-Code decode_create_hold(std::string_view body, core::Command* out, std::string* error) {
+Code create_hold_code(std::string_view body, core::Command* out, std::string* error) {
   Ctx ctx{error};
   json doc;
   if (parse_object(body, true, &doc, ctx) != Code::ok) return Code::invalid_request;
@@ -375,7 +376,7 @@ Code decode_create_hold(std::string_view body, core::Command* out, std::string* 
   return finish(std::move(cmd), out, ctx);
 }
 
-Code decode_confirm(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
+Code confirm_code(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
   Ctx ctx{error};
   json doc;
   if (check_path_id(id, "hold id", ctx) != Code::ok || parse_object(body, false, &doc, ctx) != Code::ok)
@@ -390,7 +391,7 @@ Code decode_confirm(std::string_view id, std::string_view body, core::Command* o
   return finish(std::move(cmd), out, ctx);
 }
 
-Code decode_release(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
+Code release_code(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
   Ctx ctx{error};
   json doc;
   if (check_path_id(id, "hold id", ctx) != Code::ok || parse_object(body, false, &doc, ctx) != Code::ok)
@@ -399,7 +400,7 @@ Code decode_release(std::string_view id, std::string_view body, core::Command* o
   return finish(core::ReleaseHold{std::string(id)}, out, ctx);
 }
 
-Code decode_extend(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
+Code extend_code(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
   Ctx ctx{error};
   json doc;
   if (check_path_id(id, "hold id", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
@@ -415,6 +416,49 @@ Code decode_extend(std::string_view id, std::string_view body, core::Command* ou
   }
   if (!have_ttl) return ctx.fail("ttl_s is required");
   return finish(std::move(cmd), out, ctx);
+}
+
+// Runs one decoder with its message buffer: the Status the public decoders return.
+template <class F>
+core::Status status_of(F decode) {
+  std::string error;
+  Code c = decode(&error);
+  if (c == Code::ok) return {};
+  return core::Status::error(c, std::move(error));
+}
+
+}  // namespace
+
+core::Status decode_put_channel(std::string_view channel, std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return put_channel_code(channel, body, out, e); });
+}
+
+core::Status decode_put_sku(std::string_view sku, std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return put_sku_code(sku, body, out, e); });
+}
+
+core::Status decode_adjust(std::string_view sku, std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return adjust_code(sku, body, out, e); });
+}
+
+core::Status decode_set_allocation(std::string_view sku, std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return set_allocation_code(sku, body, out, e); });
+}
+
+core::Status decode_create_hold(std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return create_hold_code(body, out, e); });
+}
+
+core::Status decode_confirm(std::string_view id, std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return confirm_code(id, body, out, e); });
+}
+
+core::Status decode_release(std::string_view id, std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return release_code(id, body, out, e); });
+}
+
+core::Status decode_extend(std::string_view id, std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return extend_code(id, body, out, e); });
 }
 
 }  // namespace stockd::net

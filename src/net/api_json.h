@@ -1,4 +1,4 @@
-// api_json.h: the contract's JSON bodies (../shared/CONTRACT.md), both ways.
+// api_json.h: the contract's JSON bodies (docs/api.md), both ways.
 //
 // Decoding (api_json.cc) turns a request body plus the path parameters into a core::Command, strictly:
 // malformed JSON, a body that is not an object, an unknown field, a repeated field, a wrong type
@@ -25,6 +25,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,30 +38,28 @@
 
 namespace stockd::net {
 
-// ---- Decoding: Code::ok and *out set, or Code::invalid_request and *error set (*out unspecified).
+// ---- Decoding: an ok Status and *out set, or Code::invalid_request with its message (*out unspecified).
 // Path parameters (`channel`, `sku`, `id`) come from the URL and are checked with core::is_identifier.
 
 // PUT /v1/channels/{channel}  {"priority":1,"hold_ttl_s":900,"state":"active"|"frozen"}, all optional.
-core::Code decode_put_channel(std::string_view channel, std::string_view body, core::Command* out,
-                              std::string* error);
+core::Status decode_put_channel(std::string_view channel, std::string_view body, core::Command* out);
 // PUT /v1/skus/{sku}  {"on_hand","safety_stock","max_per_hold" (null or 0: no limit),
 //                      "low_stock_threshold" (null: back to 10 % of on_hand)}, all optional.
-core::Code decode_put_sku(std::string_view sku, std::string_view body, core::Command* out, std::string* error);
+core::Status decode_put_sku(std::string_view sku, std::string_view body, core::Command* out);
 // POST /v1/skus/{sku}/adjustments  {"delta" (required, != 0),"reason","ref"}
-core::Code decode_adjust(std::string_view sku, std::string_view body, core::Command* out, std::string* error);
+core::Status decode_adjust(std::string_view sku, std::string_view body, core::Command* out);
 // PUT /v1/skus/{sku}/allocation  {"fences":{ch:{"ratio":0..1}|{"units":N}},
 //                                 "pools":{name:{"units":N,"channels":[ch,...]}},"preempt":bool}
 // A ratio becomes parts per billion with llround(ratio * 1e9).
-core::Code decode_set_allocation(std::string_view sku, std::string_view body, core::Command* out,
-                                 std::string* error);
+core::Status decode_set_allocation(std::string_view sku, std::string_view body, core::Command* out);
 // POST /v1/holds  {"id","channel","lines":[{"sku","qty"}],"ttl_s" (optional),"confirm" (optional)}
-core::Code decode_create_hold(std::string_view body, core::Command* out, std::string* error);
+core::Status decode_create_hold(std::string_view body, core::Command* out);
 // POST /v1/holds/{id}/confirm  empty body, {} or {"lines":[{"sku","qty"}]}
-core::Code decode_confirm(std::string_view id, std::string_view body, core::Command* out, std::string* error);
+core::Status decode_confirm(std::string_view id, std::string_view body, core::Command* out);
 // POST /v1/holds/{id}/release  empty body or {}
-core::Code decode_release(std::string_view id, std::string_view body, core::Command* out, std::string* error);
+core::Status decode_release(std::string_view id, std::string_view body, core::Command* out);
 // POST /v1/holds/{id}/extend  {"ttl_s":N}
-core::Code decode_extend(std::string_view id, std::string_view body, core::Command* out, std::string* error);
+core::Status decode_extend(std::string_view id, std::string_view body, core::Command* out);
 
 // The request body that the decoders above turn back into `cmd` (for clients and round-trip tests).
 // Tick and Configure have no HTTP body and write "{}". ClosePool has no body either ("{}").
@@ -67,11 +67,16 @@ void encode_command_body(const core::Command& cmd, std::string& out);
 
 // ---- Encoding replies (appended to `out`).
 void render_error(std::string& out, core::Code code, std::string_view message);
+// The same error shape with a code that is not one of core::Code's (cluster mode's "not_implemented").
+void render_error_named(std::string& out, std::string_view code, std::string_view message);
+void render_status(std::string& out, std::string_view status);  // {"status":"<status>"} (healthz, readyz)
+void render_snapshot(std::string& out, std::uint64_t lsn);      // {"snapshot":{"lsn":N}}
 // An Outcome's error with the contract's details (insufficient_stock: sku, requested, available;
 // limit_exceeded: sku, requested, max_per_hold). REQUIRES: !o.ok().
 void render_outcome_error(std::string& out, const core::Outcome& o);
 void render_channel(std::string& out, const core::ChannelView& c);
 void render_channel_list(std::string& out, const core::Inventory& inv);  // {"channels":[...]}
+void render_channel_list(std::string& out, std::span<const core::ChannelView> channels);
 void render_sku(std::string& out, const core::SkuView& v);
 // {"skus":[views of SKUs offset .. offset+limit-1 in index order],"total":N}
 void render_sku_list(std::string& out, const core::Inventory& inv, std::size_t offset, std::size_t limit);
@@ -79,7 +84,17 @@ void render_hold(std::string& out, const core::HoldView& h);
 // REQUIRES: channel < inv.channel_count(). `skus` are the names asked for, known or not.
 void render_availability(std::string& out, const core::Inventory& inv, std::uint32_t channel,
                          const std::vector<std::string_view>& skus);
+// The same from what a store found: `asked` in order without repeats, each with its available units
+// or std::nullopt when the SKU is unknown:
+// {"channel":"C","available":{"A":10,...}[,"unknown":["X",...]]}
+struct AskedSku {
+  std::string_view name;
+  std::optional<std::int64_t> available;
+};
+void render_availability(std::string& out, std::string_view channel, std::span<const AskedSku> asked);
 // {"ok":true|false,"skus_checked":N,"drift":[] | ["<problem>"]}
 void render_reconcile(std::string& out, std::size_t sku_count, std::string_view problem);
+// {"ok":true|false,"skus_checked":N,"drift":["<problem>",...]}
+void render_reconcile(std::string& out, std::size_t skus_checked, std::span<const std::string> drift);
 
 }  // namespace stockd::net

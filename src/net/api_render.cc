@@ -1,19 +1,20 @@
-// Replies of the JSON API, written by hand: one pass, appending, no DOM. Names that come from the core
-// are identifiers and need no escaping, but they still go through json::append_string (a run of plain
-// bytes is one append), so a future change in what names may hold cannot break the output.
+// Replies of the JSON API for both stores, written with core/json_writer.h: one pass, appending, no
+// DOM. Names that come from the core are identifiers and need no escaping, but they still go through
+// core::json::append_string (a run of plain bytes is one append), so a future change in what names may
+// hold cannot break the output.
 #include <algorithm>
 #include <string>
 #include <unordered_set>
 
+#include "core/json_writer.h"
 #include "net/api_json.h"
-#include "net/json_out.h"
 
 namespace stockd::net {
 namespace {
 
-using json::append_int;
-using json::append_key;
-using json::append_string;
+using core::json::append_int;
+using core::json::append_key;
+using core::json::append_string;
 
 void field(std::string& out, std::string_view key, std::int64_t v) {
   append_key(out, key);
@@ -25,9 +26,9 @@ void field(std::string& out, std::string_view key, std::string_view v) {
   append_string(out, v);
 }
 
-void error_head(std::string& out, core::Code code, std::string_view message) {
+void error_head(std::string& out, std::string_view code, std::string_view message) {
   out += "{\"error\":{";
-  field(out, "code", core::code_name(code));
+  field(out, "code", code);
   out += ',';
   field(out, "message", message);
   out += ",\"details\":{";
@@ -42,7 +43,7 @@ void allocation(std::string& out, const core::SkuView& v) {
     out += '{';
     if (f.ratio_ppb >= 0) {
       append_key(out, "ratio");
-      json::append_ratio_ppb(out, f.ratio_ppb);
+      core::json::append_ratio_ppb(out, f.ratio_ppb);
     } else {
       field(out, "units", f.units);
     }
@@ -71,7 +72,7 @@ void allocation(std::string& out, const core::SkuView& v) {
     out += '}';
   }
   out += "},\"preempt\":";
-  json::append_bool(out, v.preempt);
+  core::json::append_bool(out, v.preempt);
   out += ',';
   field(out, "shared", v.shared_free);
   out += '}';
@@ -80,8 +81,24 @@ void allocation(std::string& out, const core::SkuView& v) {
 }  // namespace
 
 void render_error(std::string& out, core::Code code, std::string_view message) {
+  render_error_named(out, core::code_name(code), message);
+}
+
+void render_error_named(std::string& out, std::string_view code, std::string_view message) {
   error_head(out, code, message);
   out += "}}}";
+}
+
+void render_status(std::string& out, std::string_view status) {
+  out += '{';
+  field(out, "status", status);
+  out += '}';
+}
+
+void render_snapshot(std::string& out, std::uint64_t lsn) {
+  out += "{\"snapshot\":{\"lsn\":";
+  core::json::append_uint(out, lsn);
+  out += "}}";
 }
 
 void render_outcome_error(std::string& out, const core::Outcome& o) {
@@ -92,7 +109,7 @@ void render_outcome_error(std::string& out, const core::Outcome& o) {
     if (!o.detail_sku.empty()) fallback += " for sku " + o.detail_sku;
     message = fallback;
   }
-  error_head(out, o.code, message);
+  error_head(out, core::code_name(o.code), message);
   if (o.code == core::Code::insufficient_stock || o.code == core::Code::limit_exceeded) {
     field(out, "sku", o.detail_sku);
     out += ',';
@@ -115,13 +132,20 @@ void render_channel(std::string& out, const core::ChannelView& c) {
   out += '}';
 }
 
-void render_channel_list(std::string& out, const core::Inventory& inv) {
+void render_channel_list(std::string& out, std::span<const core::ChannelView> channels) {
   out += "{\"channels\":[";
-  for (std::size_t i = 0; i < inv.channel_count(); ++i) {
+  for (std::size_t i = 0; i < channels.size(); ++i) {
     if (i) out += ',';
-    render_channel(out, inv.channel(static_cast<std::uint32_t>(i)));
+    render_channel(out, channels[i]);
   }
   out += "]}";
+}
+
+void render_channel_list(std::string& out, const core::Inventory& inv) {
+  std::vector<core::ChannelView> views;
+  views.reserve(inv.channel_count());
+  for (std::size_t i = 0; i < inv.channel_count(); ++i) views.push_back(inv.channel(static_cast<std::uint32_t>(i)));
+  render_channel_list(out, views);
 }
 
 void render_sku(std::string& out, const core::SkuView& v) {
@@ -144,7 +168,7 @@ void render_sku(std::string& out, const core::SkuView& v) {
     out += '}';
   }
   out += "},\"version\":";
-  json::append_uint(out, v.version);
+  core::json::append_uint(out, v.version);
   out += ",\"max_per_hold\":";
   if (v.max_per_hold > 0) append_int(out, v.max_per_hold);
   else out += "null";
@@ -168,7 +192,7 @@ void render_sku_list(std::string& out, const core::Inventory& inv, std::size_t o
     render_sku(out, inv.sku(static_cast<std::uint32_t>(i)));
   }
   out += "],\"total\":";
-  json::append_uint(out, total);
+  core::json::append_uint(out, total);
   out += '}';
 }
 
@@ -189,12 +213,12 @@ void render_hold(std::string& out, const core::HoldView& h) {
     out += '}';
   }
   out += "],\"expires_at\":";
-  json::append_time(out, h.expires_at_ms);
+  core::json::append_time(out, h.expires_at_ms);
   out += ",\"created_at\":";
-  json::append_time(out, h.created_at_ms);
+  core::json::append_time(out, h.created_at_ms);
   if (h.state != core::HoldState::held) {
     out += ",\"finished_at\":";
-    json::append_time(out, h.finished_at_ms);
+    core::json::append_time(out, h.finished_at_ms);
   }
   out += '}';
 }
@@ -202,41 +226,55 @@ void render_hold(std::string& out, const core::HoldView& h) {
 void render_availability(std::string& out, const core::Inventory& inv, std::uint32_t channel,
                          const std::vector<std::string_view>& skus) {
   std::unordered_set<std::string_view> seen;
-  std::vector<std::string_view> unknown;
-  out += '{';
-  field(out, "channel", inv.channel_name(channel));
-  out += ",\"available\":{";
-  bool first = true;
+  std::vector<AskedSku> asked;
+  asked.reserve(skus.size());
   for (std::string_view name : skus) {
     if (skus.size() > 1 && !seen.insert(name).second) continue;
     std::uint32_t sku = inv.find_sku(name);
-    if (sku == core::kNoIndex) {
-      unknown.push_back(name);
-      continue;
-    }
+    asked.push_back({name, sku == core::kNoIndex ? std::nullopt : std::optional(inv.available(sku, channel))});
+  }
+  render_availability(out, inv.channel_name(channel), asked);
+}
+
+void render_availability(std::string& out, std::string_view channel, std::span<const AskedSku> asked) {
+  out += '{';
+  field(out, "channel", channel);
+  out += ",\"available\":{";
+  bool first = true;
+  for (const AskedSku& a : asked) {
+    if (!a.available) continue;
     if (!first) out += ',';
     first = false;
-    field(out, name, inv.available(sku, channel));
+    field(out, a.name, *a.available);
   }
   out += '}';
-  if (!unknown.empty()) {
-    out += ",\"unknown\":[";
-    for (std::size_t i = 0; i < unknown.size(); ++i) {
-      if (i) out += ',';
-      append_string(out, unknown[i]);
-    }
-    out += ']';
+  first = true;
+  for (const AskedSku& a : asked) {
+    if (a.available) continue;
+    out += first ? ",\"unknown\":[" : ",";
+    first = false;
+    append_string(out, a.name);
   }
+  if (!first) out += ']';
   out += '}';
 }
 
 void render_reconcile(std::string& out, std::size_t sku_count, std::string_view problem) {
+  std::vector<std::string> drift;
+  if (!problem.empty()) drift.emplace_back(problem);
+  render_reconcile(out, sku_count, drift);
+}
+
+void render_reconcile(std::string& out, std::size_t skus_checked, std::span<const std::string> drift) {
   out += "{\"ok\":";
-  json::append_bool(out, problem.empty());
+  core::json::append_bool(out, drift.empty());
   out += ",\"skus_checked\":";
-  json::append_uint(out, sku_count);
+  core::json::append_uint(out, skus_checked);
   out += ",\"drift\":[";
-  if (!problem.empty()) append_string(out, problem);
+  for (std::size_t i = 0; i < drift.size(); ++i) {
+    if (i) out += ',';
+    append_string(out, drift[i]);
+  }
   out += "]}";
 }
 

@@ -1,20 +1,20 @@
 #include "net/event_record.h"
 
-#include "net/json_out.h"
+#include "core/json_writer.h"
 
 namespace stockd::net {
 namespace {
 
 void str(std::string& out, std::string_view key, std::string_view v) {
   out += ',';
-  json::append_key(out, key);
-  json::append_string(out, v);
+  core::json::append_key(out, key);
+  core::json::append_string(out, v);
 }
 
 void num(std::string& out, std::string_view key, std::int64_t v) {
   out += ',';
-  json::append_key(out, key);
-  json::append_int(out, v);
+  core::json::append_key(out, key);
+  core::json::append_int(out, v);
 }
 
 }  // namespace
@@ -42,10 +42,10 @@ EventRecord make_event_record(const core::Event& e, const core::Inventory& inv) 
 
 void render_event(const EventRecord& r, std::string& out) {
   out += "{\"seq\":";
-  json::append_uint(out, r.seq);
+  core::json::append_uint(out, r.seq);
   str(out, "type", core::event_type_name(r.type));
   out += ",\"at\":";
-  json::append_time(out, r.at_ms);
+  core::json::append_time(out, r.at_ms);
   switch (r.type) {
     case core::EventType::availability:
       str(out, "sku", r.sku);
@@ -87,7 +87,7 @@ void render_events_begin(std::string& out) { out += "{\"events\":["; }
 
 void render_events_end(std::uint64_t next, std::string& out) {
   out += "],\"next\":";
-  json::append_uint(out, next);
+  core::json::append_uint(out, next);
   out += '}';
 }
 

@@ -193,37 +193,32 @@ void ClusterServer::record(const char* route, int status, std::int64_t latency_u
 }
 
 void ClusterServer::render_metrics(std::string& out) {
+  Prometheus p(out);
   {
     std::lock_guard<std::mutex> g(metrics_mu_);
-    metrics_.render(out);
-    out += "# HELP stockd_cluster_sweep_seconds Time of one sweep (expiry, repair, retention) of the cluster store.\n";
-    out += "# TYPE stockd_cluster_sweep_seconds histogram\n";
-    sweep_latency_.render(out, "stockd_cluster_sweep_seconds", "");
+    metrics_.render(p);
+    p.family("stockd_cluster_sweep_seconds", "histogram",
+             "Time of one sweep (expiry, repair, retention) of the cluster store.");
+    sweep_latency_.render(p, "stockd_cluster_sweep_seconds", "");
   }
-  render_metric(out, "stockd_connections", "gauge", "Open client connections.",
-                static_cast<double>(open_conns_.load(std::memory_order_relaxed)));
-  render_metric(out, "stockd_overloaded_total", "counter", "Requests and connections refused as overloaded.",
-                static_cast<double>(overloaded_total_.load(std::memory_order_relaxed)));
-  render_metric(out, "stockd_storage_healthy", "gauge", "1 when the cluster answers and every slot is served.",
-                storage_healthy_.load(std::memory_order_relaxed) ? 1.0 : 0.0);
-  render_metric(out, "stockd_cluster_workers", "gauge", "Worker threads (one cluster store each).",
-                static_cast<double>(worker_count_));
-  render_metric(out, "stockd_cluster_swept_total", "counter", "Holds expired, repaired or forgotten by sweeps.",
-                static_cast<double>(swept_total_.load(std::memory_order_relaxed)));
+  auto d = [](auto v) { return static_cast<double>(v); };
+  p.gauge("stockd_connections", "Open client connections.", d(open_conns_.load(std::memory_order_relaxed)));
+  p.counter("stockd_overloaded_total", "Requests and connections refused as overloaded.",
+            d(overloaded_total_.load(std::memory_order_relaxed)));
+  p.gauge("stockd_storage_healthy", "1 when the cluster answers and every slot is served.",
+          storage_healthy_.load(std::memory_order_relaxed) ? 1.0 : 0.0);
+  p.gauge("stockd_cluster_workers", "Worker threads (one cluster store each).", d(worker_count_));
+  p.counter("stockd_cluster_swept_total", "Holds expired, repaired or forgotten by sweeps.",
+            d(swept_total_.load(std::memory_order_relaxed)));
   if (!ledger_) return;
   backends::LedgerStats ls = ledger_->stats();
-  render_metric(out, "stockd_ledger_entries_applied_total", "counter", "Outbox entries applied to PostgreSQL.",
-                static_cast<double>(ls.entries_applied));
-  render_metric(out, "stockd_ledger_malformed_total", "counter", "Outbox entries that did not parse (acked).",
-                static_cast<double>(ls.malformed));
-  render_metric(out, "stockd_ledger_rejected_total", "counter", "Outbox entries PostgreSQL refused (acked).",
-                static_cast<double>(ls.rejected));
-  render_metric(out, "stockd_ledger_lost_total", "counter", "Pending entries trimmed before they were applied.",
-                static_cast<double>(ls.lost));
-  render_metric(out, "stockd_ledger_errors_total", "counter", "Failed Redis or PostgreSQL calls of the ledger.",
-                static_cast<double>(ls.errors));
-  render_metric(out, "stockd_ledger_lag_seconds", "gauge", "Age of the oldest entry of the last applying round.",
-                static_cast<double>(ls.lag_ms) / 1000.0);
+  p.counter("stockd_ledger_entries_applied_total", "Outbox entries applied to PostgreSQL.", d(ls.entries_applied));
+  p.counter("stockd_ledger_malformed_total", "Outbox entries that did not parse (acked).", d(ls.malformed));
+  p.counter("stockd_ledger_rejected_total", "Outbox entries PostgreSQL refused (acked).", d(ls.rejected));
+  p.counter("stockd_ledger_lost_total", "Pending entries trimmed before they were applied.", d(ls.lost));
+  p.counter("stockd_ledger_errors_total", "Failed Redis or PostgreSQL calls of the ledger.", d(ls.errors));
+  p.gauge("stockd_ledger_lag_seconds", "Age of the oldest entry of the last applying round.",
+          static_cast<double>(ls.lag_ms) / 1000.0);
 }
 
 }  // namespace stockd::server

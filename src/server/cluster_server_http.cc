@@ -1,6 +1,6 @@
 // Cluster mode's HTTP/JSON API: the embedded server's routes, authorization and replies
 // (server_http.cc), executed synchronously through the worker's ClusterStore. Paths and bodies follow
-// ../shared/CONTRACT.md; the differences of cluster mode are listed in cluster_server.h.
+// docs/api.md; the differences of cluster mode are listed in cluster_server.h.
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -9,7 +9,6 @@
 #include "net/api_json.h"
 #include "net/http_parser.h"
 #include "net/http_response.h"
-#include "net/json_out.h"
 #include "server/clock.h"
 #include "server/cluster_ledger.h"
 #include "server/cluster_server.h"
@@ -23,67 +22,10 @@ namespace {
 // 501 with the error shape of the contract; "not_implemented" is not one of the contract's codes
 // because these routes are not in it (or, for the events feed, not on this store).
 int not_implemented(ClusterConn& c, std::string_view message, bool keep_alive) {
-  std::string body = "{\"error\":{\"code\":\"not_implemented\",\"message\":";
-  net::json::append_string(body, message);
-  body += ",\"details\":{}}}";
+  std::string body;
+  net::render_error_named(body, "not_implemented", message);
   http_reply(c, 501, body, keep_alive);
   return 501;
-}
-
-// {"channels":[...]}, as net::render_channel_list.
-void render_channels(std::string& out, const std::vector<backends::ChannelRecord>& channels) {
-  out += "{\"channels\":[";
-  for (std::size_t i = 0; i < channels.size(); ++i) {
-    if (i) out += ',';
-    net::render_channel(out, channels[i].view());
-  }
-  out += "]}";
-}
-
-// {"ok":true|false,"skus_checked":N,"drift":["...",...]}, as net::render_reconcile.
-void render_drift(std::string& out, std::size_t skus_checked, const std::vector<std::string>& drift) {
-  out += "{\"ok\":";
-  net::json::append_bool(out, drift.empty());
-  out += ",\"skus_checked\":";
-  net::json::append_uint(out, skus_checked);
-  out += ",\"drift\":[";
-  for (std::size_t i = 0; i < drift.size(); ++i) {
-    if (i) out += ',';
-    net::json::append_string(out, drift[i]);
-  }
-  out += "]}";
-}
-
-// {"channel":"C","available":{"A":10}[,"unknown":["X"]]}, as net::render_availability: `asked` holds
-// the names asked for without repeats, in order; a name not in `available` is unknown.
-void render_available(std::string& out, std::string_view channel, const std::vector<std::string_view>& asked,
-                      const std::unordered_map<std::string_view, std::int64_t>& available) {
-  std::vector<std::string_view> unknown;
-  out += "{\"channel\":";
-  net::json::append_string(out, channel);
-  out += ",\"available\":{";
-  bool first = true;
-  for (std::string_view name : asked) {
-    auto it = available.find(name);
-    if (it == available.end()) {
-      unknown.push_back(name);
-      continue;
-    }
-    if (!first) out += ',';
-    first = false;
-    net::json::append_key(out, name);
-    net::json::append_int(out, it->second);
-  }
-  out += '}';
-  if (!unknown.empty()) {
-    out += ",\"unknown\":[";
-    for (std::size_t i = 0; i < unknown.size(); ++i) {
-      if (i) out += ',';
-      net::json::append_string(out, unknown[i]);
-    }
-    out += ']';
-  }
-  out += '}';
 }
 
 }  // namespace
@@ -123,13 +65,17 @@ void ClusterWorker::http_request(ClusterConn& c, const HttpRequest& req, std::in
 
   // Unauthenticated operational endpoints.
   if (route_is(req, parts, "GET", {"healthz"})) {
-    http_reply(c, 200, "{\"status\":\"ok\"}", ka);
+    std::string body;
+    net::render_status(body, "ok");
+    http_reply(c, 200, body, ka);
     return done("GET /healthz", 200);
   }
   if (route_is(req, parts, "GET", {"readyz"})) {
     bool draining = srv_.draining_.load(std::memory_order_relaxed);
     bool ready = !draining && store_->healthy();
-    if (ready) http_reply(c, 200, "{\"status\":\"ready\"}", ka);
+    std::string body;
+    net::render_status(body, "ready");
+    if (ready) http_reply(c, 200, body, ka);
     else http_error(c, core::Code::unavailable, draining ? "draining" : "storage unavailable", ka);
     return done("GET /readyz", ready ? 200 : 503);
   }
@@ -176,7 +122,7 @@ bool ClusterWorker::http_write(ClusterConn& c, const HttpRequest& req, const Pri
     if (other_channel) return forbidden();
   }
   std::string err;
-  if (w.code != core::Code::ok) return finish(http_error(c, w.code, w.error, ka));
+  if (!w.status.ok()) return finish(http_error(c, w.status.code, w.status.message, ka));
   if (core::validate(w.command, &err) != core::Code::ok) {
     return finish(http_error(c, core::Code::invalid_request, err, ka));
   }
@@ -218,7 +164,9 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
     if (!who.admin()) return forbidden();
     core::Outcome o = store_->list_channels(&r);
     if (!o.ok()) return finish(http_outcome_error(c, o, ka));
-    render_channels(body, r.channels);
+    std::vector<core::ChannelView> views;
+    for (const backends::ChannelRecord& ch : r.channels) views.push_back(ch.view());
+    net::render_channel_list(body, views);
     http_reply(c, 200, body, ka);
     return finish(200);
   }
@@ -276,7 +224,7 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
     if (srv_.ledger_) {
       for (std::string& d : srv_.ledger_->reconcile(true, nullptr)) r.drift.push_back("ledger: " + std::move(d));
     }
-    render_drift(body, r.skus_checked, r.drift);
+    net::render_reconcile(body, r.skus_checked, r.drift);
     http_reply(c, 200, body, ka);
     return finish(200);
   }
@@ -338,8 +286,13 @@ void ClusterWorker::http_availability(ClusterConn& c, const HttpRequest& req, co
     if (!known) return finish(http_error(c, core::Code::unknown_channel, unknown_channel, ka));
   }
   // `available` keys point into r; render before r goes.
+  std::vector<net::AskedSku> rows;
+  for (std::string_view name : asked) {
+    auto it = available.find(name);
+    rows.push_back({name, it == available.end() ? std::nullopt : std::optional(it->second)});
+  }
   std::string body;
-  render_available(body, *channel, asked, available);
+  net::render_availability(body, *channel, rows);
   http_reply(c, 200, body, ka);
   finish(200);
 }

@@ -76,36 +76,36 @@ bool match_write_route(const HttpRequest& req, const std::vector<std::string_vie
   if (route_is(req, parts, "PUT", {"v1", "channels", "*"})) {
     w->view = WriteView::channel;
     if (admin_only("PUT /v1/channels/{channel}"))
-      w->code = net::decode_put_channel(parts[2], req.body, &w->command, &w->error);
+      w->status = net::decode_put_channel(parts[2], req.body, &w->command);
   } else if (route_is(req, parts, "PUT", {"v1", "skus", "*"})) {
-    if (admin_only("PUT /v1/skus/{sku}")) w->code = net::decode_put_sku(parts[2], req.body, &w->command, &w->error);
+    if (admin_only("PUT /v1/skus/{sku}")) w->status = net::decode_put_sku(parts[2], req.body, &w->command);
   } else if (route_is(req, parts, "POST", {"v1", "skus", "*", "adjustments"})) {
     if (admin_only("POST /v1/skus/{sku}/adjustments"))
-      w->code = net::decode_adjust(parts[2], req.body, &w->command, &w->error);
+      w->status = net::decode_adjust(parts[2], req.body, &w->command);
   } else if (route_is(req, parts, "PUT", {"v1", "skus", "*", "allocation"})) {
     if (admin_only("PUT /v1/skus/{sku}/allocation"))
-      w->code = net::decode_set_allocation(parts[2], req.body, &w->command, &w->error);
+      w->status = net::decode_set_allocation(parts[2], req.body, &w->command);
   } else if (route_is(req, parts, "POST", {"v1", "skus", "*", "pools", "*", "close"})) {
     if (admin_only("POST /v1/skus/{sku}/pools/{pool}/close"))
       w->command = core::ClosePool{std::string(parts[2]), std::string(parts[4])};
   } else if (route_is(req, parts, "POST", {"v1", "holds"})) {
     w->route = "POST /v1/holds";
     w->view = WriteView::hold;
-    w->code = net::decode_create_hold(req.body, &w->command, &w->error);
-    w->forbidden = w->code == core::Code::ok && !who.may_act_for(std::get<core::CreateHold>(w->command).channel);
+    w->status = net::decode_create_hold(req.body, &w->command);
+    w->forbidden = w->status.ok() && !who.may_act_for(std::get<core::CreateHold>(w->command).channel);
   } else if (parts.size() == 4 && req.method == "POST" && parts[0] == "v1" && parts[1] == "holds" &&
              (parts[3] == "confirm" || parts[3] == "release" || parts[3] == "extend")) {
     w->view = WriteView::hold;
     w->hold_id = parts[2];
     if (parts[3] == "confirm") {
       w->route = "POST /v1/holds/{id}/confirm";
-      w->code = net::decode_confirm(w->hold_id, req.body, &w->command, &w->error);
+      w->status = net::decode_confirm(w->hold_id, req.body, &w->command);
     } else if (parts[3] == "release") {
       w->route = "POST /v1/holds/{id}/release";
-      w->code = net::decode_release(w->hold_id, req.body, &w->command, &w->error);
+      w->status = net::decode_release(w->hold_id, req.body, &w->command);
     } else {
       w->route = "POST /v1/holds/{id}/extend";
-      w->code = net::decode_extend(w->hold_id, req.body, &w->command, &w->error);
+      w->status = net::decode_extend(w->hold_id, req.body, &w->command);
     }
   } else {
     return false;

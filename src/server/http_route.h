@@ -1,7 +1,7 @@
 // http_route.h: the HTTP front ends' shared routing, used by the embedded server (server_http.cc) and
 // cluster mode (cluster_server_http.cc) so that both route and decode byte for byte alike: one parsed
 // request, path splitting and matching, query parameters, and the write routes decoded into commands.
-// Paths and bodies follow ../shared/CONTRACT.md; docs/api.md documents every route.
+// Paths and bodies follow the contract; docs/api.md documents every route.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -61,11 +61,10 @@ struct HttpWrite {
   const char* route = nullptr;  // metrics label
   WriteView view = WriteView::sku;
   core::Command command;
-  core::Code code = core::Code::ok;  // the decoder's verdict; when not ok, answer it with `error`
-  std::string error;
+  core::Status status;          // the decoder's verdict; when not ok, answer it
   bool forbidden = false;       // the principal may not use the route: answer forbidden_message()
   // POST /v1/holds/{id}/confirm|release|extend: the hold acted on. The caller checks that a non-admin
-  // principal may act on it (and answers forbidden when not) before answering `code`.
+  // principal may act on it (and answers forbidden when not) before answering `status`.
   std::string_view hold_id;
 };
 

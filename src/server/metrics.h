@@ -1,13 +1,44 @@
-// metrics.h: counters and histograms for GET /metrics (Prometheus text format 0.0.4).
-// Single-threaded: only the event loop updates and renders them.
+// metrics.h: GET /metrics in Prometheus text format 0.0.4: the one writer of every metric stockd
+// exports (Prometheus), and the counters and histograms the servers keep for it.
+// Single-threaded: the embedded server's event loop updates and renders them (cluster mode locks).
 #pragma once
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "absl/container/flat_hash_map.h"
 
+namespace stockd::engine {
+struct EngineStats;
+}
+
 namespace stockd::server {
+
+// Appends Prometheus text to `out`. Every family is written whole: HELP, TYPE, then its samples.
+// Labels are passed already formatted (`route="POST /v1/holds",status="200"`); callers only pass
+// label values that need no escaping (route templates, states, numbers).
+class Prometheus {
+ public:
+  explicit Prometheus(std::string& out) : out_(out) {}
+  // A family of one unlabelled sample.
+  void counter(std::string_view name, std::string_view help, double value);
+  void gauge(std::string_view name, std::string_view help, double value);
+  // A family of labelled samples: family() once, then sample() per label set. `type` is "counter",
+  // "gauge" or "histogram".
+  void family(std::string_view name, std::string_view type, std::string_view help);
+  void sample(std::string_view name, std::string_view labels, double value);
+  void sample(std::string_view name, std::string_view labels, std::uint64_t value);
+  // One histogram's samples after family(name, "histogram", ...): cumulative `name_bucket`s (counts
+  // has one more entry than bounds: the +Inf bucket), then `name_sum` and `name_count`.
+  void histogram(std::string_view name, std::string_view labels, std::span<const double> bounds,
+                 std::span<const std::uint64_t> counts, double sum, std::uint64_t count);
+
+ private:
+  void labelled(std::string_view name, std::string_view labels);
+  std::string& out_;
+};
 
 // Fixed-bucket histogram in seconds, as Prometheus expects (cumulative on render).
 class Histogram {
@@ -15,7 +46,8 @@ class Histogram {
   static constexpr std::array<double, 15> kBounds = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                      0.01,    0.025,  0.05,    0.1,    0.25,  0.5,   1.0, 5.0};
   void observe_us(std::int64_t us);
-  void render(std::string& out, const std::string& name, const std::string& labels) const;
+  // The samples of this histogram; the caller writes the family (Prometheus::family).
+  void render(Prometheus& p, std::string_view name, std::string_view labels) const;
 
  private:
   std::array<std::uint64_t, kBounds.size() + 1> counts_{};
@@ -28,7 +60,7 @@ class SizeHistogram {
  public:
   static constexpr std::array<double, 10> kBounds = {1, 2, 4, 8, 16, 64, 256, 1024, 4096, 16384};
   void observe(std::uint64_t n);
-  void render(std::string& out, const std::string& name) const;
+  void render(Prometheus& p, std::string_view name) const;
 
  private:
   std::array<std::uint64_t, kBounds.size() + 1> counts_{};
@@ -42,8 +74,8 @@ class Metrics {
   void batch(std::uint64_t items, std::int64_t sync_us);
   Histogram& sync() { return sync_; }
 
-  // Appends everything this object holds; the caller appends gauges it owns.
-  void render(std::string& out) const;
+  // Writes everything this object holds; the caller writes the gauges it owns.
+  void render(Prometheus& p) const;
 
  private:
   struct RouteStats {
@@ -55,7 +87,7 @@ class Metrics {
   SizeHistogram batch_items_;
 };
 
-// Appends one gauge/counter sample with HELP and TYPE lines.
-void render_metric(std::string& out, const char* name, const char* type, const char* help, double value);
+// The engine's statistics as stockd_journal_* and stockd_snapshot_* metrics.
+void render_engine_metrics(Prometheus& p, const engine::EngineStats& s);
 
 }  // namespace stockd::server

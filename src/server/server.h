@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,12 @@ class Server {
   // when the request must wait for the connection's writes in the current batch (not consumed).
   void http_input(Conn& c);
   bool http_request(Conn& c, const HttpRequest& req);
+  // http_request's parts, by kind of route; each returns std::nullopt when the route is not of its kind.
+  struct HttpCall;
+  std::optional<bool> http_ops(HttpCall& h);
+  std::optional<bool> http_write(HttpCall& h, const Principal& who);
+  std::optional<bool> http_read(HttpCall& h, const Principal& who);
+  std::optional<bool> http_admin(HttpCall& h, const Principal& who);
   void http_reply(Conn& c, int status, const std::string& body, bool keep_alive);
   void http_error(Conn& c, core::Code code, const std::string& message, bool keep_alive);
   void http_deliver(Conn& c, const Pending& p, const core::Outcome& out);

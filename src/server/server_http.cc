@@ -1,5 +1,5 @@
 // HTTP/JSON API: routing, authorization, and turning requests into engine commands or read replies.
-// Paths and bodies follow ../shared/CONTRACT.md; docs/api.md documents every route.
+// Paths and bodies follow the contract; docs/api.md documents every route.
 #include <string>
 
 #include "core/inventory.h"
@@ -28,46 +28,39 @@ void Server::http_error(Conn& c, core::Code code, const std::string& message, bo
   server::http_error(c, code, message, keep_alive);
 }
 
-bool Server::http_request(Conn& c, const HttpRequest& req) {
-  std::int64_t start = round_start_us_;
-  bool ka = req.keep_alive;
-  auto parts = split_path(req.path);
-  auto is = [&](std::string_view method, std::initializer_list<std::string_view> shape) {
+// One HTTP request being handled: what every route needs to answer it and to count it.
+struct Server::HttpCall {
+  Server& s;
+  Conn& c;
+  const HttpRequest& req;
+  std::vector<std::string_view> parts;
+  std::int64_t start;
+  bool ka;
+
+  bool is(std::string_view method, std::initializer_list<std::string_view> shape) const {
     return route_is(req, parts, method, shape);
-  };
-  auto done = [&](const char* route, int status) {
-    metrics_.request(route, status, now_us() - start);
+  }
+  bool done(const char* route, int status) {
+    s.metrics_.request(route, status, s.now_us() - start);
     return true;
-  };
+  }
   // An error answered now must not overtake this connection's writes waiting in the batch (HTTP
   // pipelining): then the request waits (returns false) and is answered after the batch, in order.
-  auto fail = [&](const char* route, core::Code code, const std::string& msg) {
+  bool fail(const char* route, core::Code code, const std::string& msg) {
     if (c.inflight > 0) return false;
-    http_error(c, code, msg, ka);
+    s.http_error(c, code, msg, ka);
     return done(route, core::http_status(code));
-  };
+  }
+  bool forbidden(const char* route) { return fail(route, core::Code::forbidden, forbidden_message(req)); }
+  bool reply(const char* route, const std::string& body) {
+    s.http_reply(c, 200, body, ka);
+    return done(route, 200);
+  }
+};
 
-  // Unauthenticated operational endpoints.
-  if (is("GET", {"healthz"})) {
-    if (c.inflight > 0) return false;
-    http_reply(c, 200, "{\"status\":\"ok\"}", ka);
-    return done("GET /healthz", 200);
-  }
-  if (is("GET", {"readyz"})) {
-    if (c.inflight > 0) return false;
-    bool ready = engine_.healthy() && !draining_;
-    if (ready) http_reply(c, 200, "{\"status\":\"ready\"}", ka);
-    else http_error(c, core::Code::unavailable, draining_ ? "draining" : "storage unavailable", ka);
-    return done("GET /readyz", ready ? 200 : 503);
-  }
-  if (is("GET", {"metrics"})) {
-    if (c.inflight > 0) return false;
-    std::string body;
-    render_metrics(body);
-    net::append_response(c.out, 200, body, ka, "text/plain; version=0.0.4");
-    if (!ka) c.close_after_flush = true;
-    return done("GET /metrics", 200);
-  }
+bool Server::http_request(Conn& c, const HttpRequest& req) {
+  HttpCall h{*this, c, req, split_path(req.path), round_start_us_, req.keep_alive};
+  if (std::optional<bool> r = http_ops(h)) return *r;
 
   Principal who = c.principal;
   if (auth_.enabled()) {
@@ -75,99 +68,140 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
     if (who.kind == Principal::Kind::none) {
       if (c.inflight > 0) return false;
       http_error(c, core::Code::unauthorized,
-                 req.authorization.empty() ? "send Authorization: Bearer <token>" : "invalid token", ka);
-      return done("unauthorized", 401);
+                 req.authorization.empty() ? "send Authorization: Bearer <token>" : "invalid token", h.ka);
+      return h.done("unauthorized", 401);
     }
   }
-  const core::Inventory& inv = engine_.inventory();
-  auto forbidden = [&](const char* route) { return fail(route, core::Code::forbidden, forbidden_message(req)); };
-
-  // Writes.
-  HttpWrite w;
-  if (match_write_route(req, parts, who, &w)) {
-    if (w.forbidden) return forbidden(w.route);
-    if (!w.hold_id.empty() && !who.admin()) {
-      std::uint32_t h = inv.find_hold(w.hold_id);
-      if (h != core::kNoIndex && !who.may_act_for(inv.channel_name(inv.hold_channel(h)))) return forbidden(w.route);
-    }
-    // The decoders' commands pass core::validate(); the engine checks again (ClosePool's path names).
-    if (w.code != core::Code::ok) return fail(w.route, w.code, w.error);
-    if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) ) {
-      ++overloaded_total_;
-      return fail(w.route, core::Code::overloaded, "write queue full, retry later");
-    }
-    auto reply = static_cast<std::uint8_t>(w.view);
-    batch_.push_back(engine::BatchItem{std::move(w.command), now_ms(), {}, 0});
-    pending_.push_back(Pending{&c, w.route, start, reply, ka});
-    ++c.inflight;
-    return true;
-  }
-
+  if (std::optional<bool> r = http_write(h, who)) return *r;
   // Reads: never overtake this connection's writes in the current batch.
   if (c.inflight > 0) return false;
-  std::string body;
-  if (is("GET", {"v1", "channels"})) {
-    if (!who.admin()) return forbidden("GET /v1/channels");
-    net::render_channel_list(body, inv);
-    http_reply(c, 200, body, ka);
-    return done("GET /v1/channels", 200);
+  if (std::optional<bool> r = http_read(h, who)) return *r;
+  if (std::optional<bool> r = http_admin(h, who)) return *r;
+  http_error(c, core::Code::invalid_request, no_route_message(req, h.parts), h.ka);
+  return h.done("unknown", 400);
+}
+
+// Unauthenticated operational endpoints.
+std::optional<bool> Server::http_ops(HttpCall& h) {
+  Conn& c = h.c;
+  if (h.is("GET", {"healthz"})) {
+    if (c.inflight > 0) return false;
+    std::string body;
+    net::render_status(body, "ok");
+    return h.reply("GET /healthz", body);
   }
-  if (is("GET", {"v1", "skus"})) {
+  if (h.is("GET", {"readyz"})) {
+    if (c.inflight > 0) return false;
+    bool ready = engine_.healthy() && !draining_;
+    std::string body;
+    net::render_status(body, "ready");
+    if (ready) http_reply(c, 200, body, h.ka);
+    else http_error(c, core::Code::unavailable, draining_ ? "draining" : "storage unavailable", h.ka);
+    return h.done("GET /readyz", ready ? 200 : 503);
+  }
+  if (h.is("GET", {"metrics"})) {
+    if (c.inflight > 0) return false;
+    std::string body;
+    render_metrics(body);
+    net::append_response(c.out, 200, body, h.ka, "text/plain; version=0.0.4");
+    if (!h.ka) c.close_after_flush = true;
+    return h.done("GET /metrics", 200);
+  }
+  return std::nullopt;
+}
+
+// Writes join the current batch; they are answered when it is durable (http_deliver).
+std::optional<bool> Server::http_write(HttpCall& h, const Principal& who) {
+  HttpWrite w;
+  if (!match_write_route(h.req, h.parts, who, &w)) return std::nullopt;
+  const core::Inventory& inv = engine_.inventory();
+  if (w.forbidden) return h.forbidden(w.route);
+  if (!w.hold_id.empty() && !who.admin()) {
+    std::uint32_t hold = inv.find_hold(w.hold_id);
+    if (hold != core::kNoIndex && !who.may_act_for(inv.channel_name(inv.hold_channel(hold)))) {
+      return h.forbidden(w.route);
+    }
+  }
+  // The decoders' commands pass core::validate(); the engine checks again (ClosePool's path names).
+  if (!w.status.ok()) return h.fail(w.route, w.status.code, w.status.message);
+  if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) ) {
+    ++overloaded_total_;
+    return h.fail(w.route, core::Code::overloaded, "write queue full, retry later");
+  }
+  auto reply = static_cast<std::uint8_t>(w.view);
+  batch_.push_back(engine::BatchItem{std::move(w.command), now_ms(), {}, 0});
+  pending_.push_back(Pending{&h.c, w.route, h.start, reply, h.ka});
+  ++h.c.inflight;
+  return true;
+}
+
+// Reads of channels, SKUs, availability and holds, answered from memory.
+std::optional<bool> Server::http_read(HttpCall& h, const Principal& who) {
+  const core::Inventory& inv = engine_.inventory();
+  const HttpRequest& req = h.req;
+  std::string body;
+  if (h.is("GET", {"v1", "channels"})) {
+    if (!who.admin()) return h.forbidden("GET /v1/channels");
+    net::render_channel_list(body, inv);
+    return h.reply("GET /v1/channels", body);
+  }
+  if (h.is("GET", {"v1", "skus"})) {
     const char* r = "GET /v1/skus";
-    if (!who.admin()) return forbidden(r);
+    if (!who.admin()) return h.forbidden(r);
     std::int64_t offset = 0, limit = 100;
     if (!query_int(req, "offset", 0, INT64_MAX, &offset) || !query_int(req, "limit", 1, kListLimitMax, &limit))
-      return fail(r, core::Code::invalid_request, "offset must be >= 0 and limit 1..1000");
+      return h.fail(r, core::Code::invalid_request, "offset must be >= 0 and limit 1..1000");
     net::render_sku_list(body, inv, static_cast<std::size_t>(offset), static_cast<std::size_t>(limit));
-    http_reply(c, 200, body, ka);
-    return done(r, 200);
+    return h.reply(r, body);
   }
-  if (is("GET", {"v1", "skus", "*"})) {
+  if (h.is("GET", {"v1", "skus", "*"})) {
     const char* r = "GET /v1/skus/{sku}";
-    if (!who.admin()) return forbidden(r);
-    std::uint32_t sku = inv.find_sku(parts[2]);
-    if (sku == core::kNoIndex) return fail(r, core::Code::unknown_sku, "unknown sku " + std::string(parts[2]));
+    if (!who.admin()) return h.forbidden(r);
+    std::uint32_t sku = inv.find_sku(h.parts[2]);
+    if (sku == core::kNoIndex) return h.fail(r, core::Code::unknown_sku, "unknown sku " + std::string(h.parts[2]));
     net::render_sku(body, inv.sku(sku));
-    http_reply(c, 200, body, ka);
-    return done(r, 200);
+    return h.reply(r, body);
   }
-  if (is("GET", {"v1", "availability"})) {
+  if (h.is("GET", {"v1", "availability"})) {
     const char* r = "GET /v1/availability";
     const std::string* channel = query_param(req, "channel");
-    if (!channel) return fail(r, core::Code::invalid_request, "query parameter channel is required");
-    if (!who.may_act_for(*channel)) return forbidden(r);
+    if (!channel) return h.fail(r, core::Code::invalid_request, "query parameter channel is required");
+    if (!who.may_act_for(*channel)) return h.forbidden(r);
     std::uint32_t ch = inv.find_channel(*channel);
-    if (ch == core::kNoIndex) return fail(r, core::Code::unknown_channel, "unknown channel " + *channel);
+    if (ch == core::kNoIndex) return h.fail(r, core::Code::unknown_channel, "unknown channel " + *channel);
     std::vector<std::string_view> skus;
     for (const auto& [k, v] : req.query)
       if (k == "sku") skus.push_back(v);
-    if (skus.empty()) return fail(r, core::Code::invalid_request, "name at least one sku=");
-    if (skus.size() > kListLimitMax) return fail(r, core::Code::invalid_request, "at most 1000 skus per request");
+    if (skus.empty()) return h.fail(r, core::Code::invalid_request, "name at least one sku=");
+    if (skus.size() > kListLimitMax) return h.fail(r, core::Code::invalid_request, "at most 1000 skus per request");
     net::render_availability(body, inv, ch, skus);
-    http_reply(c, 200, body, ka);
-    return done(r, 200);
+    return h.reply(r, body);
   }
-  if (is("GET", {"v1", "holds", "*"})) {
+  if (h.is("GET", {"v1", "holds", "*"})) {
     const char* r = "GET /v1/holds/{id}";
-    std::uint32_t h = inv.find_hold(parts[2]);
-    if (h == core::kNoIndex) return fail(r, core::Code::unknown_hold, "unknown hold " + std::string(parts[2]));
-    if (!who.may_act_for(inv.channel_name(inv.hold_channel(h)))) return forbidden(r);
-    net::render_hold(body, inv.hold(h));
-    http_reply(c, 200, body, ka);
-    return done(r, 200);
+    std::uint32_t hold = inv.find_hold(h.parts[2]);
+    if (hold == core::kNoIndex) return h.fail(r, core::Code::unknown_hold, "unknown hold " + std::string(h.parts[2]));
+    if (!who.may_act_for(inv.channel_name(inv.hold_channel(hold)))) return h.forbidden(r);
+    net::render_hold(body, inv.hold(hold));
+    return h.reply(r, body);
   }
-  if (is("GET", {"v1", "events"})) {
+  return std::nullopt;
+}
+
+// The event feed and the admin actions (snapshot, reconcile).
+std::optional<bool> Server::http_admin(HttpCall& h, const Principal& who) {
+  Conn& c = h.c;
+  if (h.is("GET", {"v1", "events"})) {
     const char* r = "GET /v1/events";
-    if (!who.admin()) return forbidden(r);
+    if (!who.admin()) return h.forbidden(r);
     std::int64_t after = 0, limit = 100, wait_s = 0;
-    if (!query_int(req, "after", 0, INT64_MAX, &after) ||
-        !query_int(req, "limit", 1, kEventsLimitMax, &limit) ||
-        !query_int(req, "wait_s", 0, kWaitSecondsMax, &wait_s))
-      return fail(r, core::Code::invalid_request, "after >= 0, limit 1..10000, wait_s 0..60");
+    if (!query_int(h.req, "after", 0, INT64_MAX, &after) || !query_int(h.req, "limit", 1, kEventsLimitMax, &limit) ||
+        !query_int(h.req, "wait_s", 0, kWaitSecondsMax, &wait_s))
+      return h.fail(r, core::Code::invalid_request, "after >= 0, limit 1..10000, wait_s 0..60");
     c.poll_after = static_cast<std::uint64_t>(after);
     c.poll_limit = static_cast<std::size_t>(limit);
-    c.poll_keep_alive = ka;
-    c.poll_start_us = start;
+    c.poll_keep_alive = h.ka;
+    c.poll_start_us = h.start;
     if (feed_.last_seq() > c.poll_after || wait_s == 0) {
       answer_poll(c);
     } else {
@@ -177,31 +211,31 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
     }
     return true;
   }
-  if (is("POST", {"v1", "admin", "snapshot"})) {
+  if (h.is("POST", {"v1", "admin", "snapshot"})) {
     const char* r = "POST /v1/admin/snapshot";
-    if (!who.admin()) return forbidden(r);
-    std::string error;
+    if (!who.admin()) return h.forbidden(r);
     std::uint64_t lsn = 0;
     if (engine_.in_flight()) {  // the snapshot is taken between batches: finish the one in flight
       engine_.wait();
       finish_batch();
     }
-    if (!engine_.snapshot(&lsn, &error)) return fail(r, core::Code::unavailable, "snapshot failed: " + error);
-    http_reply(c, 200, "{\"snapshot\":{\"lsn\":" + std::to_string(lsn) + "}}", ka);
-    return done(r, 200);
+    if (core::Status s = engine_.snapshot(&lsn); !s.ok()) {
+      return h.fail(r, core::Code::unavailable, "snapshot failed: " + s.message);
+    }
+    std::string body;
+    net::render_snapshot(body, lsn);
+    return h.reply(r, body);
   }
-  if (is("POST", {"v1", "admin", "reconcile"})) {
+  if (h.is("POST", {"v1", "admin", "reconcile"})) {
     const char* r = "POST /v1/admin/reconcile";
-    if (!who.admin()) return forbidden(r);
+    if (!who.admin()) return h.forbidden(r);
     // The embedded store has one copy of the truth: reconciling means checking that every SKU's
     // buckets, held totals and holds agree (the core's invariants). Cluster stores compare stores.
-    std::string problem = inv.check_invariants();
-    net::render_reconcile(body, inv.sku_count(), problem);
-    http_reply(c, 200, body, ka);
-    return done(r, 200);
+    std::string body;
+    net::render_reconcile(body, engine_.inventory().sku_count(), engine_.inventory().check_invariants());
+    return h.reply(r, body);
   }
-  http_error(c, core::Code::invalid_request, no_route_message(req, parts), ka);
-  return done("unknown", 400);
+  return std::nullopt;
 }
 
 void Server::http_deliver(Conn& c, const Pending& p, const core::Outcome& o) {

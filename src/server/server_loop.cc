@@ -26,9 +26,9 @@ namespace {
 
 constexpr int kEventsPerWait = 256;
 constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr int kRoundsPerWakeMax = 64;
-constexpr std::int64_t kLingerMs = 2000;
-constexpr std::int64_t kGatherUs = 150;  // longest wait for a batch's stragglers (execute_batch)  // how long a lingering close waits for the client's EOF  // a bound on re-processing after batches within one wake-up
+constexpr int kRoundsPerWakeMax = 64;     // a bound on re-processing after batches within one wake-up
+constexpr std::int64_t kLingerMs = 2000;  // how long a lingering close waits for the client's EOF
+constexpr std::int64_t kGatherUs = 150;   // longest wait for a batch's stragglers (execute_batch)
 
 // Tags in epoll_event.data.u64 for the non-connection descriptors.
 constexpr std::uint64_t kTagHttp = 1ull << 62;

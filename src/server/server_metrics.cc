@@ -6,27 +6,25 @@
 namespace stockd::server {
 
 void Server::render_metrics(std::string& out) const {
-  metrics_.render(out);
+  Prometheus p(out);
+  metrics_.render(p);
   core::Stats st = engine_.inventory().stats();
-  out += "# HELP stockd_holds Holds by state (finished holds while remembered).\n# TYPE stockd_holds gauge\n";
-  out += "stockd_holds{state=\"held\"} " + std::to_string(st.holds_held) + "\n";
-  out += "stockd_holds{state=\"confirmed\"} " + std::to_string(st.holds_confirmed) + "\n";
-  out += "stockd_holds{state=\"released\"} " + std::to_string(st.holds_released) + "\n";
-  out += "stockd_holds{state=\"expired\"} " + std::to_string(st.holds_expired) + "\n";
-  render_metric(out, "stockd_skus", "gauge", "SKUs known.", static_cast<double>(st.skus));
-  render_metric(out, "stockd_channels", "gauge", "Channels known.", static_cast<double>(st.channels));
-  render_metric(out, "stockd_connections", "gauge", "Open client connections.", static_cast<double>(open_conns_));
-  render_metric(out, "stockd_queue_depth", "gauge", "Write requests waiting for the current batch.",
-                static_cast<double>(batch_.size()));
-  render_metric(out, "stockd_long_polls", "gauge", "Parked GET /v1/events long polls.",
-                static_cast<double>(polls_.size()));
-  render_metric(out, "stockd_overloaded_total", "counter", "Requests and connections refused as overloaded.",
-                static_cast<double>(overloaded_total_));
-  render_metric(out, "stockd_events_last_seq", "gauge", "Sequence number of the newest event.",
-                static_cast<double>(engine_.inventory().last_event_seq()));
-  render_metric(out, "stockd_storage_healthy", "gauge", "1 when the engine accepts writes.",
-                engine_.healthy() ? 1.0 : 0.0);
-  engine_.render_metrics(out);
+  p.family("stockd_holds", "gauge", "Holds by state (finished holds while remembered).");
+  p.sample("stockd_holds", "state=\"held\"", std::uint64_t{st.holds_held});
+  p.sample("stockd_holds", "state=\"confirmed\"", std::uint64_t{st.holds_confirmed});
+  p.sample("stockd_holds", "state=\"released\"", std::uint64_t{st.holds_released});
+  p.sample("stockd_holds", "state=\"expired\"", std::uint64_t{st.holds_expired});
+  p.gauge("stockd_skus", "SKUs known.", static_cast<double>(st.skus));
+  p.gauge("stockd_channels", "Channels known.", static_cast<double>(st.channels));
+  p.gauge("stockd_connections", "Open client connections.", static_cast<double>(open_conns_));
+  p.gauge("stockd_queue_depth", "Write requests waiting for the current batch.", static_cast<double>(batch_.size()));
+  p.gauge("stockd_long_polls", "Parked GET /v1/events long polls.", static_cast<double>(polls_.size()));
+  p.counter("stockd_overloaded_total", "Requests and connections refused as overloaded.",
+            static_cast<double>(overloaded_total_));
+  p.gauge("stockd_events_last_seq", "Sequence number of the newest event.",
+          static_cast<double>(engine_.inventory().last_event_seq()));
+  p.gauge("stockd_storage_healthy", "1 when the engine accepts writes.", engine_.healthy() ? 1.0 : 0.0);
+  render_engine_metrics(p, engine_.stats());
 }
 
 }  // namespace stockd::server

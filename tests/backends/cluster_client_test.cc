@@ -77,7 +77,10 @@ TEST(ClusterClientUnit, ConnectFailsWhenNoSeedAnswers) {
 }
 
 TEST(ClusterClientUnit, ReplyErrorKinds) {
-  EXPECT_TRUE(RedisReply::error("IOERR 127.0.0.1:1: Connection refused").is_io_error());
+  RedisReply io = RedisReply::io_error("127.0.0.1:1: Connection refused");
+  EXPECT_TRUE(io.is_error() && io.is_io_error());
+  EXPECT_EQ(io.str, "IOERR 127.0.0.1:1: Connection refused");
+  EXPECT_FALSE(RedisReply::error("IOERR sent by a script").is_io_error()) << "the type decides, not the text";
   EXPECT_TRUE(RedisReply::error("CLUSTERDOWN Hash slot not served").is_error());
   EXPECT_FALSE(RedisReply::error("CLUSTERDOWN Hash slot not served").is_io_error());
   EXPECT_FALSE(RedisReply{}.is_error());

@@ -119,9 +119,10 @@ TEST(LedgerEntry, ValidTextAndJson) {
   EXPECT_FALSE(valid_text("\xC0\xAF")) << "overlong '/'";
   EXPECT_FALSE(valid_text("\xF4\x90\x80\x80")) << "above U+10FFFF";
   EXPECT_FALSE(valid_text("\xE2\x82")) << "truncated";
-  std::string out;
-  append_json_string(&out, "a\"b\\c\n\x01");
-  EXPECT_EQ(out, R"("a\"b\\c\u000a\u0001")");
+  SkuChange ctl;
+  ctl.sku = "a\"b\\c\n\x01";
+  EXPECT_EQ(sku_changes_json({&ctl}).substr(0, 25), R"([{"sku":"a\"b\\c\n\u0001")")
+      << "quotes, backslashes and control characters are escaped (core/json_writer.h)";
   SkuChange s;
   s.sku = "x\"y";
   s.version = 2;

@@ -49,7 +49,7 @@ std::string expected(std::uint64_t seed, std::uint64_t n) {
 // are not journaled: they are kept out of these tests by choosing n within the setup prefix + valid).
 std::uint64_t fill(FaultEnv& env, const Options& o, std::uint64_t seed, std::uint64_t n) {
   std::string error;
-  auto e = Engine::open(o, &env, &error);
+  auto e = open_engine(o, &env, &error);
   EXPECT_TRUE(e) << error;
   if (!e) return 0;
   run_stream(*e, seed, 0, n, 1);
@@ -76,7 +76,7 @@ TEST(Corruption, TornTailIsCutAndLogged) {
   std::size_t last = offs.back();
   f->resize(last + 9);  // the last record's header is torn
   std::string error;
-  auto e = Engine::open(opts(), &env, &error);
+  auto e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().torn_tail_bytes, 9u);
   EXPECT_EQ(e->stats().last_lsn, offs.size() - 1);
@@ -84,7 +84,7 @@ TEST(Corruption, TornTailIsCutAndLogged) {
   // Writing continues where the good records end; a later open sees no damage.
   run_stream(*e, 1, items_for_lsn(1, offs.size() - 1), 120, 4);
   e.reset();
-  e = Engine::open(opts(), &env, &error);
+  e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().torn_tail_bytes, 0u);
   EXPECT_TRUE(state_bytes(e->inventory()) == expected(1, 120));
@@ -99,7 +99,7 @@ TEST(Corruption, TornLastRecordPayloadIsCut) {
   ASSERT_EQ(format::read_record(*f, offs.back(), &r), format::Read::ok);
   (*f)[r.next - 1] ^= 0x40;  // the last record's checksum fails and only zeros follow
   std::string error;
-  auto e = Engine::open(opts(), &env, &error);
+  auto e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().last_lsn, offs.size() - 1);
   EXPECT_EQ(e->stats().torn_tail_bytes, r.next - offs.back());
@@ -116,7 +116,7 @@ TEST(Corruption, SegmentsArePreallocatedAndZerosEndTheJournal) {
   ASSERT_EQ(format::read_record(*f, offs.back(), &r), format::Read::ok);
   EXPECT_EQ(format::nonzero_end(*f, r.next), r.next) << "zeros after the last record";
   std::string error;
-  auto e = Engine::open(opts(), &env, &error);
+  auto e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().last_lsn, offs.size());
   EXPECT_EQ(e->stats().torn_tail_bytes, 0u);
@@ -135,14 +135,14 @@ TEST(Corruption, TornWriteIntoZerosIsCutAndNeverResurfaces) {
   std::string stale = f->substr(offs[offs.size() - 6], r.next - offs[offs.size() - 6]);
   f->replace(r.next, stale.size() - 20, stale.substr(0, stale.size() - 20));  // torn copy after the end
   std::string error;
-  auto e = Engine::open(opts(), &env, &error);
+  auto e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().last_lsn, offs.size());
   EXPECT_EQ(e->stats().torn_tail_bytes, stale.size() - 20);
   std::uint64_t acked = run_stream(*e, 9, items_for_lsn(9, offs.size()), items_for_lsn(9, offs.size()) + 1, 1);
   env.crash();
   e.reset();
-  e = Engine::open(opts(), &env, &error);
+  e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().torn_tail_bytes, 0u) << "the torn bytes were zeroed before new records";
   EXPECT_TRUE(state_bytes(e->inventory()) == expected(9, items_for_lsn(9, offs.size()) + acked));
@@ -157,7 +157,7 @@ TEST(Corruption, ZeroedRecordHeaderMidJournalRefuses) {
   std::fill(f->begin() + static_cast<std::ptrdiff_t>(victim),
             f->begin() + static_cast<std::ptrdiff_t>(victim + format::kRecordHeaderBytes), '\0');
   std::string error;
-  EXPECT_FALSE(Engine::open(opts(), &env, &error)) << "zeros with good records after them are damage, not the end";
+  EXPECT_FALSE(open_engine(opts(), &env, &error)) << "zeros with good records after them are damage, not the end";
   EXPECT_NE(error.find("offset " + std::to_string(victim)), std::string::npos) << error;
 }
 
@@ -171,14 +171,14 @@ TEST(Corruption, VersionOneSegmentIsReadButNotContinued) {
   f->resize(r.next);  // a version 1 segment ends at its last record
   f->replace(0, 8, format::kSegmentMagicV1);
   std::string error;
-  auto e = Engine::open(opts(), &env, &error);
+  auto e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().last_lsn, offs.size());
   EXPECT_EQ(e->stats().segments, 2u) << "new records go into a new (version 2) segment";
   std::uint64_t from = items_for_lsn(11, offs.size());
   std::uint64_t acked = run_stream(*e, 11, from, from + 20, 5);
   e.reset();
-  e = Engine::open(opts(), &env, &error);
+  e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_TRUE(state_bytes(e->inventory()) == expected(11, from + acked));
 }
@@ -191,20 +191,20 @@ TEST(Corruption, FlippedBitMidJournalRefusesNamingFileAndOffset) {
   std::size_t victim = offs[offs.size() / 2];
   (*f)[victim + format::kRecordHeaderBytes + 2] ^= 0x08;
   std::string error;
-  auto e = Engine::open(opts(), &env, &error);
+  auto e = open_engine(opts(), &env, &error);
   ASSERT_FALSE(e) << "a damaged record with good ones after it must not be skipped or applied";
   EXPECT_NE(error.find(format::segment_name(1)), std::string::npos) << error;
   EXPECT_NE(error.find("offset " + std::to_string(victim)), std::string::npos) << error;
 
   Options cut = opts();
   cut.recover_truncate = true;
-  e = Engine::open(cut, &env, &error);
+  e = open_engine(cut, &env, &error);
   ASSERT_TRUE(e) << error;
   std::uint64_t kept = offs.size() / 2;  // records before the victim
   EXPECT_EQ(e->stats().last_lsn, kept);
   EXPECT_TRUE(state_bytes(e->inventory()) == expected(3, items_for_lsn(3, kept)));
   e.reset();
-  e = Engine::open(opts(), &env, &error);  // the cut is permanent
+  e = open_engine(opts(), &env, &error);  // the cut is permanent
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().last_lsn, kept);
 }
@@ -217,7 +217,7 @@ TEST(Corruption, FlippedLengthFieldMidJournalRefuses) {
   std::size_t victim = offs[10];
   (*f)[victim + 2] ^= 0x01;  // length now points far past the end: looks torn, but good records follow
   std::string error;
-  EXPECT_FALSE(Engine::open(opts(), &env, &error));
+  EXPECT_FALSE(open_engine(opts(), &env, &error));
   EXPECT_NE(error.find("offset " + std::to_string(victim)), std::string::npos) << error;
 }
 
@@ -237,12 +237,12 @@ TEST(Corruption, MissingSegmentRefuses) {
   ASSERT_GE(firsts.size(), 3u);
   env.erase(seg(firsts[1]));
   std::string error;
-  EXPECT_FALSE(Engine::open(o, &env, &error));
+  EXPECT_FALSE(open_engine(o, &env, &error));
   EXPECT_NE(error.find("missing"), std::string::npos) << error;
   EXPECT_NE(error.find(format::segment_name(firsts[0])), std::string::npos) << error;
   // With recover_truncate: everything from the hole on is dropped.
   o.recover_truncate = true;
-  auto e = Engine::open(o, &env, &error);
+  auto e = open_engine(o, &env, &error);
   ASSERT_TRUE(e) << error;
   std::uint64_t kept = items_for_lsn(5, firsts[1] - 1);
   EXPECT_EQ(e->stats().last_lsn, firsts[1] - 1);
@@ -250,12 +250,12 @@ TEST(Corruption, MissingSegmentRefuses) {
   // The cut is durable before new records follow it: dropped segments never come back.
   o.recover_truncate = false;
   e.reset();
-  e = Engine::open(o, &env, &error);
+  e = open_engine(o, &env, &error);
   ASSERT_TRUE(e) << error;
   std::uint64_t acked = run_stream(*e, 5, kept, kept + 40, 4);
   env.crash();
   e.reset();
-  e = Engine::open(o, &env, &error);
+  e = open_engine(o, &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_TRUE(state_bytes(e->inventory()) == expected(5, kept + acked));
 }
@@ -271,7 +271,7 @@ TEST(Corruption, RecoverTruncateRemovesLaterSegmentsDurably) {
   (*f)[offs[5] + format::kRecordHeaderBytes] ^= 0x20;
   o.recover_truncate = true;
   std::string error;
-  auto e = Engine::open(o, &env, &error);
+  auto e = open_engine(o, &env, &error);
   ASSERT_TRUE(e) << error;
   ASSERT_EQ(e->stats().last_lsn, 5u);
   ASSERT_EQ(e->stats().segments, 1u);
@@ -283,7 +283,7 @@ TEST(Corruption, RecoverTruncateRemovesLaterSegmentsDurably) {
   env.crash();
   e.reset();
   o.recover_truncate = false;
-  e = Engine::open(o, &env, &error);
+  e = open_engine(o, &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_TRUE(state_bytes(e->inventory()) == expected(12, kept + acked));
 }
@@ -293,20 +293,20 @@ TEST(Corruption, DamagedNewestSnapshotFallsBackToThePreviousOne) {
   std::string error;
   Options o = opts();
   o.segment_bytes = 2048;
-  auto e = Engine::open(o, &env, &error);
+  auto e = open_engine(o, &env, &error);
   ASSERT_TRUE(e) << error;
   std::uint64_t a = 0, b = 0;
   run_stream(*e, 6, 0, 200, 10);
-  ASSERT_TRUE(e->snapshot(&a, &error)) << error;
+  ASSERT_TRUE(take_snapshot(*e, &a, &error)) << error;
   run_stream(*e, 6, 200, 400, 10);
-  ASSERT_TRUE(e->snapshot(&b, &error)) << error;
+  ASSERT_TRUE(take_snapshot(*e, &b, &error)) << error;
   run_stream(*e, 6, 400, 500, 10);
   e.reset();
   ASSERT_FALSE(env.exists(seg(1))) << "the second snapshot removes segments the first one covers";
   std::string* f = env.contents(snap(b));
   ASSERT_NE(f, nullptr);
   (*f)[f->size() / 2] ^= 0x10;
-  e = Engine::open(o, &env, &error);
+  e = open_engine(o, &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().snapshot_lsn, a);
   EXPECT_EQ(e->stats().snapshot_fallbacks, 1u);
@@ -315,7 +315,7 @@ TEST(Corruption, DamagedNewestSnapshotFallsBackToThePreviousOne) {
   // Both damaged, and the journal no longer reaches lsn 1 (removed by the second snapshot): refuse.
   f = env.contents(snap(a));
   f->resize(f->size() - 3);
-  e = Engine::open(o, &env, &error);
+  e = open_engine(o, &env, &error);
   EXPECT_FALSE(e);
   EXPECT_NE(error.find("no valid snapshot"), std::string::npos) << error;
 }
@@ -323,15 +323,15 @@ TEST(Corruption, DamagedNewestSnapshotFallsBackToThePreviousOne) {
 TEST(Corruption, DamagedOnlySnapshotReplaysTheWholeJournal) {
   FaultEnv env;
   std::string error;
-  auto e = Engine::open(opts(), &env, &error);
+  auto e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   std::uint64_t a = 0;
   run_stream(*e, 7, 0, 150, 10);
-  ASSERT_TRUE(e->snapshot(&a, &error)) << error;
+  ASSERT_TRUE(take_snapshot(*e, &a, &error)) << error;
   run_stream(*e, 7, 150, 200, 10);
   e.reset();
   (*env.contents(snap(a)))[40] ^= 1;
-  e = Engine::open(opts(), &env, &error);
+  e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   EXPECT_EQ(e->stats().snapshot_lsn, 0u);
   EXPECT_TRUE(state_bytes(e->inventory()) == expected(7, 200));
@@ -344,8 +344,8 @@ TEST(Corruption, SnapshotPlusReplayEqualsPureReplay) {
     Options o = opts();
     o.segment_bytes = 1024 + rng() % 8192;
     std::string error;
-    auto a = Engine::open(o, &with, &error);
-    auto b = Engine::open(o, &without, &error);
+    auto a = open_engine(o, &with, &error);
+    auto b = open_engine(o, &without, &error);
     ASSERT_TRUE(a && b) << error;
     std::uint64_t n = 0;
     while (n < 1500) {
@@ -356,13 +356,13 @@ TEST(Corruption, SnapshotPlusReplayEqualsPureReplay) {
       n += step;
       std::uint64_t lsn;
       if (rng() % 3 == 0) {
-        ASSERT_TRUE(a->snapshot(&lsn, &error)) << error;
+        ASSERT_TRUE(take_snapshot(*a, &lsn, &error)) << error;
       }
     }
     a.reset();
     b.reset();
-    a = Engine::open(o, &with, &error);
-    b = Engine::open(o, &without, &error);
+    a = open_engine(o, &with, &error);
+    b = open_engine(o, &without, &error);
     ASSERT_TRUE(a && b) << error;
     EXPECT_EQ(b->stats().snapshot_lsn, 0u);
     EXPECT_EQ(a->inventory().check_invariants(), "") << "seed " << seed;

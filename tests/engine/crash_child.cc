@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   std::uint64_t i = std::strtoull(argv[3], nullptr, 10);
   std::uint64_t max = std::strtoull(argv[4], nullptr, 10);
   std::string error;
-  auto e = Engine::open(o, Env::posix(), &error);
+  auto e = testing::open_engine(o, Env::posix(), &error);
   if (!e) {
     std::fprintf(stderr, "open failed: %s\n", error.c_str());
     return 3;

@@ -114,7 +114,7 @@ TEST(CrashHarness, EveryAcknowledgedCommandSurvivesSigkill) {
         << "cycle " << cycle << ": the child ended on its own (status " << run.status << "), seed " << seed;
     total_acked += run.acked - k;
     std::string error;
-    auto e = Engine::open(o, Env::posix(), &error);
+    auto e = open_engine(o, Env::posix(), &error);
     ASSERT_TRUE(e) << "cycle " << cycle << ": recovery refused: " << error << " (seed " << seed << ")";
     ASSERT_EQ(e->inventory().check_invariants(), "") << "cycle " << cycle << ", seed " << seed;
     std::string got = state_bytes(e->inventory());

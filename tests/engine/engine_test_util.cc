@@ -116,6 +116,21 @@ std::uint64_t run_stream(Engine& e, std::uint64_t seed, std::uint64_t from, std:
   return i - from;
 }
 
+std::unique_ptr<Engine> open_engine(const Options& o, Env* env, std::string* error, EventSink* sink) {
+  core::Result<std::unique_ptr<Engine>> r = Engine::open(o, env, sink);
+  if (!r.ok()) {
+    *error = r.status().message;
+    return nullptr;
+  }
+  return std::move(r.value());
+}
+
+bool take_snapshot(Engine& e, std::uint64_t* lsn, std::string* error) {
+  core::Status s = e.snapshot(lsn);
+  *error = s.message;
+  return s.ok();
+}
+
 }  // namespace stockd::engine::testing
 
 namespace {

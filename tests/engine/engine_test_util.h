@@ -32,4 +32,10 @@ std::string state_bytes(const core::Inventory& inv);
 // acknowledged (stops at the first batch answered `unavailable`).
 std::uint64_t run_stream(Engine& e, std::uint64_t seed, std::uint64_t from, std::uint64_t to, std::size_t batch);
 
+// Engine::open for tests that look at the engine or at why it did not open: the engine, or nullptr
+// with the Status's message in *error.
+std::unique_ptr<Engine> open_engine(const Options& o, Env* env, std::string* error, EventSink* sink = nullptr);
+// Engine::snapshot: true, or false with the Status's message in *error.
+bool take_snapshot(Engine& e, std::uint64_t* lsn, std::string* error);
+
 }  // namespace stockd::engine::testing

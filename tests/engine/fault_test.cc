@@ -37,7 +37,7 @@ FaultRun run_with_fault(std::uint64_t n, Fault fault, bool persistent, bool tear
   env.arm(n, fault, persistent);
   FaultRun run;
   std::string error;
-  auto e = Engine::open(opts(), &env, &error);
+  auto e = open_engine(opts(), &env, &error);
   core::Inventory expected;
   std::uint64_t snapshot_lsn = 0;
   std::uint64_t i = 0;
@@ -84,14 +84,14 @@ FaultRun run_with_fault(std::uint64_t n, Fault fault, bool persistent, bool tear
     e->maintain(0);
     if (i % 50 < 7) {
       std::uint64_t lsn = 0;
-      if (e->snapshot(&lsn, &error)) snapshot_lsn = lsn;
+      if (take_snapshot(*e, &lsn, &error)) snapshot_lsn = lsn;
     }
   }
   run.fault_hit = env.faults() > 0;
   std::uint64_t lsn_at_crash = e ? e->stats().last_lsn : 0;
   env.crash(tear, n);
   e.reset();
-  e = Engine::open(opts(), &env, &error);
+  e = open_engine(opts(), &env, &error);
   if (!e) {
     run.failure = "recovery refused: " + error;
     return run;
@@ -146,7 +146,7 @@ TEST(FaultInjection, FailedSyncIsNeverRetriedOnTheSameFile) {
   // retried, the recovered journal would be damaged or differ. Recovery must move to a new segment.
   FaultEnv env;
   std::string error;
-  auto e = Engine::open(opts(), &env, &error);
+  auto e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   ASSERT_EQ(run_stream(*e, kSeed, 0, 20, 5), 20u);
   env.arm(env.ops() + 2, Fault::eio, false);  // append, then the sync fails
@@ -160,7 +160,7 @@ TEST(FaultInjection, FailedSyncIsNeverRetriedOnTheSameFile) {
   ASSERT_EQ(run_stream(*e, kSeed, 20, 60, 5), 40u);
   env.crash();
   e.reset();
-  e = Engine::open(opts(), &env, &error);
+  e = open_engine(opts(), &env, &error);
   ASSERT_TRUE(e) << error;
   core::Inventory expected;
   apply_stream(expected, kSeed, 0, 60);
@@ -172,7 +172,7 @@ TEST(FaultInjection, BatchModeRewritesUnsyncedRecordsAfterAFailedSync) {
   Options o = opts();
   o.fsync = FsyncMode::batch;
   std::string error;
-  auto e = Engine::open(o, &env, &error);
+  auto e = open_engine(o, &env, &error);
   ASSERT_TRUE(e) << error;
   ASSERT_EQ(run_stream(*e, kSeed, 0, 30, 3), 30u);  // acknowledged, not yet synced
   env.advance_us(10'000);
@@ -184,7 +184,7 @@ TEST(FaultInjection, BatchModeRewritesUnsyncedRecordsAfterAFailedSync) {
   e->close();
   env.crash();
   e.reset();
-  e = Engine::open(o, &env, &error);
+  e = open_engine(o, &env, &error);
   ASSERT_TRUE(e) << error;
   core::Inventory expected;
   apply_stream(expected, kSeed, 0, 30);

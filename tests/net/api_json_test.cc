@@ -16,24 +16,22 @@ namespace {
 using core::Code;
 using core::Command;
 
-using Decoder = std::function<Code(std::string_view body, Command*, std::string*)>;
+using Decoder = std::function<core::Status(std::string_view body, Command*)>;
 
 Decoder channel_put(std::string_view ch = "app") {
-  return [ch](std::string_view b, Command* c, std::string* e) { return decode_put_channel(ch, b, c, e); };
+  return [ch](std::string_view b, Command* c) { return decode_put_channel(ch, b, c); };
 }
 Decoder sku_put(std::string_view sku = "A") {
-  return [sku](std::string_view b, Command* c, std::string* e) { return decode_put_sku(sku, b, c, e); };
+  return [sku](std::string_view b, Command* c) { return decode_put_sku(sku, b, c); };
 }
-Decoder adjust() { return [](std::string_view b, Command* c, std::string* e) { return decode_adjust("A", b, c, e); }; }
-Decoder allocation() {
-  return [](std::string_view b, Command* c, std::string* e) { return decode_set_allocation("A", b, c, e); };
-}
-Decoder hold() { return [](std::string_view b, Command* c, std::string* e) { return decode_create_hold(b, c, e); }; }
+Decoder adjust() { return [](std::string_view b, Command* c) { return decode_adjust("A", b, c); }; }
+Decoder allocation() { return [](std::string_view b, Command* c) { return decode_set_allocation("A", b, c); }; }
+Decoder hold() { return [](std::string_view b, Command* c) { return decode_create_hold(b, c); }; }
 Decoder confirm(std::string_view id = "h-1") {
-  return [id](std::string_view b, Command* c, std::string* e) { return decode_confirm(id, b, c, e); };
+  return [id](std::string_view b, Command* c) { return decode_confirm(id, b, c); };
 }
-Decoder release() { return [](std::string_view b, Command* c, std::string* e) { return decode_release("h-1", b, c, e); }; }
-Decoder extend() { return [](std::string_view b, Command* c, std::string* e) { return decode_extend("h-1", b, c, e); }; }
+Decoder release() { return [](std::string_view b, Command* c) { return decode_release("h-1", b, c); }; }
+Decoder extend() { return [](std::string_view b, Command* c) { return decode_extend("h-1", b, c); }; }
 
 std::string encode(const Command& c) {
   std::string out;
@@ -45,13 +43,13 @@ std::string encode(const Command& c) {
 template <typename T>
 T ok(const Decoder& d, std::string_view body) {
   Command cmd;
-  std::string err;
-  Code code = d(body, &cmd, &err);
-  EXPECT_EQ(code, Code::ok) << body << " -> " << err;
+  core::Status st = d(body, &cmd);
+  EXPECT_EQ(st.code, Code::ok) << body << " -> " << st.message;
   EXPECT_TRUE(std::holds_alternative<T>(cmd)) << body;
   Command again;
   std::string body2 = encode(cmd);
-  EXPECT_EQ(d(body2, &again, &err), Code::ok) << body2 << " -> " << err;
+  st = d(body2, &again);
+  EXPECT_EQ(st.code, Code::ok) << body2 << " -> " << st.message;
   EXPECT_EQ(encode(again), body2) << "round trip of " << body;
   return std::holds_alternative<T>(cmd) ? std::get<T>(cmd) : T{};
 }
@@ -59,8 +57,9 @@ T ok(const Decoder& d, std::string_view body) {
 // The body is refused as invalid_request with a message that contains `names`.
 void bad(const Decoder& d, std::string_view body, std::string_view names) {
   Command cmd;
-  std::string err;
-  EXPECT_EQ(d(body, &cmd, &err), Code::invalid_request) << body;
+  core::Status st = d(body, &cmd);
+  const std::string& err = st.message;
+  EXPECT_EQ(st.code, Code::invalid_request) << body;
   EXPECT_NE(err.find(names), std::string::npos) << "body " << body << "\nmessage \"" << err
                                                 << "\" should name \"" << names << "\"";
 }

@@ -9,7 +9,7 @@
 #include "core/inventory.h"
 #include "net/api_json.h"
 #include "net/event_record.h"
-#include "net/json_out.h"
+#include "core/json_writer.h"
 
 namespace stockd::net {
 namespace {
@@ -233,28 +233,28 @@ TEST(RenderReconcile, Shapes) {
 
 TEST(JsonOut, EscapingAlwaysGivesValidJson) {
   std::string out;
-  json::append_string(out, std::string("a\"b\\c\n\t\x01\x1f\x7f", 10));
+  core::json::append_string(out, std::string("a\"b\\c\n\t\x01\x1f\x7f", 10));
   EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\t\\u0001\\u001f\x7f\"");
   const char* samples[] = {"h\xc3\xa9llo \xe4\xb8\xad\xf0\x9f\x98\x80",  // valid 2, 3 and 4 byte forms
                            "\xff\xfe", "\xc3", "\xe4\xb8", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80"};
   for (const char* s : samples) {
     out.clear();
-    json::append_string(out, s);
+    core::json::append_string(out, s);
     Json j = Json::parse(out, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << out;
   }
   out.clear();
-  json::append_string(out, "h\xc3\xa9llo");
+  core::json::append_string(out, "h\xc3\xa9llo");
   EXPECT_EQ(out, "\"h\xc3\xa9llo\"");
   out.clear();
-  json::append_string(out, "a\xc0\xafz");
+  core::json::append_string(out, "a\xc0\xafz");
   EXPECT_EQ(out, "\"a\\ufffd\\ufffdz\"");
 }
 
 TEST(JsonOut, RatioPpb) {
   auto r = [](std::int64_t ppb) {
     std::string s;
-    json::append_ratio_ppb(s, ppb);
+    core::json::append_ratio_ppb(s, ppb);
     return s;
   };
   EXPECT_EQ(r(200'000'000), "0.2");
@@ -285,9 +285,9 @@ TEST(JsonOut, Rfc3339EdgeCases) {
       {-62'167'219'200'000, "0000-01-01T00:00:00.000Z"},
       {INT64_MIN, "0000-01-01T00:00:00.000Z"},
   };
-  for (const Case& c : cases) EXPECT_EQ(json::rfc3339_ms(c.ms), c.text) << c.ms;
+  for (const Case& c : cases) EXPECT_EQ(core::json::rfc3339_ms(c.ms), c.text) << c.ms;
   std::string out;
-  json::append_time(out, 0);
+  core::json::append_time(out, 0);
   EXPECT_EQ(out, "\"1970-01-01T00:00:00.000Z\"");
 }
 

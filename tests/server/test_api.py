@@ -1,4 +1,4 @@
-"""Every HTTP endpoint and error code of ../shared/CONTRACT.md, against a real stockd process."""
+"""Every HTTP endpoint and error code of the contract (docs/api.md), against a real stockd process."""
 import json
 import re
 import socket

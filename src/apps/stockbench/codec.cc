@@ -4,6 +4,7 @@
 
 #include "client/api_error.h"
 #include "client/resp_reply.h"
+#include "core/json_writer.h"
 
 namespace stockbench {
 
@@ -29,10 +30,22 @@ void encode_http(const Op& op, const Names& names, std::string_view host, std::s
     case OpKind::hold:
     case OpKind::sale:
       body.reserve(160);
-      body += "{\"id\":\"" + op.id + "\",\"channel\":\"" + names.channels[op.channel] + "\",\"lines\":[{\"sku\":\"" +
-              names.skus[op.sku] + "\",\"qty\":" + std::to_string(op.qty) + "}]";
-      if (op.kind == OpKind::sale) body += ",\"confirm\":true}";
-      else body += ",\"ttl_s\":" + std::to_string(op.ttl_s) + "}";
+      body += "{\"id\":";
+      stockd::core::json::append_string(body, op.id);
+      body += ",\"channel\":";
+      stockd::core::json::append_string(body, names.channels[op.channel]);
+      body += ",\"lines\":[{\"sku\":";
+      stockd::core::json::append_string(body, names.skus[op.sku]);
+      body += ",\"qty\":";
+      stockd::core::json::append_int(body, op.qty);
+      body += "}]";
+      if (op.kind == OpKind::sale) {
+        body += ",\"confirm\":true}";
+      } else {
+        body += ",\"ttl_s\":";
+        stockd::core::json::append_int(body, op.ttl_s);
+        body += '}';
+      }
       target = "/v1/holds";
       break;
     case OpKind::confirm:

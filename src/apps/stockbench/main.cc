@@ -13,7 +13,7 @@
 namespace stockbench {
 namespace {
 
-constexpr double kExpirySlackS = 1.5;  // CONTRACT.md: units return within one second of expires_at
+constexpr double kExpirySlackS = 1.5;  // docs/api.md: units return within one second of expires_at
 
 void check_flash_sale(const Options& o, Summary& s) {
   s.sold = s.stats.held_units.empty() ? 0 : s.stats.held_units[0];

@@ -103,13 +103,13 @@ int main(int argc, char** argv) {
   eo.snapshot_every_records = static_cast<std::uint64_t>(opt.snapshot_every_records);
   eo.events_retained = static_cast<std::size_t>(opt.events_retained);
   eo.recover_truncate = opt.recover_truncate;
-  std::string error;
   server::EventFeed feed(eo.events_retained);
-  auto eng = engine::Engine::open(eo, engine::Env::posix(), &error, &feed);
-  if (!eng) {
-    spdlog::error("event=open_failed data_dir={} error=\"{}\"", opt.data_dir, error);
+  core::Result<std::unique_ptr<engine::Engine>> opened = engine::Engine::open(eo, engine::Env::posix(), &feed);
+  if (!opened.ok()) {
+    spdlog::error("event=open_failed data_dir={} error=\"{}\"", opt.data_dir, opened.status().message);
     return 1;
   }
+  std::unique_ptr<engine::Engine> eng = std::move(opened.value());
   // Retention and the default low-stock ratio are state (journaled), so replay uses the values that
   // were in force; a changed setting is journaled once at start.
   core::Configure conf{opt.hold_retention_s * 1000, static_cast<std::int64_t>(opt.low_stock_ratio * 1000 + 0.5)};

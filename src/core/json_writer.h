@@ -1,12 +1,15 @@
-// json_out.h: the small pieces of hand-written JSON output: escaped strings, integers, RFC 3339 times.
-// Appending to a std::string; no allocation beyond the string's growth, no locale, no time zone.
+// json_writer.h: stockd's one JSON writer: escaped strings, keys, integers, ratios, RFC 3339 times,
+// appended to a std::string. Every JSON that stockd writes (API replies and bodies, event records, the
+// ledger's batches for PostgreSQL) is put together from these pieces, so there is one string escaper.
+// In core (pure: no I/O) so that both net and backends can use it. No allocation beyond the string's
+// growth, no locale, no time zone.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace stockd::net::json {
+namespace stockd::core::json {
 
 // "s" with JSON escapes. Bytes that are not valid UTF-8 (overlong forms, surrogates, stray continuation
 // bytes, truncated sequences) are written as \ufffd, so the output is always valid JSON and UTF-8.
@@ -29,4 +32,4 @@ std::string rfc3339_ms(std::int64_t epoch_ms);
 // The same, quoted, appended.
 void append_time(std::string& out, std::int64_t epoch_ms);
 
-}  // namespace stockd::net::json
+}  // namespace stockd::core::json

@@ -1,8 +1,8 @@
-#include "net/json_out.h"
+#include "core/json_writer.h"
 
 #include <charconv>
 
-namespace stockd::net::json {
+namespace stockd::core::json {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
@@ -167,4 +167,4 @@ void append_time(std::string& out, std::int64_t epoch_ms) {
   out += '"';
 }
 
-}  // namespace stockd::net::json
+}  // namespace stockd::core::json
