@@ -277,7 +277,7 @@ void Worker::drop(std::uint32_t i) {
 // --rate), at most kIdleWaitNs. Nanoseconds, not milliseconds: a timeout rounded down to whole
 // milliseconds is 0 whenever the next request is due within 1 ms, which at any useful rate is always,
 // and the thread then spins in epoll_wait, taking a core from the server on a small machine (issue
-// 14: that spinning, not the server, made the p99 of 21 ms at half load).
+// 14: that spinning made most of the p99 of 21 ms at half load; docs/benchmarks.md).
 std::int64_t Worker::wait_ns(std::int64_t now) const {
   if (interval_ns_ == 0) return kIdleWaitNs;
   std::int64_t soonest = INT64_MAX;
