@@ -10,6 +10,7 @@
 #include "apps/stockbench/options.h"
 #include "apps/stockbench/report.h"
 #include "apps/stockbench/setup.h"
+#include "apps/stockbench/workload.h"
 #include "apps/stockbench/zipf.h"
 
 namespace stockbench {
@@ -116,6 +117,56 @@ TEST(Options, Validation) {
   EXPECT_EQ(parse({"flash-sale", "--units", "0"}, &o), 2);
   EXPECT_EQ(parse({}, &o), 2);
   EXPECT_EQ(parse({"--help"}, &o), 0);
+}
+
+// docs/stockbench.md: channels and SKUs are named <namespace>-..., default "sb"; a namespace is made
+// of the contract's identifier characters (A-Z a-z 0-9 . _ : -).
+TEST(Options, NamespaceAndCleanup) {
+  Options o;
+  ASSERT_EQ(parse({"flash-sale"}, &o), -1);
+  EXPECT_EQ(o.name_space, "sb");
+  EXPECT_TRUE(o.cleanup);
+  Options k;
+  ASSERT_EQ(parse({"flash-sale", "--namespace", "a.b_c:d-9", "--no-cleanup"}, &k), -1);
+  EXPECT_EQ(k.name_space, "a.b_c:d-9");
+  EXPECT_FALSE(k.cleanup);
+  for (const char* bad : {"", "a/b", "a b", "sb%"}) {
+    Options b;
+    EXPECT_EQ(parse({"mixed", "--namespace", bad}, &b), 2) << "--namespace '" << bad << "'";
+  }
+}
+
+// A flash-sale remembers the buyers whose hold succeeded (not sales, not refusals), and the cleanup
+// hands out exactly one release per remembered buyer, with that buyer's hold id.
+TEST(Workload, FlashSaleRemembersHoldsAndCleanupReleasesThem) {
+  Options o;
+  ASSERT_EQ(parse({"flash-sale", "--units", "5", "--run-id", "r1"}, &o), -1);
+  Names n{{"sb-hot"}, {"sb-fs"}};
+  RunShared shared;
+  Workload w(o, n, shared, 0, 1);
+  Stats st;
+  std::vector<Op> ops(3);
+  for (auto& op : ops) ASSERT_EQ(w.next(0, &op), Next::op);
+  EXPECT_EQ(ops[2].id, "r1-buyer-2");
+  w.done(0, ops[0], kCodeOk, st);
+  w.done(0, ops[1], code_from_name("insufficient_stock"), st);
+  w.done(0, ops[2], kCodeOk, st);
+  ASSERT_EQ(st.held_buyers, (std::vector<std::uint64_t>{0, 2}));
+  Op sale = ops[1];
+  sale.kind = OpKind::sale;
+  w.done(0, sale, kCodeOk, st);
+  EXPECT_EQ(st.held_buyers.size(), 2u) << "a sale leaves nothing held";
+
+  RunShared cleanup;
+  cleanup.release_buyers = &st.held_buyers;
+  Workload c(o, n, cleanup, 0, 1);
+  Op op;
+  ASSERT_EQ(c.next(0, &op), Next::op);
+  EXPECT_EQ(op.kind, OpKind::release);
+  EXPECT_EQ(op.id, "r1-buyer-0");
+  ASSERT_EQ(c.next(0, &op), Next::op);
+  EXPECT_EQ(op.id, "r1-buyer-2");
+  EXPECT_EQ(c.next(0, &op), Next::done);
 }
 
 TEST(Codec, EncodesHoldsForBothProtocols) {

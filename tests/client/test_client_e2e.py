@@ -152,6 +152,28 @@ class ClientE2E(unittest.TestCase):
         r = self.bench("mixed", "-c", "4", "-d", "2", "--rate", "200", "--skus", "20", "--expire-ttl", "1")
         self.assertTrue(r["ok"], r["failures"])
 
+    def test_14_repeated_runs_leave_nothing_behind(self):
+        # docs/stockbench.md, "What a run leaves in the server": fixed names per --namespace, and a
+        # flash-sale releases its holds at the end unless --no-cleanup.
+        ns = ["--namespace", "e2e14"]
+        r = self.bench("flash-sale", "-c", "10", "--units", "30", "--requests", "40", *ns)
+        self.assertTrue(r["ok"], r["failures"])
+        channels = self.ctl("channels", "list", js=True)
+        hot = self.ctl("skus", "get", "e2e14-hot", js=True)
+        self.assertEqual(hot["held"], 0, f"the run's holds were not released: {hot}")
+        for _ in range(2):
+            r = self.bench("flash-sale", "-c", "10", "--units", "30", "--requests", "40", *ns)
+            self.assertTrue(r["ok"], r["failures"])
+        self.assertEqual(self.ctl("channels", "list", js=True), channels, "repeated runs added channels")
+        # Holds kept by --no-cleanup: the next run still offers --units and sells exactly that many.
+        r = self.bench("flash-sale", "-c", "10", "--units", "30", "--requests", "40", "--no-cleanup", *ns)
+        self.assertEqual(r["flash_sale"]["sold"], 30)
+        self.assertEqual(self.ctl("skus", "get", "e2e14-hot", js=True)["held"], 30)
+        r = self.bench("flash-sale", "-c", "10", "--units", "20", "--requests", "25", *ns)
+        self.assertEqual(r["flash_sale"]["sold"], 20)
+        self.assertTrue(r["ok"], r["failures"])
+        self.assertEqual(self.ctl("skus", "get", "e2e14-hot", js=True)["held"], 30, "only this run's holds are released")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,6 +1,7 @@
 #include "apps/stockbench/driver.h"
 
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,7 +26,11 @@ namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr int kEpollEventsMax = 256;
-constexpr int kIdleWaitMs = 50;
+constexpr std::int64_t kIdleWaitNs = 50'000'000;
+// With --rate a thread sleeps until its next request is due and is woken by the kernel's timer. The
+// default timer slack (50 us) lets that wake-up come up to 50 us late, and the lateness counts in the
+// request's latency (it is measured from the due time); 1 ns asks for the most precise wake-up.
+constexpr unsigned long kTimerSlackNs = 1;
 
 struct Conn {
   stockd::client::Socket sock;
@@ -37,6 +42,7 @@ struct Conn {
   bool want_write = false;
   int reconnects = 0;
   std::int64_t next_due_ns = 0;
+  std::int64_t free_ns = 0;  // when its last answer was parsed (a request due before waited for it)
 };
 
 class Worker {
@@ -70,6 +76,7 @@ class Worker {
   void drop(std::uint32_t i);
   void finish(std::uint32_t i);
   void watch(std::uint32_t i);
+  std::int64_t wait_ns(std::int64_t now) const;
 
   const Options& opt_;
   const Names& names_;
@@ -160,7 +167,12 @@ void Worker::fill(std::uint32_t i, std::int64_t now) {
       exhausted = true;
       break;
     }
-    if (interval_ns_ > 0) c.next_due_ns += interval_ns_;
+    if (interval_ns_ > 0) {
+      c.next_due_ns += interval_ns_;
+      // Only the client's own delay: a request due while its connection still waited for an answer
+      // waited for the server, which the latency shows anyway.
+      stats_.send_lag_ns.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - std::max(t0, c.free_ns))));
+    }
     op.t0_ns = t0;
     encode(op, c.out);
     c.inflight.push_back(std::move(op));
@@ -207,6 +219,7 @@ bool Worker::parse(Conn& c, std::uint32_t i, bool* close_after) {
     c.inflight.pop_front();
     if (op.kind != OpKind::auth) stats_.latency_ns.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - op.t0_ns)));
     workload_.done(i, op, code, stats_);
+    if (c.inflight.empty()) c.free_ns = now;
     if (*close_after) break;
   }
   c.in.erase(0, pos);
@@ -260,20 +273,31 @@ void Worker::drop(std::uint32_t i) {
   --active_;
 }
 
+// How long the loop may sleep: until the soonest due request of a connection that can send (with
+// --rate), at most kIdleWaitNs. Nanoseconds, not milliseconds: a timeout rounded down to whole
+// milliseconds is 0 whenever the next request is due within 1 ms, which at any useful rate is always,
+// and the thread then spins in epoll_wait, taking a core from the server on a small machine (issue
+// 14: that spinning made most of the p99 of 21 ms at half load; docs/benchmarks.md).
+std::int64_t Worker::wait_ns(std::int64_t now) const {
+  if (interval_ns_ == 0) return kIdleWaitNs;
+  std::int64_t soonest = INT64_MAX;
+  for (const auto& c : conns_)
+    if (!c.finished && c.inflight.empty()) soonest = std::min(soonest, c.next_due_ns);
+  if (soonest == INT64_MAX) return kIdleWaitNs;
+  return std::clamp<std::int64_t>(soonest - now, 0, kIdleWaitNs);
+}
+
 void Worker::run() {
+  if (interval_ns_ > 0) ::prctl(PR_SET_TIMERSLACK, kTimerSlackNs, 0, 0, 0);
   std::int64_t now = now_ns();
   for (std::uint32_t i = 0; i < conns_.size(); ++i) fill(i, now);
   epoll_event events[kEpollEventsMax];
   std::int64_t stop_seen_ns = 0;
   while (active_ > 0) {
-    int timeout_ms = kIdleWaitMs;
-    if (interval_ns_ > 0) {
-      std::int64_t soonest = INT64_MAX;
-      for (const auto& c : conns_)
-        if (!c.finished && c.inflight.empty()) soonest = std::min(soonest, c.next_due_ns);
-      if (soonest != INT64_MAX) timeout_ms = static_cast<int>(std::clamp<std::int64_t>((soonest - now_ns()) / 1'000'000, 0, kIdleWaitMs));
-    }
-    int n = ::epoll_wait(epfd_, events, kEpollEventsMax, timeout_ms);
+    std::int64_t wait = wait_ns(now_ns());
+    timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
+    int n = ::epoll_pwait2(epfd_, events, kEpollEventsMax, &ts, nullptr);  // ns timeouts (Linux 5.11)
+    if (n < 0 && errno == ENOSYS) n = ::epoll_wait(epfd_, events, kEpollEventsMax, static_cast<int>((wait + 999'999) / 1'000'000));
     for (int k = 0; k < n; ++k) {
       std::uint32_t i = events[k].data.u32;
       if (conns_[i].finished) continue;
@@ -309,8 +333,10 @@ DriverResult run_driver(const Options& opt, const Names& names, const stockd::cl
     if (!workers.back()->open(&result.error)) return result;
   }
   std::vector<std::thread> threads;
+  result.start_ns = now_ns();  // the connections are open: the load starts now
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
   for (auto& t : threads) t.join();
+  result.end_ns = now_ns();
   for (auto& w : workers) result.per_thread.push_back(std::move(w->stats()));
   return result;
 }

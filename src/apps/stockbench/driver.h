@@ -22,6 +22,9 @@ inline constexpr std::int64_t kDrainTimeoutNs = 15'000'000'000;  // answers awai
 struct DriverResult {
   std::vector<Stats> per_thread;
   std::string error;  // set when connections could not be opened at the start
+  // steady clock (now_ns), from when every connection was open to when the last thread finished:
+  // the run's elapsed time, at nanosecond resolution whatever the caller's own polling interval
+  std::int64_t start_ns = 0, end_ns = 0;
 };
 
 // Runs the load until every connection is done or shared.stop is set (then drains what is in

@@ -1,4 +1,4 @@
-// names.h: the SKUs and channels a run works on (created by setup, named by the run id).
+// names.h: the SKUs and channels a run works on (created or reused by setup, named by --namespace).
 #pragma once
 #include <string>
 #include <vector>

@@ -23,6 +23,7 @@ struct Op {
   std::int64_t qty = 1;
   std::int64_t ttl_s = 60;
   std::int64_t t0_ns = 0;     // when it was sent (or, with --rate, when it should have been)
+  std::uint64_t buyer = 0;    // flash-sale: the buyer's number (hold id <run>-buyer-<buyer>)
 };
 
 // Outcome codes: 0 is success, 1..15 the contract's error codes in its order (client/api_error.h),

@@ -13,6 +13,7 @@ namespace {
 constexpr std::uint32_t kConnectionsMax = 10000;
 constexpr std::uint32_t kThreadsMax = 64;
 constexpr std::uint32_t kPipelineMax = 1024;
+constexpr const char* kIdChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";  // CONTRACT.md
 
 void common(CLI::App* app, Options* o) {
   app->add_option("--url", o->url, "stockd's HTTP API (setup, checks, and the load unless --resp)")
@@ -34,7 +35,16 @@ void common(CLI::App* app, Options* o) {
   app->add_flag("--json", o->json, "print the summary as JSON on stdout");
   app->add_flag("!--no-progress", o->progress, "no progress line each second");
   app->add_flag("!--no-check", o->check, "skip the invariant check at the end");
-  app->add_option("--run-id", o->run_id, "prefix of every id this run creates");
+  app->add_option("--run-id", o->run_id, "prefix of the hold ids this run creates");
+  app->add_option("--namespace", o->name_space, "prefix of the channels and SKUs (reused by every run with it)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            bool ok = !v.empty() && v.size() <= 64 && v.find_first_not_of(kIdChars) == std::string::npos;
+            return ok ? std::string() : std::string("1 to 64 characters of A-Z a-z 0-9 . _ : -");
+          },
+          "ID"))
+      ->capture_default_str();
+  app->add_flag("!--no-cleanup", o->cleanup, "flash-sale: leave this run's holds held (they expire after 3600 s)");
 }
 
 }  // namespace

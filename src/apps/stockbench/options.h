@@ -25,7 +25,11 @@ struct Options {
   bool json = false;
   bool progress = true;
   bool check = true;           // run the invariant check at the end
-  std::string run_id;          // prefix of every id this run creates (default: from time and pid)
+  std::string run_id;          // prefix of the hold ids this run creates (default: from time and pid)
+  // prefix of the channels and SKUs: fixed names, so that runs reuse them instead of piling up
+  // channels and SKUs in the server (the API cannot delete either); concurrent runs need their own
+  std::string name_space = "sb";
+  bool cleanup = true;         // flash-sale: release this run's holds at the end
 
   // flash-sale
   std::int64_t units = 100;

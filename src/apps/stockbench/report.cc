@@ -102,6 +102,10 @@ nlohmann::json render_json(const Summary& s) {
       {"notes", s.notes},
       {"ok", s.failures.empty()},
   };
+  if (o.rate > 0) {
+    const Histogram& lag = st.send_lag_ns;
+    j["send_lag_us"] = {{"p50", us(lag.percentile(50))}, {"p99", us(lag.percentile(99))}, {"max", us(lag.max())}};
+  }
   if (o.mode == Mode::flash_sale)
     j["flash_sale"] = {{"units", o.units}, {"sold", s.sold}, {"rejected", s.rejected}, {"expected_sold", s.expected_sold}};
   if (s.checked)

@@ -35,6 +35,26 @@ bool put(stockd::client::HttpClient& c, const std::string& method, const std::st
   return true;
 }
 
+// Units held on `sku` now (0 when it does not exist yet).
+bool held_now(stockd::client::HttpClient& c, const std::string& sku, std::int64_t* held, std::string* error) {
+  stockd::client::HttpResponse r;
+  std::string e;
+  std::string target = "/v1/skus/" + sku;
+  if (!c.request("GET", target, "", &r, &e)) {
+    *error = "GET " + target + ": " + e;
+    return false;
+  }
+  *held = 0;
+  if (r.status == 404) return true;
+  json view = json::parse(r.body, nullptr, false);
+  if (r.status != 200 || view.is_discarded() || !view.contains("held") || !view["held"].is_number_integer()) {
+    *error = "GET " + target + ": HTTP " + std::to_string(r.status) + " " + r.body.substr(0, 300);
+    return false;
+  }
+  *held = view["held"].get<std::int64_t>();
+  return true;
+}
+
 }  // namespace
 
 std::int64_t expected_available(std::int64_t on_hand, std::int64_t safety_stock, std::int64_t held) {
@@ -44,17 +64,20 @@ std::int64_t expected_available(std::int64_t on_hand, std::int64_t safety_stock,
 bool setup_run(const Options& opt, const stockd::client::Endpoint& api, Names* names, std::string* error) {
   auto client = make_client(opt, api);
   if (opt.mode == Mode::flash_sale) {
-    names->channels = {opt.run_id + "-fs"};
-    names->skus = {opt.run_id + "-hot"};
-    return put(client, "PUT", "/v1/channels/" + names->channels[0], {{"priority", 1}, {"hold_ttl_s", 3600}}, error) &&
-           put(client, "PUT", "/v1/skus/" + names->skus[0], {{"on_hand", opt.units}, {"safety_stock", 0}}, error);
+    names->channels = {opt.name_space + "-fs"};
+    names->skus = {opt.name_space + "-hot"};
+    std::int64_t held = 0;
+    return put(client, "PUT", "/v1/channels/" + names->channels[0],
+               {{"priority", 1}, {"hold_ttl_s", 3600}, {"state", "active"}}, error) &&
+           held_now(client, names->skus[0], &held, error) &&
+           put(client, "PUT", "/v1/skus/" + names->skus[0], {{"on_hand", held + opt.units}, {"safety_stock", 0}}, error);
   }
   for (std::uint32_t i = 0; i < opt.channels; ++i) {
-    names->channels.push_back(opt.run_id + "-ch" + std::to_string(i));
+    names->channels.push_back(opt.name_space + "-ch" + std::to_string(i));
     json body = {{"priority", i + 1}, {"hold_ttl_s", opt.hold_ttl_s}, {"state", "active"}};
     if (!put(client, "PUT", "/v1/channels/" + names->channels.back(), body, error)) return false;
   }
-  for (std::uint32_t i = 0; i < opt.skus; ++i) names->skus.push_back(opt.run_id + "-sku" + std::to_string(i));
+  for (std::uint32_t i = 0; i < opt.skus; ++i) names->skus.push_back(opt.name_space + "-sku" + std::to_string(i));
   std::int64_t pool = opt.pool_units > 0 ? opt.pool_units : opt.on_hand / 20;
   json alloc = {{"fences", {{names->channels[0], {{"ratio", opt.fence_ratio}}}}},
                 {"pools", {{"live", {{"units", pool}, {"channels", {names->channels[1]}}}}}},

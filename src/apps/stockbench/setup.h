@@ -11,8 +11,12 @@
 
 namespace stockbench {
 
-// Creates the run's channels and SKUs (flash-sale: one channel, one SKU with --units; mixed: the
-// channels, the SKUs with a fence for channel 0 and a pool for channel 1). Uses a few parallel
+// Creates the run's channels and SKUs, or resets them when an earlier run of the same --namespace
+// made them (flash-sale: one channel, one SKU with --units available; mixed: the channels, the SKUs
+// with a fence for channel 0 and a pool for channel 1). The API cannot delete channels or SKUs, so
+// fixed names keep repeated runs from piling them up. The hot SKU's on_hand is set to --units plus
+// what is still held on it (an earlier run with --no-cleanup): on_hand cannot be set below held, and
+// the flash-sale check (held + units - on_hand = sold) holds either way. Uses a few parallel
 // keep-alive connections. False with *error naming the failed request.
 bool setup_run(const Options& opt, const stockd::client::Endpoint& api, Names* names, std::string* error);
 

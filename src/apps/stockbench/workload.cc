@@ -6,10 +6,12 @@ void Stats::merge(const Stats& o) {
   for (std::size_t k = 0; k < kOpKinds; ++k)
     for (int c = 0; c < kCodes; ++c) counts[k][static_cast<std::size_t>(c)] += o.counts[k][static_cast<std::size_t>(c)];
   latency_ns.merge(o.latency_ns);
+  send_lag_ns.merge(o.send_lag_ns);
   if (confirmed_units.size() < o.confirmed_units.size()) confirmed_units.resize(o.confirmed_units.size());
   for (std::size_t i = 0; i < o.confirmed_units.size(); ++i) confirmed_units[i] += o.confirmed_units[i];
   if (held_units.size() < o.held_units.size()) held_units.resize(o.held_units.size());
   for (std::size_t i = 0; i < o.held_units.size(); ++i) held_units[i] += o.held_units[i];
+  held_buyers.insert(held_buyers.end(), o.held_buyers.begin(), o.held_buyers.end());
   reconnects += o.reconnects;
   unanswered += o.unanswered;
   retried_overloaded += o.retried_overloaded;
@@ -41,6 +43,7 @@ Next Workload::next(std::uint32_t conn, Op* op) {
     queued_[conn].pop_front();
     return Next::op;
   }
+  if (shared_.release_buyers) return next_release(op);
   if (shared_.stop.load(std::memory_order_relaxed)) return Next::done;
   return opt_.mode == Mode::flash_sale ? next_flash(conn, op) : next_mixed(conn, op);
 }
@@ -50,10 +53,23 @@ Next Workload::next_flash(std::uint32_t, Op* op) {
   if (buyer >= opt_.requests) return Next::done;
   op->kind = opt_.sale ? OpKind::sale : OpKind::hold;
   op->id = opt_.run_id + "-buyer-" + std::to_string(buyer);
+  op->buyer = buyer;
   op->channel = 0;
   op->sku = 0;
   op->qty = 1;
   op->ttl_s = 3600;
+  return Next::op;
+}
+
+Next Workload::next_release(Op* op) {
+  std::uint64_t k = shared_.next_release.fetch_add(1, std::memory_order_relaxed);
+  if (k >= shared_.release_buyers->size()) return Next::done;
+  op->kind = OpKind::release;
+  op->buyer = (*shared_.release_buyers)[k];
+  op->id = opt_.run_id + "-buyer-" + std::to_string(op->buyer);
+  op->channel = 0;
+  op->sku = 0;
+  op->qty = 1;
   return Next::op;
 }
 
@@ -91,6 +107,7 @@ void Workload::done(std::uint32_t conn, const Op& op, int code, Stats& stats) {
       shared_.sold.fetch_add(static_cast<std::uint64_t>(op.qty), std::memory_order_relaxed);
       if (stats.held_units.empty()) stats.held_units.resize(1);
       stats.held_units[0] += op.qty;
+      if (op.kind == OpKind::hold) stats.held_buyers.push_back(op.buyer);
       return;
     }
     if (op.fate == Fate::expire) return;

@@ -5,6 +5,7 @@
 // whenever it may send; done() gets every answer exactly once.
 //   flash-sale: each buyer (0 .. requests-1, handed out across all connections) asks once for one
 //               unit of the hot SKU with its own hold id; overloaded is retried with the same id.
+//               The cleanup after the run releases the holds of RunShared::release_buyers.
 //   mixed:      a hold on a Zipf-drawn SKU from a uniformly drawn channel; when it succeeds its fate
 //               (drawn with the hold) is sent next on the same connection: confirm or release, or
 //               nothing (left to expire). At the end, pending confirms and releases are still sent.
@@ -32,14 +33,22 @@ struct RunShared {
   std::atomic<std::uint64_t> failed{0};       // answered with an error other than insufficient_stock
   std::atomic<std::uint64_t> sold{0};         // flash-sale: units held or sold
   std::atomic<bool> stop{false};
+  // Cleanup (flash-sale): when set, every connection sends a release of these buyers' holds instead.
+  const std::vector<std::uint64_t>* release_buyers = nullptr;
+  std::atomic<std::uint64_t> next_release{0};
 };
 
 // Per thread; merged at the end.
 struct Stats {
   std::array<std::array<std::uint64_t, kCodes>, kOpKinds> counts{};  // [kind][code]
   Histogram latency_ns;
+  // --rate: how late each request was written after it was due or, when its connection was still
+  // waiting for an answer then, after that answer came (the client's own share of the latency: its
+  // wake-ups and its CPU). Large values say the client, not the server, made the tail.
+  Histogram send_lag_ns;
   std::vector<std::int64_t> confirmed_units;  // mixed: per SKU index, units confirmed by this run
   std::vector<std::int64_t> held_units;       // flash-sale: units of successful holds/sales
+  std::vector<std::uint64_t> held_buyers;     // flash-sale: buyers whose hold (not sale) succeeded
   std::uint64_t reconnects = 0;
   std::uint64_t unanswered = 0;  // ops in flight on a connection that could not be re-established
   std::uint64_t retried_overloaded = 0;
@@ -60,6 +69,7 @@ class Workload {
  private:
   Next next_flash(std::uint32_t conn, Op* op);
   Next next_mixed(std::uint32_t conn, Op* op);
+  Next next_release(Op* op);
 
   const Options& opt_;
   const Names& names_;
