@@ -13,7 +13,7 @@ namespace {
 constexpr std::uint32_t kConnectionsMax = 10000;
 constexpr std::uint32_t kThreadsMax = 64;
 constexpr std::uint32_t kPipelineMax = 1024;
-constexpr const char* kIdChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";  // CONTRACT.md
+constexpr const char* kIdChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";  // identifiers, docs/api.md
 
 void common(CLI::App* app, Options* o) {
   app->add_option("--url", o->url, "stockd's HTTP API (setup, checks, and the load unless --resp)")
