@@ -58,7 +58,7 @@ class NameIndex {
   // REQUIRES: the row's name is set and `hash` is its name_hash; no row with that name is indexed.
   // (Only the cheap part is asserted: the row is a row; re-hashing the name would double the cost.)
   void insert_new(std::uint32_t row, std::uint32_t hash) {
-    STOCKD_ASSERT(row != kNoIndex && row < rows_->size());
+    STOCKD_ASSERT(row < rows_->size());
     if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // load factor <= 3/4
     place(Slot{hash, row});
     ++size_;

@@ -76,8 +76,9 @@ void Inventory::State::resize(Sku& s) {
 // the fences of lower-priority channels, lowest priority first. REQUIRES: avail(s, channel) >= qty.
 void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws,
                             std::uint16_t* n) {
+  // The precondition avail(s, channel) >= qty is checked at the end, for free: the draws below take
+  // from exactly the buckets avail() adds up, so a short SKU leaves qty > 0.
   STOCKD_ASSERT(qty > 0);
-  STOCKD_ASSERT(avail(s, channel) >= qty);
   auto draw = [&](std::int64_t& free, std::int64_t* bucket_held, std::uint32_t bucket) {
     std::int64_t q = std::min(free, qty);
     if (q <= 0) return;
@@ -103,8 +104,7 @@ void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, Dra
       if (Fence* f = fence_of(s, *it); f && f->active) draw(f->free, &f->held, kFenceTag | *it);
     }
   }
-  STOCKD_ASSERT(qty == 0);  // every unit came out of a bucket
-  STOCKD_ASSERT(s.held <= s.on_hand);
+  STOCKD_ASSERT(qty == 0);  // every unit came out of a bucket: avail(s, channel) was >= qty
 }
 
 // Units of a draw come back (release, expiry, the unconfirmed rest of a partial confirm). They go to
@@ -165,33 +165,36 @@ Pool& Inventory::State::pool_of(Sku& s, std::uint32_t bucket) const {
   return s.alloc->pools[slot];
 }
 
-// The invariants of one SKU that cost a loop over its few buckets: no figure is negative, held never
-// exceeds on_hand, removed fences and closed pools hold no free units, the buckets' held units are part
-// of the SKU's, and the free buckets add up to exactly what is free (max(0, on_hand - safety - held)).
-// publish() runs it at the end of every change to a SKU, so every applied command checks the SKUs it
-// touched (check_invariants(), which walks everything, runs only in tests and on snapshot load).
-void Inventory::State::check_sku(const Sku& s) const {
-  STOCKD_ASSERT(s.on_hand >= 0 && s.on_hand <= limits::kOnHandMax);
-  STOCKD_ASSERT(s.safety >= 0 && s.safety <= limits::kOnHandMax);
-  STOCKD_ASSERT(s.held >= 0 && s.held <= s.on_hand);
-  STOCKD_ASSERT(s.shared_free >= 0);
-  std::int64_t free_sum = s.shared_free;
+// The invariants of one SKU's buckets: none is negative, removed fences and closed pools have no free
+// units, and the buckets' held units are part of the SKU's. Returns the free units of all buckets.
+std::int64_t Inventory::State::check_buckets(const Sku& s) const {
+  std::int64_t free_sum = 0;
   std::int64_t bucket_held = 0;
-  if (s.alloc) {
-    for (const Fence& f : s.alloc->fences) {
-      STOCKD_ASSERT(f.free >= 0 && f.held >= 0);
-      STOCKD_ASSERT(f.active || f.free == 0);
-      free_sum += f.free;
-      bucket_held += f.held;
-    }
-    for (const Pool& p : s.alloc->pools) {
-      STOCKD_ASSERT(p.free >= 0 && p.held >= 0 && p.sold >= 0);
-      STOCKD_ASSERT(p.open || p.free == 0);
-      free_sum += p.free;
-      bucket_held += p.held;
-    }
+  for (const Fence& f : s.alloc->fences) {
+    STOCKD_ASSERT((f.free | f.held) >= 0);
+    STOCKD_ASSERT(f.active || f.free == 0);
+    free_sum += f.free;
+    bucket_held += f.held;
+  }
+  for (const Pool& p : s.alloc->pools) {
+    STOCKD_ASSERT((p.free | p.held | p.sold) >= 0);
+    STOCKD_ASSERT(p.open || p.free == 0);
+    free_sum += p.free;
+    bucket_held += p.held;
   }
   STOCKD_ASSERT(bucket_held <= s.held);
+  return free_sum;
+}
+
+// The invariants of one SKU: no figure is negative, held never exceeds on_hand, on_hand stays within
+// its limit, and the free buckets add up to exactly what is free (max(0, on_hand - safety - held)).
+// publish() runs it at the end of every change to a SKU, so every applied command checks the SKUs it
+// touched (check_invariants(), which walks everything, runs only in tests and on snapshot load). The
+// bucket loops are out of line: most SKUs have no allocation, and this stays a few compares for them.
+inline void Inventory::State::check_sku(const Sku& s) const {
+  STOCKD_ASSERT((s.safety | s.held | s.shared_free) >= 0);  // none is negative (held <= on_hand below)
+  STOCKD_ASSERT(s.held <= s.on_hand && s.on_hand <= limits::kOnHandMax && s.safety <= limits::kOnHandMax);
+  std::int64_t free_sum = s.alloc ? s.shared_free + check_buckets(s) : s.shared_free;
   STOCKD_ASSERT(free_sum == total_free(s));
 }
 
@@ -203,10 +206,8 @@ void Inventory::State::capture(const Sku& s) {
 // Emits an availability event per channel whose figure changed since capture(), and low_stock when the
 // SKU's available fell from at or above its threshold to below it.
 void Inventory::State::publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before) {
-  STOCKD_ASSERT(sku < skus.size());
   const Sku& s = skus[sku];
   check_sku(s);
-  STOCKD_ASSERT(scratch_avail.size() == channels.size());  // scratch_avail[c] below is in range
   for (std::uint32_t c = 0; c < channels.size(); ++c) {
     std::int64_t now_avail = avail(s, c);
     if (now_avail == scratch_avail[c]) continue;
