@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/assert.h"
+
 namespace stockd::core {
 
 class ExpiryHeap {
@@ -17,24 +19,29 @@ class ExpiryHeap {
 
   bool empty() const { return heap_.empty(); }
   std::size_t size() const { return heap_.size(); }
-  std::int64_t top_at() const { return heap_.front().at; }
-  std::uint32_t top_hold() const { return heap_.front().hold; }
+  std::int64_t top_at() const { return heap_.front().at; }      // REQUIRES: !empty()
+  std::uint32_t top_hold() const { return heap_.front().hold; }  // REQUIRES: !empty()
   bool contains(std::uint32_t hold) const { return hold < pos_.size() && pos_[hold] != kAbsent; }
   std::int64_t at_of(std::uint32_t hold) const { return heap_[pos_[hold]].at; }
 
+  // REQUIRES: !contains(hold).
   void push(std::uint32_t hold, std::int64_t at) {
+    STOCKD_ASSERT(hold != kAbsent && !contains(hold));
     if (hold >= pos_.size()) pos_.resize(std::max<std::size_t>(hold + 1, 2 * pos_.size()), kAbsent);
     heap_.push_back({at, hold});
     pos_[hold] = static_cast<std::uint32_t>(heap_.size() - 1);
     up(heap_.size() - 1);
   }
+  // REQUIRES (update, erase): contains(hold).
   void update(std::uint32_t hold, std::int64_t at) {
+    STOCKD_ASSERT(contains(hold));
     std::size_t i = pos_[hold];
     heap_[i].at = at;
     up(i);
     down(pos_[hold]);
   }
   void erase(std::uint32_t hold) {
+    STOCKD_ASSERT(contains(hold));
     std::size_t i = pos_[hold];
     pos_[hold] = kAbsent;
     std::size_t last = heap_.size() - 1;

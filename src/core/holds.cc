@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/assert.h"
 #include "core/inventory_state.h"
 
 namespace stockd::core {
@@ -30,6 +31,7 @@ std::uint32_t Inventory::State::new_slot() {
   if (!free_slots.empty()) {
     std::uint32_t h = free_slots.back();
     free_slots.pop_back();
+    STOCKD_ASSERT(h < holds.size() && !holds[h].live);
     return h;
   }
   holds.emplace_back();
@@ -38,6 +40,8 @@ std::uint32_t Inventory::State::new_slot() {
 
 void Inventory::State::forget(std::uint32_t h) {
   Hold& hold = holds[h];
+  STOCKD_ASSERT(hold.live && hold.state != HoldState::held && hold.draws.empty());  // only finished holds
+  STOCKD_ASSERT(finished_count[static_cast<int>(hold.state)] > 0);
   --finished_count[static_cast<int>(hold.state)];
   hold_index.erase(h);
   hold = Hold{};
@@ -48,6 +52,7 @@ void Inventory::State::forget(std::uint32_t h) {
 // a confirmed hold's units were consumed by the caller.
 void Inventory::State::finish(std::uint32_t h, HoldState state, EventType type) {
   Hold& hold = holds[h];
+  STOCKD_ASSERT(hold.live && hold.state == HoldState::held && state != HoldState::held);
   if (expiry.contains(h)) expiry.erase(h);
   hold.state = state;
   hold.finished_at = now;
@@ -146,6 +151,7 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
     line.qty = c.lines[i].qty;
     line.first_draw = static_cast<std::uint16_t>(hold.draws.size());
     take(s, ch, line.qty, hold.draws, &line.n_draws);
+    STOCKD_ASSERT(line.n_draws > 0 && hold.draws.size() <= 0xffff);  // first_draw is 16 bits
     if (c.confirm)
       for (std::uint16_t d = 0; d < line.n_draws; ++d) consume(s, hold.draws[line.first_draw + d]);
     ++s.version;
@@ -204,6 +210,7 @@ Outcome Inventory::State::confirm_hold(const ConfirmHold& c) {
       if (q > 0) consume(s, Draw{draw.bucket, q});
       if (draw.qty > q) give_back(s, Draw{draw.bucket, draw.qty - q});
     }
+    STOCKD_ASSERT(left == 0);  // want[i] <= l.qty, and the line's draws add up to l.qty
     ++s.version;
     publish(l.sku, total_before, s.low_threshold);
     partial = partial || want[i] != l.qty;

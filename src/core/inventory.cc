@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/assert.h"
 #include "core/inventory_state.h"
 
 namespace stockd::core {
@@ -189,27 +190,47 @@ std::uint32_t Inventory::find_channel(std::string_view name) const { return s_->
 std::uint32_t Inventory::find_hold(std::string_view id) const { return s_->hold_index.find(id); }
 std::size_t Inventory::channel_count() const { return s_->channels.size(); }
 std::size_t Inventory::sku_count() const { return s_->skus.size(); }
-std::string_view Inventory::sku_name(std::uint32_t i) const { return s_->skus[i].name; }
-std::string_view Inventory::channel_name(std::uint32_t i) const { return s_->channels[i].name; }
-std::string_view Inventory::hold_id(std::uint32_t i) const { return s_->holds[i].id; }
-std::uint32_t Inventory::hold_channel(std::uint32_t i) const { return s_->holds[i].channel; }
+std::string_view Inventory::sku_name(std::uint32_t i) const {
+  STOCKD_ASSERT(i < s_->skus.size());
+  return s_->skus[i].name;
+}
+std::string_view Inventory::channel_name(std::uint32_t i) const {
+  STOCKD_ASSERT(i < s_->channels.size());
+  return s_->channels[i].name;
+}
+// A hold's slot may already be forgotten (an event of a hold that expired and was forgotten in one
+// housekeeping pass with retention 0): it reads as an empty row, so only the range is required.
+std::string_view Inventory::hold_id(std::uint32_t i) const {
+  STOCKD_ASSERT(i < s_->holds.size());
+  return s_->holds[i].id;
+}
+std::uint32_t Inventory::hold_channel(std::uint32_t i) const {
+  STOCKD_ASSERT(i < s_->holds.size());
+  return s_->holds[i].channel;
+}
 std::uint64_t Inventory::last_event_seq() const { return s_->last_seq; }
 std::int64_t Inventory::retention_ms() const { return s_->retention_ms; }
 std::int64_t Inventory::low_stock_permille() const { return s_->low_stock_permille; }
 
 std::int64_t Inventory::available(std::uint32_t sku, std::uint32_t channel) const {
+  STOCKD_ASSERT(sku < s_->skus.size() && channel < s_->channels.size());
   return s_->avail(s_->skus[sku], channel);
 }
 
-std::int64_t Inventory::available_total(std::uint32_t sku) const { return s_->total_free(s_->skus[sku]); }
+std::int64_t Inventory::available_total(std::uint32_t sku) const {
+  STOCKD_ASSERT(sku < s_->skus.size());
+  return s_->total_free(s_->skus[sku]);
+}
 
 ChannelView Inventory::channel(std::uint32_t i) const {
+  STOCKD_ASSERT(i < s_->channels.size());
   const Channel& c = s_->channels[i];
   return ChannelView{i, c.name, c.priority, c.ttl_s, c.state};
 }
 
 SkuView Inventory::sku(std::uint32_t i) const {
   const State& s = *s_;
+  STOCKD_ASSERT(i < s.skus.size());
   const Sku& k = s.skus[i];
   SkuView v;
   v.index = i;
@@ -243,6 +264,7 @@ SkuView Inventory::sku(std::uint32_t i) const {
 
 HoldView Inventory::hold(std::uint32_t i) const {
   const State& s = *s_;
+  STOCKD_ASSERT(i < s.holds.size());
   const Hold& h = s.holds[i];
   HoldView v;
   v.index = i;

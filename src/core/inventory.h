@@ -72,7 +72,8 @@ class Inventory {
 
   std::size_t channel_count() const;
   std::size_t sku_count() const;
-  ChannelView channel(std::uint32_t index) const;
+  // The accessors below abort (STOCKD_ASSERT) on an index out of range.
+  ChannelView channel(std::uint32_t index) const;  // REQUIRES: index < channel_count()
   SkuView sku(std::uint32_t index) const;  // REQUIRES: index < sku_count()
   std::string_view sku_name(std::uint32_t index) const;
   std::string_view channel_name(std::uint32_t index) const;

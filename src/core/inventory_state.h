@@ -217,10 +217,15 @@ struct Inventory::State {
   std::int64_t total_free(const Sku& s) const;
   void capture(const Sku& s);  // remember per-channel availability and total before a change
   void publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before);
-  Fence* fence_of(Sku& s, std::uint32_t channel) const;
+  Fence* fence_of(Sku& s, std::uint32_t channel) const;  // null: no fence (active or not) for the channel
+  Pool& pool_of(Sku& s, std::uint32_t bucket) const;
+  // REQUIRES: qty > 0 and avail(s, channel) >= qty (asserted after the draws).
   void take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws, std::uint16_t* n);
+  // REQUIRES: `d` is (part of) a draw of a held hold on `s`: its bucket exists and holds d.qty.
   void give_back(Sku& s, const Draw& d);
   void consume(Sku& s, const Draw& d);
+  void check_sku(const Sku& s) const;  // aborts (STOCKD_ASSERT) when one of the SKU's invariants is broken
+  std::int64_t check_buckets(const Sku& s) const;  // check_sku()'s part for a SKU with an allocation
 
   // holds.cc
   Outcome create_hold(const CreateHold& c);

@@ -11,7 +11,11 @@ inline constexpr std::int64_t kQtyMin = 1;                // per hold line
 inline constexpr std::int64_t kQtyMax = 1'000'000'000;    // per hold line
 inline constexpr std::size_t kLinesPerHoldMax = 100;
 inline constexpr std::int64_t kSplitMax = 16;  // shards of a hot SKU (cluster store)
-inline constexpr std::int64_t kOnHandMax = 1'000'000'000'000'000;  // 1e18: sums of lines never overflow int64
+// 10^15 for on_hand, safety_stock, low_stock_threshold, fence and pool units, and |adjustment delta|
+// (docs/api.md, "Conventions"). Why 10^15: the cluster store keeps figures in Redis Lua numbers, doubles that
+// are exact only up to 2^53 (about 9.007e15), so one limit serves both stores exactly; and 64 fences or
+// pools of 10^15 plus the units held stay far from int64 overflow.
+inline constexpr std::int64_t kOnHandMax = 1'000'000'000'000'000;  // 10^15
 inline constexpr std::int64_t kDeltaMax = kOnHandMax;     // |adjustment delta|
 inline constexpr std::int64_t kTtlSecondsMin = 1;
 inline constexpr std::int64_t kTtlSecondsMax = 30LL * 24 * 3600;  // 30 days

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/hash/hash.h"
+#include "core/assert.h"
 #include "core/event.h"
 
 namespace stockd::core {
@@ -55,7 +56,9 @@ class NameIndex {
     }
   }
   // REQUIRES: the row's name is set and `hash` is its name_hash; no row with that name is indexed.
+  // (Only the cheap part is asserted: the row is a row; re-hashing the name would double the cost.)
   void insert_new(std::uint32_t row, std::uint32_t hash) {
+    STOCKD_ASSERT(row < rows_->size());
     if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // load factor <= 3/4
     place(Slot{hash, row});
     ++size_;
@@ -70,9 +73,13 @@ class NameIndex {
   }
   // REQUIRES: the row is indexed and still has the name it was indexed with.
   void erase(std::uint32_t row) {
+    STOCKD_ASSERT(size_ > 0);
     std::uint32_t hash = name_hash(KeyOf{}((*rows_)[row]));
     std::size_t i = hash & mask_;
-    while (slots_[i].row != row) i = (i + 1) & mask_;
+    while (slots_[i].row != row) {
+      STOCKD_ASSERT(slots_[i].row != kNoIndex);  // the row is not indexed (or was renamed while it was)
+      i = (i + 1) & mask_;
+    }
     // Backward shift: move each later slot of the run whose home is not in (i, j] into the hole.
     for (std::size_t j = i;;) {
       j = (j + 1) & mask_;

@@ -95,7 +95,8 @@ Outcome Inventory::State::adjust(const Adjust& c) {
   if (on_hand < s.held)
     return error(Code::invalid_state, "adjustment would take on_hand to " + std::to_string(on_hand) +
                                           ", below the " + std::to_string(s.held) + " units held");
-  if (on_hand > limits::kOnHandMax) return error(Code::invalid_request, "on_hand would exceed 1e18");
+  if (on_hand > limits::kOnHandMax)
+    return error(Code::invalid_request, "on_hand would exceed " + std::to_string(limits::kOnHandMax));
   capture(s);
   std::int64_t total_before = total_free(s);
   std::int64_t threshold_before = s.low_threshold;

@@ -11,6 +11,7 @@
 // each capped by what is still free, so the buckets never promise more than exists.
 #include <algorithm>
 
+#include "core/assert.h"
 #include "core/inventory_state.h"
 
 namespace stockd::core {
@@ -60,6 +61,7 @@ void Inventory::State::resize(Sku& s) {
                                                           1'000'000'000);
       f->free = std::clamp<std::int64_t>(size - f->held, 0, remaining);
       remaining -= f->free;
+      STOCKD_ASSERT(remaining >= 0);
     }
     for (Pool& p : s.alloc->pools) {
       p.free = 0;
@@ -68,6 +70,7 @@ void Inventory::State::resize(Sku& s) {
       remaining -= p.free;
     }
   }
+  STOCKD_ASSERT(remaining >= 0);
   s.shared_free = remaining;
 }
 
@@ -75,6 +78,9 @@ void Inventory::State::resize(Sku& s) {
 // the fences of lower-priority channels, lowest priority first. REQUIRES: avail(s, channel) >= qty.
 void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws,
                             std::uint16_t* n) {
+  // The precondition avail(s, channel) >= qty is checked at the end, for free: the draws below take
+  // from exactly the buckets avail() adds up, so a short SKU leaves qty > 0.
+  STOCKD_ASSERT(qty > 0);
   auto draw = [&](std::int64_t& free, std::int64_t* bucket_held, std::uint32_t bucket) {
     std::int64_t q = std::min(free, qty);
     if (q <= 0) return;
@@ -100,6 +106,7 @@ void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, Dra
       if (Fence* f = fence_of(s, *it); f && f->active) draw(f->free, &f->held, kFenceTag | *it);
     }
   }
+  STOCKD_ASSERT(qty == 0);  // every unit came out of a bucket: avail(s, channel) was >= qty
 }
 
 // Units of a draw come back (release, expiry, the unconfirmed rest of a partial confirm). They go to
@@ -107,13 +114,15 @@ void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, Dra
 // stock; when safety stock was raised above what is free, only the part that makes the SKU sellable
 // again becomes free.
 void Inventory::State::give_back(Sku& s, const Draw& d) {
+  STOCKD_ASSERT(d.qty > 0 && d.qty <= s.held);
   std::int64_t before = total_free(s);
   s.held -= d.qty;
   std::int64_t back = total_free(s) - before;
   std::int64_t* target = &s.shared_free;
   if (d.bucket & kPoolTag) {
-    Pool& p = s.alloc->pools[d.bucket & kBucketKeyMask];
+    Pool& p = pool_of(s, d.bucket);
     p.held -= d.qty;
+    STOCKD_ASSERT(p.held >= 0);
     if (p.open) {
       // A pool is a total for its event (its units may have been cut while these were held): what
       // would take sold + held + free past its units goes to shared stock.
@@ -123,23 +132,72 @@ void Inventory::State::give_back(Sku& s, const Draw& d) {
     }
   } else if (d.bucket & kFenceTag) {
     Fence* f = fence_of(s, d.bucket & kBucketKeyMask);
+    STOCKD_ASSERT(f != nullptr);  // a fence with held units is kept (inactive) until they are gone
     f->held -= d.qty;
+    STOCKD_ASSERT(f->held >= 0);
     if (f->active) target = &f->free;
   }
+  STOCKD_ASSERT(back >= 0);
   *target += back;
 }
 
 // Units of a draw are sold (confirm): on hand and held go down together, free stays as it is.
 void Inventory::State::consume(Sku& s, const Draw& d) {
+  STOCKD_ASSERT(d.qty > 0 && d.qty <= s.held);
   s.held -= d.qty;
   s.on_hand -= d.qty;
   if (d.bucket & kPoolTag) {
-    Pool& p = s.alloc->pools[d.bucket & kBucketKeyMask];
+    Pool& p = pool_of(s, d.bucket);
     p.held -= d.qty;
     p.sold += d.qty;
+    STOCKD_ASSERT(p.held >= 0);
   } else if (d.bucket & kFenceTag) {
-    fence_of(s, d.bucket & kBucketKeyMask)->held -= d.qty;
+    Fence* f = fence_of(s, d.bucket & kBucketKeyMask);
+    STOCKD_ASSERT(f != nullptr);
+    f->held -= d.qty;
+    STOCKD_ASSERT(f->held >= 0);
   }
+}
+
+// A draw's pool. REQUIRES: the draw names a pool slot of this SKU (slots are never removed).
+Pool& Inventory::State::pool_of(Sku& s, std::uint32_t bucket) const {
+  STOCKD_ASSERT(s.alloc != nullptr && (bucket & kPoolTag) != 0);
+  std::uint32_t slot = bucket & kBucketKeyMask;
+  STOCKD_ASSERT(slot < s.alloc->pools.size());
+  return s.alloc->pools[slot];
+}
+
+// The invariants of one SKU's buckets: none is negative, removed fences and closed pools have no free
+// units, and the buckets' held units are part of the SKU's. Returns the free units of all buckets.
+std::int64_t Inventory::State::check_buckets(const Sku& s) const {
+  std::int64_t free_sum = 0;
+  std::int64_t bucket_held = 0;
+  for (const Fence& f : s.alloc->fences) {
+    STOCKD_ASSERT((f.free | f.held) >= 0);
+    STOCKD_ASSERT(f.active || f.free == 0);
+    free_sum += f.free;
+    bucket_held += f.held;
+  }
+  for (const Pool& p : s.alloc->pools) {
+    STOCKD_ASSERT((p.free | p.held | p.sold) >= 0);
+    STOCKD_ASSERT(p.open || p.free == 0);
+    free_sum += p.free;
+    bucket_held += p.held;
+  }
+  STOCKD_ASSERT(bucket_held <= s.held);
+  return free_sum;
+}
+
+// The invariants of one SKU: no figure is negative, held never exceeds on_hand, on_hand stays within
+// its limit, and the free buckets add up to exactly what is free (max(0, on_hand - safety - held)).
+// publish() runs it at the end of every change to a SKU, so every applied command checks the SKUs it
+// touched (check_invariants(), which walks everything, runs only in tests and on snapshot load). The
+// bucket loops are out of line: most SKUs have no allocation, and this stays a few compares for them.
+inline void Inventory::State::check_sku(const Sku& s) const {
+  STOCKD_ASSERT((s.safety | s.held | s.shared_free) >= 0);  // none is negative (held <= on_hand below)
+  STOCKD_ASSERT(s.held <= s.on_hand && s.on_hand <= limits::kOnHandMax && s.safety <= limits::kOnHandMax);
+  std::int64_t free_sum = s.alloc ? s.shared_free + check_buckets(s) : s.shared_free;
+  STOCKD_ASSERT(free_sum == total_free(s));
 }
 
 void Inventory::State::capture(const Sku& s) {
@@ -151,6 +209,7 @@ void Inventory::State::capture(const Sku& s) {
 // SKU's available fell from at or above its threshold to below it.
 void Inventory::State::publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before) {
   const Sku& s = skus[sku];
+  check_sku(s);
   for (std::uint32_t c = 0; c < channels.size(); ++c) {
     std::int64_t now_avail = avail(s, c);
     if (now_avail == scratch_avail[c]) continue;

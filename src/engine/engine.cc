@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "core/assert.h"
 #include "engine/engine_impl.h"
 #include "engine/journal_format.h"
 #include "fmt/format.h"
@@ -68,7 +69,7 @@ bool Engine::begin(std::span<BatchItem> batch) {
       it.outcome.message = std::move(message);
       continue;
     }
-    clock = std::max(clock, it.now_ms);
+    clock = std::max(clock, it.now_ms);  // the batch's times never go back: replay sees the same order
     m.times.push_back(clock);
     std::size_t at = b.size();
     b.resize(at + format::kRecordHeaderBytes);
@@ -140,6 +141,8 @@ void Engine::finish(std::span<BatchItem> batch, std::vector<core::Event>* events
     return;
   }
   std::uint64_t lsn = m.pending_lsn;
+  // begin() encoded this very batch: one time per item, lsns after the last applied one.
+  STOCKD_ASSERT(m.times.size() == batch.size() && m.pending_first == m.last_lsn + 1 && lsn >= m.last_lsn);
   if (lsn > m.last_lsn) {
     ++m.st.batches;
     m.st.records += lsn - m.last_lsn;

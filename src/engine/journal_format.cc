@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "core/assert.h"
 #include "core/codec.h"
 #include "engine/engine.h"
 #include "fmt/format.h"
@@ -71,6 +72,7 @@ bool parse_segment_header(std::string_view file, std::uint64_t* first_lsn, int* 
 
 void seal_record(std::string* out, std::size_t at, std::uint64_t lsn) {
   std::size_t payload_at = at + kRecordHeaderBytes;
+  STOCKD_ASSERT(out->size() > payload_at && out->size() - payload_at <= kRecordPayloadMax);  // 0 is no record
   auto len = static_cast<std::uint32_t>(out->size() - payload_at);
   std::uint32_t crc = record_crc(lsn, std::string_view(out->data() + payload_at, len));
   char* h = out->data() + at;

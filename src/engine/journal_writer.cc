@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/assert.h"
 #include "engine/engine_impl.h"
 
 #include <pthread.h>
@@ -181,6 +182,7 @@ bool Engine::Impl::commit(std::uint64_t first_lsn) {
 bool Engine::Impl::write_batch(std::uint64_t first_lsn) {
   const std::string& b = buf.buffer();
   if (!rotate_if_full(b.size(), first_lsn)) return false;
+  STOCKD_ASSERT(durable_offset <= written_offset && written_offset >= format::kSegmentHeaderBytes);
   if (IoError e = file->write_at(written_offset, b); e != 0) {
     ++st.write_failures;
     mark_unhealthy("write", segments.back().path, e);

@@ -8,8 +8,6 @@
 #include <map>
 #include <string>
 
-#include "core/limits.h"
-
 namespace stockd::net {
 namespace {
 
@@ -98,7 +96,7 @@ TEST(DecodePutSku, ClearingFields) {
   EXPECT_FALSE(s.on_hand);
   EXPECT_EQ(ok<core::PutSku>(sku_put(), R"({"max_per_hold":0})").max_per_hold, core::kClear);
   bad(sku_put(), R"({"on_hand":-1})", "on_hand");
-  bad(sku_put(), R"({"on_hand":1000000000000000001})", "on_hand");
+  bad(sku_put(), R"({"on_hand":1000000000000000001})", "on_hand");  // 10^18 + 1: far past the limit
   bad(sku_put(), R"({"on_hand":9223372036854775808})", "on_hand");       // overflows int64
   bad(sku_put(), R"({"on_hand":18446744073709551616})", "on_hand");      // overflows uint64
   bad(sku_put(), R"({"on_hand":1e3})", "on_hand");
@@ -132,7 +130,7 @@ TEST(DecodeAdjust, Fields) {
   bad(adjust(), R"({"delta":-9223372036854775809})", "delta");
   bad(adjust(), R"({"delta":1,"ref":""})", "ref");
   bad(adjust(), R"({"delta":1,"ref":"a b"})", "ref");
-  bad(adjust(), R"({"delta":1,"reason":")" + std::string(limits::kReasonLenMax + 1, 'r') + "\"}", "reason");
+  bad(adjust(), R"({"delta":1,"reason":")" + std::string(257, 'r') + "\"}", "reason");
   bad(adjust(), R"({"delta":1,"reason":5})", "reason");
 }
 
@@ -171,7 +169,7 @@ TEST(DecodeSetAllocation, FencesPoolsPreempt) {
   bad(allocation(), R"({"pools":{"live":{"units":5,"channels":["a",1]}}})", "pools.live.channels[1]");
   bad(allocation(), R"({"preempt":"yes"})", "preempt");
   std::string many = "{\"fences\":{";
-  for (std::size_t i = 0; i <= limits::kFencesPerSkuMax; ++i) many += (i ? ",\"c" : "\"c") + std::to_string(i) + "\":{\"units\":1}";
+  for (int i = 0; i < 65; ++i) many += (i ? ",\"c" : "\"c") + std::to_string(i) + "\":{\"units\":1}";
   bad(allocation(), many + "}}", "fences");
 }
 
@@ -187,7 +185,58 @@ TEST(DecodeCreateHold, Fields) {
   EXPECT_TRUE(sale.confirm);
   EXPECT_FALSE(sale.ttl_s);
   EXPECT_EQ(ok<core::CreateHold>(hold(), R"({"id":"x","channel":"c","lines":)" + lines_json(100) + "}").lines.size(),
-            limits::kLinesPerHoldMax);
+            100u);
+}
+
+// Every numeric and length limit of the contract at its edge, with the numbers of docs/api.md ("Conventions")
+// written out (not read from limits.h, which could be wrong the same way as the code): the limit is
+// accepted, one past it is refused, and the message says the limit in full.
+TEST(DecodeLimits, EdgesFromTheDocs) {
+  const std::string e15 = "1000000000000000", e15_1 = "1000000000000001";
+  const std::string range = "must be an integer between 0 and 1000000000000000";
+  for (const char* field : {"on_hand", "safety_stock", "low_stock_threshold"}) {
+    std::string f = field;
+    ok<core::PutSku>(sku_put(), "{\"" + f + "\":" + e15 + "}");
+    bad(sku_put(), "{\"" + f + "\":" + e15_1 + "}", f + " " + range);
+  }
+  EXPECT_EQ(ok<core::PutSku>(sku_put(), "{\"on_hand\":" + e15 + "}").on_hand, 1'000'000'000'000'000);
+  EXPECT_EQ(ok<core::Adjust>(adjust(), "{\"delta\":" + e15 + "}").delta, 1'000'000'000'000'000);
+  EXPECT_EQ(ok<core::Adjust>(adjust(), "{\"delta\":-" + e15 + "}").delta, -1'000'000'000'000'000);
+  bad(adjust(), "{\"delta\":" + e15_1 + "}", "delta");
+  bad(adjust(), "{\"delta\":-" + e15_1 + "}", "delta");
+  EXPECT_EQ(ok<core::SetAllocation>(allocation(), "{\"fences\":{\"m\":{\"units\":" + e15 + "}}}").fences[0].units,
+            1'000'000'000'000'000);
+  bad(allocation(), "{\"fences\":{\"m\":{\"units\":" + e15_1 + "}}}", "fences.m.units " + range);
+  EXPECT_EQ(ok<core::SetAllocation>(allocation(), "{\"pools\":{\"p\":{\"units\":" + e15 + ",\"channels\":[\"a\"]}}}")
+                .pools[0].units,
+            1'000'000'000'000'000);
+  bad(allocation(), "{\"pools\":{\"p\":{\"units\":" + e15_1 + ",\"channels\":[\"a\"]}}}", "pools.p.units " + range);
+
+  const std::string id128(128, 'x'), id129(129, 'x');
+  auto body = [](const std::string& id, const std::string& lines, const std::string& rest) {
+    return "{\"id\":\"" + id + "\",\"channel\":\"app\",\"lines\":" + lines + rest + "}";
+  };
+  const std::string one = R"([{"sku":"A","qty":1}])";
+  EXPECT_EQ(ok<core::CreateHold>(hold(), body(id128, one, "")).id.size(), 128u);
+  bad(hold(), body(id129, one, ""), "id");
+  EXPECT_EQ(ok<core::CreateHold>(hold(), body("h", R"([{"sku":"A","qty":1000000000}])", "")).lines[0].qty, 1'000'000'000);
+  EXPECT_EQ(ok<core::CreateHold>(hold(), body("h", one, "")).lines[0].qty, 1);
+  bad(hold(), body("h", R"([{"sku":"A","qty":1000000001}])", ""), "lines[0].qty");
+  bad(hold(), body("h", R"([{"sku":"A","qty":0}])", ""), "lines[0].qty");
+  EXPECT_EQ(ok<core::CreateHold>(hold(), body("h", one, R"(,"ttl_s":1)")).ttl_s, 1);
+  EXPECT_EQ(ok<core::CreateHold>(hold(), body("h", one, R"(,"ttl_s":2592000)")).ttl_s, 2'592'000);
+  bad(hold(), body("h", one, R"(,"ttl_s":2592001)"), "ttl_s");
+  EXPECT_EQ(ok<core::CreateHold>(hold(), body("h", lines_json(100), "")).lines.size(), 100u);
+  bad(hold(), body("h", lines_json(101), ""), "lines");
+  EXPECT_EQ(ok<core::ExtendHold>(extend(), R"({"ttl_s":2592000})").ttl_s, 2'592'000);
+  bad(extend(), R"({"ttl_s":2592001})", "ttl_s");
+
+  EXPECT_EQ(ok<core::PutChannel>(channel_put(), R"({"priority":1000000,"hold_ttl_s":2592000})").priority, 1'000'000);
+  EXPECT_EQ(ok<core::PutChannel>(channel_put(), R"({"priority":1,"hold_ttl_s":1})").hold_ttl_s, 1);
+  bad(channel_put(), R"({"priority":1000001})", "priority");
+  bad(channel_put(), R"({"hold_ttl_s":2592001})", "hold_ttl_s");
+  EXPECT_EQ(ok<core::PutChannel>(channel_put(std::string(128, 'c')), "{}").channel.size(), 128u);
+  bad(channel_put(std::string(129, 'c')), "{}", "channel");
 }
 
 TEST(DecodeCreateHold, EveryRuleNamesTheField) {
@@ -199,7 +248,7 @@ TEST(DecodeCreateHold, EveryRuleNamesTheField) {
   bad(hold(), "", "body");
   bad(hold(), " \r\n", "body");
   bad(hold(), R"({"id":"bad id!","channel":"app",)" + line + "}", "id must be");
-  bad(hold(), R"({"id":")" + std::string(limits::kIdLenMax + 1, 'x') + R"(","channel":"app",)" + line + "}", "id");
+  bad(hold(), R"({"id":")" + std::string(129, 'x') + R"(","channel":"app",)" + line + "}", "id");
   bad(hold(), R"({"channel":"app",)" + line + "}", "id is required");
   bad(hold(), R"({"id":"a",)" + line + "}", "channel is required");
   bad(hold(), R"({"id":"a","channel":"app"})", "lines is required");

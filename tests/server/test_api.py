@@ -145,6 +145,27 @@ class ApiTest(unittest.TestCase):
         st, h = self.hold("lim-2", "app", [("sku-lim", 2)])
         self.assertEqual(st, 201)
 
+    def test_stock_figures_limit_is_10_to_15(self):
+        # docs/api.md, Conventions: stock figures and |delta| up to 1,000,000,000,000,000 (10^15).
+        v = self.put_sku("sku-big", 1000000000000000)
+        self.assertEqual(v["on_hand"], 1000000000000000)
+        err = self.assertError(self.s.http("PUT", "/v1/skus/sku-big", {"on_hand": 1000000000000001}),
+                               400, "invalid_request")
+        self.assertIn("on_hand must be an integer between 0 and 1000000000000000", err["message"])
+        err = self.assertError(self.s.http("POST", "/v1/skus/sku-big/adjustments", {"delta": 1000000000000001}),
+                               400, "invalid_request")
+        self.assertIn("delta", err["message"])
+        st, v = self.s.http("POST", "/v1/skus/sku-big/adjustments", {"delta": -1000000000000000})
+        self.assertEqual((st, v["on_hand"]), (200, 0), v)
+
+    @EMBEDDED_ONLY
+    def test_adjustment_past_10_to_15_is_refused(self):
+        self.put_sku("sku-big2", 999999999999999)
+        err = self.assertError(self.s.http("POST", "/v1/skus/sku-big2/adjustments", {"delta": 2}), 400, "invalid_request")
+        self.assertEqual(err["message"], "on_hand would exceed 1000000000000000")
+        st, v = self.s.http("POST", "/v1/skus/sku-big2/adjustments", {"delta": 1})
+        self.assertEqual((st, v["on_hand"]), (200, 1000000000000000), v)
+
     def test_frozen_channel(self):
         self.put_channel("frz", priority=2)
         self.put_sku("sku-frz", 10)

@@ -15,6 +15,14 @@ const std::vector<std::string> kPools = {"live", "flash", "ev0", "ev1", "ev2"};
 const std::vector<std::int64_t> kRatios = {0, 100'000'000, 250'000'000, 333'333'333, 500'000'000, 1'000'000'000};
 const std::vector<std::int64_t> kPriorities = {1, 2, 3, 3, 5, 8};
 
+// The contract's limits as docs/api.md states them ("Conventions"), deliberately not limits.h's constants.
+constexpr std::int64_t kFigureMax = 1'000'000'000'000'000;  // on_hand, safety, threshold, units, |delta|
+constexpr std::int64_t kQtyMax = 1'000'000'000;
+constexpr std::int64_t kTtlMax = 2'592'000;  // 30 days
+constexpr std::int64_t kPriorityMax = 1'000'000;
+constexpr std::size_t kIdMax = 128;
+constexpr std::size_t kLinesMax = 100;
+
 // prefix + n. (Not `"h" + std::to_string(n)`: GCC 12 at -O3 warns falsely on it, -Werror=restrict.)
 std::string numbered(const char* prefix, std::uint64_t n) { return std::string(prefix).append(std::to_string(n)); }
 
@@ -27,6 +35,35 @@ Generator::Generator(std::uint64_t seed) : rng_(seed) {
   profile_.qty_max = std::max<std::int64_t>(2, profile_.stock_max / rng_.in(2, 8));
   profile_.big_jump_percent = static_cast<int>(rng_.in(0, 3));
   profile_.retention_zero = rng_.percent(25);
+  profile_.edge_percent = static_cast<int>(rng_.in(2, 6));
+  // One seed in 16 (so one of the default suite's) has 100+ SKUs with ample stock, so that holds of
+  // 100 lines can be created; its every step checks 100+ SKUs, so it runs ~4x longer than the others.
+  profile_.wide = seed % 16 == 5;
+  if (profile_.wide) {  // small holds of ample stock: most SKUs can be held at any time
+    profile_.skus = static_cast<int>(rng_.in(120, 130));
+    profile_.stock_max = rng_.in(1000, 5000);
+    profile_.qty_max = 4;
+  }
+}
+
+const char* edge_name(Edge e) {
+  static const char* const kNames[kEdgeKinds] = {"on_hand",    "safety_stock", "low_stock_threshold", "delta",
+                                                 "on_hand+delta", "fence units", "pool units",        "qty 1e9",
+                                                 "qty 1",      "ttl 1 s",      "ttl 30 days",         "id of 128",
+                                                 "100 lines",  "priority 1e6"};
+  return kNames[static_cast<int>(e)];
+}
+
+std::int64_t Generator::edge_high(Edge kind, std::int64_t max) {
+  bool past = rng_.percent(50);
+  edge_ = EdgeMark{kind, past};
+  return past ? max + rng_.in(1, 2) : max - rng_.in(0, 2);
+}
+
+std::int64_t Generator::edge_low(Edge kind, std::int64_t min) {
+  bool past = rng_.percent(50);
+  edge_ = EdgeMark{kind, past};
+  return past ? min - 1 : min;
 }
 
 std::int64_t Generator::advance_clock() {
@@ -87,15 +124,60 @@ core::Command Generator::new_hold(const Model& m) {
     std::string sku = some_sku(m);
     bool dup = std::any_of(c.lines.begin(), c.lines.end(), [&](const core::HoldLine& l) { return l.sku == sku; });
     if (dup) continue;
-    std::int64_t qty = rng_.percent(70) ? rng_.in(1, 4) : rng_.percent(85) ? rng_.in(1, profile_.qty_max)
-                                                                            : rng_.in(1, profile_.stock_max);
+    std::int64_t qty = rng_.percent(70) ? rng_.in(1, 4)
+                       : rng_.percent(85) || profile_.wide ? rng_.in(1, profile_.qty_max)
+                                                           : rng_.in(1, profile_.stock_max);
     c.lines.push_back({sku, qty});
   }
   if (!rng_.percent(40)) c.ttl_s = rng_.percent(95) ? rng_.in(1, 600) : rng_.in(3600, 86'400);
+  if (at_edge()) hold_edge(m, c);
   c.confirm = rng_.percent(10);
   past_.push_back(c);
   if (past_.size() > 4096) past_.pop_front();
   return c;
+}
+
+// One limit of a hold request: a line's qty, the TTL, the id's length or the number of lines.
+void Generator::hold_edge(const Model& m, core::CreateHold& c) {
+  switch (rng_.in(0, 5)) {
+    case 0: c.lines[0].qty = edge_high(Edge::qty_max, kQtyMax); break;
+    case 1: c.lines[0].qty = edge_low(Edge::qty_min, 1); break;
+    case 2: c.ttl_s = edge_low(Edge::ttl_min, 1); break;
+    case 3: c.ttl_s = edge_high(Edge::ttl_max, kTtlMax); break;
+    case 4: {
+      // "h<n>" stays a unique prefix; the padding brings the id to the limit (or one past it).
+      bool past = rng_.percent(50);
+      edge_ = EdgeMark{Edge::id_len, past};
+      c.id.resize(past ? kIdMax + 1 : kIdMax - static_cast<std::size_t>(rng_.in(0, 1)), '-');
+      break;
+    }
+    default: {
+      // One unit of every SKU the channel can hold now, then of the others (a wide profile has 100
+      // and more, so such a hold can be created), then of names that do not exist.
+      bool past = rng_.percent(50);
+      edge_ = EdgeMark{Edge::lines, past};
+      std::size_t n = past ? kLinesMax + 1 : kLinesMax;
+      int ch = -1, ch_free = -1;  // the active channel that can hold the most SKUs
+      for (std::size_t k = 0; k < m.channels.size(); ++k) {
+        if (m.channels[k].frozen) continue;
+        int free = 0;
+        for (std::size_t i = 0; i < m.skus.size(); ++i) free += m.available(static_cast<int>(i), static_cast<int>(k)) > 0;
+        if (free > ch_free) {
+          ch = static_cast<int>(k);
+          ch_free = free;
+        }
+      }
+      if (ch >= 0) c.channel = m.channels[ch].name;
+      c.lines.clear();
+      for (int pass = 0; pass < 2; ++pass)
+        for (std::size_t i = 0; i < m.skus.size() && c.lines.size() < n; ++i) {
+          bool free = ch >= 0 && m.available(static_cast<int>(i), ch) > 0;
+          if (free == (pass == 0)) c.lines.push_back({m.skus[i].name, 1});
+        }
+      for (std::uint64_t i = 0; c.lines.size() < n; ++i) c.lines.push_back({numbered("sku-x", i), 1});
+      break;
+    }
+  }
 }
 
 core::Command Generator::replay(const Model& m) {
@@ -132,29 +214,63 @@ core::Command Generator::confirm(const Model& m) {
 }
 
 core::Command Generator::release_or_extend(const Model& m, bool extend) {
-  if (extend) return core::ExtendHold{some_hold_id(m, true), rng_.percent(90) ? rng_.in(1, 600) : rng_.in(1, 86'400)};
+  if (extend) {
+    core::ExtendHold c{some_hold_id(m, true), rng_.percent(90) ? rng_.in(1, 600) : rng_.in(1, 86'400)};
+    // (An id from past_ may be one past its own limit: then the TTL's edge would not be judged alone.)
+    if (c.id.size() <= kIdMax && at_edge())
+      c.ttl_s = rng_.percent(50) ? edge_high(Edge::ttl_max, kTtlMax) : edge_low(Edge::ttl_min, 1);
+    return c;
+  }
   return core::ReleaseHold{some_hold_id(m, true)};
 }
 
 core::Command Generator::adjust(const Model& m) {
+  // Now and then the very same adjustment again: a retry, answered without applying it twice.
+  if (!past_adjusts_.empty() && rng_.percent(10)) return past_adjusts_[rng_.in(0, past_adjusts_.size() - 1)];
   core::Adjust c;
   c.sku = some_sku(m);
   std::int64_t half = std::max<std::int64_t>(1, profile_.stock_max / 2);
   c.delta = rng_.percent(60) ? rng_.in(1, half) : -rng_.in(1, half);
   if (rng_.percent(50)) c.ref = numbered("r", rng_.in(0, 5));
   c.reason = rng_.percent(50) ? "receipt" : "";
+  if (at_edge()) adjust_edge(m, c);
+  if (!c.ref.empty()) past_adjusts_.push_back(c);
+  if (past_adjusts_.size() > 8) past_adjusts_.pop_front();  // recent: its ref is likely still remembered
   return c;
+}
+
+// |delta| at 10^15, or a delta that takes the SKU's on_hand to 10^15 (or just past it).
+void Generator::adjust_edge(const Model& m, core::Adjust& c) {
+  int s = m.sku_index(c.sku);
+  if (s >= 0 && rng_.percent(50)) {
+    bool past = rng_.percent(50);
+    edge_ = EdgeMark{Edge::on_hand_sum, past};
+    std::int64_t target = past ? kFigureMax + rng_.in(1, 2) : kFigureMax - rng_.in(0, 2);
+    c.delta = target - m.skus[s].on_hand;
+    if (c.delta == 0) c.delta = -1;
+    return;
+  }
+  c.delta = edge_high(Edge::delta, kFigureMax);
+  if (rng_.percent(50)) c.delta = -c.delta;
 }
 
 core::Command Generator::put_sku(const Model& m) {
   core::PutSku c;
+  // A new SKU of the profile or an existing one; never some_sku()'s "sku-nope", which this would create.
   c.sku = m.skus.size() < static_cast<std::size_t>(profile_.skus) && rng_.percent(30)
               ? numbered("sku", m.skus.size())
-              : some_sku(m);
+              : rng_.pick(m.skus).name;
   if (rng_.percent(70)) c.on_hand = rng_.in(0, profile_.stock_max);
   if (rng_.percent(30)) c.safety_stock = rng_.in(0, std::max<std::int64_t>(1, profile_.stock_max / 4));
   if (rng_.percent(4)) c.max_per_hold = rng_.percent(50) ? core::kClear : rng_.in(2, profile_.qty_max);
   if (rng_.percent(10)) c.low_stock_threshold = rng_.percent(30) ? core::kClear : rng_.in(0, profile_.stock_max / 2);
+  if (at_edge()) {
+    switch (rng_.in(0, 2)) {
+      case 0: c.on_hand = edge_high(Edge::on_hand, kFigureMax); break;
+      case 1: c.safety_stock = edge_high(Edge::safety, kFigureMax); break;
+      default: c.low_stock_threshold = edge_high(Edge::threshold, kFigureMax); break;
+    }
+  }
   return c;
 }
 
@@ -180,6 +296,15 @@ core::Command Generator::allocation(const Model& m) {
     c.pools.push_back(p);
   }
   c.preempt = rng_.percent(50);
+  if (at_edge()) {
+    if (!c.fences.empty() && rng_.percent(50)) {
+      c.fences[0].ratio_ppb = -1;
+      c.fences[0].units = edge_high(Edge::fence_units, kFigureMax);
+    } else {
+      if (c.pools.empty()) c.pools.push_back(core::PoolSpec{rng_.pick(kPools), 0, {some_channel(m)}});
+      c.pools[0].units = edge_high(Edge::pool_units, kFigureMax);
+    }
+  }
   return c;
 }
 
@@ -199,13 +324,19 @@ core::Command Generator::put_channel(const Model& m) {
     return core::PutChannel{numbered("ch", m.channels.size()), rng_.pick(kPriorities), rng_.in(1, 900),
                             core::ChannelState::active};
   core::PutChannel c;
-  c.channel = some_channel(m);
+  // An existing channel: some_channel()'s "ch-nope" would be created here, and from then on no command
+  // of the run could name an unknown channel.
+  c.channel = rng_.pick(m.channels).name;
   int r = static_cast<int>(rng_.in(0, 99));
   int idx = m.channel_index(c.channel);
   bool frozen = idx >= 0 && m.channels[idx].frozen;
   if (r < 50) c.state = frozen || rng_.percent(70) ? core::ChannelState::active : core::ChannelState::frozen;
   else if (r < 80) c.priority = rng_.pick(kPriorities);
   else c.hold_ttl_s = rng_.in(1, 900);
+  if (at_edge()) {
+    if (rng_.percent(50)) c.priority = edge_high(Edge::priority, kPriorityMax);
+    else c.hold_ttl_s = edge_high(Edge::ttl_max, kTtlMax);
+  }
   return c;
 }
 
@@ -245,6 +376,7 @@ core::Command Generator::unknown(const Model& m) {
 }
 
 std::pair<std::int64_t, core::Command> Generator::next(const Model& m) {
+  edge_.reset();
   std::int64_t at = advance_clock();
   if (m.channels.size() < 2 || m.skus.empty()) return {at, setup(m)};
   int r = static_cast<int>(rng_.in(0, 999));

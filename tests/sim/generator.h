@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,34 @@ class Rng {
   std::uint64_t state_;
 };
 
+// The contract's limits (docs/api.md, "Conventions") a generated value can sit at. The numbers are written
+// out in generator.cc, not read from limits.h: the simulation checks the code against the documents.
+enum class Edge : std::uint8_t {
+  on_hand,      // PutSku on_hand 10^15
+  safety,       // PutSku safety_stock 10^15
+  threshold,    // PutSku low_stock_threshold 10^15
+  delta,        // Adjust |delta| 10^15
+  on_hand_sum,  // Adjust taking on_hand to 10^15
+  fence_units,  // SetAllocation fence units 10^15
+  pool_units,   // SetAllocation pool units 10^15
+  qty_max,      // hold line qty 10^9
+  qty_min,      // hold line qty 1
+  ttl_min,      // hold ttl_s 1
+  ttl_max,      // hold, extend or channel ttl 30 days (2,592,000 s)
+  id_len,       // hold id of 128 characters
+  lines,        // hold of 100 lines
+  priority,     // channel priority 1,000,000
+};
+inline constexpr int kEdgeKinds = 14;
+const char* edge_name(Edge e);
+
+// The last command sat at a limit: past == false, the limit itself or just inside it (validation must
+// accept it); past == true, just beyond it (validation must refuse it).
+struct EdgeMark {
+  Edge kind;
+  bool past;
+};
+
 struct Profile {
   int skus = 4;
   int channels_max = 8;
@@ -46,6 +75,8 @@ struct Profile {
   std::int64_t qty_max = 15;
   int big_jump_percent = 2;      // time jumps of hours (retention, long expiries)
   bool retention_zero = false;   // Configure may set retention 0
+  int edge_percent = 4;          // of the commands that have a limit: a value at or just past it
+  bool wide = false;             // 100+ SKUs, so that holds of 100 lines can be created
 };
 
 class Generator {
@@ -54,6 +85,8 @@ class Generator {
   // The next command and the wall-clock time it is sent at (which may go backwards).
   std::pair<std::int64_t, core::Command> next(const Model& m);
   const Profile& profile() const { return profile_; }
+  // Whether the command next() returned last sits at a limit, and which.
+  const std::optional<EdgeMark>& edge() const { return edge_; }
 
  private:
   std::int64_t advance_clock();
@@ -73,6 +106,11 @@ class Generator {
   std::string some_hold_id(const Model& m, bool prefer_held);
   std::string some_sku(const Model& m);
   std::string some_channel(const Model& m);
+  bool at_edge() { return rng_.percent(profile_.edge_percent); }
+  std::int64_t edge_high(Edge kind, std::int64_t max);  // max - [0, 2], or max + [1, 2] (past)
+  std::int64_t edge_low(Edge kind, std::int64_t min);   // min, or min - 1 (past)
+  void hold_edge(const Model& m, core::CreateHold& c);
+  void adjust_edge(const Model& m, core::Adjust& c);
 
   Rng rng_;
   Profile profile_;
@@ -80,6 +118,8 @@ class Generator {
   std::uint64_t next_id_ = 0;
   std::size_t setup_step_ = 0;
   std::deque<core::CreateHold> past_;  // recent hold requests, accepted or not (for replays)
+  std::deque<core::Adjust> past_adjusts_;  // recent adjustments with a ref (for retries)
+  std::optional<EdgeMark> edge_;
 };
 
 // One line per command, for failure reports and traces.

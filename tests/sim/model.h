@@ -93,8 +93,8 @@ struct MSku {
   std::map<int, MFence> fences;  // by channel index
   std::vector<MPool> pools;      // by slot
   // Bookkeeping for the simulation's own checks (not part of the rules).
-  std::int64_t received = 0;   // every unit ever put on hand (increases by set or adjust)
-  std::int64_t confirmed = 0;  // every unit ever sold
+  __int128 received = 0;   // every unit ever put on hand (increases by set or adjust; 10^15 at a time)
+  __int128 confirmed = 0;  // every unit ever sold
 };
 
 enum class Bucket { shared, fence, pool };

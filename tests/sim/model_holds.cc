@@ -281,7 +281,8 @@ bool ident(const std::string& s) {
 
 bool in(std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; }
 
-constexpr std::int64_t kE18 = 1'000'000'000'000'000'000LL;
+// docs/api.md, "Conventions": stock figures and |delta| up to 10^15 (written out, not limits.h's constant).
+constexpr std::int64_t kE15 = 1'000'000'000'000'000;
 constexpr std::int64_t kTtlMax = 30LL * 24 * 3600;
 
 bool lines_ok(const std::vector<core::HoldLine>& lines) {
@@ -303,11 +304,11 @@ struct Valid {
     return ident(c.channel) && opt_in(c.priority, 1, 1'000'000) && opt_in(c.hold_ttl_s, 1, kTtlMax);
   }
   bool operator()(const core::PutSku& c) const {
-    return ident(c.sku) && opt_in(c.on_hand, 0, kE18) && opt_in(c.safety_stock, 0, kE18) &&
-           opt_in(c.max_per_hold, 0, 1'000'000'000, true) && opt_in(c.low_stock_threshold, 0, kE18, true);
+    return ident(c.sku) && opt_in(c.on_hand, 0, kE15) && opt_in(c.safety_stock, 0, kE15) &&
+           opt_in(c.max_per_hold, 0, 1'000'000'000, true) && opt_in(c.low_stock_threshold, 0, kE15, true);
   }
   bool operator()(const core::Adjust& c) const {
-    return ident(c.sku) && c.delta != 0 && in(c.delta, -kE18, kE18) && c.reason.size() <= 256 &&
+    return ident(c.sku) && c.delta != 0 && in(c.delta, -kE15, kE15) && c.reason.size() <= 256 &&
            (c.ref.empty() || ident(c.ref));
   }
   bool operator()(const core::SetAllocation& c) const {
@@ -315,13 +316,13 @@ struct Valid {
     for (std::size_t i = 0; i < c.fences.size(); ++i) {
       const core::FenceSpec& f = c.fences[i];
       if (!ident(f.channel) || (f.ratio_ppb >= 0) == (f.units >= 0)) return false;
-      if (f.ratio_ppb > 1'000'000'000 || f.units > kE18) return false;
+      if (f.ratio_ppb > 1'000'000'000 || f.units > kE15) return false;
       for (std::size_t j = 0; j < i; ++j)
         if (c.fences[j].channel == f.channel) return false;
     }
     for (std::size_t i = 0; i < c.pools.size(); ++i) {
       const core::PoolSpec& p = c.pools[i];
-      if (!ident(p.name) || !in(p.units, 0, kE18) || p.channels.empty() || p.channels.size() > 64) return false;
+      if (!ident(p.name) || !in(p.units, 0, kE15) || p.channels.empty() || p.channels.size() > 64) return false;
       for (const std::string& ch : p.channels)
         if (!ident(ch)) return false;
       for (std::size_t j = 0; j < i; ++j)

@@ -261,7 +261,7 @@ MOutcome Model::adjust(const core::Adjust& c) {
     }
   }
   if (s.on_hand + c.delta < s.held) return fail(Code::invalid_state);
-  if (s.on_hand + c.delta > 1'000'000'000'000'000'000LL) return fail(Code::invalid_request);
+  if (s.on_hand + c.delta > 1'000'000'000'000'000) return fail(Code::invalid_request);  // 10^15 (docs/api.md)
   std::vector<std::int64_t> before = all_available(idx);
   std::int64_t total_before = total_free(s);
   std::int64_t threshold_before = s.threshold;
