@@ -5,8 +5,8 @@
 -- partition "{p<k>}") and is atomic; every change is appended to the partition's outbox stream in the
 -- same call (outbox.h describes the entries).
 --
--- Numbers: Redis runs Lua 5.1, whose numbers are doubles; every quantity stays below 2^53 (the cluster
--- store refuses larger on_hand) and is written back with string.format('%d') (tostring would print
+-- Numbers: Redis runs Lua 5.1, whose numbers are doubles; every quantity stays at most 10^15 (the
+-- limit of both stores, far below 2^53) and is written back with string.format('%d') (tostring would print
 -- 1e+15). A SKU hash (key "{p<k>}:s:<sku>") holds:
 --   oh on_hand, ss safety_stock, hd held, ver version (+1 per change), mph max_per_hold (0: none),
 --   lst explicit low-stock threshold (-1: none), base on_hand last set or adjusted, aver allocation
@@ -198,7 +198,7 @@ local function sku_adjust(keys, args)
   if oh < N(m.hd) then
     return err('invalid_state', 'adjustment would take on_hand to ' .. S(oh) .. ', below the ' .. m.hd .. ' units held')
   end
-  if oh > 9007199254740991 then return err('invalid_request', 'on_hand would exceed 2^53 (the cluster store limit)') end
+  if oh > 1000000000000000 then return err('invalid_request', 'on_hand would exceed 1000000000000000') end  -- limits.h kOnHandMax
   bump(key, m, {oh = S(oh), base = S(oh)})
   resize(key, m, args[3])
   if ref ~= '' then

@@ -277,7 +277,6 @@ core::Outcome ClusterStore::Impl::sku_write(std::string_view fn, const std::stri
 }
 
 core::Outcome ClusterStore::Impl::put_sku(const core::PutSku& c, std::int64_t now_ms, StoreReply* reply) {
-  if (c.on_hand && *c.on_hand > kLuaIntMax) return fail(core::Code::invalid_request, "on_hand above 2^53 (the cluster store's limit)");
   auto opt_int = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string(); };
   std::string mph = c.max_per_hold ? std::to_string(*c.max_per_hold == core::kClear ? 0 : *c.max_per_hold) : "";
   auto make = [&](const ClusterShared::Alloc& a, const ChannelTable& ch, core::Outcome*) {

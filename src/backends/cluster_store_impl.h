@@ -22,7 +22,8 @@ extern const char* const kFunctionLibrary;  // cluster_functions.lua, embedded a
 inline constexpr int kFunctionLibraryVersion = 2;
 inline constexpr std::int64_t kTombstoneMs = 10 * 60 * 1000;  // see line_finish in the library
 inline constexpr std::size_t kSweepBatch = 200;               // holds per index per partition per sweep
-inline constexpr std::int64_t kLuaIntMax = (std::int64_t{1} << 53) - 1;  // Lua numbers are doubles
+// Lua numbers are doubles: every figure the functions compute must stay exact.
+static_assert(limits::kOnHandMax < (std::int64_t{1} << 53), "stock figures must be exact in Lua");
 
 class ClusterShared {
  public:

@@ -158,7 +158,6 @@ class ApiTest(unittest.TestCase):
         st, v = self.s.http("POST", "/v1/skus/sku-big/adjustments", {"delta": -1000000000000000})
         self.assertEqual((st, v["on_hand"]), (200, 0), v)
 
-    @EMBEDDED_ONLY
     def test_adjustment_past_10_to_15_is_refused(self):
         self.put_sku("sku-big2", 999999999999999)
         err = self.assertError(self.s.http("POST", "/v1/skus/sku-big2/adjustments", {"delta": 2}), 400, "invalid_request")
