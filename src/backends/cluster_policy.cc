@@ -47,11 +47,16 @@ std::string AllocConfig::encode() const {
   std::string s = preempt ? "1" : "0";
   for (const Fence& f : fences) {
     s += ";f|" + f.channel + "|";
-    s += f.units >= 0 ? "u" + std::to_string(f.units) : "r" + std::to_string(f.ratio_ppb);
+    // Appended, not "u" + std::string: that insert-at-0 trips GCC 12's -Wrestrict at -O3.
+    s += f.units >= 0 ? 'u' : 'r';
+    s += f.units >= 0 ? std::to_string(f.units) : std::to_string(f.ratio_ppb);
   }
   for (const Pool& p : pools) {
     s += ";p|" + p.name + "|" + std::to_string(p.units) + "|" + (p.open ? "1" : "0") + "|";
-    for (std::size_t i = 0; i < p.channels.size(); ++i) s += (i ? "," : "") + p.channels[i];
+    for (std::size_t i = 0; i < p.channels.size(); ++i) {
+      if (i > 0) s += ',';
+      s += p.channels[i];
+    }
   }
   return s;
 }

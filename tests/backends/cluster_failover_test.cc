@@ -11,6 +11,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -35,6 +37,18 @@ std::string env(const char* name) {
 
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Polls `done` every 50 ms until it holds or `deadline` passes; true if it held. The deadline only
+// bounds a hung test: how long the condition took is never what passes or fails it.
+template <typename Condition>
+bool wait_until(Condition done, std::chrono::seconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
 }
 
 TEST(ClusterFailover, AcknowledgedHoldsSurviveAMasterLoss) {
@@ -79,8 +93,8 @@ TEST(ClusterFailover, AcknowledgedHoldsSurviveAMasterLoss) {
 
   std::atomic<bool> stop{false};
   std::atomic<bool> killed{false};
-  std::map<std::string, std::string> acked;  // hold id -> sku
-  std::atomic<int> unavailable{0}, other_ok_during_outage{0}, wrong{0};
+  std::map<std::string, std::string> acked;  // hold id -> sku; the writer's until it is joined
+  std::atomic<int> acked_n{0}, unavailable{0}, other_ok_during_outage{0}, wrong{0};
   std::thread writer([&] {
     auto s = ClusterStore::open(opt, shared, &error);
     int n = 0;
@@ -91,6 +105,7 @@ TEST(ClusterFailover, AcknowledgedHoldsSurviveAMasterLoss) {
       core::Outcome o = s->apply(core::CreateHold{id, prefix + "app", {{sku, 1}}, 600, false}, wall_ms(), &r);
       if (o.ok()) {
         acked[id] = sku;
+        ++acked_n;
         if (killed && cc->master_of("{p" + std::to_string(partition_of(sku)) + "}") != victim) ++other_ok_during_outage;
       } else if (o.code == core::Code::unavailable) {
         ++unavailable;
@@ -100,13 +115,35 @@ TEST(ClusterFailover, AcknowledgedHoldsSurviveAMasterLoss) {
       }
     }
   });
-  std::this_thread::sleep_for(1500ms);
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  // Load first (some holds on every master), then the kill.
+  auto stop_writer = [&] {
+    stop = true;
+    writer.join();
+  };
+  if (!wait_until([&] { return acked_n.load() > 40 || wrong.load() > 0; }, 120s)) {
+    stop_writer();
+    FAIL() << "the writer did not get 40 holds acknowledged before the kill (" << acked_n.load() << ")";
+  }
+  if (::kill(pid, SIGKILL) != 0) {
+    stop_writer();
+    FAIL() << "kill " << pid << ": " << std::strerror(errno);
+  }
   killed = true;
-  // The replica takes over after cluster-node-timeout (2 s) plus an election.
-  std::this_thread::sleep_for(9000ms);
-  stop = true;
-  writer.join();
+  // The replica takes over after cluster-node-timeout (2 s) plus an election: wait until a client of
+  // its own (cc belongs to the writer) sees another master for the victim's slots, and until SKUs on
+  // the other masters have gone on during the outage.
+  ClusterOptions wo = co;
+  wo.seeds = opt.seeds;  // every node: the original seed may be the victim
+  std::string watch_error;
+  auto watcher = ClusterClient::connect(wo, &watch_error);
+  std::string promoted;
+  bool failed_over = watcher != nullptr && wait_until([&] {
+    if (!watcher->refresh()) return false;
+    promoted = watcher->master_of("{p" + std::to_string(partition_of(skus[0])) + "}");
+    return !promoted.empty() && promoted != victim && other_ok_during_outage.load() > 0;
+  }, 120s);
+  stop_writer();
+  ASSERT_TRUE(failed_over) << "no replica took over from " << victim << " (" << watch_error << ")";
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_GT(other_ok_during_outage.load(), 0) << "SKUs on the other masters must go on";
   ASSERT_GT(acked.size(), 20u);

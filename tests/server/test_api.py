@@ -1,4 +1,5 @@
 """Every HTTP endpoint and error code of the contract (docs/api.md), against a real stockd process."""
+import http.client
 import json
 import re
 import socket
@@ -6,6 +7,19 @@ import time
 import unittest
 
 from harness import CLUSTER, Stockd
+
+
+def wait_for(condition, what, timeout_s=60):
+    """Polls condition() until it returns a true value (returned) or timeout_s passes (AssertionError).
+    The timeout only bounds a hung test; how long the condition took never passes or fails one."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        time.sleep(0.05)
 
 # The cluster store has no events feed and no snapshots (docs/cluster.md): those tests are replaced
 # by tests of what it answers instead (ClusterDifferencesTest below).
@@ -250,7 +264,8 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(st, 201)
         st, v = self.s.http("GET", "/v1/skus/sku-ttl")
         self.assertEqual(v["available"], 3)
-        time.sleep(2.2)  # expires_at + within one second
+        # The server's timer expires it (no confirm, release or extend comes); when is not the check.
+        wait_for(lambda: self.s.http("GET", "/v1/holds/ttl-1")[1].get("state") == "expired", "ttl-1 expired")
         st, v = self.s.http("GET", "/v1/skus/sku-ttl")
         self.assertEqual((v["held"], v["available"]), (0, 5))
         st, g = self.s.http("GET", "/v1/holds/ttl-1")
@@ -416,17 +431,22 @@ class ApiTest(unittest.TestCase):
     def test_connection_limit_answers_429(self):
         s = Stockd(extra_args=["--max-connections", "2"]).start()
         try:
-            # Wait until the server has closed the harness's own connections (only this probe is open).
-            for _ in range(100):
-                st, text = s.http("GET", "/metrics")
-                if "\nstockd_connections 1\n" in text:
-                    break
-                time.sleep(0.05)
-            time.sleep(0.1)
-            held = [socket.create_connection(("127.0.0.1", s.http_port)) for _ in range(2)]
-            time.sleep(0.2)
+            # Two connections that the server has answered, so it counts both. A connection refused
+            # while it still counted one that the harness had closed is retried.
+            def answered_connection():
+                c = s.conn()
+                try:
+                    if s.http("GET", "/healthz", conn=c)[0] == 200:
+                        return c
+                except (OSError, http.client.HTTPException):
+                    pass
+                c.close()
+                return None
+            held = []
+            for i in range(2):
+                held.append(wait_for(answered_connection, f"connection {i + 1} of 2 answered"))
             with socket.create_connection(("127.0.0.1", s.http_port)) as sock:
-                sock.settimeout(5)
+                sock.settimeout(30)
                 data = b""
                 while True:
                     chunk = sock.recv(65536)

@@ -65,8 +65,11 @@ class DurabilityTest(unittest.TestCase):
 
     def test_data_dir_is_locked(self):
         p = subprocess.run([STOCKD, "--data-dir", self.s.data_dir, "--http", f"127.0.0.1:{free_port()}",
-                            "--resp", "off"], capture_output=True, timeout=20)
-        self.assertNotEqual(p.returncode, 0)
+                            "--resp", "off"], capture_output=True, timeout=60)
+        out = (p.stdout + p.stderr).decode(errors="replace")
+        self.assertNotEqual(p.returncode, 0, out)
+        # The lock, not any other start-up failure (a port, a flag), is what stopped it.
+        self.assertIn(f"{self.s.data_dir} is locked by another stockd", out)
 
 
 if __name__ == "__main__":

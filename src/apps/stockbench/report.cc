@@ -27,7 +27,9 @@ std::string format_latency(std::uint64_t ns) {
 std::string progress_line(double t_s, std::uint64_t done, std::uint64_t done_before, double interval_s,
                           std::uint64_t failed, std::uint64_t sold, const Options& opt) {
   double rate = interval_s > 0 ? static_cast<double>(done - done_before) / interval_s : 0;
-  std::string s = "[" + fixed(t_s, 0) + "s] " + std::to_string(done) + " requests, " + fixed(rate, 0) + " req/s";
+  std::string s = "[";  // appended, not "[" + std::string: that trips GCC 12's -Wrestrict at -O3
+  s += fixed(t_s, 0);
+  s += "s] " + std::to_string(done) + " requests, " + fixed(rate, 0) + " req/s";
   if (opt.mode == Mode::flash_sale) s += ", sold " + std::to_string(sold) + "/" + std::to_string(opt.units);
   s += ", errors " + std::to_string(failed);
   return s;
