@@ -20,6 +20,12 @@ constexpr std::uint64_t kPrepareChunkBytes = 4u << 20;
 // Prefetch distances while applying a batch (Inventory::prefetch_index/prefetch_rows).
 constexpr std::size_t kPrefetchIndexAhead = 8;
 constexpr std::size_t kPrefetchRowsAhead = 4;
+// A batch of at most this many records is written and synced right here, in the caller's thread, not
+// handed to the syncer thread. At low load (paced clients, one or two requests per batch) the hand-over
+// (mutex, condition variable, eventfd, two wake-ups) cost more CPU than the request itself, and on a
+// small (2-core, virtualized) machine that CPU is what made the latency tail. The loop is blocked for
+// one sync, but a request arriving meanwhile would wait for that sync anyway (one batch in flight).
+constexpr std::uint64_t kInlineSyncRecordsMax = 4;
 
 core::Outcome unavailable(std::string message) {
   core::Outcome o;
@@ -85,7 +91,7 @@ bool Engine::begin(std::span<BatchItem> batch) {
   m.pending_sync = false;
   if (lsn > m.last_lsn) {
     bool ok;
-    if (m.syncer && m.opt.fsync == FsyncMode::always) {
+    if (m.syncer && m.opt.fsync == FsyncMode::always && lsn - m.last_lsn > kInlineSyncRecordsMax) {
       ok = m.write_batch(m.last_lsn + 1);
       if (ok) {
         std::lock_guard<std::mutex> lock(m.syncer->mu);
