@@ -91,6 +91,16 @@ int parse(std::vector<std::string> args, Options* o, std::string* err_text = nul
   return rc;
 }
 
+TEST(Options, Version) {
+  Options o;
+  std::vector<std::string> args{"stockbench", "--version"};
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  EXPECT_EQ(parse_options(static_cast<int>(argv.size()), argv.data(), &o, out, err), 0);
+  EXPECT_EQ(out.str(), "stockbench 0.1.0\n") << "the CMake project version";
+}
+
 TEST(Options, DefaultsPerMode) {
   Options o;
   ASSERT_EQ(parse({"flash-sale", "-c", "200", "--units", "100"}, &o), -1);

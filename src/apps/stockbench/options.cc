@@ -51,6 +51,7 @@ void common(CLI::App* app, Options* o) {
 
 int parse_options(int argc, const char* const* argv, Options* o, std::ostream& out, std::ostream& err) {
   CLI::App app{"stockbench: load generator and correctness checker for stockd (docs/stockbench.md)", "stockbench"};
+  app.set_version_flag("--version", std::string("stockbench ") + STOCKD_VERSION, "print the version and exit");
   app.require_subcommand(1);
   auto* fs = app.add_subcommand("flash-sale", "one hot SKU with --units units, buyers racing for one unit each");
   common(fs, o);
