@@ -5,7 +5,7 @@
 namespace stockd::client {
 namespace {
 
-constexpr std::array<ApiErrorInfo, 15> kErrors{{
+constexpr std::array<ApiErrorInfo, 16> kErrors{{
     {"invalid_request", 400, 10, "the request was malformed: check identifiers, quantities and JSON fields"},
     {"unknown_sku", 404, 11, "no such SKU: create it with `stockctl skus put`"},
     {"unknown_channel", 404, 12, "no such channel: create it with `stockctl channels put`"},
@@ -21,6 +21,7 @@ constexpr std::array<ApiErrorInfo, 15> kErrors{{
     {"payload_too_large", 413, 22, "the request body is over the server's limit"},
     {"overloaded", 429, 23, "the server's queue is full; nothing was applied, retry later"},
     {"unavailable", 503, 24, "the server's storage failed; nothing was applied"},
+    {"precondition_failed", 409, 26, "expect_on_hand differs from the SKU's on_hand (someone else changed it)"},
 }};
 
 }  // namespace

@@ -5,7 +5,7 @@
 //   10 invalid_request, 11 unknown_sku, 12 unknown_channel, 13 unknown_hold, 14 insufficient_stock,
 //   15 idempotency_conflict, 16 limit_exceeded, 17 invalid_state, 18 hold_expired, 19 channel_frozen,
 //   20 unauthorized, 21 forbidden, 22 payload_too_large, 23 overloaded, 24 unavailable,
-//   25 an error code this client does not know, 30 reconcile found drift.
+//   25 an error code this client does not know, 26 precondition_failed, 30 reconcile found drift.
 #pragma once
 #include <string>
 #include <span>

@@ -105,6 +105,18 @@ struct Encoder {
     w.svarint(c.retention_ms);
     w.svarint(c.low_stock_permille);
   }
+  void operator()(const StockBatch& c) {
+    w.str(c.ref);
+    w.u8(static_cast<std::uint8_t>(c.reason));
+    w.u8(c.atomic ? 1 : 0);
+    w.varint(c.rows.size());
+    for (const BatchRow& row : c.rows) {
+      w.str(row.sku);
+      w.u8(static_cast<std::uint8_t>((row.set ? 1 : 0) | (row.expect_on_hand ? 2 : 0)));
+      w.svarint(row.value);
+      if (row.expect_on_hand) w.svarint(*row.expect_on_hand);
+    }
+  }
 };
 
 bool get_bool(Reader& r) {
@@ -219,6 +231,27 @@ bool decode(Reader& r, Configure& c) {
   return true;
 }
 
+bool decode(Reader& r, StockBatch& c) {
+  c.ref = r.str(kStrMax);
+  std::uint8_t reason = r.u8();
+  if (reason >= kStockReasonCount) return false;
+  c.reason = static_cast<StockReason>(reason);
+  c.atomic = get_bool(r);
+  std::uint64_t n = r.varint();
+  if (n > limits::kBatchRowsMax) return false;
+  c.rows.resize(n);
+  for (BatchRow& row : c.rows) {
+    row.sku = r.str(limits::kBatchSkuBytesMax);
+    std::uint8_t flags = r.u8();
+    if (flags > 3) return false;
+    row.set = (flags & 1) != 0;
+    row.value = r.svarint();
+    if (flags & 2) row.expect_on_hand = r.svarint();
+    else row.expect_on_hand.reset();
+  }
+  return r.ok();
+}
+
 // Decodes into a fresh T, stored in *out only when it decodes (the configuration commands: rare).
 template <class T>
 bool decode_fresh(Reader& r, Command* out) {
@@ -247,6 +280,7 @@ bool decode_body(Reader& r, std::uint8_t tag, Command* out) {
     case 9: return decode_reused<ExtendHold>(r, out);
     case 10: return decode_fresh<Tick>(r, out);
     case 11: return decode_fresh<Configure>(r, out);
+    case 12: return decode_fresh<StockBatch>(r, out);
     default: return false;
   }
 }

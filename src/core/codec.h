@@ -13,7 +13,8 @@
 namespace stockd::core {
 
 inline constexpr std::uint8_t kCommandFormatVersion = 1;
-inline constexpr std::uint32_t kSnapshotFormatVersion = 1;
+// 2: adds the StockBatch answers kept for their refs (version 1 snapshots still load: none kept).
+inline constexpr std::uint32_t kSnapshotFormatVersion = 2;
 
 class Writer {
  public:

@@ -23,6 +23,26 @@ std::string_view hold_state_name(HoldState s) {
 }
 
 namespace {
+constexpr std::string_view kStockReasonNames[kStockReasonCount] = {"received", "cycle_count", "damaged",
+                                                                   "returned", "correction",  "other"};
+}  // namespace
+
+std::string_view stock_reason_name(StockReason r) {
+  auto i = static_cast<std::size_t>(r);
+  return i < kStockReasonCount ? kStockReasonNames[i] : "other";
+}
+
+bool parse_stock_reason(std::string_view name, StockReason* out) {
+  for (int i = 0; i < kStockReasonCount; ++i) {
+    if (kStockReasonNames[i] == name) {
+      *out = static_cast<StockReason>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
 // One table lookup per character (this runs for every id of every command, in the server and the core).
 struct IdentifierChars {
   bool ok[256] = {};
@@ -161,6 +181,17 @@ struct Checker {
     return id("id", c.id) && range("ttl_s", c.ttl_s, limits::kTtlSecondsMin, limits::kTtlSecondsMax);
   }
   bool operator()(const Tick&) { return true; }
+  bool operator()(const StockBatch& c) {
+    if (c.rows.empty() || c.rows.size() > limits::kBatchRowsMax)
+      return fail("rows must hold 1 to " + std::to_string(limits::kBatchRowsMax) + " entries");
+    if (!c.ref.empty() && !id("ref", c.ref)) return false;
+    if (static_cast<int>(c.reason) >= kStockReasonCount) return fail("unknown reason");
+    for (std::size_t i = 0; i < c.rows.size(); ++i) {
+      if (c.rows[i].sku.size() > limits::kBatchSkuBytesMax)
+        return fail("rows[" + std::to_string(i) + "].sku is longer than 1024 bytes");
+    }
+    return true;
+  }
   bool operator()(const Configure& c) {
     return range("retention_ms", c.retention_ms, 0, 365LL * 24 * 3600 * 1000) &&
            range("low_stock_permille", c.low_stock_permille, 0, 1000);
@@ -168,6 +199,23 @@ struct Checker {
 };
 
 }  // namespace
+
+Code validate_row(const BatchRow& row, std::size_t index, std::string* message) {
+  // The messages are built only for a bad row: this runs for every row of every batch.
+  auto in_range = [](std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; };
+  bool id_ok = is_identifier(row.sku);
+  bool value_ok = row.set ? in_range(row.value, 0, limits::kOnHandMax)
+                          : in_range(row.value, -limits::kDeltaMax, limits::kDeltaMax);
+  bool expect_ok = !row.expect_on_hand || in_range(*row.expect_on_hand, 0, limits::kOnHandMax);
+  if (id_ok && value_ok && expect_ok) return Code::ok;
+  Checker check{message};
+  std::string at = "rows[" + std::to_string(index) + "].";
+  if (!id_ok) check.id(at + "sku", row.sku);
+  else if (!value_ok && row.set) check.range(at + "on_hand", row.value, 0, limits::kOnHandMax);
+  else if (!value_ok) check.range(at + "delta", row.value, -limits::kDeltaMax, limits::kDeltaMax);
+  else check.range(at + "expect_on_hand", *row.expect_on_hand, 0, limits::kOnHandMax);
+  return Code::invalid_request;
+}
 
 Code validate(const Command& cmd, std::string* message) {
   Checker check{message};

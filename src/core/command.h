@@ -112,10 +112,43 @@ struct Configure {
   std::int64_t low_stock_permille = 0;
 };
 
+// The reasons a stock batch may give (the contract's list); journaled as their number.
+enum class StockReason : std::uint8_t { received = 0, cycle_count, damaged, returned, correction, other };
+inline constexpr int kStockReasonCount = 6;
+std::string_view stock_reason_name(StockReason r);  // "received", "cycle_count", ...
+// The reason named `name`; false when it is none of the contract's.
+bool parse_stock_reason(std::string_view name, StockReason* out);
+
+// One row of a stock batch: set on_hand to `value` (set) or add `value` to it (delta), optionally only
+// when on_hand equals expect_on_hand. A row's own values (identifier, ranges) are checked by the core
+// when the batch is applied (a bad row is a row error, not a bad batch), so validate() leaves them.
+struct BatchRow {
+  std::string sku;
+  bool set = false;    // true: on_hand = value; false: on_hand += value
+  std::int64_t value = 0;
+  std::optional<std::int64_t> expect_on_hand;
+  bool operator==(const BatchRow&) const = default;
+};
+
+// POST /v1/stock/batches (docs/api.md, "Stock batches"): up to kBatchRowsMax rows in ONE journal
+// record. atomic: every row or none; otherwise each row alone. A non-empty ref makes it idempotent:
+// the core remembers the answer (row outcomes) for the retention period and returns it again.
+struct StockBatch {
+  std::string ref;  // empty: not remembered
+  StockReason reason = StockReason::other;
+  bool atomic = false;
+  std::vector<BatchRow> rows;
+};
+
+// Appended only: the journal tag is the variant index + 1 (codec.cc).
 using Command = std::variant<PutChannel, PutSku, Adjust, SetAllocation, ClosePool, CreateHold,
-                             ConfirmHold, ReleaseHold, ExtendHold, Tick, Configure>;
+                             ConfirmHold, ReleaseHold, ExtendHold, Tick, Configure, StockBatch>;
 
 bool is_identifier(std::string_view s);  // 1..kIdLenMax of [A-Za-z0-9._:-]
+
+// A batch row's own syntax (sku identifier, on_hand 0..10^15, |delta| <= 10^15, expect_on_hand
+// 0..10^15): Code::ok, or Code::invalid_request with a message naming rows[index].
+Code validate_row(const BatchRow& row, std::size_t index, std::string* message);
 
 // Syntax check against the contract's limits. Returns Code::ok or Code::invalid_request with a message.
 Code validate(const Command& cmd, std::string* message);

@@ -84,6 +84,11 @@ std::string cross_problem(const Inventory::State& s) {
     if (!s.refs.contains(s.ref_log[i].key) || s.ref_log[i].at > s.now ||
         (i > 0 && s.ref_log[i - 1].at > s.ref_log[i].at))
       return "adjustment ref log is wrong";
+  if (s.batch_refs.size() != s.batch_ref_log.size()) return "batch refs out of step";
+  for (std::size_t i = 0; i < s.batch_ref_log.size(); ++i)
+    if (!s.batch_refs.contains(s.batch_ref_log[i].key) || s.batch_ref_log[i].at > s.now ||
+        (i > 0 && s.batch_ref_log[i - 1].at > s.batch_ref_log[i].at))
+      return "batch ref log is wrong";
   return {};
 }
 }  // namespace

@@ -46,6 +46,7 @@ std::int64_t Inventory::State::next_due() const {
   if (!expiry.empty()) due = expiry.top_at();
   if (!finished.empty()) due = std::min(due, finished.front().at + retention_ms);
   if (!ref_log.empty()) due = std::min(due, ref_log.front().at + retention_ms);
+  if (!batch_ref_log.empty()) due = std::min(due, batch_ref_log.front().at + retention_ms);
   return due;
 }
 
@@ -90,6 +91,11 @@ void Inventory::State::housekeep(Outcome& out) {
     ref_log.pop_front();
     out.changed = true;
   }
+  while (!batch_ref_log.empty() && batch_ref_log.front().at + retention_ms <= now) {
+    batch_refs.erase(batch_ref_log.front().key);
+    batch_ref_log.pop_front();
+    out.changed = true;
+  }
 }
 
 Outcome Inventory::apply(const Command& cmd, std::int64_t now_ms, std::vector<Event>* events) {
@@ -116,6 +122,7 @@ Outcome Inventory::apply(const Command& cmd, std::int64_t now_ms, std::vector<Ev
           else if constexpr (std::is_same_v<T, ConfirmHold>) return s.confirm_hold(c);
           else if constexpr (std::is_same_v<T, ReleaseHold>) return s.release_hold(c);
           else if constexpr (std::is_same_v<T, ExtendHold>) return s.extend_hold(c);
+          else if constexpr (std::is_same_v<T, StockBatch>) return s.stock_batch(c);
           else if constexpr (std::is_same_v<T, Configure>) {
             Outcome o;
             o.changed = c.retention_ms != s.retention_ms || c.low_stock_permille != s.low_stock_permille;
@@ -208,6 +215,7 @@ std::uint32_t Inventory::hold_channel(std::uint32_t i) const {
   STOCKD_ASSERT(i < s_->holds.size());
   return s_->holds[i].channel;
 }
+std::size_t Inventory::batch_ref_count() const { return s_->batch_refs.size(); }
 std::uint64_t Inventory::last_event_seq() const { return s_->last_seq; }
 std::int64_t Inventory::retention_ms() const { return s_->retention_ms; }
 std::int64_t Inventory::low_stock_permille() const { return s_->low_stock_permille; }

@@ -25,6 +25,21 @@
 
 namespace stockd::core {
 
+// What a StockBatch answered, row by row, kept for its ref (a replay returns it again, also after a
+// restart: it is in snapshots and rebuilt by replaying the journal). The SKU views of ok rows are not
+// kept: they are rendered from the SKUs as they are when the answer is sent.
+struct BatchRowResult {
+  std::string sku;
+  Code code = Code::ok;
+  std::string message;      // errors only
+  std::int64_t actual = 0;  // precondition_failed: the on_hand found
+};
+struct BatchAnswer {
+  std::string ref;
+  bool failed = false;  // an atomic batch with a bad row: nothing applied (HTTP 409)
+  std::vector<BatchRowResult> rows;
+};
+
 // A command's Status (code, message; ok()) plus what the command did.
 struct Outcome : Status {
   bool created = false;        // CreateHold: a new hold (HTTP 201) rather than a replay (200)
@@ -35,6 +50,9 @@ struct Outcome : Status {
   std::string detail_sku;
   std::int64_t requested = 0;
   std::int64_t available = 0;
+  // StockBatch: the answer (ok() is true; the rows carry their own codes). Shared with the core's ref
+  // memory, immutable.
+  std::shared_ptr<const BatchAnswer> batch;
   bool ok() const { return code == Code::ok; }
 };
 
@@ -89,6 +107,8 @@ class Inventory {
   std::int64_t retention_ms() const;
   std::int64_t low_stock_permille() const;
   Stats stats() const;
+
+  std::size_t batch_ref_count() const;  // StockBatch answers remembered for their ref
 
   // Snapshot encoding (versioned, kSnapshotFormatVersion). load() replaces *this only on success.
   void save(Writer& out) const;

@@ -96,6 +96,20 @@ void Inventory::save(Writer& w) const {
     w.str(r.key);
     w.svarint(s.refs.at(r.key));
   }
+  w.varint(s.batch_ref_log.size());
+  for (const RefRecord& r : s.batch_ref_log) {
+    const BatchAnswer& a = *s.batch_refs.at(r.key);
+    w.svarint(r.at);
+    w.str(r.key);
+    w.u8(a.failed ? 1 : 0);
+    w.varint(a.rows.size());
+    for (const BatchRowResult& row : a.rows) {
+      w.str(row.sku);
+      w.u8(static_cast<std::uint8_t>(row.code));
+      w.str(row.message);
+      w.svarint(row.actual);
+    }
+  }
 }
 
 namespace {
@@ -261,13 +275,45 @@ bool read_slots_and_refs(Reader& r, Inventory::State& s) {
   return true;
 }
 
+// The StockBatch answers kept for their refs (format 2).
+bool read_batch_refs(Reader& r, Inventory::State& s) {
+  constexpr std::size_t kMessageMax = 4 * limits::kBatchSkuBytesMax;
+  std::uint64_t n = r.varint();
+  if (!r.ok() || n > r.remaining()) return false;
+  for (std::uint64_t j = 0; j < n && r.ok(); ++j) {
+    RefRecord rec;
+    rec.at = r.svarint();
+    rec.key = std::string(r.str(kStr));
+    auto a = std::make_shared<BatchAnswer>();
+    a->ref = rec.key;
+    a->failed = r.u8() == 1;
+    std::uint64_t rows = r.varint();
+    if (!r.ok() || rows > limits::kBatchRowsMax) return false;
+    a->rows.resize(rows);
+    for (BatchRowResult& row : a->rows) {
+      row.sku = std::string(r.str(limits::kBatchSkuBytesMax));
+      std::uint8_t code = r.u8();
+      if (code > static_cast<std::uint8_t>(Code::precondition_failed)) return false;
+      row.code = static_cast<Code>(code);
+      row.message = std::string(r.str(kMessageMax));
+      row.actual = r.svarint();
+    }
+    if (!s.batch_refs.emplace(rec.key, std::move(a)).second) return false;
+    s.batch_ref_log.push_back(std::move(rec));
+  }
+  return r.ok();
+}
+
 bool read_state(Reader& r, Inventory::State& s) {
-  if (r.u32() != kMagic || r.u32() != kSnapshotFormatVersion) return false;
+  if (r.u32() != kMagic) return false;
+  std::uint32_t version = r.u32();
+  if (version != 1 && version != kSnapshotFormatVersion) return false;
   s.now = r.svarint();
   s.last_seq = r.varint();
   s.retention_ms = r.svarint();
   s.low_stock_permille = r.svarint();
   if (!read_channels(r, s) || !read_skus(r, s) || !read_holds(r, s) || !read_slots_and_refs(r, s)) return false;
+  if (version >= 2 && !read_batch_refs(r, s)) return false;
   s.rebuild_priority_order();
   return r.ok() && r.done();
 }

@@ -193,6 +193,9 @@ struct Inventory::State {
 
   absl::flat_hash_map<std::string, std::int64_t> refs;  // adjustment ref key -> delta
   std::deque<RefRecord> ref_log;                         // in time order: forgotten after retention
+  // StockBatch answers by ref, forgotten after retention like adjustment refs (key: the ref).
+  absl::flat_hash_map<std::string, std::shared_ptr<const BatchAnswer>> batch_refs;
+  std::deque<RefRecord> batch_ref_log;
 
   std::vector<Event>* events = nullptr;  // sink of the apply() in progress
   std::vector<std::int64_t> scratch_avail;  // per-channel availability before a change
@@ -208,6 +211,8 @@ struct Inventory::State {
   // stock.cc
   Outcome put_channel(const PutChannel& c);
   Outcome put_sku(const PutSku& c);
+  // put_sku with the stock_adjusted event's reason and ref given (PUT /v1/skus: "set", none).
+  Outcome set_stock(const PutSku& c, std::string_view reason, std::string_view ref);
   Outcome adjust(const Adjust& c);
   Outcome set_allocation(const SetAllocation& c);
   Outcome close_pool(const ClosePool& c);
@@ -226,6 +231,9 @@ struct Inventory::State {
   void consume(Sku& s, const Draw& d);
   void check_sku(const Sku& s) const;  // aborts (STOCKD_ASSERT) when one of the SKU's invariants is broken
   std::int64_t check_buckets(const Sku& s) const;  // check_sku()'s part for a SKU with an allocation
+
+  // batch.cc
+  Outcome stock_batch(const StockBatch& c);
 
   // holds.cc
   Outcome create_hold(const CreateHold& c);

@@ -27,8 +27,15 @@ inline constexpr std::size_t kPoolsPerSkuMax = 64;
 inline constexpr std::size_t kChannelsPerPoolMax = 64;
 inline constexpr std::size_t kReasonLenMax = 256;         // adjustment reason, free text
 inline constexpr std::size_t kBodyBytesMax = 1 << 20;     // HTTP body, 1 MiB
+// POST /v1/stock/batches: rows per batch, and its own body limit (10,000 rows of up to ~400 bytes
+// each: a 128-character SKU with on_hand and expect_on_hand of 16 digits is ~210 bytes compact).
+inline constexpr std::size_t kBatchRowsMax = 10'000;
+inline constexpr std::size_t kBatchBodyBytesMax = 4 << 20;  // 4 MiB
+// A batch row's sku may be a bad identifier (a row error, not a bad batch), but not longer than this
+// (the whole batch is invalid_request): what the journal and snapshots bound a row's sku with.
+inline constexpr std::size_t kBatchSkuBytesMax = 1024;
 inline constexpr std::int64_t kDefaultHoldTtlSeconds = 900;
-inline constexpr std::int64_t kDefaultRetentionMs = 24LL * 3600 * 1000;  // finished holds, adjustment refs
+inline constexpr std::int64_t kDefaultRetentionMs = 24LL * 3600 * 1000;  // finished holds, adjustment and batch refs
 inline constexpr std::int64_t kDefaultLowStockPermille = 100;           // 10 % of on_hand
 
 }  // namespace stockd::limits

@@ -25,7 +25,9 @@ std::string ref_key(std::uint32_t sku, std::string_view ref) {
 
 }  // namespace
 
-Outcome Inventory::State::put_sku(const PutSku& c) {
+Outcome Inventory::State::put_sku(const PutSku& c) { return set_stock(c, "set", {}); }
+
+Outcome Inventory::State::set_stock(const PutSku& c, std::string_view reason, std::string_view ref) {
   std::uint32_t found = sku_index.find(c.sku);
   bool is_new = found == kNoIndex;
   if (!is_new) {
@@ -65,7 +67,8 @@ Outcome Inventory::State::put_sku(const PutSku& c) {
     e.sku = idx;
     e.on_hand = s.on_hand;
     e.delta = s.on_hand - old_on_hand;
-    e.reason = "set";
+    e.reason = reason;
+    e.ref = ref;
     emit(std::move(e));
   }
   publish(idx, total_before, threshold_before);

@@ -20,6 +20,7 @@ std::string_view code_name(Code code) {
     case Code::payload_too_large: return "payload_too_large";
     case Code::overloaded: return "overloaded";
     case Code::unavailable: return "unavailable";
+    case Code::precondition_failed: return "precondition_failed";
   }
   return "internal";
 }
@@ -34,7 +35,8 @@ int http_status(Code code) {
     case Code::insufficient_stock:
     case Code::idempotency_conflict:
     case Code::limit_exceeded:
-    case Code::invalid_state: return 409;
+    case Code::invalid_state:
+    case Code::precondition_failed: return 409;
     case Code::hold_expired: return 410;
     case Code::channel_frozen: return 423;
     case Code::unauthorized: return 401;

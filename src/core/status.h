@@ -29,6 +29,7 @@ enum class Code : std::uint8_t {
   payload_too_large,
   overloaded,
   unavailable,
+  precondition_failed,  // 409: a batch row's expect_on_hand differs from on_hand (details: actual)
 };
 
 // Ok, or one of the contract's codes with a message for the client or the operator (names the field,

@@ -51,6 +51,20 @@ void lines(std::string& out, const std::vector<core::HoldLine>& ls) {
   out += ']';
 }
 
+void batch_rows(std::string& out, const std::vector<core::BatchRow>& rows) {
+  out += '[';
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i) out += ',';
+    Fields f{out};
+    out += '{';
+    f.str("sku", rows[i].sku);
+    f.num(rows[i].set ? "on_hand" : "delta", rows[i].value);
+    if (rows[i].expect_on_hand) f.num("expect_on_hand", *rows[i].expect_on_hand);
+    out += '}';
+  }
+  out += ']';
+}
+
 void allocation(Fields& f, const core::SetAllocation& a) {
   std::string& out = f.out;
   f.key("fences");
@@ -128,6 +142,15 @@ void encode_command_body(const core::Command& cmd, std::string& out) {
           }
         } else if constexpr (std::is_same_v<T, core::ExtendHold>) {
           f.num("ttl_s", c.ttl_s);
+        } else if constexpr (std::is_same_v<T, core::StockBatch>) {
+          if (!c.ref.empty()) f.str("ref", c.ref);
+          f.str("reason", core::stock_reason_name(c.reason));
+          if (c.atomic) {
+            f.key("atomic");
+            out += "true";
+          }
+          f.key("rows");
+          batch_rows(out, c.rows);
         }
       },
       cmd);

@@ -418,6 +418,73 @@ Code extend_code(std::string_view id, std::string_view body, core::Command* out,
   return finish(std::move(cmd), out, ctx);
 }
 
+// One row of a stock batch. Its shape (an object, a string sku of at most kBatchSkuBytesMax bytes,
+// exactly one of on_hand and delta, integers) is the body's; its values (identifier, ranges) are the
+// row's own and checked by the core (a row error).
+Code get_batch_row(const json& v, std::size_t i, core::BatchRow* row, Ctx& ctx) {
+  const std::string at = "rows[" + std::to_string(i) + "]";
+  if (!v.is_object()) return ctx.fail(at + " must be an object");
+  constexpr std::int64_t kAny = std::numeric_limits<std::int64_t>::max();
+  bool have_sku = false, have_value = false;
+  for (const auto& [k, f] : v.items()) {
+    Code c = Code::ok;
+    std::int64_t x = 0;
+    if (k == "sku") {
+      if (!f.is_string() || f.get_ref<const std::string&>().size() > limits::kBatchSkuBytesMax)
+        c = ctx.fail(at + ".sku must be a string of at most " + std::to_string(limits::kBatchSkuBytesMax) + " bytes");
+      else row->sku = f.get_ref<const std::string&>();
+      have_sku = true;
+    } else if (k == "on_hand" || k == "delta") {
+      if (have_value) return ctx.fail(at + " must have exactly one of on_hand and delta");
+      if ((c = get_int(f, at + "." + k, -kAny, kAny, &x, ctx)) == Code::ok) {
+        row->set = k == "on_hand";
+        row->value = x;
+      }
+      have_value = true;
+    } else if (k == "expect_on_hand") {
+      if ((c = get_int(f, at + "." + k, -kAny, kAny, &x, ctx)) == Code::ok) row->expect_on_hand = x;
+    } else {
+      c = ctx.fail(at + ": unknown field \"" + echo(k) + "\"");
+    }
+    if (c != Code::ok) return c;
+  }
+  if (!have_sku) return ctx.fail(at + ".sku is required");
+  if (!have_value) return ctx.fail(at + " must have exactly one of on_hand and delta");
+  return Code::ok;
+}
+
+Code stock_batch_code(std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (parse_object(body, true, &doc, ctx) != Code::ok) return Code::invalid_request;
+  core::StockBatch cmd;
+  bool have_reason = false, have_rows = false;
+  for (const auto& [k, v] : doc.items()) {
+    Code c = Code::ok;
+    if (k == "ref") {
+      c = get_id(v, k, &cmd.ref, ctx);
+    } else if (k == "reason") {
+      if (!v.is_string() || !core::parse_stock_reason(v.get_ref<const std::string&>(), &cmd.reason))
+        c = ctx.fail("reason must be one of received, cycle_count, damaged, returned, correction, other");
+      have_reason = true;
+    } else if (k == "atomic") {
+      c = get_bool(v, k, &cmd.atomic, ctx);
+    } else if (k == "rows") {
+      if (!v.is_array() || v.empty() || v.size() > limits::kBatchRowsMax)
+        return ctx.fail("rows must be an array of 1 to " + std::to_string(limits::kBatchRowsMax) + " rows");
+      cmd.rows.resize(v.size());
+      for (std::size_t i = 0; i < v.size() && c == Code::ok; ++i) c = get_batch_row(v[i], i, &cmd.rows[i], ctx);
+      have_rows = true;
+    } else {
+      c = unknown(k, ctx);
+    }
+    if (c != Code::ok) return c;
+  }
+  if (!have_reason) return ctx.fail("reason is required");
+  if (!have_rows) return ctx.fail("rows is required");
+  return finish(std::move(cmd), out, ctx);
+}
+
 // Runs one decoder with its message buffer: the Status the public decoders return.
 template <class F>
 core::Status status_of(F decode) {
@@ -459,6 +526,10 @@ core::Status decode_release(std::string_view id, std::string_view body, core::Co
 
 core::Status decode_extend(std::string_view id, std::string_view body, core::Command* out) {
   return status_of([&](std::string* e) { return extend_code(id, body, out, e); });
+}
+
+core::Status decode_stock_batch(std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return stock_batch_code(body, out, e); });
 }
 
 }  // namespace stockd::net

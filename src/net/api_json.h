@@ -61,8 +61,15 @@ core::Status decode_release(std::string_view id, std::string_view body, core::Co
 // POST /v1/holds/{id}/extend  {"ttl_s":N}
 core::Status decode_extend(std::string_view id, std::string_view body, core::Command* out);
 
+// POST /v1/stock/batches  {"ref" (optional),"reason" (required: received | cycle_count | damaged |
+// returned | correction | other),"atomic" (optional, false),"rows":[{"sku","on_hand"|"delta",
+// "expect_on_hand" (optional)}]} with 1 to kBatchRowsMax rows. The body's shape is checked here; the
+// rows' values (identifier, ranges) are checked by the core, row by row (docs/api.md, "Stock batches").
+core::Status decode_stock_batch(std::string_view body, core::Command* out);
+
 // The request body that the decoders above turn back into `cmd` (for clients and round-trip tests).
 // Tick and Configure have no HTTP body and write "{}". ClosePool has no body either ("{}").
+// StockBatch writes the body of POST /v1/stock/batches.
 void encode_command_body(const core::Command& cmd, std::string& out);
 
 // ---- Encoding replies (appended to `out`).
@@ -81,6 +88,10 @@ void render_sku(std::string& out, const core::SkuView& v);
 // {"skus":[views of SKUs offset .. offset+limit-1 in index order],"total":N}
 void render_sku_list(std::string& out, const core::Inventory& inv, std::size_t offset, std::size_t limit);
 void render_hold(std::string& out, const core::HoldView& h);
+// A stock batch's answer: {"ref":"R"|null,"results":[{"sku","ok":true,"sku_view":{SKU}} |
+// {"sku","ok":false,"error":{"code","message","details":{} | {"actual":N}}}]}. The SKU views are the
+// SKUs as they are now. HTTP status: 409 when answer.failed, else 200.
+void render_batch(std::string& out, const core::BatchAnswer& answer, const core::Inventory& inv);
 // REQUIRES: channel < inv.channel_count(). `skus` are the names asked for, known or not.
 void render_availability(std::string& out, const core::Inventory& inv, std::uint32_t channel,
                          const std::vector<std::string_view>& skus);

@@ -177,8 +177,15 @@ HttpParseResult apply_headers(HttpRequestView* req, std::size_t body_bytes_max) 
   return ok_so_far();
 }
 
+// The body limit of a request to `path`.
+std::size_t body_limit(const HttpParserOptions& o, std::string_view path) {
+  if (!o.large_body_path.empty() && path == o.large_body_path)
+    return std::max(o.body_bytes_max, o.large_body_bytes_max);
+  return o.body_bytes_max;
+}
+
 // `head`: the request line and header lines, each ending in CRLF (the final empty line excluded).
-HttpParseResult parse_head(std::string_view head, HttpRequestView* req, std::size_t body_bytes_max) {
+HttpParseResult parse_head(std::string_view head, HttpRequestView* req, const HttpParserOptions& options) {
   req->query.clear();
   req->headers.clear();
   req->body = {};
@@ -204,7 +211,7 @@ HttpParseResult parse_head(std::string_view head, HttpRequestView* req, std::siz
     if (req->headers.size() == kHttpHeadersMax) return fail(431, "too many header fields");
     req->headers.push_back(h);
   }
-  return apply_headers(req, body_bytes_max);
+  return apply_headers(req, body_limit(options, req->path));
 }
 
 }  // namespace
@@ -249,7 +256,9 @@ void HttpParser::reset() {
 // before each line, so it may pass its limit by one line (at most kHttpHeadBytesMax + 2, a trailer) and
 // hold one more partial line when the parser asks for more input.
 std::size_t HttpParser::request_bytes_max() const {
-  return kHttpHeadBytesMax + options_.body_bytes_max + kHttpChunkedOverheadBytesMax + 2 * (kHttpHeadBytesMax + 2);
+  std::size_t large = options_.large_body_path.empty() ? 0 : options_.large_body_bytes_max;
+  std::size_t body = std::max(options_.body_bytes_max, large);
+  return kHttpHeadBytesMax + body + kHttpChunkedOverheadBytesMax + 2 * (kHttpHeadBytesMax + 2);
 }
 
 HttpParseResult HttpParser::parse(std::string_view in, HttpRequestView* req) {
@@ -267,8 +276,7 @@ HttpParseResult HttpParser::parse(std::string_view in, HttpRequestView* req) {
   }
   if (r.status == HttpParseStatus::incomplete) return r;
   if (!head_parsed_now) {
-    HttpParseResult again = parse_head(in.substr(head_start_, head_end_ - 2 - head_start_), req,
-                                       options_.body_bytes_max);
+    HttpParseResult again = parse_head(in.substr(head_start_, head_end_ - 2 - head_start_), req, options_);
     assert(again.status != HttpParseStatus::error);
     (void)again;
   }
@@ -307,9 +315,9 @@ HttpParseResult HttpParser::scan_head(std::string_view in, HttpRequestView* req)
       in_head_ = true;
     } else if (line_len == 0) {
       head_end_ = scan_pos_;
-      HttpParseResult r =
-          parse_head(in.substr(head_start_, head_end_ - 2 - head_start_), req, options_.body_bytes_max);
+      HttpParseResult r = parse_head(in.substr(head_start_, head_end_ - 2 - head_start_), req, options_);
       if (r.status == HttpParseStatus::error) return r;
+      body_limit_ = body_limit(options_, req->path);
       expect_continue_ = req->expect_continue;
       if (req->chunked) {
         phase_ = Phase::body_chunked;
@@ -395,11 +403,11 @@ HttpParseResult HttpParser::decode_chunks(std::string_view in) {
     std::uint64_t size = 0;
     for (; digits < line.size() && hex_value(line[digits]) >= 0; ++digits) {
       size = size * 16 + static_cast<std::uint64_t>(hex_value(line[digits]));
-      if (size > options_.body_bytes_max) return too_large("request body is larger than the limit");
+      if (size > body_limit_) return too_large("request body is larger than the limit");
     }
     std::string_view ext = trim_ows(line.substr(digits));
     if (digits == 0 || (!ext.empty() && ext.front() != ';')) return fail(400, "malformed chunk size");
-    if (body_.size() + size > options_.body_bytes_max) return too_large("request body is larger than the limit");
+    if (body_.size() + size > body_limit_) return too_large("request body is larger than the limit");
     chunk_left_ = size;
     chunk_ = size == 0 ? Chunk::trailers : Chunk::data;
   }

@@ -87,6 +87,10 @@ struct HttpParseResult {
 
 struct HttpParserOptions {
   std::size_t body_bytes_max = limits::kBodyBytesMax;  // larger bodies: 413
+  // One route may take a larger body (POST /v1/stock/batches: 10,000 rows do not fit in 1 MiB): a
+  // request whose path is exactly `large_body_path` may send max(body_bytes_max, large_body_bytes_max).
+  std::string_view large_body_path;  // must outlive the parser (a string literal)
+  std::size_t large_body_bytes_max = 0;
 };
 
 class HttpParser {
@@ -112,6 +116,7 @@ class HttpParser {
   HttpParseResult decode_chunks(std::string_view in);
 
   HttpParserOptions options_;
+  std::size_t body_limit_ = 0;  // of the request being parsed, once its head is parsed
   Phase phase_ = Phase::head;
   // head phase
   std::size_t scan_pos_ = 0;    // next byte to look at

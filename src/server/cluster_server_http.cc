@@ -115,6 +115,9 @@ bool ClusterWorker::http_write(ClusterConn& c, const HttpRequest& req, const Pri
   };
   auto forbidden = [&] { return finish(http_error(c, core::Code::forbidden, forbidden_message(req), ka)); };
   if (w.forbidden) return forbidden();
+  if (w.view == WriteView::batch) {  // docs/cluster.md: stock batches are on the embedded store only
+    return finish(not_implemented(c, "stock batches are not supported by the cluster store", ka));
+  }
   core::Outcome unknown_hold;  // ok unless a non-admin's hold was looked up and is unknown
   if (!w.hold_id.empty()) {
     bool other_channel = false;
@@ -140,6 +143,7 @@ bool ClusterWorker::http_write(ClusterConn& c, const HttpRequest& req, const Pri
       net::render_hold(body, r.hold.view());
       if (o.created) status = 201;
       break;
+    case WriteView::batch: break;  // answered 501 above
   }
   std::size_t begin = c.out.size();
   http_reply(c, status, body, ka);

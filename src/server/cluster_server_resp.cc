@@ -60,7 +60,7 @@ void ClusterWorker::resp_request(ClusterConn& c, const std::vector<std::string_v
   resp_connection(c, cmd, args);
 }
 
-// HOLD, SALE, CONFIRM, RELEASE, EXTEND, SETSTOCK. False when `cmd` is none of them.
+// HOLD, SALE, CONFIRM, RELEASE, EXTEND, SETSTOCK, BATCH (-ERR). False when `cmd` is none of them.
 bool ClusterWorker::resp_write(ClusterConn& c, const std::string& cmd, const std::vector<std::string_view>& args,
                                std::int64_t start_us) {
   std::string& out = c.out;
@@ -68,6 +68,10 @@ bool ClusterWorker::resp_write(ClusterConn& c, const std::string& cmd, const std
   if (!parse_resp_write(cmd, args, c.principal, &w)) return false;
   if (w.wrong_args) {
     resp_wrong_args(out, args[0]);
+    return true;
+  }
+  if (cmd == "BATCH") {  // stock batches are on the embedded store only (docs/api.md)
+    net::resp::error(out, "ERR", "BATCH is not supported by the cluster store");
     return true;
   }
   core::Outcome unknown_hold;  // ok unless a non-admin's hold was looked up and is unknown

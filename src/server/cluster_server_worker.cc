@@ -16,6 +16,7 @@
 #include "server/clock.h"
 #include "server/cluster_server.h"
 #include "server/http_reply.h"
+#include "server/http_route.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -94,8 +95,7 @@ void ClusterWorker::adopt() {
     c->id = x.id;
     c->resp = x.resp;
     if (!x.resp)
-      c->http = std::make_unique<net::HttpParser>(
-          net::HttpParserOptions{static_cast<std::size_t>(opt.max_body_bytes)});
+      c->http = std::make_unique<net::HttpParser>(http_parser_options(opt.max_body_bytes));
     if (!srv_.auth_.enabled()) c->principal.kind = Principal::Kind::admin;
     c->last_active_ms = wall_clock_ms();
     c->interest = EPOLLIN | EPOLLRDHUP;

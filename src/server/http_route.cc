@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "core/limits.h"
 #include "net/api_json.h"
 
 namespace stockd::server {
@@ -37,6 +38,14 @@ bool route_is(const HttpRequest& req, const std::vector<std::string_view>& parts
     ++i;
   }
   return true;
+}
+
+net::HttpParserOptions http_parser_options(std::int64_t max_body_bytes) {
+  net::HttpParserOptions o;
+  o.body_bytes_max = static_cast<std::size_t>(max_body_bytes);
+  o.large_body_path = "/v1/stock/batches";
+  o.large_body_bytes_max = limits::kBatchBodyBytesMax;
+  return o;
 }
 
 const std::string* query_param(const HttpRequest& req, std::string_view name) {
@@ -88,6 +97,9 @@ bool match_write_route(const HttpRequest& req, const std::vector<std::string_vie
   } else if (route_is(req, parts, "POST", {"v1", "skus", "*", "pools", "*", "close"})) {
     if (admin_only("POST /v1/skus/{sku}/pools/{pool}/close"))
       w->command = core::ClosePool{std::string(parts[2]), std::string(parts[4])};
+  } else if (route_is(req, parts, "POST", {"v1", "stock", "batches"})) {
+    w->view = WriteView::batch;
+    if (admin_only("POST /v1/stock/batches")) w->status = net::decode_stock_batch(req.body, &w->command);
   } else if (route_is(req, parts, "POST", {"v1", "holds"})) {
     w->route = "POST /v1/holds";
     w->view = WriteView::hold;

@@ -30,6 +30,10 @@ struct HttpRequest {
   bool keep_alive = true;
 };
 
+// The parser options of both front ends: `max_body_bytes` (--max-body-bytes) for every route, and
+// for POST /v1/stock/batches at least limits::kBatchBodyBytesMax (10,000 rows).
+net::HttpParserOptions http_parser_options(std::int64_t max_body_bytes);
+
 // The request of a complete parse. *req keeps its query vector's capacity between calls.
 void request_from_view(const net::HttpRequestView& view, HttpRequest* req);
 
@@ -54,7 +58,7 @@ std::string forbidden_message(const HttpRequest& req);
 std::string no_route_message(const HttpRequest& req, const std::vector<std::string_view>& parts);
 
 // What a successful write answers with.
-enum class WriteView : std::uint8_t { channel, sku, hold };
+enum class WriteView : std::uint8_t { channel, sku, hold, batch };  // batch: core::Outcome::batch
 
 // A write route decoded.
 struct HttpWrite {

@@ -137,6 +137,9 @@ int resp_write_reply(std::string& out, const core::Outcome& o, bool reply_ok) {
   int status = core::http_status(o.code);
   if (!o.ok()) {
     resp_outcome_error(out, o);
+  } else if (o.batch) {
+    resp_batch_reply(out, *o.batch);
+    if (o.batch->failed) status = 409;
   } else if (reply_ok) {
     net::resp::simple_string(out, "OK");
   } else {
@@ -170,6 +173,7 @@ bool parse_resp_write(std::string_view cmd, const std::vector<std::string_view>&
     }
     return true;
   }
+  if (cmd == "BATCH") return parse_resp_batch(args, who, w);
   if (cmd == "SETSTOCK") {
     if (args.size() != 3) {
       w->wrong_args = true;

@@ -33,7 +33,7 @@ void resp_outcome_error(std::string& out, const core::Outcome& o);
 // status the metrics record (201 for a created hold).
 int resp_write_reply(std::string& out, const core::Outcome& o, bool reply_ok);
 
-// HOLD, SALE, CONFIRM, RELEASE, EXTEND or SETSTOCK parsed into a command.
+// HOLD, SALE, CONFIRM, RELEASE, EXTEND, SETSTOCK or BATCH parsed into a command.
 struct RespWrite {
   core::Command command;
   const char* route = nullptr;  // metrics label
@@ -50,6 +50,11 @@ struct RespWrite {
 // channel (HOLD, SALE) or admin rights (SETSTOCK); identifiers and ranges are left to core::validate.
 bool parse_resp_write(std::string_view cmd, const std::vector<std::string_view>& args, const Principal& who,
                       RespWrite* w);
+
+// BATCH ref reason ATOMIC|EACH sku spec [sku spec ...] (resp_batch.cc explains it) into a StockBatch.
+bool parse_resp_batch(const std::vector<std::string_view>& args, const Principal& who, RespWrite* w);
+// A stock batch's answer: an array of +OK or the row's error, one per row.
+void resp_batch_reply(std::string& out, const core::BatchAnswer& answer);
 
 // The connection commands (PING, ECHO, QUIT, AUTH, HELLO, CLIENT, SELECT, COMMAND, CONFIG, INFO) and, for
 // any other `cmd` (upper case), the unknown-command error. Sets c.principal (AUTH, HELLO) and

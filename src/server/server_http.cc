@@ -252,6 +252,10 @@ void Server::http_deliver(Conn& c, const Pending& p, const core::Outcome& o) {
       case WriteView::hold:
         net::render_hold(body, inv.hold(o.index));
         if (o.created) status = 201;
+        break;
+      case WriteView::batch:
+        net::render_batch(body, *o.batch, inv);
+        if (o.batch->failed) status = 409;
     }
   }
   http_reply(c, status, body, p.keep_alive);

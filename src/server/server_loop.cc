@@ -17,6 +17,7 @@
 
 #include "server/clock.h"
 #include "server/conn.h"
+#include "server/http_route.h"
 #include "server/listen.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -105,7 +106,7 @@ void Server::accept_all(int listen_fd, bool resp) {
     c->fd = fd;
     c->id = next_conn_id_++;
     c->resp = resp;
-    if (!resp) c->http = std::make_unique<net::HttpParser>(net::HttpParserOptions{static_cast<std::size_t>(opt_.max_body_bytes)});
+    if (!resp) c->http = std::make_unique<net::HttpParser>(http_parser_options(opt_.max_body_bytes));
     c->last_active_ms = now_ms();
     if (!auth_.enabled()) c->principal.kind = Principal::Kind::admin;
     epoll_event ev{};

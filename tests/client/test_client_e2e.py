@@ -3,8 +3,10 @@ stockbench flash-sale (200 connections, 100 units: exactly 100 sold) and mixed (
 invariant check) over HTTP and RESP. Uses tests/server/harness.py to start stockd on free ports."""
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
@@ -119,6 +121,72 @@ class ClientE2E(unittest.TestCase):
             time.sleep(0.2)
         self.ctl("holds", "confirm", "h-exp", rc=18)
         self.assertEqual(self.ctl("holds", "release", "h-exp", js=True)["state"], "expired")
+
+    def test_04_import_dry_run_and_export(self):
+        # A server of its own: 25,000 SKUs here must not meet the stockbench tests' checks.
+        s = Stockd().start()
+        url = f"http://127.0.0.1:{s.http_port}"
+
+        def ctl(*args, rc=0):
+            p = subprocess.run([STOCKCTL, "--url", url] + list(args), capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, rc, f"{args}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+            return p
+
+        try:
+            d = tempfile.mkdtemp(prefix="stockctl-import-")
+            path = os.path.join(d, "set.csv")
+            with open(path, "w") as f:
+                f.write("sku,on_hand\n" + "".join(f"IMP-{i},{i % 50}\n" for i in range(25000)))
+            p = ctl("import", path, "--reason", "received", "--ref", "IMP")
+            self.assertIn("25000 rows: 25000 applied, 0 failed", p.stdout)
+            self.assertIn("batch 3/3", p.stderr)  # 10,000 rows per batch: 3 batches
+            self.assertEqual(s.http("GET", "/v1/skus/IMP-24999")[1]["on_hand"], 24999 % 50)
+            # The same --ref again: the first answers, nothing applied twice.
+            dpath = os.path.join(d, "delta.csv")
+            with open(dpath, "w") as f:
+                f.write("sku,delta\nIMP-1,5\nIMP-2,-2\nNOPE,1\n")
+            p = ctl("import", dpath, "--reason", "correction", "--ref", "DELTA", rc=11)  # unknown_sku
+            self.assertIn("line 4 NOPE: unknown_sku", p.stderr)
+            self.assertIn("3 rows: 2 applied, 1 failed", p.stdout)
+            ctl("import", dpath, "--reason", "correction", "--ref", "DELTA", rc=11)
+            self.assertEqual(s.http("GET", "/v1/skus/IMP-1")[1]["on_hand"], 6)
+            # Compare-and-set, dry run first: nothing sent.
+            cpath = os.path.join(d, "cas.csv")
+            with open(cpath, "w") as f:
+                f.write("sku,on_hand,expect_on_hand\nIMP-1,100,6\nIMP-3,100,99\nNEW-1,7,\n")
+            p = ctl("import", cpath, "--reason", "cycle_count", "--dry-run")
+            self.assertIn("IMP-1: 6 -> 100", p.stdout)
+            self.assertIn("IMP-3: 3 -> 100  (precondition_failed: on_hand is 3)", p.stdout)
+            self.assertIn("NEW-1: - -> 7  (new)", p.stdout)
+            self.assertIn("3 rows: 2 would change, 0 unchanged, 1 would fail", p.stdout)
+            self.assertEqual(s.http("GET", "/v1/skus/IMP-1")[1]["on_hand"], 6)
+            self.assertEqual(s.http("GET", "/v1/skus/NEW-1")[0], 404)
+            # --atomic: the failed batch changes nothing; exit 26 (precondition_failed).
+            p = ctl("import", cpath, "--reason", "cycle_count", "--atomic", rc=26)
+            self.assertIn("atomic batch 1 failed", p.stderr)
+            self.assertEqual(s.http("GET", "/v1/skus/IMP-1")[1]["on_hand"], 6)
+            p = ctl("import", cpath, "--reason", "cycle_count", rc=26)
+            self.assertEqual(s.http("GET", "/v1/skus/IMP-1")[1]["on_hand"], 100)
+            self.assertEqual(s.http("GET", "/v1/skus/NEW-1")[1]["on_hand"], 7)
+            # Export every SKU, change the stock, import the export back: restored.
+            epath = os.path.join(d, "export.csv")
+            ctl("export", epath)
+            with open(epath) as f:
+                lines = f.read().splitlines()
+            self.assertEqual(lines[0], "sku,on_hand,safety_stock,held,available")
+            self.assertEqual(len(lines), 1 + 25001)
+            self.assertIn("IMP-1,100,0,0,100", lines)
+            s.http("PUT", "/v1/skus/IMP-7", {"on_hand": 999})
+            ctl("import", epath, "--reason", "correction")
+            self.assertEqual(s.http("GET", "/v1/skus/IMP-7")[1]["on_hand"], 7)
+            ctl("import", os.path.join(d, "missing.csv"), "--reason", "other", rc=2)
+            with open(os.path.join(d, "bad.csv"), "w") as f:
+                f.write("sku,qty\nA,1\n")
+            ctl("import", os.path.join(d, "bad.csv"), "--reason", "other", rc=2)
+            ctl("import", path, "--reason", "stolen", rc=2)
+            shutil.rmtree(d, ignore_errors=True)
+        finally:
+            s.cleanup()
 
     def bench(self, *args):
         cmd = [STOCKBENCH] + list(args) + ["--url", self.url, "--json", "--no-progress"]

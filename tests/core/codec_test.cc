@@ -45,6 +45,9 @@ bool same(const Tick&, const Tick&) { return true; }
 bool same(const Configure& a, const Configure& b) {
   return a.retention_ms == b.retention_ms && a.low_stock_permille == b.low_stock_permille;
 }
+bool same(const StockBatch& a, const StockBatch& b) {
+  return a.ref == b.ref && a.reason == b.reason && a.atomic == b.atomic && a.rows == b.rows;
+}
 bool same(const Command& a, const Command& b) {
   if (a.index() != b.index()) return false;
   return std::visit(
@@ -86,6 +89,14 @@ std::vector<Command> every_command() {
   all.push_back(ExtendHold{"order-1", 300});
   all.push_back(Tick{});
   all.push_back(Configure{limits::kDefaultRetentionMs, 100});
+  StockBatch b;
+  b.reason = StockReason::cycle_count;
+  b.rows = {{"A", true, 10, 12}, {"B", false, -limits::kDeltaMax, std::nullopt}, {"bad sku!", true, -1, -5}};
+  all.push_back(b);
+  b.ref = "IMPORT-1";
+  b.reason = StockReason::other;
+  b.atomic = true;
+  all.push_back(b);
   return all;
 }
 

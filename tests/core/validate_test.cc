@@ -204,7 +204,7 @@ TEST_F(ValidateTest, ConfigureIsBounded) {
 }
 
 TEST_F(ValidateTest, EveryErrorCodeHasAStatusAndAName) {
-  for (int c = 0; c <= static_cast<int>(Code::unavailable); ++c) {
+  for (int c = 0; c <= static_cast<int>(Code::precondition_failed); ++c) {
     Code code = static_cast<Code>(c);
     EXPECT_NE(code_name(code), "internal");
     EXPECT_GE(http_status(code), 200);

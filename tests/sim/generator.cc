@@ -254,6 +254,35 @@ void Generator::adjust_edge(const Model& m, core::Adjust& c) {
   if (rng_.percent(50)) c.delta = -c.delta;
 }
 
+// A batch of 1 to 6 rows: sets and deltas on existing SKUs (a few on unknown ones, a few creating the
+// profile's next SKU), compare-and-set mostly right and sometimes off by one, a bad row now and then;
+// atomic half the time, with a ref (new, or one used before: a replay) half the time.
+core::Command Generator::stock_batch(const Model& m) {
+  core::StockBatch c;
+  if (!past_batch_refs_.empty() && rng_.percent(15)) c.ref = rng_.pick(past_batch_refs_);
+  else if (rng_.percent(50)) c.ref = numbered("b", next_id_++);
+  if (!c.ref.empty() && past_batch_refs_.size() < 8) past_batch_refs_.push_back(c.ref);
+  c.reason = static_cast<core::StockReason>(rng_.in(0, core::kStockReasonCount - 1));
+  c.atomic = rng_.percent(50);
+  std::int64_t rows = rng_.in(1, 6), half = std::max<std::int64_t>(1, profile_.stock_max / 2);
+  for (std::int64_t i = 0; i < rows; ++i) {
+    core::BatchRow r;
+    r.set = rng_.percent(50);
+    r.sku = some_sku(m);
+    if (r.set && r.sku == "sku-nope") r.sku = numbered("sku", m.skus.size());  // creates the next SKU
+    int idx = m.sku_index(r.sku);
+    r.value = r.set ? rng_.in(0, profile_.stock_max) : rng_.in(-half, half);
+    if (rng_.percent(40)) {
+      std::int64_t now = idx >= 0 ? m.skus[idx].on_hand : 0;
+      r.expect_on_hand = rng_.percent(80) ? now : now + 1;
+    }
+    if (rng_.percent(3)) r.value = r.set ? -1 : 1'000'000'000'000'001;  // a bad row: invalid_request
+    if (rng_.percent(2)) r.sku = "bad sku";
+    c.rows.push_back(std::move(r));
+  }
+  return c;
+}
+
 core::Command Generator::put_sku(const Model& m) {
   core::PutSku c;
   // A new SKU of the profile or an existing one; never some_sku()'s "sku-nope", which this would create.
@@ -380,7 +409,8 @@ std::pair<std::int64_t, core::Command> Generator::next(const Model& m) {
   std::int64_t at = advance_clock();
   if (m.channels.size() < 2 || m.skus.empty()) return {at, setup(m)};
   int r = static_cast<int>(rng_.in(0, 999));
-  if (r < 360) return {at, new_hold(m)};
+  if (r < 340) return {at, new_hold(m)};
+  if (r < 360) return {at, stock_batch(m)};
   if (r < 420) return {at, replay(m)};
   if (r < 540) return {at, confirm(m)};
   if (r < 630) return {at, release_or_extend(m, false)};
@@ -451,6 +481,15 @@ struct Describe {
   void operator()(const core::Tick&) { os << "Tick"; }
   void operator()(const core::Configure& c) {
     os << "Configure retention_ms=" << c.retention_ms << " permille=" << c.low_stock_permille;
+  }
+  void operator()(const core::StockBatch& c) {
+    os << "StockBatch ref=" << c.ref << " " << core::stock_reason_name(c.reason) << (c.atomic ? " atomic" : "")
+       << " [";
+    for (const auto& r : c.rows) {
+      os << " " << r.sku << (r.set ? "=" : (r.value >= 0 ? "+" : "")) << r.value;
+      if (r.expect_on_hand) os << "@" << *r.expect_on_hand;
+    }
+    os << " ]";
   }
 };
 

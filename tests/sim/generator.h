@@ -96,6 +96,7 @@ class Generator {
   core::Command confirm(const Model& m);
   core::Command release_or_extend(const Model& m, bool extend);
   core::Command adjust(const Model& m);
+  core::Command stock_batch(const Model& m);
   core::Command put_sku(const Model& m);
   core::Command allocation(const Model& m);
   core::Command close_pool(const Model& m);
@@ -119,6 +120,7 @@ class Generator {
   std::size_t setup_step_ = 0;
   std::deque<core::CreateHold> past_;  // recent hold requests, accepted or not (for replays)
   std::deque<core::Adjust> past_adjusts_;  // recent adjustments with a ref (for retries)
+  std::vector<std::string> past_batch_refs_;  // the first few batch refs (for replays)
   std::optional<EdgeMark> edge_;
 };
 

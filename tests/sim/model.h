@@ -35,6 +35,16 @@ struct MOutcome {
   std::string detail_sku;
   std::int64_t requested = 0;
   std::int64_t available = 0;
+  // StockBatch: each row's (code, actual), and whether an atomic batch failed.
+  std::vector<std::pair<Code, std::int64_t>> rows;
+  bool batch_failed = false;
+};
+
+// A StockBatch answer kept for its ref.
+struct MBatchAnswer {
+  std::vector<std::pair<Code, std::int64_t>> rows;
+  bool failed = false;
+  std::int64_t at = 0;
 };
 
 // Events by name: the simulation turns the core's indexes into names to compare.
@@ -143,6 +153,7 @@ class Model {
   std::map<std::string, MHold> holds;
   std::deque<std::string> finished;  // ids of finished holds, in the order they finished
   std::map<std::pair<std::string, std::string>, std::pair<std::int64_t, std::int64_t>> refs;  // (sku, ref) -> (delta, at)
+  std::map<std::string, MBatchAnswer> batch_refs;  // StockBatch ref -> its answer
   std::vector<bool> slot_used;
   std::vector<std::uint32_t> free_slots;
   std::int64_t expired_units = 0;  // every unit given back by expiry
@@ -154,6 +165,7 @@ class Model {
   MOutcome adjust(const core::Adjust& c);
   MOutcome set_allocation(const core::SetAllocation& c);
   MOutcome close_pool(const core::ClosePool& c);
+  MOutcome stock_batch(const core::StockBatch& c);
   void resize(MSku& s);
   void take(MSku& s, int channel, std::int64_t qty, std::vector<MDraw>& draws);
   void give_back(MSku& s, const MDraw& d);

@@ -109,6 +109,14 @@ bool Model::housekeep() {
       ++it;
     }
   }
+  for (auto it = batch_refs.begin(); it != batch_refs.end();) {
+    if (it->second.at + retention_ms <= now) {
+      it = batch_refs.erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
   return changed;
 }
 
@@ -259,6 +267,8 @@ MOutcome Model::apply(const core::Command& cmd, std::int64_t now_ms, std::vector
     out = release_hold(*c);
   } else if (auto* c = std::get_if<core::ExtendHold>(&cmd)) {
     out = extend_hold(*c);
+  } else if (auto* c = std::get_if<core::StockBatch>(&cmd)) {
+    out = stock_batch(*c);
   } else if (auto* c = std::get_if<core::Configure>(&cmd)) {
     out.changed = c->retention_ms != retention_ms || c->low_stock_permille != low_stock_permille;
     retention_ms = c->retention_ms;
@@ -338,6 +348,12 @@ struct Valid {
   bool operator()(const core::ReleaseHold& c) const { return ident(c.id); }
   bool operator()(const core::ExtendHold& c) const { return ident(c.id) && in(c.ttl_s, 1, kTtlMax); }
   bool operator()(const core::Tick&) const { return true; }
+  bool operator()(const core::StockBatch& c) const {
+    if (c.rows.empty() || c.rows.size() > 10'000 || (!c.ref.empty() && !ident(c.ref))) return false;
+    for (const core::BatchRow& r : c.rows)
+      if (r.sku.size() > 1024) return false;
+    return true;
+  }
   bool operator()(const core::Configure& c) const {
     return in(c.retention_ms, 0, 365LL * 24 * 3600 * 1000) && in(c.low_stock_permille, 0, 1000);
   }

@@ -1,6 +1,7 @@
 // The model's stock rules: channels, SKUs, adjustments, allocation buckets (sizing, drawing, giving
 // back, selling) and the availability / low_stock events. Written from docs/allocation.md.
 #include <algorithm>
+#include <cctype>
 
 #include "model.h"
 
@@ -21,6 +22,18 @@ std::int64_t clamp(std::int64_t v, std::int64_t lo, std::int64_t hi) { return v 
 
 std::int64_t permille_of(std::int64_t on_hand, std::int64_t permille) {
   return static_cast<std::int64_t>(static_cast<__int128>(on_hand) * permille / 1000);
+}
+
+constexpr std::int64_t kE15 = 1'000'000'000'000'000;  // docs/api.md: figures and |delta| up to 10^15
+
+bool in_range(std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; }
+
+// docs/api.md: 1 to 128 characters of A-Z a-z 0-9 . _ : -
+bool ident(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != ':' && ch != '-') return false;
+  return true;
 }
 
 }  // namespace
@@ -283,6 +296,68 @@ MOutcome Model::adjust(const core::Adjust& c) {
   MOutcome out;
   out.changed = true;
   out.index = static_cast<std::uint32_t>(idx);
+  return out;
+}
+
+// A stock batch, written the plain way: the rows are applied one by one as PUT /v1/skus would (the
+// SKU list is copied first), and a failed atomic batch puts the copy back and drops its events.
+MOutcome Model::stock_batch(const core::StockBatch& c) {
+  MOutcome out;
+  if (auto r = batch_refs.find(c.ref); !c.ref.empty() && r != batch_refs.end()) {
+    out.rows = r->second.rows;
+    out.batch_failed = r->second.failed;
+    return out;
+  }
+  const std::vector<MSku> saved = skus;
+  const std::uint64_t saved_seq = seq;
+  const std::size_t saved_events = events_ ? events_->size() : 0;
+  bool any_failed = false;
+  for (const core::BatchRow& row : c.rows) {
+    int idx = sku_index(row.sku);
+    std::int64_t on_hand = idx >= 0 ? skus[idx].on_hand : 0;
+    std::int64_t after = row.set ? row.value : on_hand + row.value;
+    Code code = Code::ok;
+    bool value_ok = row.set ? in_range(row.value, 0, kE15) : in_range(row.value, -kE15, kE15);
+    if (!ident(row.sku) || !value_ok || (row.expect_on_hand && !in_range(*row.expect_on_hand, 0, kE15)))
+      code = Code::invalid_request;
+    else if (idx < 0 && (!row.set || row.expect_on_hand)) code = Code::unknown_sku;
+    else if (row.expect_on_hand && *row.expect_on_hand != on_hand) code = Code::precondition_failed;
+    else if (after > kE15) code = Code::invalid_request;
+    else if (idx >= 0 && after < skus[idx].held) code = Code::invalid_state;
+    else if (after < 0) code = Code::invalid_state;
+    out.rows.emplace_back(code, code == Code::precondition_failed ? on_hand : 0);
+    if (code != Code::ok) {
+      any_failed = true;
+      continue;
+    }
+    if (idx >= 0 && after == on_hand) continue;
+    core::PutSku set;
+    set.sku = row.sku;
+    set.on_hand = after;
+    put_sku(set);
+    if (events_) {
+      for (std::size_t i = events_->size(); i-- > saved_events;) {
+        if ((*events_)[i].type != EventType::stock_adjusted) continue;
+        (*events_)[i].reason = std::string(core::stock_reason_name(c.reason));
+        (*events_)[i].ref = c.ref;
+        break;
+      }
+    }
+    out.changed = true;
+  }
+  if (c.atomic && any_failed) {
+    skus = saved;
+    seq = saved_seq;
+    if (events_) events_->resize(saved_events);
+    out.changed = false;
+    out.batch_failed = true;
+    for (auto& [code, actual] : out.rows)
+      if (code == Code::ok) code = Code::invalid_state;
+  }
+  if (!c.ref.empty()) {
+    batch_refs[c.ref] = MBatchAnswer{out.rows, out.batch_failed, now};
+    out.changed = true;
+  }
   return out;
 }
 

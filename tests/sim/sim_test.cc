@@ -183,6 +183,19 @@ std::string outcome_problem(const core::Outcome& a, const MOutcome& b, const cor
                    ", model " + b.detail_sku + " " + std::to_string(b.requested) + "/" + std::to_string(b.available));
     return {};
   }
+  if (std::holds_alternative<core::StockBatch>(cmd)) {
+    if (!a.batch) return bad("of a batch has no answer");
+    if (a.batch->failed != b.batch_failed) return bad("failed: core " + std::to_string(a.batch->failed));
+    if (a.batch->rows.size() != b.rows.size()) return bad("row count");
+    for (std::size_t i = 0; i < b.rows.size(); ++i) {
+      const core::BatchRowResult& r = a.batch->rows[i];
+      if (r.code != b.rows[i].first || r.actual != b.rows[i].second)
+        return bad("row " + std::to_string(i) + ": core " + std::string(core::code_name(r.code)) + " " +
+                   std::to_string(r.actual) + ", model " + std::string(core::code_name(b.rows[i].first)) + " " +
+                   std::to_string(b.rows[i].second) + " (" + r.message + ")");
+    }
+    return {};
+  }
   if (std::holds_alternative<core::Tick>(cmd) || std::holds_alternative<core::Configure>(cmd)) return {};
   if (a.index != b.index) return bad("index: core " + std::to_string(a.index) + ", model " + std::to_string(b.index));
   bool on_hold = std::holds_alternative<core::CreateHold>(cmd) || std::holds_alternative<core::ConfirmHold>(cmd) ||
@@ -205,7 +218,10 @@ struct RunStats {
   std::int64_t replays = 0;
   std::int64_t snapshots = 0;
   std::int64_t expired_units = 0;
-  std::int64_t by_code[16] = {};  // outcomes by Code
+  std::int64_t by_code[32] = {};  // outcomes by Code
+  std::int64_t batch_rows_by_code[32] = {};  // stock batch rows by Code
+  std::int64_t batch_atomic_failed = 0;      // atomic batches that failed (nothing applied)
+  std::int64_t batch_replays = 0;            // a batch ref seen again: the first answer
   std::int64_t by_kind[std::variant_size_v<core::Command>] = {};  // commands by alternative
   std::int64_t adjust_replays = 0;     // an adjustment's ref seen again with the same delta
   std::int64_t long_holds_created = 0; // holds of 100 lines created
@@ -269,13 +285,20 @@ class Simulation {
       for (const core::HoldLine& l : create->lines)
         if (std::uint32_t s = core_.find_sku(l.sku); s != core::kNoIndex) shown.emplace_back(s, core_.available(s, ch));
 
+    const auto* batch = std::get_if<core::StockBatch>(&cmd);
+    bool batch_ref_known = batch && !batch->ref.empty() && model_.batch_refs.count(batch->ref) > 0;
     std::vector<core::Event> events;
     core::Outcome got = core_.apply(cmd, at, &events);
     std::vector<MEvent> want_events;
     MOutcome want = model_.apply(cmd, at, &want_events);
     ++stats_.steps;
     if (!got.ok()) ++stats_.rejected;
-    ++stats_.by_code[static_cast<int>(got.code) & 15];
+    ++stats_.by_code[static_cast<int>(got.code) & 31];
+    if (got.batch) {
+      for (const core::BatchRowResult& r : got.batch->rows) ++stats_.batch_rows_by_code[static_cast<int>(r.code) & 31];
+      stats_.batch_atomic_failed += got.batch->failed;
+      stats_.batch_replays += batch_ref_known;
+    }
     if (create && got.ok() && !got.created) ++stats_.replays;
     if (create && got.created) ++stats_.holds_created;
     if (create && got.created && create->lines.size() == 100) ++stats_.long_holds_created;
@@ -358,7 +381,7 @@ class Simulation {
 
 const char* const kKindNames[] = {"PutChannel",  "PutSku",      "Adjust",      "SetAllocation",
                                   "ClosePool",   "CreateHold",  "ConfirmHold", "ReleaseHold",
-                                  "ExtendHold",  "Tick",        "Configure"};
+                                  "ExtendHold",  "Tick",        "Configure",   "StockBatch"};
 static_assert(std::size(kKindNames) == std::variant_size_v<core::Command>);
 
 // Coverage a run must reach, so that a generator that silently stopped producing a command kind, an
@@ -370,8 +393,8 @@ static_assert(std::size(kKindNames) == std::variant_size_v<core::Command>);
 constexpr std::int64_t kCoverageStepsMin = 8192;         // kinds and outcomes (sanitizer runs: 8,192 per seed)
 constexpr std::int64_t kEdgeCoverageStepsMin = 131'072;  // every limit, at and past
 // Per 10,000 steps, in Command's order: PutChannel, PutSku, Adjust, SetAllocation, ClosePool,
-// CreateHold, ConfirmHold, ReleaseHold, ExtendHold, Tick, Configure.
-constexpr std::int64_t kKindPer10kMin[] = {150, 240, 350, 220, 110, 2000, 600, 450, 210, 290, 45};
+// CreateHold, ConfirmHold, ReleaseHold, ExtendHold, Tick, Configure, StockBatch (2 % of the mix).
+constexpr std::int64_t kKindPer10kMin[] = {150, 240, 350, 220, 110, 2000, 600, 450, 210, 290, 45, 80};
 static_assert(std::size(kKindPer10kMin) == std::variant_size_v<core::Command>);
 
 std::string coverage_problem(const RunStats& st, const Profile& p) {
@@ -390,6 +413,10 @@ std::string coverage_problem(const RunStats& st, const Profile& p) {
     need(st.by_code[static_cast<int>(c)] > 0, "an outcome " + std::string(core::code_name(c)));
   need(st.replays > 0, "a replayed hold answered with the original");
   need(st.adjust_replays > 0, "a replayed adjustment ref");
+  for (Code c : {Code::ok, Code::invalid_request, Code::unknown_sku, Code::invalid_state, Code::precondition_failed})
+    need(st.batch_rows_by_code[static_cast<int>(c)] > 0, "a stock batch row " + std::string(core::code_name(c)));
+  need(st.batch_atomic_failed > 0, "a failed atomic stock batch");
+  need(st.batch_replays > 0, "a stock batch ref seen again");
   need(st.expired_units > 0, "a hold that expired");
   need(st.snapshots > 0, "a snapshot taken and loaded");
   if (st.steps < kEdgeCoverageStepsMin) return out;

@@ -53,6 +53,16 @@ int Ctx::send(std::string_view method, const std::string& target, const std::str
   return kExitOk;
 }
 
+int Ctx::exchange(std::string_view method, const std::string& target, const std::string& body,
+                  stockd::client::HttpResponse* response) {
+  std::string error;
+  if (!client_->request(method, target, body, response, &error)) {
+    err_ << "stockctl: cannot reach stockd at " << g_.url << ": " << error << "\n";
+    return kExitTransport;
+  }
+  return kExitOk;
+}
+
 int Ctx::show(std::string_view method, const std::string& target, const std::string& body, const Renderer& render) {
   json reply;
   std::string raw;

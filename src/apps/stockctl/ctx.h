@@ -46,6 +46,11 @@ class Ctx {
 
   bool dry() const { return dry_; }
 
+  // Sends one request and returns the response whatever its status (the caller reads error bodies
+  // itself, e.g. a failed atomic batch's 409). kExitOk, or kExitTransport (message on err).
+  int exchange(std::string_view method, const std::string& target, const std::string& body,
+               stockd::client::HttpResponse* response);
+
   // Sends and prints: the raw body with --json, else render(reply).
   int show(std::string_view method, const std::string& target, const std::string& body, const Renderer& render);
 
