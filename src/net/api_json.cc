@@ -3,7 +3,7 @@
 // value's type is checked before it is read, so nothing in the walk can throw. The parser's own
 // exceptions are caught here. Two things nlohmann does not refuse are checked separately: nesting
 // depth (a cheap scan before parsing) and a field repeated in one object (nlohmann keeps the last one
-// silently; a parser callback counts keys per object and compares with the object's size).
+// silently; a SAX pass of its own looks for a key repeated in one object).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -67,6 +67,38 @@ bool depth_ok(std::string_view body) {
   return true;
 }
 
+// Finds a field named twice in one object (nlohmann keeps the last one silently), in a SAX pass of its
+// own. Linear: a parser callback would do the same in one pass, but nlohmann's callback parser scans the
+// enclosing array at the end of every object (for discarded values), quadratic in a batch's rows.
+struct RepeatedKeys : nlohmann::json_sax<json> {
+  std::vector<std::vector<std::string>> open;  // per open object: its keys so far (objects are small)
+  bool repeated = false;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    open.emplace_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    std::vector<std::string>& keys = open.back();
+    if (std::find(keys.begin(), keys.end(), k) != keys.end()) repeated = true;
+    keys.push_back(k);
+    return !repeated;
+  }
+  bool end_object() override {
+    open.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
+
 Code parse_object(std::string_view body, bool required, json* doc, Ctx& ctx) {
   if (blank(body)) {
     if (required) return ctx.fail("the request needs a JSON object body");
@@ -75,27 +107,20 @@ Code parse_object(std::string_view body, bool required, json* doc, Ctx& ctx) {
   }
   if (!depth_ok(body))
     return ctx.fail("the JSON body nests deeper than " + std::to_string(kJsonDepthMax) + " levels");
-  std::vector<std::size_t> keys;  // per open object: keys seen
-  bool repeated = false;
-  json::parser_callback_t count = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      keys.push_back(0);
-    } else if (event == json::parse_event_t::key && !keys.empty()) {
-      ++keys.back();
-    } else if (event == json::parse_event_t::object_end && !keys.empty()) {
-      if (parsed.is_object() && parsed.size() != keys.back()) repeated = true;
-      keys.pop_back();
-    }
-    return true;
-  };
   try {
-    *doc = json::parse(body.begin(), body.end(), count, true, false);
+    *doc = json::parse(body.begin(), body.end(), nullptr, true, false);
   } catch (const json::parse_error& e) {
     return ctx.fail("malformed JSON at byte " + std::to_string(e.byte));
   } catch (...) {
     return ctx.fail("malformed JSON");
   }
-  if (repeated) return ctx.fail("a JSON object in the body names a field twice");
+  RepeatedKeys check;
+  try {
+    json::sax_parse(body.begin(), body.end(), &check, json::input_format_t::json, true, false);
+  } catch (...) {
+    return ctx.fail("malformed JSON");
+  }
+  if (check.repeated) return ctx.fail("a JSON object in the body names a field twice");
   if (!doc->is_object()) return ctx.fail("the request body must be a JSON object");
   return Code::ok;
 }

@@ -259,9 +259,13 @@ void Generator::adjust_edge(const Model& m, core::Adjust& c) {
 // atomic half the time, with a ref (new, or one used before: a replay) half the time.
 core::Command Generator::stock_batch(const Model& m) {
   core::StockBatch c;
-  if (!past_batch_refs_.empty() && rng_.percent(15)) c.ref = rng_.pick(past_batch_refs_);
-  else if (rng_.percent(50)) c.ref = numbered("b", next_id_++);
-  if (!c.ref.empty() && past_batch_refs_.size() < 8) past_batch_refs_.push_back(c.ref);
+  if (!past_batch_refs_.empty() && rng_.percent(15)) {
+    c.ref = past_batch_refs_[rng_.in(0, static_cast<std::int64_t>(past_batch_refs_.size()) - 1)];
+  } else if (rng_.percent(50)) {
+    c.ref = numbered("b", next_id_++);
+    past_batch_refs_.push_back(c.ref);
+    if (past_batch_refs_.size() > 8) past_batch_refs_.pop_front();  // recent: likely still remembered
+  }
   c.reason = static_cast<core::StockReason>(rng_.in(0, core::kStockReasonCount - 1));
   c.atomic = rng_.percent(50);
   std::int64_t rows = rng_.in(1, 6), half = std::max<std::int64_t>(1, profile_.stock_max / 2);

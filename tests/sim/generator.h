@@ -120,7 +120,7 @@ class Generator {
   std::size_t setup_step_ = 0;
   std::deque<core::CreateHold> past_;  // recent hold requests, accepted or not (for replays)
   std::deque<core::Adjust> past_adjusts_;  // recent adjustments with a ref (for retries)
-  std::vector<std::string> past_batch_refs_;  // the first few batch refs (for replays)
+  std::deque<std::string> past_batch_refs_;  // recent batch refs (for replays)
   std::optional<EdgeMark> edge_;
 };
 

@@ -174,17 +174,79 @@ int dry_run(Ctx& c, Kind kind, const std::vector<Row>& rows) {
   return kExitOk;
 }
 
+// The request body, written directly (a DOM of 10,000 rows costs more than the server's work on them).
 std::string batch_body(Kind kind, const std::vector<Row>& rows, std::size_t from, std::size_t to,
                        const std::string& ref, const std::string& reason, bool atomic) {
-  json body = {{"ref", ref}, {"reason", reason}, {"atomic", atomic}, {"rows", json::array()}};
-  json& out = body["rows"];
+  std::string out = "{\"ref\":" + json(ref).dump() + ",\"reason\":" + json(reason).dump() +
+                    ",\"atomic\":" + (atomic ? "true" : "false") + ",\"rows\":[";
+  out.reserve(out.size() + (to - from) * 48);
+  const char* field = kind == Kind::delta ? ",\"delta\":" : ",\"on_hand\":";
   for (std::size_t i = from; i < to; ++i) {
-    json row = {{"sku", rows[i].sku}, {kind == Kind::delta ? "delta" : "on_hand", rows[i].value}};
-    if (rows[i].expect) row["expect_on_hand"] = *rows[i].expect;
-    out.push_back(std::move(row));
+    out += i == from ? "{\"sku\":" : ",{\"sku\":";
+    out += json(rows[i].sku).dump();  // escaped: a CSV may hold anything
+    out += field;
+    out += std::to_string(rows[i].value);
+    if (rows[i].expect) out += ",\"expect_on_hand\":" + std::to_string(*rows[i].expect);
+    out += '}';
   }
-  return body.dump();
+  out += "]}";
+  return out;
 }
+
+// The answer's results without a DOM (each ok row carries a whole SKU view the import does not need):
+// per result, ok and the error's code and message. Depths: 1 the answer, 2 "results", 3 a result,
+// 4 its "error" (or "sku_view", skipped).
+struct ResultsSax : nlohmann::json_sax<json> {
+  struct Result {
+    bool ok = false;
+    std::string code, message;
+  };
+  std::vector<Result> results;
+  int depth = 0;
+  bool in_results = false, in_error = false;
+  std::string key_at[5];  // the last key seen at depths 1, 3 and 4
+
+  bool null() override { return true; }
+  bool boolean(bool b) override {
+    if (in_results && depth == 3 && key_at[3] == "ok") results.back().ok = b;
+    return true;
+  }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool string(string_t& v) override {
+    if (in_error && depth == 4 && key_at[4] == "code") results.back().code = v;
+    if (in_error && depth == 4 && key_at[4] == "message") results.back().message = v;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth == 1 || depth == 3 || (depth == 4 && in_error)) key_at[depth] = k;
+    return true;
+  }
+  bool start_object(std::size_t) override {
+    ++depth;
+    if (in_results && depth == 3) results.emplace_back();
+    if (in_results && depth == 4 && key_at[3] == "error") in_error = true;
+    return true;
+  }
+  bool end_object() override {
+    if (depth == 4) in_error = false;
+    --depth;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    ++depth;
+    if (depth == 2 && key_at[1] == "results") in_results = true;
+    return true;
+  }
+  bool end_array() override {
+    if (depth == 2) in_results = false;
+    --depth;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
 
 void progress(Ctx& c, std::size_t done, std::size_t total, std::size_t batch, std::size_t batches) {
   constexpr int kWidth = 30;
@@ -215,29 +277,37 @@ int send_all(Ctx& c, const ImportArgs& a, Kind kind, const std::vector<Row>& row
     int rc = c.exchange("POST", "/v1/stock/batches",
                         batch_body(kind, rows, from, to, base + "-" + std::to_string(b + 1), a.reason, a.atomic), &r);
     if (rc != kExitOk) return rc;
-    json reply = json::parse(r.body, nullptr, false);
-    if ((r.status != 200 && r.status != 409) || !reply.is_object() || !reply.contains("results")) {
+    ResultsSax answer;
+    bool parsed = false;
+    try {
+      parsed = json::sax_parse(r.body, &answer) && !answer.results.empty();
+    } catch (...) {
+      parsed = false;
+    }
+    if ((r.status != 200 && r.status != 409) || !parsed) {
       c.err() << "\n" << stockd::client::describe(stockd::client::parse_api_error(r)) << "\n";
-      return stockd::client::exit_code_for(stockd::client::parse_api_error(r));
+      int code = stockd::client::exit_code_for(stockd::client::parse_api_error(r));
+      return code == kExitOk ? kExitBadReply : code;
     }
     if (c.json_mode()) c.out() << r.body << "\n";
-    const json& results = reply["results"];
-    for (std::size_t i = 0; i < results.size() && from + i < to; ++i) {
-      if (results[i].value("ok", false)) {
+    for (std::size_t i = 0; i < answer.results.size() && from + i < to; ++i) {
+      const ResultsSax::Result& res = answer.results[i];
+      if (res.ok) {
         ++applied;
         continue;
       }
       ++failed;
-      const json& e = results[i].value("error", json::object());
-      std::string code = e.value("code", "");
-      if (first_code == kExitOk) first_code = stockd::client::exit_code_for(std::string_view(code));
+      // A failed atomic batch's good rows say "not applied" (invalid_state): not the row at fault.
+      if (r.status == 409 && res.code == "invalid_state" && res.message.starts_with("not applied")) continue;
+      if (first_code == kExitOk) first_code = stockd::client::exit_code_for(std::string_view(res.code));
       if (!c.json_mode())
-        c.err() << "\nline " << rows[from + i].line << " " << rows[from + i].sku << ": " << code << ": "
-                << e.value("message", "");
+        c.err() << "\nline " << rows[from + i].line << " " << rows[from + i].sku << ": " << res.code << ": "
+                << res.message;
     }
     progress(c, to, rows.size(), b + 1, batches);
     if (r.status == 409) {
-      c.err() << "\nimport: atomic batch " << b + 1 << " failed: nothing of it applied; stopped\n";
+      c.err() << "\nimport: atomic batch " << b + 1 << " failed: nothing of its " << to - from
+              << " rows applied; stopped\n";
       break;
     }
   }
