@@ -134,6 +134,46 @@ TEST(DecodeAdjust, Fields) {
   bad(adjust(), R"({"delta":1,"reason":5})", "reason");
 }
 
+Decoder batch() { return [](std::string_view b, Command* c) { return decode_stock_batch(b, c); }; }
+
+TEST(DecodeStockBatch, FieldsAndRows) {
+  auto b = ok<core::StockBatch>(batch(), R"({"ref":"IMPORT-1","reason":"cycle_count","atomic":true,"rows":[
+      {"sku":"A","on_hand":10,"expect_on_hand":12},{"sku":"B","delta":-2}]})");
+  EXPECT_EQ(b.ref, "IMPORT-1");
+  EXPECT_EQ(b.reason, core::StockReason::cycle_count);
+  EXPECT_TRUE(b.atomic);
+  ASSERT_EQ(b.rows.size(), 2u);
+  EXPECT_EQ(b.rows[0], (core::BatchRow{"A", true, 10, 12}));
+  EXPECT_EQ(b.rows[1], (core::BatchRow{"B", false, -2, std::nullopt}));
+  for (const char* reason : {"received", "cycle_count", "damaged", "returned", "correction", "other"})
+    ok<core::StockBatch>(batch(), std::string(R"({"reason":")") + reason + R"(","rows":[{"sku":"A","delta":1}]})");
+  // A row's values are the row's: bad ones decode and become row errors in the core.
+  auto rows = ok<core::StockBatch>(batch(), R"({"reason":"other","rows":[{"sku":"a b","on_hand":-1,"expect_on_hand":-5}]})");
+  EXPECT_EQ(rows.rows[0], (core::BatchRow{"a b", true, -1, -5}));
+}
+
+TEST(DecodeStockBatch, BodyErrorsNameTheField) {
+  const std::string row = R"({"sku":"A","delta":1})";
+  bad(batch(), R"({"rows":[)" + row + "]}", "reason is required");
+  bad(batch(), R"({"reason":"stolen","rows":[)" + row + "]}", "reason must be one of");
+  bad(batch(), R"({"reason":"other"})", "rows is required");
+  bad(batch(), R"({"reason":"other","rows":[]})", "rows must be an array of 1 to 10000");
+  std::string many = R"({"reason":"other","rows":[)" + row;
+  for (int i = 1; i < 10'001; ++i) many += "," + row;  // docs/api.md: at most 10,000 rows
+  bad(batch(), many + "]}", "rows must be an array of 1 to 10000");
+  bad(batch(), R"({"reason":"other","rows":[5]})", "rows[0] must be an object");
+  bad(batch(), R"({"reason":"other","rows":[{"sku":"A"}]})", "rows[0] must have exactly one of on_hand and delta");
+  bad(batch(), R"({"reason":"other","rows":[{"sku":"A","on_hand":1,"delta":1}]})", "exactly one of");
+  bad(batch(), R"({"reason":"other","rows":[{"delta":1}]})", "rows[0].sku is required");
+  bad(batch(), R"({"reason":"other","rows":[{"sku":1,"delta":1}]})", "rows[0].sku must be a string");
+  bad(batch(), R"({"reason":"other","rows":[{"sku":")" + std::string(1025, 's') + R"(","delta":1}]})", "1024 bytes");
+  bad(batch(), R"({"reason":"other","rows":[{"sku":"A","delta":"1"}]})", "rows[0].delta");
+  bad(batch(), R"({"reason":"other","rows":[{"sku":"A","delta":1,"x":1}]})", "rows[0]: unknown field");
+  bad(batch(), R"({"reason":"other","rows":[{"sku":"A","delta":1,"delta":2}]})", "names a field twice");
+  bad(batch(), R"({"reason":"other","ref":"a b","rows":[)" + row + "]}", "ref");
+  bad(batch(), R"({"reason":"other","atomic":1,"rows":[)" + row + "]}", "atomic");
+}
+
 TEST(DecodeSetAllocation, FencesPoolsPreempt) {
   auto a = ok<core::SetAllocation>(allocation(), R"({"fences":{"meituan":{"ratio":0.2},"tmall":{"units":50},
       "full":{"ratio":1}},"pools":{"live":{"units":500,"channels":["douyin","app"]}},"preempt":true})");

@@ -206,13 +206,37 @@ TEST(HttpParser, PayloadTooLargeIsKnownFromTheHeadAlone) {
 }
 
 TEST(HttpParser, BodyLimitIsConfigurable) {
-  HttpParserOptions small{.body_bytes_max = 10};
+  HttpParserOptions small;
+  small.body_bytes_max = 10;
   EXPECT_EQ(once("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", small).error_status, 413);
   EXPECT_EQ(once("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n5\r\n", small).error_status, 413);
   EXPECT_EQ(once("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n", small).error_status, 413);
   HttpParser p(small);
   EXPECT_GE(p.request_bytes_max(), 2 * kHttpHeadBytesMax + 10);
   EXPECT_LT(p.request_bytes_max(), HttpParser().request_bytes_max());
+}
+
+TEST(HttpParser, OnePathMayTakeALargerBody) {
+  HttpParserOptions opt;
+  opt.body_bytes_max = 10;
+  opt.large_body_path = "/big";
+  opt.large_body_bytes_max = 20;
+  auto length = [](const char* path, int n) {
+    return std::string("POST ") + path + " HTTP/1.1\r\nContent-Length: " + std::to_string(n) + "\r\n\r\n" +
+           std::string(n, 'x');
+  };
+  EXPECT_EQ(once(length("/big", 20), opt).requests.size(), 1u);
+  EXPECT_EQ(once(length("/big", 21), opt).error_status, 413);
+  EXPECT_EQ(once(length("/big/x", 11), opt).error_status, 413) << "only that exact path";
+  EXPECT_EQ(once(length("/other", 11), opt).error_status, 413);
+  EXPECT_EQ(once(length("/big?x=1", 20), opt).requests.size(), 1u) << "the query is not part of the path";
+  std::string chunked = "POST /big HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(once(chunked + "f\r\n" + std::string(15, 'x') + "\r\n5\r\nxxxxx\r\n0\r\n\r\n", opt).requests.size(), 1u);
+  EXPECT_EQ(once(chunked + "f\r\n" + std::string(15, 'x') + "\r\n6\r\n", opt).error_status, 413);
+  // A pipelined request after a large one gets the ordinary limit again.
+  EXPECT_EQ(once(length("/big", 20) + length("/other", 11), opt).error_status, 413);
+  expect_split_invariant(length("/big", 20) + length("/other", 10), opt);
+  EXPECT_GE(HttpParser(opt).request_bytes_max(), 2 * kHttpHeadBytesMax + 20);
 }
 
 TEST(HttpParser, ChunkedFramingOverheadIsBounded) {

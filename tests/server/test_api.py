@@ -485,6 +485,15 @@ class ClusterDifferencesTest(unittest.TestCase):
         st, body = self.s.http("GET", "/v1/events?after=0")
         self.assertEqual((st, body["error"]["code"]), (501, "not_implemented"), body)
 
+    def test_stock_batches_are_not_implemented(self):
+        body = {"ref": "B-1", "reason": "received", "rows": [{"sku": "CLB", "on_hand": 5}]}
+        st, reply = self.s.http("POST", "/v1/stock/batches", body)
+        self.assertEqual((st, reply["error"]["code"]), (501, "not_implemented"), reply)
+        self.assertEqual(self.s.http("GET", "/v1/skus/CLB")[0], 404, "nothing applied")
+        r = self.s.resp()
+        self.assertTrue(str(r.call("BATCH", "B-1", "received", "EACH", "CLB", "=5")).startswith("ERR"))
+        r.close()
+
     def test_snapshot_is_invalid_state(self):
         st, body = self.s.http("POST", "/v1/admin/snapshot")
         self.assertEqual((st, body["error"]["code"]), (409, "invalid_state"), body)
