@@ -125,7 +125,8 @@ TEST(ApiError, EveryContractCodeHasADistinctExitCode) {
     EXPECT_NE(e.exit_code, kExitTransport);
     EXPECT_EQ(exit_code_for(e.code), e.exit_code);
   }
-  EXPECT_EQ(api_errors().size(), 15u) << "the contract lists 15 error codes";
+  EXPECT_EQ(api_errors().size(), 16u) << "the contract lists 16 error codes (precondition_failed: stock batches)";
+  EXPECT_EQ(exit_code_for(std::string_view("precondition_failed")), 26) << "docs/stockctl.md";
   EXPECT_EQ(exit_code_for(std::string_view("no_such_code")), kExitUnknownCode);
 }
 
