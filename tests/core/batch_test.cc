@@ -137,6 +137,23 @@ TEST_F(BatchTest, AnswersSurviveASnapshot) {
   EXPECT_TRUE(copy.apply(replay, now, nullptr).batch->failed);
 }
 
+TEST_F(BatchTest, AVersionOneSnapshotStillLoads) {
+  set("A", 10);
+  Writer w;
+  inv.save(w);
+  std::string v1 = w.buffer();
+  ASSERT_EQ(v1.back(), '\0') << "format 2 ends with the count of batch answers, here 0";
+  v1.pop_back();  // format 1 has no batch answers
+  v1[4] = 1;      // the version, after the 4-byte magic
+  Inventory old;
+  ASSERT_TRUE(old.load(v1));
+  EXPECT_EQ(old.sku(old.find_sku("A")).on_hand, 10);
+  EXPECT_EQ(old.batch_ref_count(), 0u);
+  std::string v3 = w.buffer();
+  v3[4] = 3;
+  EXPECT_FALSE(old.load(v3)) << "a newer format is refused";
+}
+
 TEST_F(BatchTest, ValidateRefusesTheBatchItselfNotItsRows) {
   StockBatch b;
   b.reason = StockReason::other;
