@@ -30,6 +30,7 @@ const Decoder kDecoders[] = {
     [](std::string_view b, core::Command* c) { return net::decode_confirm("h-1", b, c); },
     [](std::string_view b, core::Command* c) { return net::decode_release("h-1", b, c); },
     [](std::string_view b, core::Command* c) { return net::decode_extend("h-1", b, c); },
+    [](std::string_view b, core::Command* c) { return net::decode_stock_batch(b, c); },
 };
 
 bool valid_json(const std::string& s) { return nlohmann::json::accept(s); }

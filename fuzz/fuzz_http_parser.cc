@@ -80,6 +80,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 2) return 0;
   HttpParserOptions opt;
   if (data[0] & 1) opt.body_bytes_max = 64;
+  if (data[0] & 2) {  // one path with a larger limit (POST /v1/stock/batches)
+    opt.large_body_path = "/big";
+    opt.large_body_bytes_max = 256;
+  }
   std::uint32_t seed = data[1] | (static_cast<std::uint32_t>(data[0]) << 8);
   std::string_view input(reinterpret_cast<const char*>(data) + 2, size - 2);
   Outcome whole = run(input, {input.size()}, opt);
