@@ -161,6 +161,9 @@ class ClientE2E(unittest.TestCase):
             self.assertIn("3 rows: 2 would change, 0 unchanged, 1 would fail", p.stdout)
             self.assertEqual(s.http("GET", "/v1/skus/IMP-1")[1]["on_hand"], 6)
             self.assertEqual(s.http("GET", "/v1/skus/NEW-1")[0], 404)
+            p = ctl("--dry-run", "import", cpath, "--reason", "cycle_count")  # the global flag: requests printed
+            self.assertIn("POST /v1/stock/batches", p.stdout)
+            self.assertEqual(s.http("GET", "/v1/skus/NEW-1")[0], 404)
             # --atomic: the failed batch changes nothing; exit 26 (precondition_failed).
             p = ctl("import", cpath, "--reason", "cycle_count", "--atomic", rc=26)
             self.assertIn("atomic batch 1 failed", p.stderr)

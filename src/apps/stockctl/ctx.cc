@@ -55,6 +55,11 @@ int Ctx::send(std::string_view method, const std::string& target, const std::str
 
 int Ctx::exchange(std::string_view method, const std::string& target, const std::string& body,
                   stockd::client::HttpResponse* response) {
+  if (g_.dry_run) {
+    out_ << client_->format_request(method, target, body) << "\n";
+    dry_ = true;
+    return kExitOk;
+  }
   std::string error;
   if (!client_->request(method, target, body, response, &error)) {
     err_ << "stockctl: cannot reach stockd at " << g_.url << ": " << error << "\n";

@@ -47,7 +47,8 @@ class Ctx {
   bool dry() const { return dry_; }
 
   // Sends one request and returns the response whatever its status (the caller reads error bodies
-  // itself, e.g. a failed atomic batch's 409). kExitOk, or kExitTransport (message on err).
+  // itself, e.g. a failed atomic batch's 409). kExitOk, or kExitTransport (message on err). A dry run
+  // (global --dry-run) prints the request instead, as send() does, and leaves *response empty.
   int exchange(std::string_view method, const std::string& target, const std::string& body,
                stockd::client::HttpResponse* response);
 

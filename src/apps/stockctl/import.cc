@@ -138,7 +138,7 @@ int fetch_all(Ctx& c, std::vector<json>* skus) {
 // --dry-run: what each row would do to the current figures (rows of one SKU in file order).
 int dry_run(Ctx& c, Kind kind, const std::vector<Row>& rows) {
   std::vector<json> all;
-  if (int rc = fetch_all(c, &all); rc != kExitOk) return rc;
+  if (int rc = fetch_all(c, &all); rc != kExitOk || c.dry()) return rc;
   std::unordered_map<std::string, std::int64_t> now;
   for (const json& s : all) now[s.value("sku", "")] = s.value("on_hand", std::int64_t{0});
   std::size_t changes = 0, same = 0, fail = 0;
@@ -277,6 +277,7 @@ int send_all(Ctx& c, const ImportArgs& a, Kind kind, const std::vector<Row>& row
     int rc = c.exchange("POST", "/v1/stock/batches",
                         batch_body(kind, rows, from, to, base + "-" + std::to_string(b + 1), a.reason, a.atomic), &r);
     if (rc != kExitOk) return rc;
+    if (c.dry()) continue;  // global --dry-run: the requests were printed
     ResultsSax answer;
     bool parsed = false;
     try {
@@ -311,6 +312,7 @@ int send_all(Ctx& c, const ImportArgs& a, Kind kind, const std::vector<Row>& row
       break;
     }
   }
+  if (c.dry()) return kExitOk;
   c.err() << "\n";
   if (!c.json_mode())
     c.out() << rows.size() << " rows: " << applied << " applied, " << failed << " failed (ref " << base << "-N)\n";
