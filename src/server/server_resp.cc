@@ -1,4 +1,4 @@
-// RESP fast path: the contract's commands (HOLD, SALE, CONFIRM, RELEASE, AVAIL, SETSTOCK, plus EXTEND)
+// RESP fast path: the contract's commands (HOLD, SALE, CONFIRM, RELEASE, AVAIL, SETSTOCK, plus EXTEND and BATCH)
 // and enough of Redis's connection commands (PING, AUTH, HELLO, CLIENT, SELECT, INFO, COMMAND, CONFIG,
 // QUIT) that common client libraries and redis-benchmark connect with their default options.
 #include <string>

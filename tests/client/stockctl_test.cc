@@ -1,5 +1,7 @@
 // Unit tests of stockctl without a server: argument languages, tables, renderers, and the requests
 // commands turn into (--dry-run), usage errors and the transport error's exit code.
+#include <cstdio>
+#include <fstream>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -153,6 +155,46 @@ TEST(Stockctl, UsageErrorsExitWithTwo) {
   EXPECT_EQ(run_args({"--url", "https://x", "health"}).rc, 2);
   EXPECT_EQ(run_args({"channels", "put", "c", "--state", "sleeping"}).rc, 2);
   EXPECT_EQ(run_args({"--help"}).rc, 0);
+}
+
+// A CSV file for import, removed at the end of the test.
+struct CsvFile {
+  std::string path;
+  explicit CsvFile(const std::string& text) : path(::testing::TempDir() + "stockctl_import_test.csv") {
+    std::ofstream(path) << text;
+  }
+  ~CsvFile() { std::remove(path.c_str()); }
+};
+
+TEST(Stockctl, ImportSendsBatchesOfTenThousandRows) {
+  std::string text = "sku,delta\n";
+  for (int i = 0; i < 10'001; ++i) text += "S" + std::to_string(i) + ",-1\n";
+  CsvFile f(text);
+  CliRun r = run_args({"--dry-run", "import", f.path, "--reason", "damaged", "--ref", "R", "--atomic"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find(R"({"ref":"R-1","reason":"damaged","atomic":true,"rows":[{"sku":"S0","delta":-1},)"),
+            std::string::npos);
+  EXPECT_NE(r.out.find(R"({"ref":"R-2","reason":"damaged","atomic":true,"rows":[{"sku":"S10000","delta":-1}]})"),
+            std::string::npos) << "10,001 rows: a second batch of one";
+  CsvFile cas("sku , on_hand , expect_on_hand\r\nA,5,4\n\nB,6,\n");
+  r = run_args({"--dry-run", "import", cas.path, "--reason", "cycle_count", "--ref", "C"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("rows":[{"sku":"A","on_hand":5,"expect_on_hand":4},{"sku":"B","on_hand":6}]})"),
+            std::string::npos) << r.out;
+}
+
+TEST(Stockctl, ImportRefusesBadFilesAndReasons) {
+  CsvFile f("sku,on_hand\nA,5\n");
+  EXPECT_EQ(run_args({"import", f.path}).rc, 2) << "--reason is required";
+  EXPECT_EQ(run_args({"import", f.path, "--reason", "stolen"}).rc, 2);
+  EXPECT_EQ(run_args({"import", f.path, "--reason", "other", "--batch-size", "10001"}).rc, 2);
+  EXPECT_EQ(run_args({"import", "/nonexistent/x.csv", "--reason", "other"}).rc, 2);
+  for (const char* bad : {"sku,qty\nA,1\n", "sku,on_hand\nA,x\n", "sku,delta\nA,1,2\n", "sku,on_hand\n,1\n", ""}) {
+    CsvFile b(bad);
+    CliRun r = run_args({"import", b.path, "--reason", "other"});
+    EXPECT_EQ(r.rc, 2) << bad;
+    EXPECT_NE(r.err.find("stockctl import:"), std::string::npos) << r.err;
+  }
 }
 
 TEST(Stockctl, UnreachableServerExitsWithThree) {
