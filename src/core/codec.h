@@ -13,7 +13,8 @@
 namespace stockd::core {
 
 inline constexpr std::uint8_t kCommandFormatVersion = 1;
-inline constexpr std::uint32_t kSnapshotFormatVersion = 1;
+// 2: the movement seq (after the event seq). Format 1 snapshots still load (movement seq 0).
+inline constexpr std::uint32_t kSnapshotFormatVersion = 2;
 
 class Writer {
  public:

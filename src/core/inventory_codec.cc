@@ -20,6 +20,7 @@ void Inventory::save(Writer& w) const {
   w.u32(kSnapshotFormatVersion);
   w.svarint(s.now);
   w.varint(s.last_seq);
+  w.varint(s.last_movement_seq);
   w.svarint(s.retention_ms);
   w.svarint(s.low_stock_permille);
   w.varint(s.channels.size());
@@ -262,9 +263,12 @@ bool read_slots_and_refs(Reader& r, Inventory::State& s) {
 }
 
 bool read_state(Reader& r, Inventory::State& s) {
-  if (r.u32() != kMagic || r.u32() != kSnapshotFormatVersion) return false;
+  if (r.u32() != kMagic) return false;
+  std::uint32_t version = r.u32();
+  if (version != 1 && version != kSnapshotFormatVersion) return false;
   s.now = r.svarint();
   s.last_seq = r.varint();
+  s.last_movement_seq = version >= 2 ? r.varint() : 0;  // format 1 predates movements
   s.retention_ms = r.svarint();
   s.low_stock_permille = r.svarint();
   if (!read_channels(r, s) || !read_skus(r, s) || !read_holds(r, s) || !read_slots_and_refs(r, s)) return false;
@@ -278,6 +282,7 @@ bool Inventory::load(std::string_view data) {
   auto fresh = std::make_unique<State>();
   Reader r(data);
   if (!read_state(r, *fresh)) return false;
+  fresh->movements = s_->movements;  // the sink is the caller's setting, not state
   Inventory candidate;
   candidate.s_ = std::move(fresh);
   if (!candidate.check_invariants().empty()) return false;
