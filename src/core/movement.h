@@ -44,4 +44,17 @@ struct Movement {
   std::string reason;  // empty: none
 };
 
+// A movement as stored and served: names instead of indexes (empty: none). The engine stores these
+// (engine/movement_store.h) and net renders them (net/movement_json.h).
+struct MovementRecord {
+  std::uint64_t seq = 0;
+  std::int64_t at_ms = 0;
+  MovementCause cause = MovementCause::set;
+  std::int64_t on_hand_delta = 0;
+  std::int64_t held_delta = 0;
+  std::int64_t exposed_delta = 0;
+  std::string sku, channel, hold, ref, reason;
+  bool operator==(const MovementRecord&) const = default;
+};
+
 }  // namespace stockd::core

@@ -35,17 +35,7 @@
 
 namespace stockd::engine {
 
-// A movement as stored and served: names instead of indexes (empty: none).
-struct MovementRecord {
-  std::uint64_t seq = 0;
-  std::int64_t at_ms = 0;
-  core::MovementCause cause = core::MovementCause::set;
-  std::int64_t on_hand_delta = 0;
-  std::int64_t held_delta = 0;
-  std::int64_t exposed_delta = 0;
-  std::string sku, channel, hold, ref, reason;
-  bool operator==(const MovementRecord&) const = default;
-};
+using MovementRecord = core::MovementRecord;
 
 struct MovementStoreStats {
   std::uint64_t last_seq = 0;
