@@ -22,6 +22,7 @@ constexpr std::size_t kNameMax = 256;  // any stored name or text field; far abo
 constexpr std::uint64_t kReadSpanMax = 64u << 10;
 // A file stops taking movements once its first is this old (see flush()).
 constexpr std::int64_t kFileAgeMaxMs = 24LL * 3600 * 1000;
+constexpr std::uint32_t kNoSlot = 0xffffffffu;
 }  // namespace
 
 MovementStore::MovementStore(Env* env, std::string dir, std::uint64_t file_bytes)
@@ -164,7 +165,7 @@ core::Status MovementStore::load_file(std::size_t k, bool* stop) {
 }
 
 void MovementStore::add(std::span<const core::Movement> moves, const core::Inventory& inv) {
-  MovementRecord r;
+  MovementRecord& r = scratch_;  // reused: its strings keep their capacity (no allocation per movement)
   for (const core::Movement& m : moves) {
     std::uint64_t expected = pending_.empty() ? last_seq_ + 1 : pending_.back().entry.seq + 1;
     if (m.seq < expected) continue;  // already stored
@@ -178,6 +179,11 @@ void MovementStore::add(std::span<const core::Movement> moves, const core::Inven
     r.held_delta = m.held_delta;
     r.exposed_delta = m.exposed_delta;
     r.sku.assign(inv.sku_name(m.sku));
+    // The core's SKU indexes are stable (SKUs are never removed), so the list of a SKU is found by
+    // its index after the first time, without hashing its name.
+    if (m.sku >= slot_by_index_.size()) slot_by_index_.resize(m.sku + 1, kNoSlot);
+    std::uint32_t& sku_slot = slot_by_index_[m.sku];
+    if (sku_slot == kNoSlot) sku_slot = slot(r.sku);
     r.channel.assign(m.channel == core::kNoIndex ? std::string_view() : inv.channel_name(m.channel));
     r.hold.assign(m.hold == core::kNoIndex ? std::string_view() : inv.hold_id(m.hold));
     r.ref.assign(m.ref);
@@ -185,7 +191,7 @@ void MovementStore::add(std::span<const core::Movement> moves, const core::Inven
     std::size_t at = unwritten_.size();
     encode(r, &unwritten_);
     if (pending_.empty()) pending_first_ = m.seq, pending_oldest_at_ = m.at_ms;
-    pending_.push_back(Pending{slot(r.sku), Entry{m.seq, static_cast<std::uint32_t>(at),
+    pending_.push_back(Pending{sku_slot, Entry{m.seq, static_cast<std::uint32_t>(at),
                                                   static_cast<std::uint32_t>(unwritten_.size() - at)}});
     pending_newest_at_ = std::max(pending_newest_at_, m.at_ms);
   }
@@ -241,10 +247,17 @@ IoError MovementStore::flush() {
     out_.reset();
     return e;
   }
-  for (const Pending& p : pending_) {
-    Entry e = p.entry;
+  // The lists are those of random SKUs (cache misses): their headers and ends are loaded ahead.
+  constexpr std::size_t kHeadAhead = 8, kEndAhead = 4;
+  for (std::size_t i = 0; i < pending_.size(); ++i) {
+    if (i + kHeadAhead < pending_.size()) __builtin_prefetch(&lists_[pending_[i + kHeadAhead].slot]);
+    if (i + kEndAhead < pending_.size()) {
+      const std::vector<Entry>& ahead = lists_[pending_[i + kEndAhead].slot];
+      __builtin_prefetch(ahead.data() + ahead.size(), 1);
+    }
+    Entry e = pending_[i].entry;
     e.offset += static_cast<std::uint32_t>(f.bytes);
-    lists_[p.slot].push_back(e);
+    lists_[pending_[i].slot].push_back(e);
   }
   entries_ += pending_.size();
   f.bytes += unwritten_.size();

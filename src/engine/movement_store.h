@@ -116,6 +116,7 @@ class MovementStore {
   std::uint64_t last_seq_ = 0;
   absl::flat_hash_map<std::string, std::uint32_t> slot_of_;  // SKU name -> its list in lists_
   std::vector<std::vector<Entry>> lists_;                     // per SKU, by seq
+  std::vector<std::uint32_t> slot_by_index_;                  // core SKU index -> slot (add()'s cache)
   std::uint64_t entries_ = 0;
   std::string unwritten_;  // encoded records not yet written
   struct Pending {
@@ -123,6 +124,7 @@ class MovementStore {
     Entry entry;  // offset relative to unwritten_
   };
   std::vector<Pending> pending_;
+  MovementRecord scratch_;
   std::int64_t pending_newest_at_ = 0;
   std::int64_t pending_oldest_at_ = 0;
   std::uint64_t pending_first_ = 0;
