@@ -14,6 +14,10 @@
 //                              maintain() (the server's timer: it zero-fills the next segment ahead of
 //                              need). Items/s is acknowledged, durable holds per second. Commands are
 //                              built outside the timer.
+//   BM_MovementsQuery/<limit>  GET /v1/movements' engine call: one SKU with 1,000,000 movements
+//                              (adjustments, interleaved 1:1 with another SKU's), pages of <limit> at a
+//                              random `after`; p50_us/p99_us over the iterations, index bytes per movement.
+//                              The files are in the page cache (just written): the warm case.
 //   BM_Replay                  open() of a directory holding 1,000,000 hold records and no snapshot:
 //                              items/s = replayed records per second (checksum, decode, apply).
 //   BM_Snapshot/<background>   the writer's stall for one snapshot of 1,000,000 SKUs + 1,000,000 active
@@ -26,6 +30,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -168,6 +174,55 @@ void BM_JournaledHolds(benchmark::State& state) {
   state.counters["journal_MB"] = static_cast<double>(e->stats().journal_bytes) / 1e6;
 }
 BENCHMARK(BM_JournaledHolds)->Arg(1)->Arg(64)->Arg(1000)->Arg(4096)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+void BM_MovementsQuery(benchmark::State& state) {
+  spdlog::set_level(spdlog::level::warn);
+  TempDir dir;
+  Options o;
+  o.data_dir = dir.data();
+  o.fsync = FsyncMode::off;
+  o.snapshot_every_records = 0;
+  auto e = open_or_die(o);
+  constexpr std::uint64_t kMovements = 1'000'000;
+  std::vector<BatchItem> batch;
+  for (const char* sku : {"hot", "other"}) {
+    core::PutSku p;
+    p.sku = sku;
+    p.on_hand = 1'000'000'000;
+    batch.push_back(BatchItem{std::move(p), kStartMs, {}, 0});
+  }
+  e->execute(batch, nullptr);
+  batch.clear();
+  for (std::uint64_t i = 1; i < kMovements; ++i) {  // the PUT was the hot SKU's first movement
+    for (const char* sku : {"hot", "other"}) batch.push_back(BatchItem{core::Adjust{sku, 1, "received", ""}, kStartMs, {}, 0});
+    if (batch.size() >= 4096 || i + 1 == kMovements) {
+      e->execute(batch, nullptr);
+      batch.clear();
+    }
+  }
+  e->maintain(kStartMs);
+  const std::uint64_t last = e->movement_stats().last_seq;
+  auto limit = static_cast<std::size_t>(state.range(0));
+  std::vector<MovementRecord> page;
+  std::vector<double> us;
+  SplitMix64 rng{7};
+  for (auto _ : state) {
+    std::uint64_t after = rng.next() % last;
+    auto t0 = std::chrono::steady_clock::now();
+    core::Status st = e->movements("hot", after, limit, &page);
+    auto t1 = std::chrono::steady_clock::now();
+    if (!st.ok() || page.empty()) state.SkipWithError("movements query failed");
+    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  state.counters["p50_us"] = us[us.size() / 2];
+  state.counters["p99_us"] = us[us.size() * 99 / 100];
+  MovementStoreStats ms = e->movement_stats();
+  state.counters["movements"] = static_cast<double>(ms.movements);
+  state.counters["index_B_per_mv"] = static_cast<double>(ms.index_bytes) / static_cast<double>(ms.movements);
+  state.counters["file_B_per_mv"] = static_cast<double>(ms.bytes) / static_cast<double>(ms.movements);
+}
+BENCHMARK(BM_MovementsQuery)->Arg(100)->Arg(1000)->Iterations(20'000)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // A directory with `skus` SKUs and `holds` active one-line holds, journaled with FsyncMode::off
 // (the engine syncs at close). snapshot: take one at the end (the journal after it is empty).

@@ -13,7 +13,8 @@
 namespace stockd::core {
 
 inline constexpr std::uint8_t kCommandFormatVersion = 1;
-// 2: adds the StockBatch answers kept for their refs (version 1 snapshots still load: none kept).
+// 2: adds the StockBatch answers kept for their refs and the movement seq (after the event seq).
+//    Version 1 snapshots still load (no refs kept, movement seq 0).
 inline constexpr std::uint32_t kSnapshotFormatVersion = 2;
 
 class Writer {

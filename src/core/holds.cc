@@ -62,7 +62,11 @@ void Inventory::State::finish(std::uint32_t h, HoldState state, EventType type) 
   e.hold = h;
   e.channel = hold.channel;
   if (state != HoldState::confirmed) {
+    MovementCause cause = state == HoldState::expired ? MovementCause::expire : MovementCause::release;
     for (const Line& l : hold.lines) {
+      Movement& m = move(cause, l.sku, 0, -l.qty);
+      m.channel = hold.channel;
+      m.hold = h;
       Sku& s = skus[l.sku];
       capture(s);
       std::int64_t total_before = total_free(s);
@@ -154,6 +158,11 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
     STOCKD_ASSERT(line.n_draws > 0 && hold.draws.size() <= 0xffff);  // first_draw is 16 bits
     if (c.confirm)
       for (std::uint16_t d = 0; d < line.n_draws; ++d) consume(s, hold.draws[line.first_draw + d]);
+    // A sale in one step is one movement: sold units leave on_hand, held is as it was.
+    Movement& m = c.confirm ? move(MovementCause::confirm, line.sku, -line.qty, 0)
+                            : move(MovementCause::hold, line.sku, 0, line.qty);
+    m.channel = ch;
+    m.hold = h;
     ++s.version;
     publish(line.sku, total_before, s.low_threshold);
     hold.lines.push_back(line);
@@ -211,6 +220,16 @@ Outcome Inventory::State::confirm_hold(const ConfirmHold& c) {
       if (draw.qty > q) give_back(s, Draw{draw.bucket, draw.qty - q});
     }
     STOCKD_ASSERT(left == 0);  // want[i] <= l.qty, and the line's draws add up to l.qty
+    if (want[i] > 0) {
+      Movement& m = move(MovementCause::confirm, l.sku, -want[i], -want[i]);
+      m.channel = hold.channel;
+      m.hold = h;
+    }
+    if (want[i] < l.qty) {  // the unconfirmed rest of a partial confirm is released
+      Movement& m = move(MovementCause::release, l.sku, 0, -(l.qty - want[i]));
+      m.channel = hold.channel;
+      m.hold = h;
+    }
     ++s.version;
     publish(l.sku, total_before, s.low_threshold);
     partial = partial || want[i] != l.qty;

@@ -41,6 +41,35 @@ Event& Inventory::State::emit_new(EventType type) {
   return e;
 }
 
+std::string_view movement_cause_name(MovementCause c) {
+  switch (c) {
+    case MovementCause::hold: return "hold";
+    case MovementCause::confirm: return "confirm";
+    case MovementCause::release: return "release";
+    case MovementCause::expire: return "expire";
+    case MovementCause::adjust: return "adjust";
+    case MovementCause::set: return "set";
+    case MovementCause::batch: return "batch";
+    case MovementCause::exposure: return "exposure";
+  }
+  return "unknown";
+}
+
+Movement& Inventory::State::move(MovementCause cause, std::uint32_t sku, std::int64_t on_hand_delta,
+                                 std::int64_t held_delta) {
+  Movement& m = movements ? movements->emplace_back() : (discarded_movement = Movement{});
+  m.seq = ++last_movement_seq;
+  m.at_ms = now;
+  m.sku = sku;
+  m.cause = cause;
+  m.on_hand_delta = on_hand_delta;
+  m.held_delta = held_delta;
+  return m;
+}
+
+void Inventory::set_movement_sink(std::vector<Movement>* sink) { s_->movements = sink; }
+std::uint64_t Inventory::last_movement_seq() const { return s_->last_movement_seq; }
+
 std::int64_t Inventory::State::next_due() const {
   std::int64_t due = std::numeric_limits<std::int64_t>::max();
   if (!expiry.empty()) due = expiry.top_at();

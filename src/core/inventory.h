@@ -20,6 +20,7 @@
 #include "core/codec.h"
 #include "core/command.h"
 #include "core/event.h"
+#include "core/movement.h"
 #include "core/status.h"
 #include "core/views.h"
 
@@ -67,6 +68,12 @@ class Inventory {
 
   // Applies one command at `now_ms`; appends the events it caused to `events` (may be null).
   Outcome apply(const Command& cmd, std::int64_t now_ms, std::vector<Event>* events);
+
+  // Where apply() appends the movements it causes (movement.h); null (the default): none are kept, but
+  // their seqs are still counted, so the seqs do not depend on whether anyone listens. The caller owns
+  // the vector and clears it; it stays set until changed.
+  void set_movement_sink(std::vector<Movement>* sink);
+  std::uint64_t last_movement_seq() const;
 
   // Optional hints for callers that apply commands in a batch (the engine): each starts memory loads
   // for what apply(cmd) will read and changes nothing, so no result ever depends on them. With the

@@ -20,6 +20,7 @@ void Inventory::save(Writer& w) const {
   w.u32(kSnapshotFormatVersion);
   w.svarint(s.now);
   w.varint(s.last_seq);
+  w.varint(s.last_movement_seq);
   w.svarint(s.retention_ms);
   w.svarint(s.low_stock_permille);
   w.varint(s.channels.size());
@@ -310,6 +311,7 @@ bool read_state(Reader& r, Inventory::State& s) {
   if (version != 1 && version != kSnapshotFormatVersion) return false;
   s.now = r.svarint();
   s.last_seq = r.varint();
+  s.last_movement_seq = version >= 2 ? r.varint() : 0;  // format 1 predates movements
   s.retention_ms = r.svarint();
   s.low_stock_permille = r.svarint();
   if (!read_channels(r, s) || !read_skus(r, s) || !read_holds(r, s) || !read_slots_and_refs(r, s)) return false;
@@ -324,6 +326,7 @@ bool Inventory::load(std::string_view data) {
   auto fresh = std::make_unique<State>();
   Reader r(data);
   if (!read_state(r, *fresh)) return false;
+  fresh->movements = s_->movements;  // the sink is the caller's setting, not state
   Inventory candidate;
   candidate.s_ = std::move(fresh);
   if (!candidate.check_invariants().empty()) return false;

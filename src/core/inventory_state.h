@@ -174,6 +174,7 @@ struct Inventory::State {
 
   std::int64_t now = 0;
   std::uint64_t last_seq = 0;
+  std::uint64_t last_movement_seq = 0;
   std::int64_t retention_ms = limits::kDefaultRetentionMs;
   std::int64_t low_stock_permille = limits::kDefaultLowStockPermille;
 
@@ -205,6 +206,10 @@ struct Inventory::State {
   void emit(Event e);
   Event& emit_new(EventType type);  // the same, built in place: fill in the fields at once
   Event discarded;                  // emit_new()'s target when there is no sink
+  std::vector<Movement>* movements = nullptr;  // set_movement_sink()
+  Movement discarded_movement;                 // move()'s target when there is no sink
+  // Records one change of SKU `sku`'s figures; fill in channel, hold, ref and reason on the result.
+  Movement& move(MovementCause cause, std::uint32_t sku, std::int64_t on_hand_delta, std::int64_t held_delta);
   void housekeep(Outcome& out);
   std::int64_t next_due() const;
 

@@ -71,6 +71,7 @@ Outcome Inventory::State::set_stock(const PutSku& c, std::string_view reason, st
     e.ref = ref;
     emit(std::move(e));
   }
+  if (s.on_hand != old_on_hand) move(MovementCause::set, idx, s.on_hand - old_on_hand, 0);
   publish(idx, total_before, threshold_before);
   Outcome out;
   out.changed = true;
@@ -112,6 +113,9 @@ Outcome Inventory::State::adjust(const Adjust& c) {
     refs.emplace(key, c.delta);
     ref_log.push_back(RefRecord{now, std::move(key)});
   }
+  Movement& m = move(MovementCause::adjust, idx, c.delta, 0);
+  m.reason = c.reason;
+  m.ref = c.ref;
   Event e;
   e.type = EventType::stock_adjusted;
   e.sku = idx;

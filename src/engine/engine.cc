@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 
 #include "core/assert.h"
@@ -55,8 +56,14 @@ bool Engine::begin(std::span<BatchItem> batch) {
     refuse(batch, nullptr, "internal error: a batch is already in flight");
     return false;
   }
-  if (m.closed || !m.healthy) {
+  if (m.closed || !m.healthy || m.moves_failed) {
     refuse(batch, nullptr, "storage unavailable: the engine refuses writes until it recovers");
+    return false;
+  }
+  // The previous batch's movements are written first: if that fails, this batch is refused whole.
+  m.flush_movements();
+  if (m.moves_failed) {
+    refuse(batch, nullptr, "storage unavailable: the movements write failed, nothing of this batch was applied");
     return false;
   }
 
@@ -162,6 +169,7 @@ void Engine::finish(std::span<BatchItem> batch, std::vector<core::Event>* events
     evs = &m.scratch_events;
     evs->clear();
   }
+  m.inv.set_movement_sink(m.moves ? &m.scratch_moves : nullptr);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     // The core's prefetch hints: index slots of the command kPrefetchIndexAhead places ahead, rows of
     // the one kPrefetchRowsAhead ahead, so their cache misses overlap this command's work.
@@ -175,9 +183,51 @@ void Engine::finish(std::span<BatchItem> batch, std::vector<core::Event>* events
         m.sink->on_events(std::span<const core::Event>(evs->data() + begin, evs->size() - begin), m.inv);
       }
     }
+    if (!m.scratch_moves.empty()) {  // turned into names before the next apply
+      m.moves->add(m.scratch_moves, m.inv);
+      m.scratch_moves.clear();
+    }
     it.events_end = events ? events->size() : 0;
     if (evs == &m.scratch_events) evs->clear();
   }
+}
+
+void Engine::Impl::flush_movements() {
+  if (!moves || !moves->has_unwritten()) return;
+  if (IoError e = moves->flush(); e != 0) {
+    if (!moves_failed) {
+      spdlog::error("event=storage_fault op=movements_write error=\"{}\" unwritten_bytes={} "
+                    "action=refusing_writes_until_recovered",
+                    std::strerror(e), moves->unwritten_bytes());
+    }
+    moves_failed = true;
+    return;
+  }
+  if (moves_failed) spdlog::info("event=storage_recovered op=movements_write");
+  moves_failed = false;
+}
+
+core::Status Engine::Impl::sync_movements() {
+  if (!moves) return {};
+  flush_movements();
+  if (moves_failed) return core::Status::error(core::Code::unavailable, "movements history: a write failed (logged)");
+  if (IoError e = moves->sync(); e != 0) return io_status("sync movements", e);
+  return {};
+}
+
+core::Status Engine::movements(std::string_view sku, std::uint64_t after, std::size_t limit,
+                               std::vector<MovementRecord>* out) {
+  Impl& m = *impl_;
+  out->clear();
+  if (!m.moves) return core::Status::error(core::Code::unavailable, "the movements history is off");
+  m.flush_movements();  // the last batch's movements: a reader sees its own writes
+  if (m.moves_failed) return core::Status::error(core::Code::unavailable, "the movements write failed (logged)");
+  if (IoError e = m.moves->page(sku, after, limit, out); e != 0) return io_status("read movements", e);
+  return {};
+}
+
+MovementStoreStats Engine::movement_stats() const {
+  return impl_->moves ? impl_->moves->stats() : MovementStoreStats{};
 }
 
 void Engine::execute(std::span<BatchItem> batch, std::vector<core::Event>* events) {
@@ -196,11 +246,15 @@ core::Outcome Engine::execute_one(const core::Command& cmd, std::int64_t now_ms,
 }
 
 const core::Inventory& Engine::inventory() const { return impl_->inv; }
-bool Engine::healthy() const { return impl_->healthy && !impl_->closed; }
+bool Engine::healthy() const { return impl_->healthy && !impl_->moves_failed && !impl_->closed; }
 
-void Engine::maintain(std::int64_t /*now_ms*/) {
+void Engine::maintain(std::int64_t now_ms) {
   Impl& m = *impl_;
   if (m.closed) return;
+  if (m.moves) {
+    m.flush_movements();
+    m.moves->compact(now_ms, m.opt.movements_retention_ms);
+  }
   if (!m.healthy && !m.recover_from_fault()) return;
   std::int64_t now_us = m.env->now_us();
   if (m.opt.fsync == FsyncMode::batch && m.dirty && now_us - m.last_sync_us >= m.opt.fsync_batch_ms * 1000) {
@@ -248,6 +302,10 @@ void Engine::close() {
     if (m.healthy && m.sync_now() && m.opt.fsync == FsyncMode::off) m.env->sync_dir(m.opt.data_dir);
     m.file->close();
     m.file.reset();
+  }
+  if (m.moves) {
+    if (core::Status s = m.sync_movements(); !s.ok()) spdlog::warn("event=movements_sync_failed error=\"{}\"", s.message);
+    m.moves.reset();
   }
   if (m.prep_file) m.prep_file->close();  // a half-filled prepared segment is removed at the next open
   m.prep_file.reset();

@@ -21,6 +21,8 @@
 //   fdatasync flushes data only (no file-size change to commit). An all-zero record header at a record
 //   boundary ends the written part. "STKDJNL1" segments (format 1, ending at their last record) are
 //   still read at open, never continued.
+//   movements-<first seq, 20 digits>.mov   the movements history (movement_store.h): written after
+//                                      each batch is applied, synced before every snapshot
 // Snapshot file: "STKDSNP1" | u64 lsn | u32 crc32c(body) | u64 body length | body, where the body is
 //   varint-framed: core::Inventory::save() then EventSink::save().
 //
@@ -44,6 +46,7 @@
 #include "core/event.h"
 #include "core/inventory.h"
 #include "engine/env.h"
+#include "engine/movement_store.h"
 
 namespace stockd::engine {
 
@@ -63,6 +66,11 @@ struct Options {
   std::uint64_t snapshot_every_records = 2'000'000;
   std::size_t events_retained = 100'000;  // passed through to the EventSink owner; unused by the engine
   bool recover_truncate = false;
+  // The movements history (movement_store.h): on by default. Files are removed once their newest
+  // movement is older than movements_retention_ms; a file takes movements up to about this size.
+  bool movements = true;
+  std::int64_t movements_retention_ms = 30LL * 24 * 3600 * 1000;
+  std::uint64_t movements_file_bytes = 64ull << 20;
 };
 
 struct BatchItem {
@@ -139,7 +147,8 @@ class Engine {
   core::Outcome execute_one(const core::Command& cmd, std::int64_t now_ms, std::vector<core::Event>* events);
 
   const core::Inventory& inventory() const;
-  bool healthy() const;  // false after a write/sync failure until maintain() recovered
+  // false after a write/sync failure (journal or movements) until maintain() recovered
+  bool healthy() const;
 
   // Housekeeping, called by the owner's timer (e.g. every 10-100 ms): the sync of FsyncMode::batch,
   // recovery from a storage fault, zero-filling the next segment (4 MiB per call once the current one
@@ -155,6 +164,14 @@ class Engine {
   core::Status snapshot(std::uint64_t* lsn);
 
   EngineStats stats() const;
+
+  // The movements history of one SKU (GET /v1/movements): up to `limit` movements with seq > after,
+  // in seq order. Code::unavailable when the history is off (Options::movements) or a read failed.
+  // Writes the movements not yet written first (a failure: unavailable, and the engine refuses writes
+  // until maintain() wrote them).
+  core::Status movements(std::string_view sku, std::uint64_t after, std::size_t limit,
+                         std::vector<MovementRecord>* out);
+  MovementStoreStats movement_stats() const;  // all zero when the history is off
 
   // Syncs (whatever the mode) and releases the lock. Idempotent; the destructor calls it.
   void close();

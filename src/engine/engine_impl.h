@@ -69,6 +69,18 @@ struct Engine::Impl {
 
   EngineStats st;
 
+  // The movements history (null when Options::movements is off). finish() adds each command's
+  // movements; they are written with one write per batch by the next begin() (before its journal
+  // write, so a failure refuses that batch whole), by maintain(), by a query and before a snapshot.
+  // A failed write keeps them in memory and sets moves_failed: batches are refused (like a journal
+  // fault) until maintain() wrote them, and no snapshot is taken meanwhile, so the journal can still
+  // regenerate them after a crash.
+  std::unique_ptr<MovementStore> moves;
+  std::vector<core::Movement> scratch_moves;
+  bool moves_failed = false;
+  void flush_movements();
+  core::Status sync_movements();  // before a snapshot lets the journal go
+
   // Pipelined group commit (FsyncMode::always; engine.h, begin/ready/finish): the fdatasync of a
   // written batch runs in this thread while the caller goes on reading and parsing the next requests.
   // Only one sync is ever outstanding and the caller's thread does not touch the journal file while

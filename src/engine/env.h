@@ -3,6 +3,7 @@
 // was not synced. Modelled on LevelDB's Env and SQLite's VFS, reduced to what the journal and the
 // snapshots need.
 #pragma once
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -53,6 +54,15 @@ class Env {
   // Opens an existing file for write_at (no truncation, no append mode). ENOENT when missing.
   virtual IoError open_existing(const std::string& path, std::unique_ptr<WritableFile>* out) = 0;
   virtual IoError read_file(const std::string& path, std::string* out) = 0;
+  // Reads `n` bytes at `offset` into *out (EIO when the file is shorter). The default reads the whole
+  // file (fine for in-memory test Envs); the posix Env uses pread.
+  virtual IoError read_at(const std::string& path, std::uint64_t offset, std::size_t n, std::string* out) {
+    std::string all;
+    if (IoError e = read_file(path, &all); e != 0) return e;
+    if (offset > all.size() || all.size() - offset < n) return EIO;
+    out->assign(all, offset, n);
+    return 0;
+  }
   virtual IoError list_dir(const std::string& dir, std::vector<std::string>* names) = 0;
   virtual IoError make_dir(const std::string& dir) = 0;          // EEXIST is success
   virtual IoError remove_file(const std::string& path) = 0;

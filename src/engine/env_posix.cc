@@ -141,6 +141,25 @@ class PosixEnv final : public Env {
     return 0;
   }
 
+  IoError read_at(const std::string& path, std::uint64_t offset, std::size_t n, std::string* out) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    out->resize(n);
+    std::size_t got = 0;
+    IoError e = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd, out->data() + got, n - got, static_cast<off_t>(offset + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        e = r < 0 ? errno : EIO;
+        break;
+      }
+      got += static_cast<std::size_t>(r);
+    }
+    ::close(fd);
+    return e;
+  }
+
   IoError read_file(const std::string& path, std::string* out) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno;

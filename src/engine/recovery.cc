@@ -45,8 +45,11 @@ struct Scan {
 // once their strings and vectors have grown.
 class Replayer {
  public:
-  Replayer(core::Inventory& inv, EventSink* sink, std::uint64_t* replayed)
-      : inv_(inv), sink_(sink), replayed_(replayed), evs_(sink ? &events_ : nullptr) {}
+  Replayer(core::Inventory& inv, EventSink* sink, MovementStore* moves, std::uint64_t* replayed)
+      : inv_(inv), sink_(sink), moves_(moves), replayed_(replayed), evs_(sink ? &events_ : nullptr) {}
+
+  // The first failed write of regenerated movements (0: none).
+  IoError movements_error() const { return moves_error_; }
 
   // Decodes the next record (false: it does not decode; nothing of it is applied) and applies the
   // oldest pending one when the ring is full.
@@ -65,6 +68,7 @@ class Replayer {
 
  private:
   static constexpr std::size_t kAhead = 8;  // records decoded (index slots prefetched) ahead
+  static constexpr std::size_t kMovementsFlushBytes = 1u << 20;  // regenerated movements per write
   struct Pending {
     core::Command cmd;
     std::int64_t now_ms = 0;
@@ -73,14 +77,23 @@ class Replayer {
   void apply_next() {
     Pending& p = ring_[applied_ % kAhead];
     if (evs_) evs_->clear();
+    inv_.set_movement_sink(moves_ ? &movements_ : nullptr);  // the inventory may have been replaced by a load
     inv_.apply(p.cmd, p.now_ms, evs_);
     if (evs_ && !evs_->empty()) sink_->on_events(*evs_, inv_);
+    if (!movements_.empty()) {  // only those past the files' last seq are kept (MovementStore::add)
+      moves_->add(movements_, inv_);
+      movements_.clear();
+      if (moves_->unwritten_bytes() >= kMovementsFlushBytes && moves_error_ == 0) moves_error_ = moves_->flush();
+    }
     ++*replayed_;
     ++applied_;
   }
 
   core::Inventory& inv_;
   EventSink* sink_;
+  MovementStore* moves_;
+  IoError moves_error_ = 0;
+  std::vector<core::Movement> movements_;
   std::uint64_t* replayed_;
   std::array<Pending, kAhead> ring_;
   std::uint64_t decoded_ = 0, applied_ = 0;
@@ -95,7 +108,7 @@ class Replayer {
 // damage), then continue the last segment or start a new one.
 class Engine::Impl::Recovery {
  public:
-  explicit Recovery(Impl& m) : m_(m), replay_(m.inv, m.sink, &m.st.replayed_records) {}
+  explicit Recovery(Impl& m) : m_(m), replay_(m.inv, m.sink, m.moves.get(), &m.st.replayed_records) {}
 
   core::Status run() {
     if (core::Status s = list_directory(); !s.ok()) return s;
@@ -107,6 +120,7 @@ class Engine::Impl::Recovery {
     }
     if (core::Status s = find_first_segment(); !s.ok()) return s;
     if (core::Status s = replay_segments(); !s.ok()) return s;
+    if (core::Status s = finish_movements(); !s.ok()) return s;
     if (core::Status s = continue_last_segment(); !s.ok()) return s;
     m_.st.segments = m_.segments.size();
     return {};
@@ -332,6 +346,20 @@ class Engine::Impl::Recovery {
     return {};
   }
 
+  // The movements replay regenerated are written; movements past the journal's end (FsyncMode::batch
+  // or off: the movement file reached the disk, the journal record did not) are cut off.
+  core::Status finish_movements() {
+    MovementStore* mv = m_.moves.get();
+    if (mv == nullptr) return {};
+    IoError e = replay_.movements_error();
+    if (e == 0) e = mv->flush();
+    if (e != 0) return io_status("write regenerated movements", e);
+    if (mv->last_seq() > m_.inv.last_movement_seq()) {
+      if (IoError c = mv->cut_after(m_.inv.last_movement_seq()); c != 0) return io_status("cut movements", c);
+    }
+    return {};
+  }
+
   // 3. Continue the last segment when it ends exactly at the last record (and is of the current
   // format), else start a new one. Whatever is not zero after its last record (a torn write, records
   // cut by recover_truncate) is zeroed and synced first: a stale record there must never line up
@@ -387,6 +415,11 @@ core::Result<std::unique_ptr<Engine>> Engine::open(const Options& options, Env* 
     if (e != EWOULDBLOCK) return io_status("lock " + m.path("LOCK"), e);
     return core::Status::error(core::Code::unavailable,
                                fmt::format("{} is locked by another stockd (LOCK held)", m.opt.data_dir));
+  }
+  if (m.opt.movements) {
+    auto moves = MovementStore::open(env, m.opt.data_dir, m.opt.movements_file_bytes);
+    if (!moves.ok()) return moves.status();
+    m.moves = std::move(moves.value());
   }
   if (core::Status s = m.recover(); !s.ok()) return s;  // the destructor releases the lock
   if (m.opt.fsync == FsyncMode::always) m.start_syncer();

@@ -102,6 +102,10 @@ core::Status Engine::Impl::write_snapshot(std::uint64_t* out_lsn) {
   const std::uint64_t lsn = last_lsn;
   *out_lsn = lsn;
   if (!snapshots.empty() && snapshots.back() == lsn && snapshot_lsn == lsn) return {};  // nothing new
+  if (core::Status s = sync_movements(); !s.ok()) {  // the journal must keep what the files may lack
+    ++st.snapshot_failures;
+    return s;
+  }
   std::int64_t t0 = env->now_us();
   const std::string tmp = tmp_name(path(format::snapshot_name(lsn)), 0);
   const char* op = "open";
@@ -122,6 +126,11 @@ bool Engine::Impl::start_background_snapshot() {
   if (child.pid > 0 || !healthy) return false;
   const std::uint64_t lsn = last_lsn;
   if (!snapshots.empty() && snapshots.back() == lsn && snapshot_lsn == lsn) return true;
+  if (core::Status s = sync_movements(); !s.ok()) {  // the journal must keep what the files may lack
+    ++st.snapshot_failures;
+    spdlog::warn("event=snapshot_failed lsn={} error=\"{}\"", lsn, s.message);
+    return false;
+  }
   std::int64_t t0 = env->now_us();
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();

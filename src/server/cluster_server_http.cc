@@ -215,6 +215,14 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
                                   "(PostgreSQL stock_movements)",
                                   ka));
   }
+  if (route_is(req, parts, "GET", {"v1", "movements"})) {
+    route = "GET /v1/movements";
+    if (!who.admin()) return forbidden();
+    return finish(not_implemented(c,
+                                  "the movements history is not available on the cluster store yet; use the ledger "
+                                  "(PostgreSQL stock_movements)",
+                                  ka));
+  }
   if (route_is(req, parts, "POST", {"v1", "admin", "snapshot"})) {
     route = "POST /v1/admin/snapshot";
     if (!who.admin()) return forbidden();

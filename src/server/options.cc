@@ -111,6 +111,8 @@ void add_flags(CLI::App& app, ServerOptions* o, std::vector<Key>* keys) {
   add("--segment-mb", &o->segment_mb, "journal segment size before rotation");
   add("--snapshot-every-records", &o->snapshot_every_records, "take a snapshot after this many journal records");
   add("--events-retained", &o->events_retained, "events kept for GET /v1/events");
+  add("--movements-retention-days", &o->movements_retention_days,
+      "days of GET /v1/movements history kept (whole files older than this are removed)");
   add("--recover-truncate", &o->recover_truncate, "cut the journal at the first damaged record (operator decision)");
   add("--hold-retention-s", &o->hold_retention_s, "how long finished holds and adjustment refs are remembered");
   add("--low-stock-ratio", &o->low_stock_ratio, "default low-stock threshold as a share of on_hand");
@@ -235,6 +237,7 @@ int check_values(const ServerOptions& o, const Namer& name) {
                          Range{"--idle-timeout-s", o.idle_timeout_s, 1, 86'400},
                          Range{"--tick-ms", o.tick_ms, 1, 1000},
                          Range{"--events-retained", o.events_retained, 1, 100'000'000},
+                         Range{"--movements-retention-days", o.movements_retention_days, 30, 3650},
                          Range{"--segment-mb", o.segment_mb, 1, 4096},
                          Range{"--fsync-batch-ms", o.fsync_batch_ms, 1, 10'000},
                          Range{"--snapshot-every-records", o.snapshot_every_records, 0, INT64_MAX},

@@ -16,6 +16,7 @@ struct ServerOptions {
   std::int64_t segment_mb = 64;
   std::int64_t snapshot_every_records = 1'000'000;
   std::int64_t events_retained = 100'000;
+  std::int64_t movements_retention_days = 30;  // GET /v1/movements history; the contract promises >= 30
   bool recover_truncate = false;
   std::int64_t hold_retention_s = 24 * 3600;
   double low_stock_ratio = 0.10;  // default low-stock threshold: this share of on_hand

@@ -98,6 +98,7 @@ class Server {
   std::vector<std::unique_ptr<Conn>> graveyard_;  // closed connections whose slot was reused this round
   std::vector<engine::BatchItem> batch_;
   std::vector<Pending> pending_;
+  std::vector<core::MovementRecord> movements_page_;  // GET /v1/movements: reused by every page
   std::vector<engine::BatchItem> flight_batch_;  // handed to the engine, waiting for its sync
   std::vector<Pending> flight_pending_;
   std::int64_t flight_start_us_ = 0;

@@ -7,6 +7,7 @@
 #include "net/api_json.h"
 #include "net/http_parser.h"
 #include "net/http_response.h"
+#include "net/movement_json.h"
 #include "server/conn.h"
 #include "server/http_reply.h"
 #include "server/http_route.h"
@@ -17,6 +18,7 @@ namespace {
 
 constexpr std::int64_t kWaitSecondsMax = 60;
 constexpr std::size_t kEventsLimitMax = 10'000;
+constexpr std::int64_t kMovementsLimitDefault = 100;
 
 }  // namespace
 
@@ -210,6 +212,26 @@ std::optional<bool> Server::http_admin(HttpCall& h, const Principal& who) {
       polls_.push_back(&c);
     }
     return true;
+  }
+  if (h.is("GET", {"v1", "movements"})) {
+    const char* r = "GET /v1/movements";
+    if (!who.admin()) return h.forbidden(r);
+    const std::string* sku = query_param(h.req, "sku");
+    if (!sku) return h.fail(r, core::Code::invalid_request, "query parameter sku is required");
+    std::int64_t after = 0, limit = kMovementsLimitDefault;
+    if (!query_int(h.req, "after", 0, INT64_MAX, &after) ||
+        !query_int(h.req, "limit", 1, static_cast<std::int64_t>(kListLimitMax), &limit))
+      return h.fail(r, core::Code::invalid_request, "after >= 0, limit 1..1000");
+    if (engine_.inventory().find_sku(*sku) == core::kNoIndex)
+      return h.fail(r, core::Code::unknown_sku, "unknown sku " + *sku);
+    if (core::Status st = engine_.movements(*sku, static_cast<std::uint64_t>(after), static_cast<std::size_t>(limit),
+                                            &movements_page_);
+        !st.ok())
+      return h.fail(r, st.code, st.message);
+    std::string body;
+    std::uint64_t next = movements_page_.empty() ? static_cast<std::uint64_t>(after) : movements_page_.back().seq;
+    net::render_movements_page(movements_page_, next, body);
+    return h.reply(r, body);
   }
   if (h.is("POST", {"v1", "admin", "snapshot"})) {
     const char* r = "POST /v1/admin/snapshot";

@@ -148,6 +148,24 @@ TEST(Stockctl, DryRunShowsTheContractRequest) {
   EXPECT_NE(r.out.find("Authorization: Bearer t0k"), std::string::npos) << r.out;
 }
 
+TEST(Stockctl, MovementsAskForOneSkuAndPrintATable) {
+  CliRun r = run_args({"--dry-run", "movements", "A B", "--after", "12", "--limit", "5"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("GET /v1/movements?sku=A%20B&after=12&limit=5 HTTP/1.1"), std::string::npos) << r.out;
+  EXPECT_EQ(run_args({"--dry-run", "movements"}).rc, 2) << "the SKU is required";
+  EXPECT_EQ(run_args({"--dry-run", "movements", "A", "--limit", "1001"}).rc, 2);
+  std::string t = render_movements(json::parse(R"({"movements":[
+      {"seq":7,"at":"T1","sku":"A","on_hand_delta":0,"held_delta":2,"exposed_delta":0,"cause":"hold",
+       "ref":null,"reason":null,"channel":"web","hold":"h1"},
+      {"seq":9,"at":"T2","sku":"A","on_hand_delta":-3,"held_delta":0,"exposed_delta":0,"cause":"adjust",
+       "ref":"ADJ-1","reason":"damaged","channel":null,"hold":null}],"next":9})"));
+  EXPECT_EQ(t,
+            "SEQ  AT  CAUSE   ON_HAND  HELD  EXPOSED  CHANNEL  HOLD  REF    REASON\n"
+            "  7  T1  hold          0     2        0  web      h1    -      -\n"
+            "  9  T2  adjust       -3     0        0  -        -     ADJ-1  damaged\n"
+            "next: 9\n");
+}
+
 TEST(Stockctl, UsageErrorsExitWithTwo) {
   EXPECT_EQ(run_args({}).rc, 2) << "a subcommand is required";
   EXPECT_EQ(run_args({"holds", "create", "o1"}).rc, 2) << "--channel and --line are required";

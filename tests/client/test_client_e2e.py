@@ -92,6 +92,22 @@ class ClientE2E(unittest.TestCase):
         self.assertIn("stockd_", self.ctl("metrics"))
         self.assertIn("ok", self.ctl("request", "GET", "/healthz"))
 
+    def test_04_movements(self):
+        self.ctl("channels", "put", "mv", "--priority", "1")
+        self.ctl("skus", "put", "E2E-M", "--on-hand", "20")
+        self.ctl("holds", "create", "m1", "-c", "mv", "-l", "E2E-M:2")
+        self.ctl("skus", "adjust", "E2E-M", "--delta", "-1", "--reason", "damaged", "--ref", "ADJ-M")
+        page = self.ctl("movements", "E2E-M", js=True)
+        self.assertEqual([m["cause"] for m in page["movements"]], ["set", "hold", "adjust"])
+        table = self.ctl("movements", "E2E-M", "--after", str(page["movements"][0]["seq"]))
+        lines = table.strip().splitlines()
+        self.assertEqual(lines[0].split(), ["SEQ", "AT", "CAUSE", "ON_HAND", "HELD", "EXPOSED", "CHANNEL", "HOLD",
+                                            "REF", "REASON"])
+        self.assertEqual(lines[1].split()[2:], ["hold", "0", "2", "0", "mv", "m1", "-", "-"])
+        self.assertEqual(lines[2].split()[2:], ["adjust", "-1", "0", "0", "-", "-", "ADJ-M", "damaged"])
+        self.assertEqual(lines[3], f"next: {page['next']}")
+        self.ctl("movements", "NOPE", rc=11)  # unknown_sku
+
     def test_02_error_codes_and_exit_codes(self):
         self.ctl("channels", "put", "ea", "--priority", "1")
         self.ctl("skus", "put", "E2E-B", "--on-hand", "3", "--max-per-hold", "2")

@@ -494,6 +494,10 @@ class ClusterDifferencesTest(unittest.TestCase):
         self.assertTrue(str(r.call("BATCH", "B-1", "received", "EACH", "CLB", "=5")).startswith("ERR"))
         r.close()
 
+    def test_movements_history_is_not_implemented(self):
+        st, body = self.s.http("GET", "/v1/movements?sku=A")
+        self.assertEqual((st, body["error"]["code"]), (501, "not_implemented"), body)
+
     def test_snapshot_is_invalid_state(self):
         st, body = self.s.http("POST", "/v1/admin/snapshot")
         self.assertEqual((st, body["error"]["code"]), (409, "invalid_state"), body)

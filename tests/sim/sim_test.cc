@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <variant>
 
@@ -288,6 +289,8 @@ class Simulation {
     const auto* batch = std::get_if<core::StockBatch>(&cmd);
     bool batch_ref_known = batch && !batch->ref.empty() && model_.batch_refs.count(batch->ref) > 0;
     std::vector<core::Event> events;
+    moves_.clear();
+    core_.set_movement_sink(&moves_);  // again after every snapshot load, which replaces core_
     core::Outcome got = core_.apply(cmd, at, &events);
     std::vector<MEvent> want_events;
     MOutcome want = model_.apply(cmd, at, &want_events);
@@ -320,6 +323,28 @@ class Simulation {
             return fail(cmd, "held " + std::to_string(l.qty) + " of " + l.sku + " but was shown " + std::to_string(shown_avail));
     }
     if (std::string p = state_problem(core_, model_); !p.empty()) return fail(cmd, p);
+    if (std::string p = movements_problem(); !p.empty()) return fail(cmd, p);
+    return {};
+  }
+
+  // Movements: seqs contiguous across the whole run (snapshots included), and the sum of every SKU's
+  // movement deltas is the model's on_hand and held (the model knows nothing of movements).
+  std::string movements_problem() {
+    for (const core::Movement& m : moves_) {
+      if (m.seq != last_movement_seq_ + 1)
+        return "movement seq " + std::to_string(m.seq) + " after " + std::to_string(last_movement_seq_);
+      last_movement_seq_ = m.seq;
+      auto& sum = movement_sums_[std::string(core_.sku_name(m.sku))];
+      sum.first += m.on_hand_delta;
+      sum.second += m.held_delta;
+    }
+    for (const MSku& k : model_.skus) {
+      auto it = movement_sums_.find(k.name);
+      std::pair<std::int64_t, std::int64_t> sum = it == movement_sums_.end() ? std::make_pair(0L, 0L) : it->second;
+      if (sum.first != k.on_hand || sum.second != k.held)
+        return "sku " + k.name + ": movements add up to on_hand " + std::to_string(sum.first) + " held " +
+               std::to_string(sum.second) + ", model has " + std::to_string(k.on_hand) + " " + std::to_string(k.held);
+    }
     return {};
   }
 
@@ -375,6 +400,9 @@ class Simulation {
   Model model_;
   std::vector<std::string> journal_;
   std::uint64_t last_seq_ = 0;
+  std::vector<core::Movement> moves_;
+  std::uint64_t last_movement_seq_ = 0;
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> movement_sums_;  // sku -> (on_hand, held)
   std::int64_t step_ = 0;
   RunStats stats_;
 };

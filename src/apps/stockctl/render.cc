@@ -162,6 +162,15 @@ std::string render_events(const json& page) {
   return t.render() + "next: " + cell(page, "next") + "\n";
 }
 
+std::string render_movements(const json& page) {
+  Table t({"SEQ", "AT", "CAUSE", "ON_HAND", "HELD", "EXPOSED", "CHANNEL", "HOLD", "REF", "REASON"});
+  for (const auto& m : array(page, "movements")) {
+    t.add({cell(m, "seq"), cell(m, "at"), cell(m, "cause"), cell(m, "on_hand_delta"), cell(m, "held_delta"),
+           cell(m, "exposed_delta"), cell(m, "channel"), cell(m, "hold"), cell(m, "ref"), cell(m, "reason")});
+  }
+  return t.render() + "next: " + cell(page, "next") + "\n";
+}
+
 std::string render_reconcile(const json& r) {
   std::string out = render_fields({{"ok", cell(r, "ok")}, {"skus_checked", cell(r, "skus_checked")}});
   for (const auto& d : array(r, "drift")) out += "drift: " + (d.is_string() ? d.get<std::string>() : d.dump()) + "\n";

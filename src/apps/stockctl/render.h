@@ -20,6 +20,8 @@ std::string render_availability(const nlohmann::json& a);
 // One event as one line: "#12 2026-11-25T05:13:20.123Z availability sku=A channel=app available=7"
 std::string render_event_line(const nlohmann::json& event);
 std::string render_events(const nlohmann::json& page);  // table, then "next: N"
+// {"movements":[...],"next":N}: a table (deltas signed, absent fields "-"), then "next: N"
+std::string render_movements(const nlohmann::json& page);
 std::string render_reconcile(const nlohmann::json& r);
 std::string render_snapshot(const nlohmann::json& r);
 

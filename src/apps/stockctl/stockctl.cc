@@ -410,6 +410,22 @@ void add_events(CLI::App& app, Action& action) {
   });
 }
 
+void add_movements(CLI::App& app, Action& action) {
+  struct Mv { std::string sku; std::int64_t after = 0, limit = 100; };
+  auto mv = std::make_shared<Mv>();
+  auto* m = app.add_subcommand("movements", "GET /v1/movements: one page of a SKU's movements history");
+  m->add_option("sku", mv->sku, "the SKU")->required();
+  m->add_option("--after", mv->after, "movement seq to start after (exclusive)")->check(CLI::NonNegativeNumber);
+  m->add_option("--limit", mv->limit, "movements per page")->check(CLI::Range(1, 1000));
+  m->callback([&, mv] {
+    action = [mv](Ctx& c) {
+      std::string target = "/v1/movements?sku=" + url_escape(mv->sku) + "&after=" + std::to_string(mv->after) +
+                           "&limit=" + std::to_string(mv->limit);
+      return c.show("GET", target, "", plain(render_movements));
+    };
+  });
+}
+
 void add_admin(CLI::App& app, Action& action) {
   app.add_subcommand("snapshot", "POST /v1/admin/snapshot: write a durable snapshot now")->callback([&] {
     action = [](Ctx& c) { return c.show("POST", "/v1/admin/snapshot", "", plain(render_snapshot)); };
@@ -463,6 +479,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   add_availability(app, action);
   add_holds(app, action);
   add_events(app, action);
+  add_movements(app, action);
   add_admin(app, action);
   add_import_export(app, action);
   try {

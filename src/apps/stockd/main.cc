@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   eo.segment_bytes = static_cast<std::uint64_t>(opt.segment_mb) << 20;
   eo.snapshot_every_records = static_cast<std::uint64_t>(opt.snapshot_every_records);
   eo.events_retained = static_cast<std::size_t>(opt.events_retained);
+  eo.movements_retention_ms = opt.movements_retention_days * 24 * 3600 * 1000;
   eo.recover_truncate = opt.recover_truncate;
   server::EventFeed feed(eo.events_retained);
   core::Result<std::unique_ptr<engine::Engine>> opened = engine::Engine::open(eo, engine::Env::posix(), &feed);

@@ -1,0 +1,394 @@
+// The movements history's files and index (movement_store.h). Why the files are not synced per batch:
+// they are derived data. The journal holds every command until a snapshot covers it, and replay
+// regenerates the same movements with the same seqs (the core counts them), so what a crash or a power
+// loss takes from the tail of a movement file comes back at open; the engine syncs the files before
+// each snapshot, which is the only moment the journal stops being able to regenerate them.
+#include "engine/movement_store.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/assert.h"
+#include "core/codec.h"
+#include "engine/engine.h"
+#include "fmt/format.h"
+#include "spdlog/spdlog.h"
+
+namespace stockd::engine {
+namespace {
+constexpr std::size_t kNameMax = 256;  // any stored name or text field; far above the contract's limits
+// A page reads records that lie within this many bytes of each other with one pread.
+constexpr std::uint64_t kReadSpanMax = 64u << 10;
+// A file stops taking movements once its first is this old (see flush()).
+constexpr std::int64_t kFileAgeMaxMs = 24LL * 3600 * 1000;
+constexpr std::uint32_t kNoSlot = 0xffffffffu;
+}  // namespace
+
+MovementStore::MovementStore(Env* env, std::string dir, std::uint64_t file_bytes)
+    : env_(env), dir_(std::move(dir)), file_bytes_(std::max<std::uint64_t>(file_bytes, 4096)) {}
+
+std::string MovementStore::file_name(std::uint64_t first_seq) { return fmt::format("movements-{:020}.mov", first_seq); }
+
+bool MovementStore::parse_file_name(std::string_view n, std::uint64_t* first_seq) {
+  constexpr std::string_view kPre = "movements-", kSuf = ".mov";
+  if (n.size() != kPre.size() + 20 + kSuf.size() || !n.starts_with(kPre) || !n.ends_with(kSuf)) return false;
+  std::uint64_t v = 0;
+  for (char ch : n.substr(kPre.size(), 20)) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + static_cast<std::uint64_t>(ch - '0');
+  }
+  *first_seq = v;
+  return true;
+}
+
+void MovementStore::encode(const MovementRecord& r, std::string* out) {
+  std::size_t at = out->size();
+  out->resize(at + kRecordHeaderBytes);
+  core::Writer w;
+  std::string& b = w.buffer();
+  b.swap(*out);  // encode in place (no temporary payload buffer)
+  w.varint(r.seq);
+  w.svarint(r.at_ms);
+  w.u8(static_cast<std::uint8_t>(r.cause));
+  w.svarint(r.on_hand_delta);
+  w.svarint(r.held_delta);
+  w.svarint(r.exposed_delta);
+  for (const std::string* s : {&r.sku, &r.channel, &r.hold, &r.ref, &r.reason}) w.str(*s);
+  b.swap(*out);
+  auto len = static_cast<std::uint32_t>(out->size() - at - kRecordHeaderBytes);
+  std::uint32_t crc = crc32c(0, out->data() + at + kRecordHeaderBytes, len);
+  std::memcpy(out->data() + at, &len, 4);
+  std::memcpy(out->data() + at + 4, &crc, 4);
+}
+
+bool MovementStore::decode(std::string_view data, std::size_t pos, MovementRecord* r, std::size_t* next) {
+  if (pos > data.size() || data.size() - pos < kRecordHeaderBytes) return false;
+  std::uint32_t len = 0, crc = 0;
+  std::memcpy(&len, data.data() + pos, 4);
+  std::memcpy(&crc, data.data() + pos + 4, 4);
+  if (len == 0 || len > data.size() - pos - kRecordHeaderBytes) return false;
+  std::string_view payload = data.substr(pos + kRecordHeaderBytes, len);
+  if (crc32c(0, payload.data(), payload.size()) != crc) return false;
+  core::Reader rd(payload);
+  r->seq = rd.varint();
+  r->at_ms = rd.svarint();
+  std::uint8_t cause = rd.u8();
+  r->on_hand_delta = rd.svarint();
+  r->held_delta = rd.svarint();
+  r->exposed_delta = rd.svarint();
+  for (std::string* s : {&r->sku, &r->channel, &r->hold, &r->ref, &r->reason}) s->assign(rd.str(kNameMax));
+  if (!rd.ok() || !rd.done() || cause > core::kMovementCauseMax || r->seq == 0) return false;
+  r->cause = static_cast<core::MovementCause>(cause);
+  *next = pos + kRecordHeaderBytes + len;
+  return true;
+}
+
+std::uint32_t MovementStore::slot(std::string_view sku) {
+  if (auto it = slot_of_.find(absl::string_view(sku.data(), sku.size())); it != slot_of_.end()) return it->second;
+  auto s = static_cast<std::uint32_t>(lists_.size());
+  lists_.emplace_back();
+  slot_of_.emplace(std::string(sku), s);
+  return s;
+}
+
+core::Result<std::unique_ptr<MovementStore>> MovementStore::open(Env* env, const std::string& dir,
+                                                                 std::uint64_t file_bytes) {
+  std::unique_ptr<MovementStore> m(new MovementStore(env, dir, file_bytes));
+  std::vector<std::string> names;
+  if (IoError e = env->list_dir(dir, &names); e != 0) return io_status("list " + dir, e);
+  for (const std::string& n : names) {
+    std::uint64_t first = 0;
+    if (parse_file_name(n, &first)) m->files_.push_back(File{first, 0, 0, 0, dir + "/" + n, 0});
+  }
+  std::sort(m->files_.begin(), m->files_.end(), [](const File& a, const File& b) { return a.first_seq < b.first_seq; });
+  bool stop = false;
+  for (std::size_t k = 0; k < m->files_.size() && !stop; ++k) {
+    if (core::Status s = m->load_file(k, &stop); !s.ok()) return s;
+  }
+  // Empty files (a rotation that wrote nothing) hold nothing to serve; the last one would be reused.
+  std::erase_if(m->files_, [&](const File& f) {
+    if (f.last_seq != 0) return false;
+    env->remove_file(f.path);
+    return true;
+  });
+  if (!m->files_.empty()) {  // continue the last file
+    if (IoError e = env->open_writable(m->files_.back().path, false, &m->out_); e != 0) {
+      return io_status("open " + m->files_.back().path, e);
+    }
+  }
+  return m;
+}
+
+// Reads file k and indexes its records. A bad record (torn write, damage) ends the history there: the
+// file is cut at it, later files are removed (logged), and *stop is set; replay regenerates what the
+// journal still holds.
+core::Status MovementStore::load_file(std::size_t k, bool* stop) {
+  File& f = files_[k];
+  std::string data;
+  if (IoError e = env_->read_file(f.path, &data); e != 0) return io_status("read " + f.path, e);
+  std::size_t pos = 0;
+  bool header_ok = data.size() >= kMagic.size() && std::string_view(data).substr(0, kMagic.size()) == kMagic;
+  if (header_ok) pos = kMagic.size();
+  MovementRecord r;
+  std::size_t next = 0;
+  while (header_ok && pos < data.size() && decode(data, pos, &r, &next)) {
+    if (r.seq <= last_seq_ || (f.last_seq == 0 && r.seq < f.first_seq)) break;  // out of order: damage
+    std::uint32_t s = slot(r.sku);
+    lists_[s].push_back(Entry{r.seq, static_cast<std::uint32_t>(pos), static_cast<std::uint32_t>(next - pos)});
+    ++entries_;
+    last_seq_ = f.last_seq = r.seq;
+    if (f.last_seq == r.seq && pos == kMagic.size()) f.oldest_at_ms = r.at_ms;
+    f.newest_at_ms = std::max(f.newest_at_ms, r.at_ms);
+    pos = next;
+  }
+  f.bytes = pos;
+  if (pos == data.size()) return {};
+  *stop = true;
+  st_.torn_bytes += data.size() - pos;
+  spdlog::warn("event=movements_tail_cut file={} offset={} bytes={} later_files_removed={} last_seq={}", f.path, pos,
+               data.size() - pos, files_.size() - k - 1, last_seq_);
+  for (std::size_t j = k + 1; j < files_.size(); ++j) env_->remove_file(files_[j].path);
+  files_.resize(k + 1);
+  if (!header_ok) {
+    env_->remove_file(files_[k].path);
+    files_.pop_back();
+    return {};
+  }
+  std::unique_ptr<WritableFile> w;
+  IoError e = env_->open_existing(f.path, &w);
+  if (e == 0) e = w->truncate(pos);
+  if (e == 0) e = w->sync();
+  if (w) w->close();
+  if (e != 0) return io_status("cut " + f.path, e);
+  return {};
+}
+
+void MovementStore::add(std::span<const core::Movement> moves, const core::Inventory& inv) {
+  MovementRecord& r = scratch_;  // reused: its strings keep their capacity (no allocation per movement)
+  for (const core::Movement& m : moves) {
+    std::uint64_t expected = pending_.empty() ? last_seq_ + 1 : pending_.back().entry.seq + 1;
+    if (m.seq < expected) continue;  // already stored
+    if (m.seq != expected && (last_seq_ != 0 || !pending_.empty())) {
+      spdlog::warn("event=movements_gap expected_seq={} seq={}", expected, m.seq);
+    }
+    r.seq = m.seq;
+    r.at_ms = m.at_ms;
+    r.cause = m.cause;
+    r.on_hand_delta = m.on_hand_delta;
+    r.held_delta = m.held_delta;
+    r.exposed_delta = m.exposed_delta;
+    r.sku.assign(inv.sku_name(m.sku));
+    // The core's SKU indexes are stable (SKUs are never removed), so the list of a SKU is found by
+    // its index after the first time, without hashing its name.
+    if (m.sku >= slot_by_index_.size()) slot_by_index_.resize(m.sku + 1, kNoSlot);
+    std::uint32_t& sku_slot = slot_by_index_[m.sku];
+    if (sku_slot == kNoSlot) sku_slot = slot(r.sku);
+    r.channel.assign(m.channel == core::kNoIndex ? std::string_view() : inv.channel_name(m.channel));
+    r.hold.assign(m.hold == core::kNoIndex ? std::string_view() : inv.hold_id(m.hold));
+    r.ref.assign(m.ref);
+    r.reason.assign(m.reason);
+    std::size_t at = unwritten_.size();
+    encode(r, &unwritten_);
+    if (pending_.empty()) pending_first_ = m.seq, pending_oldest_at_ = m.at_ms;
+    pending_.push_back(Pending{sku_slot, Entry{m.seq, static_cast<std::uint32_t>(at),
+                                                  static_cast<std::uint32_t>(unwritten_.size() - at)}});
+    pending_newest_at_ = std::max(pending_newest_at_, m.at_ms);
+  }
+}
+
+IoError MovementStore::start_file(std::uint64_t first_seq) {
+  File f{first_seq, 0, 0, 0, dir_ + "/" + file_name(first_seq), 0};
+  std::unique_ptr<WritableFile> w;
+  IoError e = env_->open_writable(f.path, true, &w);
+  if (e == 0) e = w->append(kMagic);
+  if (e != 0) {
+    if (w) w->close();
+    env_->remove_file(f.path);
+    return e;
+  }
+  f.bytes = kMagic.size();
+  if (!files_.empty() && files_.back().last_seq == 0) files_.pop_back();  // an empty file of a failed start
+  files_.push_back(std::move(f));
+  out_ = std::move(w);
+  unsynced_dir_ = true;
+  return 0;
+}
+
+IoError MovementStore::flush() {
+  if (unwritten_.empty()) return 0;
+  // A file is finished when full or a day old, so that compaction can remove history of a quiet store.
+  bool full = !files_.empty() && files_.back().last_seq != 0 &&
+              (files_.back().bytes + unwritten_.size() > file_bytes_ ||
+               pending_newest_at_ - files_.back().oldest_at_ms >= kFileAgeMaxMs);
+  if (out_ && full) {
+    // The finished file is synced once, now, so only the last file ever needs syncing later.
+    IoError e = out_->sync();
+    out_->close();
+    out_.reset();
+    if (e != 0) {
+      ++st_.write_failures;
+      return e;
+    }
+  }
+  if (!out_) {
+    if (IoError e = start_file(pending_first_); e != 0) {
+      ++st_.write_failures;
+      return e;
+    }
+  }
+  File& f = files_.back();
+  STOCKD_ASSERT(f.bytes + unwritten_.size() < (1ull << 32));  // offsets are 32 bits: files stay far smaller
+  if (IoError e = out_->append(unwritten_); e != 0) {
+    // A short write may have left a prefix: this file is abandoned (its torn tail is cut at the next
+    // open) and the records go into a new file at the next flush.
+    ++st_.write_failures;
+    out_->close();
+    out_.reset();
+    return e;
+  }
+  // The lists are those of random SKUs (cache misses): their headers and ends are loaded ahead.
+  constexpr std::size_t kHeadAhead = 8, kEndAhead = 4;
+  for (std::size_t i = 0; i < pending_.size(); ++i) {
+    if (i + kHeadAhead < pending_.size()) __builtin_prefetch(&lists_[pending_[i + kHeadAhead].slot]);
+    if (i + kEndAhead < pending_.size()) {
+      const std::vector<Entry>& ahead = lists_[pending_[i + kEndAhead].slot];
+      __builtin_prefetch(ahead.data() + ahead.size(), 1);
+    }
+    Entry e = pending_[i].entry;
+    e.offset += static_cast<std::uint32_t>(f.bytes);
+    lists_[pending_[i].slot].push_back(e);
+  }
+  entries_ += pending_.size();
+  f.bytes += unwritten_.size();
+  if (f.last_seq == 0) f.oldest_at_ms = pending_oldest_at_;
+  f.last_seq = last_seq_ = pending_.back().entry.seq;
+  f.newest_at_ms = std::max(f.newest_at_ms, pending_newest_at_);
+  unwritten_.clear();
+  pending_.clear();
+  pending_newest_at_ = 0;
+  return 0;
+}
+
+IoError MovementStore::sync() {
+  if (sync_failed_) return EIO;
+  if (out_) {
+    if (IoError e = out_->sync(); e != 0) {
+      // After a failed fsync the kernel may have dropped pages of this file while marking them clean,
+      // so no later sync can vouch for it (PostgreSQL's "fsyncgate"): the journal must keep them.
+      sync_failed_ = true;
+      spdlog::error("event=storage_fault op=movements_sync file={} error=\"{}\" "
+                    "action=no_more_snapshots_until_restart (the restart regenerates the movements from the journal)",
+                    files_.back().path, std::strerror(e));
+      return e;
+    }
+  }
+  if (unsynced_dir_) {
+    if (IoError e = env_->sync_dir(dir_); e != 0) return e;
+    unsynced_dir_ = false;
+  }
+  return 0;
+}
+
+IoError MovementStore::cut_after(std::uint64_t seq) {
+  STOCKD_ASSERT(unwritten_.empty());
+  if (seq >= last_seq_) return 0;
+  spdlog::warn("event=movements_cut after_seq={} last_seq={} reason=journal_ends_earlier", seq, last_seq_);
+  if (out_) out_->close();
+  out_.reset();
+  while (!files_.empty() && files_.back().first_seq > seq) {
+    env_->remove_file(files_.back().path);
+    files_.pop_back();
+  }
+  for (auto& list : lists_) {
+    auto it = std::upper_bound(list.begin(), list.end(), seq, [](std::uint64_t s, const Entry& e) { return s < e.seq; });
+    entries_ -= list.end() - it;
+    if (!files_.empty() && it != list.end() && file_of(it->seq) == &files_.back()) {
+      files_.back().bytes = std::min<std::uint64_t>(files_.back().bytes, it->offset);
+    }
+    list.erase(it, list.end());
+  }
+  last_seq_ = seq;
+  if (files_.empty()) return env_->sync_dir(dir_);
+  File& f = files_.back();
+  f.last_seq = std::min(f.last_seq, seq);
+  std::unique_ptr<WritableFile> w;
+  IoError e = env_->open_existing(f.path, &w);
+  if (e == 0) e = w->truncate(f.bytes);
+  if (e == 0) e = w->sync();
+  if (w) w->close();
+  if (e == 0) e = env_->sync_dir(dir_);
+  return e;
+}
+
+std::size_t MovementStore::compact(std::int64_t now_ms, std::int64_t retention_ms) {
+  std::size_t removed = 0;
+  while (files_.size() > 1 && files_.front().newest_at_ms <= now_ms - retention_ms) {
+    const File& f = files_.front();
+    if (IoError e = env_->remove_file(f.path); e != 0 && e != ENOENT) {
+      spdlog::warn("event=movements_compaction_failed file={} error=\"{}\"", f.path, std::strerror(e));
+      break;
+    }
+    for (auto& list : lists_) {
+      auto it = std::upper_bound(list.begin(), list.end(), f.last_seq,
+                                 [](std::uint64_t s, const Entry& e) { return s < e.seq; });
+      entries_ -= it - list.begin();
+      list.erase(list.begin(), it);
+    }
+    spdlog::info("event=movements_file_removed file={} last_seq={} newest_at_ms={}", f.path, f.last_seq, f.newest_at_ms);
+    files_.erase(files_.begin());
+    ++removed;
+    ++st_.files_removed;
+  }
+  if (removed > 0) env_->sync_dir(dir_);
+  return removed;
+}
+
+const MovementStore::File* MovementStore::file_of(std::uint64_t seq) const {
+  auto it = std::upper_bound(files_.begin(), files_.end(), seq,
+                             [](std::uint64_t s, const File& f) { return s < f.first_seq; });
+  if (it == files_.begin()) return nullptr;
+  return &*(it - 1);
+}
+
+IoError MovementStore::page(std::string_view sku, std::uint64_t after, std::size_t limit,
+                            std::vector<MovementRecord>* out) const {
+  out->clear();
+  auto found = slot_of_.find(absl::string_view(sku.data(), sku.size()));
+  if (found == slot_of_.end() || limit == 0) return 0;
+  const std::vector<Entry>& list = lists_[found->second];
+  auto it = std::upper_bound(list.begin(), list.end(), after, [](std::uint64_t s, const Entry& e) { return s < e.seq; });
+  auto end = it + static_cast<std::ptrdiff_t>(std::min<std::size_t>(limit, list.end() - it));
+  std::string buf;
+  while (it != end) {
+    // One read for a run of records of one file that lie within kReadSpanMax of the first.
+    const File* f = file_of(it->seq);
+    STOCKD_ASSERT(f != nullptr);
+    std::uint64_t from = it->offset, to = it->offset + it->length;
+    auto run_end = it + 1;
+    while (run_end != end && file_of(run_end->seq) == f && run_end->offset + run_end->length - from <= kReadSpanMax) {
+      to = run_end->offset + run_end->length;
+      ++run_end;
+    }
+    if (IoError e = env_->read_at(f->path, from, to - from, &buf); e != 0) return e;
+    for (; it != run_end; ++it) {
+      MovementRecord& r = out->emplace_back();
+      std::size_t next = 0;
+      if (!decode(buf, it->offset - from, &r, &next) || r.seq != it->seq) return EIO;
+    }
+  }
+  return 0;
+}
+
+MovementStoreStats MovementStore::stats() const {
+  st_.last_seq = last_seq_;
+  st_.movements = entries_;
+  st_.files = files_.size();
+  st_.bytes = 0;
+  for (const File& f : files_) st_.bytes += f.bytes;
+  st_.index_bytes = 0;
+  for (const auto& list : lists_) st_.index_bytes += list.capacity() * sizeof(Entry);
+  return st_;
+}
+
+}  // namespace stockd::engine

@@ -1,0 +1,139 @@
+"""GET /v1/movements on the embedded store (docs/api.md, "Movements"): one movement per SKU change with
+its cause and deltas, every key always present (null when absent), paged by seq like the events feed,
+and the same history after a SIGTERM or SIGKILL restart and after a snapshot."""
+import re
+import signal
+import time
+import unittest
+
+from harness import CLUSTER, Stockd
+
+KEYS = ["seq", "at", "sku", "on_hand_delta", "held_delta", "exposed_delta", "cause", "ref", "reason",
+        "channel", "hold"]
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+@unittest.skipIf(CLUSTER, "embedded store only (the cluster store answers 501, test_api.py)")
+class MovementsTest(unittest.TestCase):
+    def setUp(self):
+        self.s = Stockd().start()
+
+    def tearDown(self):
+        self.s.cleanup()
+
+    def ok(self, method, path, body=None):
+        st, reply = self.s.http(method, path, body)
+        self.assertIn(st, (200, 201), reply)
+        return reply
+
+    def history(self, sku, limit=1000):
+        out, after = [], 0
+        while True:
+            page = self.ok("GET", f"/v1/movements?sku={sku}&after={after}&limit={limit}")
+            if not page["movements"]:
+                self.assertEqual(page["next"], after, "an empty page's next is the request's after")
+                return out
+            out += page["movements"]
+            self.assertEqual(page["next"], page["movements"][-1]["seq"])
+            after = page["next"]
+
+    def populate(self):
+        self.ok("PUT", "/v1/channels/web", {"hold_ttl_s": 900})
+        self.ok("PUT", "/v1/channels/fast", {"hold_ttl_s": 1})
+        self.ok("PUT", "/v1/skus/A", {"on_hand": 10})
+        self.ok("PUT", "/v1/skus/B", {"on_hand": 5})
+        self.ok("POST", "/v1/holds", {"id": "h1", "channel": "web", "lines": [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 1}]})
+        self.ok("POST", "/v1/holds/h1/confirm")
+        self.ok("POST", "/v1/holds", {"id": "h2", "channel": "web", "lines": [{"sku": "A", "qty": 3}]})
+        self.ok("POST", "/v1/holds/h2/release")
+        self.ok("POST", "/v1/skus/A/adjustments", {"delta": -1, "reason": "damaged", "ref": "ADJ-1"})
+        self.ok("POST", "/v1/holds", {"id": "h3", "channel": "fast", "lines": [{"sku": "A", "qty": 4}]})
+        deadline = time.monotonic() + 30  # a deadline for a state, not a timing assertion
+        while self.ok("GET", "/v1/holds/h3")["state"] != "expired":
+            self.assertLess(time.monotonic(), deadline, "hold h3 never expired")
+            time.sleep(0.1)
+
+    def test_each_change_has_its_cause_deltas_and_fields(self):
+        self.populate()
+        a = self.history("A")
+        rows = [(m["cause"], m["on_hand_delta"], m["held_delta"], m["channel"], m["hold"]) for m in a]
+        self.assertEqual(rows, [
+            ("set", 10, 0, None, None),
+            ("hold", 0, 2, "web", "h1"),
+            ("confirm", -2, -2, "web", "h1"),
+            ("hold", 0, 3, "web", "h2"),
+            ("release", 0, -3, "web", "h2"),
+            ("adjust", -1, 0, None, None),
+            ("hold", 0, 4, "fast", "h3"),
+            ("expire", 0, -4, "fast", "h3"),
+        ])
+        adjust = a[5]
+        self.assertEqual((adjust["ref"], adjust["reason"]), ("ADJ-1", "damaged"))
+        for m in a:
+            self.assertEqual(list(m.keys()), KEYS)
+            self.assertRegex(m["at"], RFC3339_MS)
+            self.assertEqual((m["sku"], m["exposed_delta"]), ("A", 0))
+            if m["cause"] != "adjust":
+                self.assertIsNone(m["ref"])
+                self.assertIsNone(m["reason"])
+        seqs = [m["seq"] for m in a]
+        self.assertEqual(seqs, sorted(set(seqs)))
+        # The deltas add up to the SKU's figures.
+        for sku in ("A", "B"):
+            v = self.ok("GET", f"/v1/skus/{sku}")
+            h = self.history(sku)
+            self.assertEqual(sum(m["on_hand_delta"] for m in h), v["on_hand"], sku)
+            self.assertEqual(sum(m["held_delta"] for m in h), v["held"], sku)
+        # Movements of the two SKUs never share a seq; h1 gave one per line.
+        b = self.history("B")
+        self.assertEqual([m["cause"] for m in b], ["set", "hold", "confirm"])
+        self.assertFalse({m["seq"] for m in a} & {m["seq"] for m in b})
+
+    def test_paging_and_errors(self):
+        self.populate()
+        whole = self.history("A")
+        paged = self.history("A", limit=3)
+        self.assertEqual(paged, whole)
+        page = self.ok("GET", "/v1/movements?sku=A&limit=2")
+        self.assertEqual(page["movements"], whole[:2], "after defaults to 0")
+        far = whole[-1]["seq"] + 1000
+        self.assertEqual(self.ok("GET", f"/v1/movements?sku=A&after={far}"), {"movements": [], "next": far})
+        default = self.ok("GET", "/v1/movements?sku=A")
+        self.assertEqual(default["movements"], whole)  # fewer than the default limit of 100
+        for path, status, code in [("/v1/movements", 400, "invalid_request"),
+                                   ("/v1/movements?sku=A&limit=0", 400, "invalid_request"),
+                                   ("/v1/movements?sku=A&limit=1001", 400, "invalid_request"),
+                                   ("/v1/movements?sku=A&after=-1", 400, "invalid_request"),
+                                   ("/v1/movements?sku=nope", 404, "unknown_sku")]:
+            st, body = self.s.http("GET", path)
+            self.assertEqual((st, body["error"]["code"]), (status, code), path)
+        self.assertEqual(len(self.ok("GET", "/v1/movements?sku=A&limit=1000")["movements"]), len(whole))
+
+    def test_restarts_keep_the_history_identical_and_contiguous(self):
+        self.populate()
+        before = {s: self.history(s) for s in ("A", "B")}
+        self.assertEqual(self.s.restart(signal.SIGTERM), 0)
+        self.assertEqual({s: self.history(s) for s in ("A", "B")}, before)
+        self.s.restart(signal.SIGKILL)
+        self.assertEqual({s: self.history(s) for s in ("A", "B")}, before)
+        self.ok("POST", "/v1/admin/snapshot")  # the journal before it may go; the movements stay
+        self.ok("PUT", "/v1/skus/B", {"on_hand": 100})
+        for i in range(30):
+            self.ok("POST", "/v1/holds", {"id": f"k{i}", "channel": "web", "lines": [{"sku": "B", "qty": 1}]})
+            if i % 2:
+                self.ok("POST", f"/v1/holds/k{i}/release")
+        self.ok("POST", "/v1/admin/snapshot")
+        self.ok("POST", "/v1/skus/B/adjustments", {"delta": 7, "reason": "received"})
+        after = {s: self.history(s) for s in ("A", "B")}
+        self.s.restart(signal.SIGKILL)
+        self.assertEqual({s: self.history(s) for s in ("A", "B")}, after)
+        seqs = sorted(m["seq"] for s in after for m in after[s])
+        self.assertEqual(seqs, list(range(1, len(seqs) + 1)), "seqs 1..N, none lost, none twice")
+        # New movements continue the sequence.
+        self.ok("PUT", "/v1/skus/A", {"on_hand": 50})
+        last = self.history("A")[-1]
+        self.assertEqual((last["seq"], last["cause"]), (seqs[-1] + 1, "set"))
+
+
+if __name__ == "__main__":
+    unittest.main()
