@@ -29,6 +29,8 @@ std::int64_t wall_clock_ms();
 struct Conn;
 struct Pending;
 struct HttpRequest;
+class Alerter;
+class Deliveries;
 
 class Server {
  public:
@@ -38,6 +40,12 @@ class Server {
   bool listen();
   // Runs until SIGTERM/SIGINT, then drains and returns the exit code (0).
   int run();
+  // Outbound pushes (alerts.h, delivery.h), owned by the caller; either may be null (then their routes
+  // answer 409 invalid_state). REQUIRES: called before run().
+  void set_outbound(Alerter* alerts, Deliveries* deliveries) {
+    alerts_ = alerts;
+    deliveries_ = deliveries;
+  }
 
  private:
   // server_loop.cc
@@ -64,6 +72,9 @@ class Server {
   std::optional<bool> http_write(HttpCall& h, const Principal& who);
   std::optional<bool> http_read(HttpCall& h, const Principal& who);
   std::optional<bool> http_admin(HttpCall& h, const Principal& who);
+  // server_outbound.cc: /v1/alerts and /v1/deliveries; outbound_step() drives them off the write path.
+  std::optional<bool> http_outbound(HttpCall& h, const Principal& who);
+  void outbound_step(std::int64_t now_ms);
   void http_reply(Conn& c, int status, const std::string& body, bool keep_alive);
   void http_error(Conn& c, core::Code code, const std::string& message, bool keep_alive);
   void http_deliver(Conn& c, const Pending& p, const core::Outcome& out);
@@ -107,6 +118,8 @@ class Server {
   std::int64_t round_start_us_ = 0;
   std::int64_t last_tick_ms_ = 0;
   std::uint64_t overloaded_total_ = 0;
+  Alerter* alerts_ = nullptr;
+  Deliveries* deliveries_ = nullptr;
 };
 
 }  // namespace stockd::server

@@ -18,6 +18,7 @@
 #include "server/clock.h"
 #include "server/conn.h"
 #include "server/listen.h"
+#include "server/alerts.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -258,6 +259,8 @@ void Server::finish_batch() {
   events_.clear();
   engine_.finish(flight_batch_, &events_);
   metrics_.batch(flight_batch_.size(), now_us() - flight_start_us_);
+  // Alerts are derived here, while the inventory still matches the events; they are sent off the loop.
+  if (alerts_ && !events_.empty()) alerts_->on_events(events_, engine_.inventory());
   deliver_batch();
   if (!events_.empty()) answer_polls();
 }
@@ -351,6 +354,7 @@ void Server::on_timer(std::int64_t now) {
   }
   execute_batch();
   answer_polls();
+  outbound_step(now);
   for (Conn* c : dirty_) {
     c->in_dirty = false;
     if (c->fd >= 0) flush(*c);
