@@ -13,6 +13,7 @@
 
 #include "apps/stockctl/args.h"
 #include "apps/stockctl/ctx.h"
+#include "apps/stockctl/outbound.h"
 #include "apps/stockctl/raw_json.h"
 #include "apps/stockctl/render.h"
 #include "client/api_error.h"
@@ -463,6 +464,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   add_holds(app, action);
   add_events(app, action);
   add_admin(app, action);
+  add_outbound(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
