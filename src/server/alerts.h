@@ -103,11 +103,14 @@ class Alerter final : public AlertSink {
 
  private:
   void enqueue(Alert a);
+  void out_of_stock(const core::Event& e, std::string_view sku, const core::Inventory& inv);
+  void other_event(const core::Event& e, std::string_view sku, const core::Inventory& inv);
 
   AlerterOptions opt_;
   std::optional<AlertConfig> config_;
   std::string_view source_ = "none";
   AlertLatch latch_;
+  std::size_t out_of_stock_ = 0;  // SKUs whose out_of_stock alert fired (so most events skip the latch)
   std::deque<Alert> queue_;
   std::unique_ptr<OutboundWorker> worker_;
   std::uint32_t failures_ = 0;  // consecutive, for the backoff
