@@ -205,6 +205,7 @@ Deliveries::ChannelStats Deliveries::stats(std::string_view channel) const {
   s.consecutive_failures = st.consecutive_failures;
   s.last_error = st.last_error;
   s.frozen_by_delivery = st.frozen_by_delivery;
+  s.sending = st.worker->busy();
   return s;
 }
 

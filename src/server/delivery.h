@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "server/alerts.h"
@@ -81,6 +82,35 @@ class DeliveryActions {
   virtual void unfreeze(std::string_view channel) = 0;
 };
 
+// One request of the deliveries to the core, as data.
+struct DeliveryAction {
+  enum class Kind : std::uint8_t { ack, freeze, unfreeze };
+  Kind kind = Kind::ack;
+  std::string channel;
+  std::uint64_t seq = 0;   // ack: everything up to it
+  std::string reason;      // freeze: "delivery_failing"
+};
+
+// DeliveryActions that records the requests; the server's loop takes them after each step and turns
+// them into commands of the next engine batch (Server::Outbound::to_command). Bounded: a step asks at
+// most one ack and one freeze or unfreeze per channel, and the loop empties it after every step.
+class DeliveryActionQueue final : public DeliveryActions {
+ public:
+  void ack(std::string_view channel, std::uint64_t seq) override {
+    actions_.push_back({DeliveryAction::Kind::ack, std::string(channel), seq, {}});
+  }
+  void freeze(std::string_view channel, std::string_view reason) override {
+    actions_.push_back({DeliveryAction::Kind::freeze, std::string(channel), 0, std::string(reason)});
+  }
+  void unfreeze(std::string_view channel) override {
+    actions_.push_back({DeliveryAction::Kind::unfreeze, std::string(channel), 0, {}});
+  }
+  std::vector<DeliveryAction> take() { return std::exchange(actions_, {}); }
+
+ private:
+  std::vector<DeliveryAction> actions_;
+};
+
 struct DeliveryOptions {
   Backoff backoff;
   OutboundTimeouts timeouts;
@@ -110,6 +140,7 @@ class Deliveries {
     std::uint32_t consecutive_failures = 0;
     std::string last_error;
     bool frozen_by_delivery = false;
+    bool sending = false;  // a request is in flight or its result not yet taken
   };
   // For tests: one channel's figures (a default when it has no webhook).
   ChannelStats stats(std::string_view channel) const;

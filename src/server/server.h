@@ -10,6 +10,7 @@
 // (max_queue, then 429 overloaded with nothing applied).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,8 @@ struct Pending;
 struct HttpRequest;
 class Alerter;
 class Deliveries;
+class DeliveryActionQueue;
+struct DeliveryAction;
 
 class Server {
  public:
@@ -40,12 +43,17 @@ class Server {
   bool listen();
   // Runs until SIGTERM/SIGINT, then drains and returns the exit code (0).
   int run();
-  // Outbound pushes (alerts.h, delivery.h), owned by the caller; either may be null (then their routes
-  // answer 409 invalid_state). REQUIRES: called before run().
-  void set_outbound(Alerter* alerts, Deliveries* deliveries) {
-    alerts_ = alerts;
-    deliveries_ = deliveries;
-  }
+  // Outbound pushes (alerts.h, delivery.h), owned by the caller; any may be null (then their routes
+  // answer 409 invalid_state, or an empty list). After every Deliveries::step the loop takes what it
+  // asked of the core from `actions` and appends to_command(action) to the next engine batch (nullopt:
+  // dropped). REQUIRES: called before run(); deliveries were built with `actions` as their actions.
+  struct Outbound {
+    Alerter* alerts = nullptr;
+    Deliveries* deliveries = nullptr;
+    DeliveryActionQueue* actions = nullptr;
+    std::function<std::optional<core::Command>(const DeliveryAction&)> to_command;
+  };
+  void set_outbound(Outbound o) { outbound_ = std::move(o); }
 
  private:
   // server_loop.cc
@@ -118,8 +126,7 @@ class Server {
   std::int64_t round_start_us_ = 0;
   std::int64_t last_tick_ms_ = 0;
   std::uint64_t overloaded_total_ = 0;
-  Alerter* alerts_ = nullptr;
-  Deliveries* deliveries_ = nullptr;
+  Outbound outbound_;
 };
 
 }  // namespace stockd::server

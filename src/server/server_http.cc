@@ -249,29 +249,29 @@ std::optional<bool> Server::http_outbound(HttpCall& h, const Principal& who) {
     bool put = h.req.method == "PUT";
     const char* r = put ? "PUT /v1/alerts" : "GET /v1/alerts";
     if (!who.admin()) return h.forbidden(r);
-    if (!alerts_) return h.fail(r, core::Code::invalid_state, "alerts are not available on this server");
+    if (!outbound_.alerts) return h.fail(r, core::Code::invalid_state, "alerts are not available on this server");
     if (put) {
       AlertConfig conf;
       if (core::Status s = decode_alert_config(h.req.body, &conf); !s.ok()) return h.fail(r, s.code, s.message);
-      if (core::Status s = alerts_->put(conf); !s.ok()) return h.fail(r, s.code, s.message);
+      if (core::Status s = outbound_.alerts->put(conf); !s.ok()) return h.fail(r, s.code, s.message);
       spdlog::info("event=alerts_configured url=\"{}\" format={}", conf.url, alert_format_name(conf.format));
     }
-    alerts_->render(body);
+    outbound_.alerts->render(body);
     return h.reply(r, body);
   }
   if (h.is("POST", {"v1", "alerts", "test"})) {
     const char* r = "POST /v1/alerts/test";
     if (!who.admin()) return h.forbidden(r);
-    if (!alerts_ || !alerts_->send_test(now_ms()))
+    if (!outbound_.alerts || !outbound_.alerts->send_test(now_ms()))
       return h.fail(r, core::Code::invalid_state, "no alert url is configured (PUT /v1/alerts)");
-    alerts_->step(now_ms());  // start it now rather than at the next tick
-    alerts_->render(body);
+    outbound_.alerts->step(now_ms());  // start it now rather than at the next tick
+    outbound_.alerts->render(body);
     return h.reply(r, body);
   }
   if (h.is("GET", {"v1", "deliveries"})) {
     const char* r = "GET /v1/deliveries";
     if (!who.admin()) return h.forbidden(r);
-    if (deliveries_) deliveries_->render(body, now_ms());
+    if (outbound_.deliveries) outbound_.deliveries->render(body, now_ms());
     else body = "{\"deliveries\":[]}";
     return h.reply(r, body);
   }

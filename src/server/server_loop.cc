@@ -260,7 +260,7 @@ void Server::finish_batch() {
   engine_.finish(flight_batch_, &events_);
   metrics_.batch(flight_batch_.size(), now_us() - flight_start_us_);
   // Alerts are derived here, while the inventory still matches the events; they are sent off the loop.
-  if (alerts_ && !events_.empty()) alerts_->on_events(events_, engine_.inventory());
+  if (outbound_.alerts && !events_.empty()) outbound_.alerts->on_events(events_, engine_.inventory());
   deliver_batch();
   if (!events_.empty()) answer_polls();
 }
@@ -348,13 +348,13 @@ void Server::on_timer(std::int64_t now) {
     finish_batch();
   }
   engine_.maintain(now);
+  outbound_step(now);  // webhook acks, freezes and unfreezes join this tick's batch
   if (engine_.inventory().next_due_ms() <= now) {  // holds to expire: a Tick joins the next batch
     batch_.push_back(engine::BatchItem{core::Tick{}, now, {}, 0});
     pending_.push_back(Pending{nullptr, "tick", now_us(), 0, false});
   }
   execute_batch();
   answer_polls();
-  outbound_step(now);
   for (Conn* c : dirty_) {
     c->in_dirty = false;
     if (c->fd >= 0) flush(*c);

@@ -27,8 +27,8 @@ void Server::render_metrics(std::string& out) const {
           static_cast<double>(engine_.inventory().last_event_seq()));
   p.gauge("stockd_storage_healthy", "1 when the engine accepts writes.", engine_.healthy() ? 1.0 : 0.0);
   render_engine_metrics(p, engine_.stats());
-  if (alerts_) alerts_->render_metrics(p);
-  if (deliveries_) deliveries_->render_metrics(p, now_ms());
+  if (outbound_.alerts) outbound_.alerts->render_metrics(p);
+  if (outbound_.deliveries) outbound_.deliveries->render_metrics(p, now_ms());
 }
 
 }  // namespace stockd::server

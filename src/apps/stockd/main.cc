@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
   }
   spdlog::info("event=alerts url=\"{}\" source={}", alerter.config() ? alerter.config()->url : "", alerter.config_source());
   server::Server srv(opt, *eng, feed);
-  srv.set_outbound(&alerter, nullptr);
+  srv.set_outbound(server::Server::Outbound{&alerter, nullptr, nullptr, {}});
   if (!srv.listen()) return 1;
   int rc = srv.run();
   eng->close();
