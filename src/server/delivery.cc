@@ -14,6 +14,9 @@ namespace {
 namespace json = core::json;
 
 constexpr std::string_view kFrozenReason = "delivery_failing";
+// An acknowledgement the core has not applied after this long (its batch failed: storage unavailable)
+// is sent again; AckPublications is idempotent.
+constexpr std::int64_t kReackMs = 5000;
 
 // {"channel":"c","publications":[{"sku","quantity","seq"},...]}
 std::string batch_body(std::string_view channel, const std::vector<Publication>& pubs) {
@@ -55,6 +58,7 @@ struct Deliveries::State {
   std::int64_t next_attempt_ms = 0;
   std::int64_t last_success_ms = 0;
   std::int64_t oldest_pending_ms = 0;  // when the oldest undelivered publication was published (0: none)
+  std::int64_t acked_ms = 0;           // when ack() was last called
   std::size_t backlog = 0;
   bool frozen_by_delivery = false;     // this process called freeze() and no unfreeze() since
   bool unfreeze_sent = false;          // unfreeze() called; the core may not have applied it yet
@@ -89,6 +93,7 @@ void Deliveries::step(std::int64_t now_ms) {
     st.url = hook.url;
     if (!hook.frozen_for_delivery) st.unfreeze_sent = false;
     if (std::optional<OutboundResult> r = st.worker->take()) on_result(st, hook, *r, now_ms);
+    if (st.delivered_seq > 0 && now_ms - st.acked_ms >= kReackMs) reack(st, hook, now_ms);
     if (!st.worker->busy() && now_ms >= st.next_attempt_ms) start(st, hook, now_ms);
     isolate(st, hook, now_ms);
     st.backlog = source_.backlog(hook.channel);
@@ -107,6 +112,15 @@ void Deliveries::step(std::int64_t now_ms) {
   std::erase_if(retiring_, [](const std::unique_ptr<State>& st) {
     return !st->worker->busy() || st->worker->take().has_value();
   });
+}
+
+// The receiver has everything up to delivered_seq; if the core still holds a publication at or below
+// it, its acknowledgement was lost on the way (a failed batch): ask again.
+void Deliveries::reack(State& st, const WebhookChannel& hook, std::int64_t now_ms) {
+  scratch_.clear();
+  source_.pending(hook.channel, 0, 1, &scratch_);
+  st.acked_ms = now_ms;
+  if (!scratch_.empty() && scratch_.front().seq <= st.delivered_seq) actions_.ack(hook.channel, st.delivered_seq);
 }
 
 void Deliveries::start(State& st, const WebhookChannel& hook, std::int64_t now_ms) {
@@ -146,6 +160,7 @@ void Deliveries::on_result(State& st, const WebhookChannel& hook, const Outbound
   if (r.ok()) {
     if (st.inflight_last_seq > 0) {
       st.delivered_seq = st.inflight_last_seq;
+      st.acked_ms = now_ms;
       actions_.ack(hook.channel, st.delivered_seq);
     }
     st.consecutive_failures = 0;

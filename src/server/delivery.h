@@ -7,8 +7,9 @@
 //   1. takes up to kDeliveryBatchMax publications after the last delivered seq, in seq order;
 //   2. POSTs {"channel":"c","publications":[{"sku","quantity","seq"},...]} with the header
 //      X-Stockd-Signature: sha256=<lowercase hex HMAC-SHA256 of the exact body with the secret>;
-//   3. on a 2xx reply calls DeliveryActions::ack(channel, last seq of the batch) (the coordinator turns
-//      it into the AckPublications command) and goes on with the next batch;
+//   3. on a 2xx reply calls DeliveryActions::ack(channel, last seq of the batch) (the server turns it
+//      into the AckPublications command) and goes on with the next batch; an acknowledgement the core
+//      did not apply (its batch failed) is asked again after 5 s;
 //   4. on a failure (transport error, timeout, non-2xx) retries the same channel with exponential
 //      backoff and full jitter (backoff.h: 250 ms doubling up to a 30 s cap), without end; each retry
 //      takes the publications afresh, so a SKU changed meanwhile goes out with its latest quantity;
@@ -149,6 +150,7 @@ class Deliveries {
   struct State;
   void on_result(State& st, const WebhookChannel& hook, const OutboundResult& r, std::int64_t now_ms);
   void start(State& st, const WebhookChannel& hook, std::int64_t now_ms);
+  void reack(State& st, const WebhookChannel& hook, std::int64_t now_ms);
   void isolate(State& st, const WebhookChannel& hook, std::int64_t now_ms);
 
   PublicationSource& source_;

@@ -153,8 +153,10 @@ struct FakeCore final : PublicationSource, DeliveryActions {
     auto it = unacked.find(std::string(ch));
     return it == unacked.end() ? 0 : it->second.size();
   }
+  bool drop_acks = false;
   void ack(std::string_view ch, std::uint64_t s) override {
     acks.emplace_back(std::string(ch), s);
+    if (drop_acks) return;
     std::erase_if(unacked[std::string(ch)], [&](const Publication& p) { return p.seq <= s; });
   }
   void freeze(std::string_view ch, std::string_view reason) override {
@@ -236,6 +238,20 @@ TEST_F(Fixture, SignedCoalescedBatchInSeqOrderIsAcked) {
             json::parse(R"([{"sku":"C","quantity":1,"seq":4}])"));
   EXPECT_EQ(d->stats("mk").delivered_seq, 4u);
   EXPECT_TRUE(core.calls.empty());
+}
+
+TEST_F(Fixture, AnAckTheCoreDidNotApplyIsAskedAgain) {
+  core.drop_acks = true;  // the ack's batch fails (storage unavailable)
+  core.publish("mk", "A", 5);
+  ASSERT_TRUE(run_until([&] { return !core.acks.empty(); }));
+  EXPECT_EQ(core.backlog("mk"), 1u);
+  core.drop_acks = false;
+  const std::int64_t acked_at = now;
+  ASSERT_TRUE(run_until([&] { return core.acks.size() == 2; }));
+  EXPECT_GE(now - acked_at, 5000 - 100);  // asked again after 5 s, not at every step
+  EXPECT_EQ(core.acks.back(), (std::pair<std::string, std::uint64_t>{"mk", 1}));
+  EXPECT_EQ(core.backlog("mk"), 0u);
+  EXPECT_EQ(rx.requests().size(), 1u);  // the receiver had it: not sent again
 }
 
 TEST_F(Fixture, FailuresAreRetriedWithTheLatestQuantities) {
