@@ -1,5 +1,8 @@
 #include "server/outbound_http.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <charconv>
 #include <chrono>
 
@@ -120,7 +123,15 @@ OutboundResult http_post(const OutboundRequest& req, const OutboundTimeouts& t) 
   return r;
 }
 
-OutboundWorker::OutboundWorker(PostFn post) : post_(std::move(post)), thread_([this] { run(); }) {}
+// The thread starts with every signal blocked (set around its creation, so there is no window): SIGTERM
+// and SIGINT must reach the event loop's signalfd, never kill the process through this thread.
+OutboundWorker::OutboundWorker(PostFn post) : post_(std::move(post)) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
 
 OutboundWorker::~OutboundWorker() {
   {

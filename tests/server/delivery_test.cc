@@ -202,18 +202,18 @@ struct Fixture : ::testing::Test {
     d = std::make_unique<Deliveries>(core, core, &alerts, o);
   }
   // Steps on fake time (100 ms per step) until pred() holds. Fake time stands still while a request
-  // of channel "mk" is in flight, so each attempt takes one step whatever the machine's speed. Bounded;
-  // the bound is never what a test asserts.
+  // of channel "mk" is in flight, so each of its attempts takes one step whatever the machine's speed.
+  // Bounded by 20 s of real time; the bound is never what a test asserts.
   template <class Pred>
   bool run_until(Pred pred) {
-    for (int i = 0; i < 2'000 && !pred(); ++i) {
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!pred() && std::chrono::steady_clock::now() < give_up) {
       std::uint64_t before = posts_done->load();
       d->step(now);
-      if (d->stats("mk").sending) {
-        for (int w = 0; w < 5'000 && posts_done->load() == before; ++w)
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
+      while (d->stats("mk").sending && posts_done->load() == before && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
       now += 100;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     return pred();
   }
