@@ -191,7 +191,7 @@ class AlertsTest(unittest.TestCase):
 
     def test_config_survives_restart(self):
         self.put_alerts("feishu")
-        self.s.restart()
+        self.assertEqual(self.s.restart(), 0, "SIGTERM must drain and exit 0 with the alert sender running")
         st, body = self.s.http("GET", "/v1/alerts")
         self.assertEqual((st, body["url"], body["format"], body["source"]), (200, self.rx.url, "feishu", "api"))
 
