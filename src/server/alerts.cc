@@ -207,10 +207,12 @@ void Alerter::on_events(std::span<const core::Event> events, const core::Invento
           if (out_of_stock_ > 0 && latch_.clear("out_of_stock", sku)) --out_of_stock_;
           break;
         }
-        if (out_of_stock_ == 0 || !latch_.fired("out_of_stock", sku)) out_of_stock(e, sku, inv);
+        if (out_of_stock_ == 0 || !latch_.fired("out_of_stock", sku)) out_of_stock(e, sku, inv, true);
         break;
       case core::EventType::stock_adjusted:
-        if (!sku.empty()) out_of_stock(e, sku, inv);
+        // From an on_hand of 0 (a SKU created empty) nothing reached 0: only a re-arm can follow.
+        if (bool had_stock = e.on_hand - e.delta > 0; !sku.empty() && (had_stock || out_of_stock_ > 0))
+          out_of_stock(e, sku, inv, had_stock);
         break;
       default:
         other_event(e, sku, inv);
@@ -218,13 +220,14 @@ void Alerter::on_events(std::span<const core::Event> events, const core::Invento
   }
 }
 
-// A channel's figure reached 0, or the stock changed: the SKU's own available decides.
-void Alerter::out_of_stock(const core::Event& e, std::string_view sku, const core::Inventory& inv) {
+// A channel's figure reached 0, or the stock changed: the SKU's own available decides (`may_fire`
+// false: it may only re-arm).
+void Alerter::out_of_stock(const core::Event& e, std::string_view sku, const core::Inventory& inv, bool may_fire) {
   if (inv.sku(e.sku).available > 0) {
     if (out_of_stock_ > 0 && latch_.clear("out_of_stock", sku)) --out_of_stock_;
     return;
   }
-  if (!latch_.fire("out_of_stock", sku)) return;
+  if (!may_fire || !latch_.fire("out_of_stock", sku)) return;
   ++out_of_stock_;
   enqueue(Alert{"out_of_stock", std::string(sku), "", e.at_ms, "out of stock: " + sku_label(sku) + " available 0",
                 {{"available", 0}}, {}});

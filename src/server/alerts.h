@@ -7,7 +7,8 @@
 // Events: on_events() sees each applied batch's events (live only: replayed events at start-up never
 // reach it, so a restart does not repeat old alerts). Derived kinds:
 //   low_stock         each low_stock event (the core raises it once per fall below the threshold)
-//   out_of_stock      a SKU's available reaches 0; re-armed when it is above 0 again
+//   out_of_stock      a SKU's available reaches 0 (not a SKU created or left at on_hand 0); re-armed
+//                     when it is above 0 again
 //   exposure_deficit  each event of that name (the core raises it once per adjustment below exposure)
 //   channel_frozen, delivery_failing   from the webhook deliveries (raise()), or events of those names;
 //                     once per channel until the deliveries succeed again (clear())
@@ -103,7 +104,7 @@ class Alerter final : public AlertSink {
 
  private:
   void enqueue(Alert a);
-  void out_of_stock(const core::Event& e, std::string_view sku, const core::Inventory& inv);
+  void out_of_stock(const core::Event& e, std::string_view sku, const core::Inventory& inv, bool may_fire);
   void other_event(const core::Event& e, std::string_view sku, const core::Inventory& inv);
 
   AlerterOptions opt_;

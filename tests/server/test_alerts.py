@@ -134,6 +134,8 @@ class AlertsTest(unittest.TestCase):
     def test_out_of_stock_once_per_state_change(self):
         self.put_alerts("json")
         self.assertEqual(self.s.http("PUT", "/v1/channels/app", {"priority": 1})[0], 200)
+        # A SKU created empty never reached 0: no alert for it.
+        self.assertEqual(self.s.http("PUT", "/v1/skus/oo-0", {"on_hand": 0})[0], 200)
         self.assertEqual(self.s.http("PUT", "/v1/skus/oo-1", {"on_hand": 3})[0], 200)
         hold = {"id": "oo-h1", "channel": "app", "lines": [{"sku": "oo-1", "qty": 3}]}
         self.assertEqual(self.s.http("POST", "/v1/holds", hold)[0], 201)
