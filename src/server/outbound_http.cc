@@ -82,6 +82,13 @@ bool parse_outbound_url(std::string_view url, OutboundUrl* out, std::string* err
   return true;
 }
 
+std::string url_origin(std::string_view url) {
+  OutboundUrl u;
+  std::string error;
+  if (!parse_outbound_url(url, &u, &error)) return "(invalid url)";
+  return "http://" + (u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
+}
+
 OutboundResult http_post(const OutboundRequest& req, const OutboundTimeouts& t) {
   OutboundResult r;
   OutboundUrl u;

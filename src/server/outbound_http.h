@@ -32,6 +32,9 @@ struct OutboundUrl {
 // a message naming the proxy workaround).
 bool parse_outbound_url(std::string_view url, OutboundUrl* out, std::string* error);
 
+// "http://host:port" of a URL, for logs: robot URLs carry their secret in the path or query.
+std::string url_origin(std::string_view url);
+
 struct OutboundRequest {
   std::string url;
   std::string body;  // sent as application/json

@@ -254,7 +254,7 @@ std::optional<bool> Server::http_outbound(HttpCall& h, const Principal& who) {
       AlertConfig conf;
       if (core::Status s = decode_alert_config(h.req.body, &conf); !s.ok()) return h.fail(r, s.code, s.message);
       if (core::Status s = outbound_.alerts->put(conf); !s.ok()) return h.fail(r, s.code, s.message);
-      spdlog::info("event=alerts_configured url=\"{}\" format={}", conf.url, alert_format_name(conf.format));
+      spdlog::info("event=alerts_configured to={} format={}", url_origin(conf.url), alert_format_name(conf.format));
     }
     outbound_.alerts->render(body);
     return h.reply(r, body);

@@ -122,6 +122,12 @@ TEST(OutboundUrl, HttpOnlyWithHostPortAndTarget) {
   EXPECT_FALSE(parse_outbound_url("http://h/" + std::string(2048, 'a'), &u, &err));
 }
 
+TEST(OutboundUrl, OriginForLogsLeavesOutPathAndQuery) {
+  EXPECT_EQ(url_origin("http://10.0.0.5/robot/send?access_token=SECRET"), "http://10.0.0.5:80");
+  EXPECT_EQ(url_origin("http://[::1]:81/services/T/B/SECRET"), "http://[::1]:81");
+  EXPECT_EQ(url_origin("https://x/"), "(invalid url)");
+}
+
 TEST(AlertConfigBody, StrictDecode) {
   AlertConfig c;
   ASSERT_TRUE(decode_alert_config(R"({"url":"http://h/x","format":"feishu"})", &c).ok());

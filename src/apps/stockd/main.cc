@@ -133,7 +133,8 @@ int main(int argc, char** argv) {
     spdlog::error("event=alerts_config_failed error=\"{}\"", s.message);
     return 1;
   }
-  spdlog::info("event=alerts url=\"{}\" source={}", alerter.config() ? alerter.config()->url : "", alerter.config_source());
+  spdlog::info("event=alerts to={} source={}", alerter.config() ? server::url_origin(alerter.config()->url) : "none",
+               alerter.config_source());
   server::Server srv(opt, *eng, feed);
   srv.set_outbound(server::Server::Outbound{&alerter, nullptr, nullptr, {}});
   if (!srv.listen()) return 1;
