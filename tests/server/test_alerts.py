@@ -240,5 +240,21 @@ class AlertsConfigFileTest(unittest.TestCase):
                 self.assertIn(f"stockd: config {path}:", p.stderr)
 
 
+@unittest.skipUnless(CLUSTER, "cluster store only")
+class ClusterAlertsTest(unittest.TestCase):
+    """The cluster store does not push yet: its routes answer 501 not_implemented (docs/api.md)."""
+
+    def test_routes_are_not_implemented(self):
+        s = Stockd(flush=False).start()
+        try:
+            for method, path, body in (("GET", "/v1/alerts", None), ("PUT", "/v1/alerts", {"url": "http://127.0.0.1:1/"}),
+                                       ("POST", "/v1/alerts/test", None), ("GET", "/v1/deliveries", None)):
+                with self.subTest(route=f"{method} {path}"):
+                    st, reply = s.http(method, path, body)
+                    self.assertEqual((st, reply["error"]["code"]), (501, "not_implemented"), reply)
+        finally:
+            s.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()
