@@ -223,6 +223,13 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
                                   "(PostgreSQL stock_movements)",
                                   ka));
   }
+  if (route_is(req, parts, "GET", {"v1", "alerts"}) || route_is(req, parts, "PUT", {"v1", "alerts"}) ||
+      route_is(req, parts, "POST", {"v1", "alerts", "test"}) || route_is(req, parts, "GET", {"v1", "deliveries"})) {
+    route = parts[1] == "deliveries" ? "GET /v1/deliveries" : parts.size() == 3 ? "POST /v1/alerts/test"
+            : req.method == "PUT" ? "PUT /v1/alerts" : "GET /v1/alerts";
+    if (!who.admin()) return forbidden();
+    return finish(not_implemented(c, "alerts and webhook deliveries are not available on the cluster store yet", ka));
+  }
   if (route_is(req, parts, "POST", {"v1", "admin", "snapshot"})) {
     route = "POST /v1/admin/snapshot";
     if (!who.admin()) return forbidden();

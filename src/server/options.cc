@@ -11,6 +11,8 @@
 
 #include "CLI/CLI.hpp"
 #include "core/command.h"
+#include "server/alert.h"
+#include "server/outbound_http.h"
 #include "toml++/toml.h"
 
 #ifndef STOCKD_VERSION
@@ -174,6 +176,33 @@ int read_auth(const std::string& file, const toml::key& name, const toml::node& 
   return -1;
 }
 
+// [alerts]: url (an http:// URL) and format (json, dingtalk, slack or feishu; default json). Fails
+// closed like [auth]: any other key, a wrong type or a bad value stops stockd.
+int read_alerts(const std::string& file, const toml::key& name, const toml::node& node, ServerOptions* o) {
+  const toml::table* alerts = node.as_table();
+  if (!alerts)
+    return config_error(file, name.source().begin.line, std::string("alerts must be a table, not ") + type_name(node));
+  for (const auto& [k, v] : *alerts) {
+    std::string key = "alerts." + std::string(k.str());
+    std::uint32_t line = v.source().begin.line;
+    if (k.str() != "url" && k.str() != "format")
+      return config_error(file, k.source().begin.line, "unknown key " + key + " (expected url, format)");
+    if (!v.is_string()) return config_error(file, line, key + " must be a string, not " + type_name(v));
+    std::string value = *v.value<std::string>();
+    if (k.str() == "url") {
+      OutboundUrl u;
+      std::string error;
+      if (!parse_outbound_url(value, &u, &error)) return config_error(file, line, key + ": " + error);
+      o->alerts_url = value;
+    } else {
+      if (!parse_alert_format(value)) return config_error(file, line, key + " must be json, dingtalk, slack or feishu");
+      o->alerts_format = value;
+    }
+  }
+  if (o->alerts_url.empty()) return config_error(file, name.source().begin.line, "[alerts] needs a url");
+  return -1;
+}
+
 // Walks every key of the file. A key already given by a flag or the environment keeps that value,
 // but its file value is still checked.
 int read_config_file(const std::string& file, std::vector<Key>& keys, ServerOptions* o) {
@@ -187,6 +216,10 @@ int read_config_file(const std::string& file, std::vector<Key>& keys, ServerOpti
     std::string name(k.str());
     if (name == "auth") {
       if (int rc = read_auth(file, k, v, o); rc >= 0) return rc;
+      continue;
+    }
+    if (name == "alerts") {
+      if (int rc = read_alerts(file, k, v, o); rc >= 0) return rc;
       continue;
     }
     auto key = std::find_if(keys.begin(), keys.end(), [&](const Key& x) { return x.toml_name == name; });

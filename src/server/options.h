@@ -37,6 +37,10 @@ struct ServerOptions {
   std::string redis_password;  // cluster store: AUTH for every Redis node ("" = none)
   std::string admin_token;
   std::map<std::string, std::string> channel_tokens;  // channel -> token
+  // [alerts] of the config file only (url, format): where alerts go until PUT /v1/alerts stores its own
+  // choice in <data-dir>/alerts.json, which then wins (docs/operations.md). "" = none.
+  std::string alerts_url;
+  std::string alerts_format = "json";
   std::string config_file;
   bool auth_enabled() const { return !admin_token.empty() || !channel_tokens.empty(); }
 };

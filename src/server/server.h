@@ -10,6 +10,7 @@
 // (max_queue, then 429 overloaded with nothing applied).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,10 @@ std::int64_t wall_clock_ms();
 struct Conn;
 struct Pending;
 struct HttpRequest;
+class Alerter;
+class Deliveries;
+class DeliveryActionQueue;
+struct DeliveryAction;
 
 class Server {
  public:
@@ -38,6 +43,17 @@ class Server {
   bool listen();
   // Runs until SIGTERM/SIGINT, then drains and returns the exit code (0).
   int run();
+  // Outbound pushes (alerts.h, delivery.h), owned by the caller; any may be null (then their routes
+  // answer 409 invalid_state, or an empty list). After every Deliveries::step the loop takes what it
+  // asked of the core from `actions` and appends to_command(action) to the next engine batch (nullopt:
+  // dropped). REQUIRES: called before run(); deliveries were built with `actions` as their actions.
+  struct Outbound {
+    Alerter* alerts = nullptr;
+    Deliveries* deliveries = nullptr;
+    DeliveryActionQueue* actions = nullptr;
+    std::function<std::optional<core::Command>(const DeliveryAction&)> to_command;
+  };
+  void set_outbound(Outbound o) { outbound_ = std::move(o); }
 
  private:
   // server_loop.cc
@@ -64,6 +80,9 @@ class Server {
   std::optional<bool> http_write(HttpCall& h, const Principal& who);
   std::optional<bool> http_read(HttpCall& h, const Principal& who);
   std::optional<bool> http_admin(HttpCall& h, const Principal& who);
+  // server_outbound.cc: /v1/alerts and /v1/deliveries; outbound_step() drives them off the write path.
+  std::optional<bool> http_outbound(HttpCall& h, const Principal& who);
+  void outbound_step(std::int64_t now_ms);
   void http_reply(Conn& c, int status, const std::string& body, bool keep_alive);
   void http_error(Conn& c, core::Code code, const std::string& message, bool keep_alive);
   void http_deliver(Conn& c, const Pending& p, const core::Outcome& out);
@@ -108,6 +127,7 @@ class Server {
   std::int64_t round_start_us_ = 0;
   std::int64_t last_tick_ms_ = 0;
   std::uint64_t overloaded_total_ = 0;
+  Outbound outbound_;
 };
 
 }  // namespace stockd::server

@@ -8,10 +8,13 @@
 #include "net/http_parser.h"
 #include "net/http_response.h"
 #include "net/movement_json.h"
+#include "server/alerts.h"
 #include "server/conn.h"
+#include "server/delivery.h"
 #include "server/http_reply.h"
 #include "server/http_route.h"
 #include "server/server.h"
+#include "spdlog/spdlog.h"
 
 namespace stockd::server {
 namespace {
@@ -79,6 +82,7 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
   if (c.inflight > 0) return false;
   if (std::optional<bool> r = http_read(h, who)) return *r;
   if (std::optional<bool> r = http_admin(h, who)) return *r;
+  if (std::optional<bool> r = http_outbound(h, who)) return *r;
   http_error(c, core::Code::invalid_request, no_route_message(req, h.parts), h.ka);
   return h.done("unknown", 400);
 }
@@ -255,6 +259,42 @@ std::optional<bool> Server::http_admin(HttpCall& h, const Principal& who) {
     // buckets, held totals and holds agree (the core's invariants). Cluster stores compare stores.
     std::string body;
     net::render_reconcile(body, engine_.inventory().sku_count(), engine_.inventory().check_invariants());
+    return h.reply(r, body);
+  }
+  return std::nullopt;
+}
+
+// /v1/alerts and /v1/deliveries (docs/api.md "Alerts and deliveries"), all admin.
+std::optional<bool> Server::http_outbound(HttpCall& h, const Principal& who) {
+  std::string body;
+  if (h.is("GET", {"v1", "alerts"}) || h.is("PUT", {"v1", "alerts"})) {
+    bool put = h.req.method == "PUT";
+    const char* r = put ? "PUT /v1/alerts" : "GET /v1/alerts";
+    if (!who.admin()) return h.forbidden(r);
+    if (!outbound_.alerts) return h.fail(r, core::Code::invalid_state, "alerts are not available on this server");
+    if (put) {
+      AlertConfig conf;
+      if (core::Status s = decode_alert_config(h.req.body, &conf); !s.ok()) return h.fail(r, s.code, s.message);
+      if (core::Status s = outbound_.alerts->put(conf); !s.ok()) return h.fail(r, s.code, s.message);
+      spdlog::info("event=alerts_configured to={} format={}", url_origin(conf.url), alert_format_name(conf.format));
+    }
+    outbound_.alerts->render(body);
+    return h.reply(r, body);
+  }
+  if (h.is("POST", {"v1", "alerts", "test"})) {
+    const char* r = "POST /v1/alerts/test";
+    if (!who.admin()) return h.forbidden(r);
+    if (!outbound_.alerts || !outbound_.alerts->send_test(now_ms()))
+      return h.fail(r, core::Code::invalid_state, "no alert url is configured (PUT /v1/alerts)");
+    outbound_.alerts->step(now_ms());  // start it now rather than at the next tick
+    outbound_.alerts->render(body);
+    return h.reply(r, body);
+  }
+  if (h.is("GET", {"v1", "deliveries"})) {
+    const char* r = "GET /v1/deliveries";
+    if (!who.admin()) return h.forbidden(r);
+    if (outbound_.deliveries) outbound_.deliveries->render(body, now_ms());
+    else body = "{\"deliveries\":[]}";
     return h.reply(r, body);
   }
   return std::nullopt;

@@ -19,6 +19,7 @@
 #include "server/conn.h"
 #include "server/http_route.h"
 #include "server/listen.h"
+#include "server/alerts.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -259,6 +260,8 @@ void Server::finish_batch() {
   events_.clear();
   engine_.finish(flight_batch_, &events_);
   metrics_.batch(flight_batch_.size(), now_us() - flight_start_us_);
+  // Alerts are derived here, while the inventory still matches the events; they are sent off the loop.
+  if (outbound_.alerts && !events_.empty()) outbound_.alerts->on_events(events_, engine_.inventory());
   deliver_batch();
   if (!events_.empty()) answer_polls();
 }
@@ -346,6 +349,7 @@ void Server::on_timer(std::int64_t now) {
     finish_batch();
   }
   engine_.maintain(now);
+  outbound_step(now);  // webhook acks, freezes and unfreezes join this tick's batch
   if (engine_.inventory().next_due_ms() <= now) {  // holds to expire: a Tick joins the next batch
     batch_.push_back(engine::BatchItem{core::Tick{}, now, {}, 0});
     pending_.push_back(Pending{nullptr, "tick", now_us(), 0, false});

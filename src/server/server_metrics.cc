@@ -1,6 +1,8 @@
 // GET /metrics: the server's counters and histograms, plus gauges read from the engine and core.
 #include "core/inventory.h"
+#include "server/alerts.h"
 #include "server/conn.h"
+#include "server/delivery.h"
 #include "server/server.h"
 
 namespace stockd::server {
@@ -25,6 +27,8 @@ void Server::render_metrics(std::string& out) const {
           static_cast<double>(engine_.inventory().last_event_seq()));
   p.gauge("stockd_storage_healthy", "1 when the engine accepts writes.", engine_.healthy() ? 1.0 : 0.0);
   render_engine_metrics(p, engine_.stats());
+  if (outbound_.alerts) outbound_.alerts->render_metrics(p);
+  if (outbound_.deliveries) outbound_.deliveries->render_metrics(p, now_ms());
 }
 
 }  // namespace stockd::server

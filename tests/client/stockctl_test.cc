@@ -166,6 +166,22 @@ TEST(Stockctl, MovementsAskForOneSkuAndPrintATable) {
             "next: 9\n");
 }
 
+TEST(Stockctl, AlertsAndDeliveriesRequests) {
+  CliRun r = run_args({"--dry-run", "alerts", "set", "http://127.0.0.1:9/robot", "--format", "dingtalk"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("PUT /v1/alerts HTTP/1.1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"({"format":"dingtalk","url":"http://127.0.0.1:9/robot"})"), std::string::npos) << r.out;
+  r = run_args({"--dry-run", "alerts"});
+  EXPECT_NE(r.out.find("GET /v1/alerts HTTP/1.1"), std::string::npos) << r.out;
+  r = run_args({"--dry-run", "alerts", "test"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("GET /v1/alerts HTTP/1.1"), std::string::npos) << "reads sent_total first: " << r.out;
+  r = run_args({"--dry-run", "deliveries"});
+  EXPECT_NE(r.out.find("GET /v1/deliveries HTTP/1.1"), std::string::npos) << r.out;
+  EXPECT_EQ(run_args({"alerts", "set", "http://h/x", "--format", "teams"}).rc, 2);
+  EXPECT_EQ(run_args({"alerts", "set"}).rc, 2);
+}
+
 TEST(Stockctl, UsageErrorsExitWithTwo) {
   EXPECT_EQ(run_args({}).rc, 2) << "a subcommand is required";
   EXPECT_EQ(run_args({"holds", "create", "o1"}).rc, 2) << "--channel and --line are required";

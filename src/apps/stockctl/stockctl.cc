@@ -14,6 +14,7 @@
 #include "apps/stockctl/args.h"
 #include "apps/stockctl/ctx.h"
 #include "apps/stockctl/import.h"
+#include "apps/stockctl/outbound.h"
 #include "apps/stockctl/raw_json.h"
 #include "apps/stockctl/render.h"
 #include "client/api_error.h"
@@ -482,6 +483,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   add_movements(app, action);
   add_admin(app, action);
   add_import_export(app, action);
+  add_outbound(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 
 #include "engine/engine.h"
 #include "engine/env.h"
+#include "server/alerts.h"
 #include "server/event_feed.h"
 #include "server/options.h"
 #include "server/server.h"
@@ -66,6 +67,7 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
     }
     spdlog::info("event=ledger_started consumer={}", lo.consumer);
   }
+  if (!opt.alerts_url.empty()) spdlog::warn("event=alerts state=off reason=\"the cluster store does not send alerts yet\"");
   server::ClusterServer srv(opt, backends::ClusterStore::make_shared_state(), std::move(so),
                             static_cast<int>(opt.cluster_workers));
   srv.set_ledger(ledger.get());
@@ -122,7 +124,20 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // Alerts: <data-dir>/alerts.json (PUT /v1/alerts) wins over the config file's [alerts].
+  server::AlerterOptions ao;
+  ao.data_dir = opt.data_dir;
+  if (!opt.alerts_url.empty())
+    ao.from_file = server::AlertConfig{opt.alerts_url, *server::parse_alert_format(opt.alerts_format)};
+  server::Alerter alerter(std::move(ao));
+  if (core::Status s = alerter.open(); !s.ok()) {
+    spdlog::error("event=alerts_config_failed error=\"{}\"", s.message);
+    return 1;
+  }
+  spdlog::info("event=alerts to={} source={}", alerter.config() ? server::url_origin(alerter.config()->url) : "none",
+               alerter.config_source());
   server::Server srv(opt, *eng, feed);
+  srv.set_outbound(server::Server::Outbound{&alerter, nullptr, nullptr, {}});
   if (!srv.listen()) return 1;
   int rc = srv.run();
   eng->close();

@@ -1,0 +1,327 @@
+#include "server/alerts.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "core/json_writer.h"
+#include "nlohmann/json.hpp"
+#include "server/metrics.h"
+
+namespace stockd::server {
+namespace {
+
+namespace json = core::json;
+using core::Code;
+using core::Status;
+
+std::string file_in(const std::string& dir) { return dir + "/alerts.json"; }
+
+Status io_error(const std::string& what, const std::string& path) {
+  return Status::error(Code::unavailable, what + " " + path + ": " + std::strerror(errno));
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+std::string sku_label(std::string_view sku) { return "SKU " + std::string(sku); }
+
+}  // namespace
+
+Status decode_alert_config(std::string_view body, AlertConfig* out) {
+  auto bad = [](std::string m) { return Status::error(Code::invalid_request, std::move(m)); };
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) return bad("malformed JSON");
+  if (!j.is_object()) return bad("body must be a JSON object");
+  AlertConfig c;
+  bool has_url = false;
+  for (const auto& [k, v] : j.items()) {
+    if (k == "url") {
+      if (!v.is_string()) return bad("url must be a string");
+      c.url = v.get<std::string>();
+      OutboundUrl u;
+      std::string error;
+      if (!parse_outbound_url(c.url, &u, &error)) return bad("url: " + error);
+      has_url = true;
+    } else if (k == "format") {
+      if (!v.is_string()) return bad("format must be a string");
+      std::optional<AlertFormat> f = parse_alert_format(v.get<std::string>());
+      if (!f) return bad("format must be json, dingtalk, slack or feishu");
+      c.format = *f;
+    } else {
+      return bad("unknown field " + k + " (expected url, format)");
+    }
+  }
+  if (!has_url) return bad("url is required");
+  *out = std::move(c);
+  return {};
+}
+
+std::string encode_alert_config(const AlertConfig& c) {
+  std::string out = "{";
+  json::append_key(out, "url");
+  json::append_string(out, c.url);
+  out += ',';
+  json::append_key(out, "format");
+  json::append_string(out, alert_format_name(c.format));
+  out += '}';
+  return out;
+}
+
+Status load_alert_config(const std::string& path, std::optional<AlertConfig>* out) {
+  out->reset();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? Status{} : io_error("open", path);
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status s = io_error("read", path);
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > 64 * 1024) break;
+  }
+  ::close(fd);
+  AlertConfig c;
+  if (Status s = decode_alert_config(text, &c); !s.ok())
+    return Status::error(Code::unavailable, path + ": " + s.message);
+  *out = std::move(c);
+  return {};
+}
+
+Status save_alert_config(const std::string& path, const AlertConfig& c) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error("create", tmp);
+  std::string text = encode_alert_config(c) + "\n";
+  if (!write_all(fd, text) || ::fsync(fd) != 0) {
+    Status s = io_error("write", tmp);
+    ::close(fd);
+    return s;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return io_error("rename to", path);
+  std::string dir = path.substr(0, path.rfind('/') == std::string::npos ? 1 : path.rfind('/'));
+  if (path.rfind('/') == std::string::npos) dir = ".";
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return io_error("open", dir);
+  int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return io_error("fsync", dir);
+  return {};
+}
+
+Alerter::Alerter(AlerterOptions o) : opt_(std::move(o)) {
+  if (!opt_.post) {
+    OutboundTimeouts t = opt_.timeouts;
+    opt_.post = [t](const OutboundRequest& r) { return http_post(r, t); };
+  }
+  if (!opt_.uniform01) {
+    auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+    opt_.uniform01 = [rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(*rng); };
+  }
+  worker_ = std::make_unique<OutboundWorker>(opt_.post);
+}
+
+Alerter::~Alerter() = default;
+
+Status Alerter::open() {
+  if (!opt_.data_dir.empty()) {
+    std::optional<AlertConfig> saved;
+    if (Status s = load_alert_config(file_in(opt_.data_dir), &saved); !s.ok()) return s;
+    if (saved) {
+      config_ = std::move(saved);
+      source_ = "api";
+      return {};
+    }
+  }
+  if (opt_.from_file) {
+    config_ = opt_.from_file;
+    source_ = "config_file";
+  }
+  return {};
+}
+
+Status Alerter::put(const AlertConfig& c) {
+  if (!opt_.data_dir.empty())
+    if (Status s = save_alert_config(file_in(opt_.data_dir), c); !s.ok()) return s;
+  config_ = c;
+  source_ = "api";
+  failures_ = 0;
+  next_attempt_ms_ = 0;
+  return {};
+}
+
+void Alerter::enqueue(Alert a) {
+  if (!config_) return;  // nowhere to send; the latch still remembers what fired
+  if (queue_.size() >= kAlertQueueMax) {
+    // The head may be in flight: drop the one after it.
+    queue_.erase(queue_.begin() + (queue_.size() > 1 ? 1 : 0));
+    ++dropped_total_;
+  }
+  queue_.push_back(std::move(a));
+}
+
+void Alerter::raise(Alert a) {
+  const std::string& key = a.channel.empty() ? a.sku : a.channel;
+  if (!latch_.fire(a.kind, key)) return;
+  if (a.kind == "out_of_stock") ++out_of_stock_;
+  enqueue(std::move(a));
+}
+
+void Alerter::clear(std::string_view kind, std::string_view key) {
+  if (latch_.clear(kind, key) && kind == "out_of_stock") --out_of_stock_;
+}
+
+// Per event this is a switch and, for most availability events, one integer test: it runs in the
+// loop's thread after every batch. The SKU view (the one costly call) is read only when a figure
+// reached 0 or the stock changed, and not again while the SKU is known to be out of stock.
+void Alerter::on_events(std::span<const core::Event> events, const core::Inventory& inv) {
+  for (const core::Event& e : events) {
+    std::string_view sku = e.sku != core::kNoIndex ? inv.sku_name(e.sku) : std::string_view{};
+    switch (e.type) {
+      case core::EventType::low_stock:
+        enqueue(Alert{"low_stock", std::string(sku), "", e.at_ms,
+                      "low stock: " + sku_label(sku) + " available " + std::to_string(e.available) +
+                          " is below its threshold " + std::to_string(e.threshold),
+                      {{"available", e.available}, {"threshold", e.threshold}}, {}});
+        break;
+      case core::EventType::availability:
+        if (sku.empty()) break;
+        if (e.available > 0) {
+          if (out_of_stock_ > 0 && latch_.clear("out_of_stock", sku)) --out_of_stock_;
+          break;
+        }
+        if (out_of_stock_ == 0 || !latch_.fired("out_of_stock", sku)) out_of_stock(e, sku, inv, true);
+        break;
+      case core::EventType::stock_adjusted:
+        // From an on_hand of 0 (a SKU created empty) nothing reached 0: only a re-arm can follow.
+        if (bool had_stock = e.on_hand - e.delta > 0; !sku.empty() && (had_stock || out_of_stock_ > 0))
+          out_of_stock(e, sku, inv, had_stock);
+        break;
+      default:
+        other_event(e, sku, inv);
+    }
+  }
+}
+
+// A channel's figure reached 0, or the stock changed: the SKU's own available decides (`may_fire`
+// false: it may only re-arm).
+void Alerter::out_of_stock(const core::Event& e, std::string_view sku, const core::Inventory& inv, bool may_fire) {
+  if (inv.sku(e.sku).available > 0) {
+    if (out_of_stock_ > 0 && latch_.clear("out_of_stock", sku)) --out_of_stock_;
+    return;
+  }
+  if (!may_fire || !latch_.fire("out_of_stock", sku)) return;
+  ++out_of_stock_;
+  enqueue(Alert{"out_of_stock", std::string(sku), "", e.at_ms, "out of stock: " + sku_label(sku) + " available 0",
+                {{"available", 0}}, {}});
+}
+
+// Event types matched by name: those the listed channels add (exposure_deficit, and channel_frozen
+// or delivery_failing should the core report them too).
+void Alerter::other_event(const core::Event& e, std::string_view sku, const core::Inventory& inv) {
+  std::string_view type = core::event_type_name(e.type);
+  std::string_view channel = e.channel != core::kNoIndex ? inv.channel_name(e.channel) : std::string_view{};
+  if (type == "exposure_deficit") {
+    enqueue(Alert{"exposure_deficit", std::string(sku), std::string(channel), e.at_ms,
+                  "exposure deficit: " + sku_label(sku) + " was adjusted below what is published" +
+                      (channel.empty() ? std::string() : " to channel " + std::string(channel)),
+                  {{"on_hand", e.on_hand}}, {}});
+  } else if (type == "channel_frozen" || type == "delivery_failing") {
+    raise(Alert{std::string(type), "", std::string(channel), e.at_ms,
+                std::string(type == "channel_frozen" ? "channel frozen: " : "deliveries failing: ") + "channel " +
+                    std::string(channel),
+                {}, {}});
+  }
+}
+
+bool Alerter::send_test(std::int64_t now_ms) {
+  if (!config_) return false;
+  enqueue(Alert{"test", "", "", now_ms, "test alert from stockd (stockctl alerts test)", {}, {}});
+  return true;
+}
+
+void Alerter::step(std::int64_t now_ms) {
+  if (std::optional<OutboundResult> r = worker_->take()) {
+    if (r->ok()) {
+      if (!queue_.empty()) queue_.pop_front();
+      ++sent_total_;
+      failures_ = 0;
+      last_sent_ms_ = now_ms;
+      next_attempt_ms_ = 0;
+    } else {
+      ++failures_;
+      ++failures_total_;
+      last_error_ = r->error;
+      next_attempt_ms_ = now_ms + opt_.backoff.delay_ms(failures_, opt_.uniform01());
+    }
+  }
+  if (!config_ || queue_.empty() || worker_->busy() || now_ms < next_attempt_ms_) return;
+  OutboundRequest req;
+  req.url = config_->url;
+  req.body = alert_body(queue_.front(), config_->format);
+  worker_->submit(std::move(req));
+}
+
+void Alerter::render(std::string& out) const {
+  out += '{';
+  json::append_key(out, "url");
+  if (config_) json::append_string(out, config_->url);
+  else out += "null";
+  out += ',';
+  json::append_key(out, "format");
+  if (config_) json::append_string(out, alert_format_name(config_->format));
+  else out += "null";
+  out += ',';
+  json::append_key(out, "source");
+  json::append_string(out, source_);
+  auto num = [&](std::string_view k, std::uint64_t v) {
+    out += ',';
+    json::append_key(out, k);
+    json::append_uint(out, v);
+  };
+  num("queued", queue_.size());
+  num("sent_total", sent_total_);
+  num("failures_total", failures_total_);
+  num("dropped_total", dropped_total_);
+  num("consecutive_failures", failures_);
+  out += ',';
+  json::append_key(out, "last_error");
+  if (last_error_.empty()) out += "null";
+  else json::append_string(out, last_error_);
+  out += ',';
+  json::append_key(out, "last_sent_at");
+  if (last_sent_ms_ == 0) out += "null";
+  else json::append_time(out, last_sent_ms_);
+  out += ',';
+  json::append_key(out, "next_attempt_at");
+  if (failures_ == 0) out += "null";
+  else json::append_time(out, next_attempt_ms_);
+  out += '}';
+}
+
+void Alerter::render_metrics(Prometheus& p) const {
+  p.counter("stockd_alerts_sent_total", "Alerts the alert URL answered with 2xx.", static_cast<double>(sent_total_));
+  p.counter("stockd_alert_failures_total", "Failed alert sends (each is retried).", static_cast<double>(failures_total_));
+  p.counter("stockd_alerts_dropped_total", "Alerts dropped because the alert queue was full.",
+            static_cast<double>(dropped_total_));
+  p.gauge("stockd_alerts_queued", "Alerts waiting to be sent.", static_cast<double>(queue_.size()));
+}
+
+}  // namespace stockd::server
