@@ -174,11 +174,6 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
     http_reply(c, 200, body, ka);
     return finish(200);
   }
-  if (route_is(req, parts, "GET", {"v1", "skus"})) {
-    route = "GET /v1/skus";
-    if (!who.admin()) return forbidden();
-    return finish(not_implemented(c, "listing SKUs is not available on the cluster store; use GET /v1/skus/{sku}", ka));
-  }
   if (route_is(req, parts, "GET", {"v1", "skus", "*"})) {
     route = "GET /v1/skus/{sku}";
     if (!who.admin()) return forbidden();
@@ -207,28 +202,11 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
     http_reply(c, 200, body, ka);
     return finish(200);
   }
-  if (route_is(req, parts, "GET", {"v1", "events"})) {
-    route = "GET /v1/events";
-    if (!who.admin()) return forbidden();
-    return finish(not_implemented(c,
-                                  "the events feed is not available on the cluster store yet; use the ledger "
-                                  "(PostgreSQL stock_movements)",
-                                  ka));
-  }
-  if (route_is(req, parts, "GET", {"v1", "movements"})) {
-    route = "GET /v1/movements";
-    if (!who.admin()) return forbidden();
-    return finish(not_implemented(c,
-                                  "the movements history is not available on the cluster store yet; use the ledger "
-                                  "(PostgreSQL stock_movements)",
-                                  ka));
-  }
-  if (route_is(req, parts, "GET", {"v1", "alerts"}) || route_is(req, parts, "PUT", {"v1", "alerts"}) ||
-      route_is(req, parts, "POST", {"v1", "alerts", "test"}) || route_is(req, parts, "GET", {"v1", "deliveries"})) {
-    route = parts[1] == "deliveries" ? "GET /v1/deliveries" : parts.size() == 3 ? "POST /v1/alerts/test"
-            : req.method == "PUT" ? "PUT /v1/alerts" : "GET /v1/alerts";
-    if (!who.admin()) return forbidden();
-    return finish(not_implemented(c, "alerts and webhook deliveries are not available on the cluster store yet", ka));
+  if (const EmbeddedOnlyRoute* only = match_embedded_only_route(req, parts)) {  // docs/cluster.md
+    route = only->route;
+    const bool allowed = only->channel_part < 0 ? who.admin() : who.may_act_for(parts[only->channel_part]);
+    if (!allowed) return forbidden();
+    return finish(not_implemented(c, only->message, ka));
   }
   if (route_is(req, parts, "POST", {"v1", "admin", "snapshot"})) {
     route = "POST /v1/admin/snapshot";

@@ -1,5 +1,6 @@
 #include "server/http_route.h"
 
+#include <array>
 #include <charconv>
 
 #include "core/limits.h"
@@ -38,6 +39,47 @@ bool route_is(const HttpRequest& req, const std::vector<std::string_view>& parts
     ++i;
   }
   return true;
+}
+
+namespace {
+
+struct EmbeddedOnlyShape {
+  std::string_view method;
+  std::array<std::string_view, 5> shape;  // literal segments, "*" a parameter, "" past the end
+  EmbeddedOnlyRoute route;
+};
+
+constexpr const char* kOutbound = "alerts and webhook deliveries are not available on the cluster store";
+
+constexpr EmbeddedOnlyShape kEmbeddedOnly[] = {
+    {"GET", {"v1", "skus"}, {"GET /v1/skus", "listing SKUs is not available on the cluster store; use GET /v1/skus/{sku}", -1}},
+    {"GET", {"v1", "events"}, {"GET /v1/events", "the events feed is not available on the cluster store; use the ledger (PostgreSQL stock_movements)", -1}},
+    {"GET", {"v1", "movements"}, {"GET /v1/movements", "the movements history is not available on the cluster store; use the ledger (PostgreSQL "
+                                          "stock_movements)", -1}},
+    {"GET", {"v1", "alerts"}, {"GET /v1/alerts", kOutbound, -1}},
+    {"PUT", {"v1", "alerts"}, {"PUT /v1/alerts", kOutbound, -1}},
+    {"POST", {"v1", "alerts", "test"}, {"POST /v1/alerts/test", kOutbound, -1}},
+    {"GET", {"v1", "deliveries"}, {"GET /v1/deliveries", kOutbound, -1}},
+};
+
+bool shape_is(const HttpRequest& req, const std::vector<std::string_view>& parts, const EmbeddedOnlyShape& r) {
+  if (req.method != r.method) return false;
+  std::size_t n = 0;
+  while (n < r.shape.size() && !r.shape[n].empty()) ++n;
+  if (parts.size() != n) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (r.shape[i] == "*" ? parts[i].empty() : parts[i] != r.shape[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const EmbeddedOnlyRoute* match_embedded_only_route(const HttpRequest& req, const std::vector<std::string_view>& parts) {
+  for (const EmbeddedOnlyShape& r : kEmbeddedOnly) {
+    if (shape_is(req, parts, r)) return &r.route;
+  }
+  return nullptr;
 }
 
 net::HttpParserOptions http_parser_options(std::int64_t max_body_bytes) {

@@ -57,6 +57,18 @@ std::string forbidden_message(const HttpRequest& req);
 // The invalid_request message of a request no route matched ("no route for ..." or "unknown path ...").
 std::string no_route_message(const HttpRequest& req, const std::vector<std::string_view>& parts);
 
+// A read or outbound route of the embedded store that cluster mode does not serve (docs/cluster.md,
+// "Differences from the embedded store"): cluster mode answers it 501 `not_implemented` after the same
+// authorization. One table (http_route.cc), so a new embedded-only route is listed once.
+struct EmbeddedOnlyRoute {
+  const char* route;    // metrics label, e.g. "GET /v1/events"
+  const char* message;  // the 501's message
+  int channel_part;     // index of the path part naming a channel whose token may call it; -1: admin only
+};
+
+// The embedded-only route `req` is, or null.
+const EmbeddedOnlyRoute* match_embedded_only_route(const HttpRequest& req, const std::vector<std::string_view>& parts);
+
 // What a successful write answers with.
 enum class WriteView : std::uint8_t { channel, sku, hold, batch };  // batch: core::Outcome::batch
 
