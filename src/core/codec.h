@@ -12,8 +12,9 @@
 
 namespace stockd::core {
 
-inline constexpr std::uint8_t kCommandFormatVersion = 1;
-inline constexpr std::uint32_t kSnapshotFormatVersion = 1;
+// 2: PutChannel carries reason, listing and webhook (version 1 records are still read).
+inline constexpr std::uint8_t kCommandFormatVersion = 2;
+inline constexpr std::uint32_t kSnapshotFormatVersion = 2;  // 2: listed channels, exposures, publications
 
 class Writer {
  public:

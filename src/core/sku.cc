@@ -57,6 +57,7 @@ Outcome Inventory::State::put_sku(const PutSku& c) {
   }
   if (!s.threshold_explicit && (c.on_hand || is_new || c.low_stock_threshold))
     s.low_threshold = static_cast<std::int64_t>(static_cast<__int128>(s.on_hand) * low_stock_permille / 1000);
+  cover_deficit(idx);
   resize(s);
   ++s.version;
   if (is_new || s.on_hand != old_on_hand) {
@@ -103,6 +104,7 @@ Outcome Inventory::State::adjust(const Adjust& c) {
   s.on_hand = on_hand;
   if (!s.threshold_explicit)
     s.low_threshold = static_cast<std::int64_t>(static_cast<__int128>(s.on_hand) * low_stock_permille / 1000);
+  cover_deficit(idx);
   resize(s);
   ++s.version;
   if (!key.empty()) {
