@@ -115,6 +115,13 @@ bool ClusterWorker::http_write(ClusterConn& c, const HttpRequest& req, const Pri
   };
   auto forbidden = [&] { return finish(http_error(c, core::Code::forbidden, forbidden_message(req), ka)); };
   if (w.forbidden) return forbidden();
+  // Listed channels live in the embedded store's core only (docs/channels.md): no second copy here.
+  if (std::holds_alternative<core::AckPublications>(w.command) && w.status.ok())
+    return finish(not_implemented(c, "publications are not available on the cluster store yet", ka));
+  if (const auto* pc = std::get_if<core::PutChannel>(&w.command);
+      pc && w.status.ok() && (pc->listing || pc->clear_listing || pc->webhook || pc->clear_webhook))
+    return finish(http_error(c, core::Code::invalid_request,
+                             "listing and webhook are not available on the cluster store yet (embedded store only)", ka));
   core::Outcome unknown_hold;  // ok unless a non-admin's hold was looked up and is unknown
   if (!w.hold_id.empty()) {
     bool other_channel = false;
@@ -140,6 +147,7 @@ bool ClusterWorker::http_write(ClusterConn& c, const HttpRequest& req, const Pri
       net::render_hold(body, r.hold.view());
       if (o.created) status = 201;
       break;
+    case WriteView::ack: break;  // answered 501 above
   }
   std::size_t begin = c.out.size();
   http_reply(c, status, body, ka);
@@ -202,6 +210,11 @@ bool ClusterWorker::http_read(ClusterConn& c, const HttpRequest& req, const Prin
     net::render_hold(body, r.hold.view());
     http_reply(c, 200, body, ka);
     return finish(200);
+  }
+  if (route_is(req, parts, "GET", {"v1", "channels", "*", "publications"})) {
+    route = "GET /v1/channels/{channel}/publications";
+    if (!who.may_act_for(parts[2])) return forbidden();
+    return finish(not_implemented(c, "publications are not available on the cluster store yet", ka));
   }
   if (route_is(req, parts, "GET", {"v1", "events"})) {
     route = "GET /v1/events";

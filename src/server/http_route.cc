@@ -77,6 +77,11 @@ bool match_write_route(const HttpRequest& req, const std::vector<std::string_vie
     w->view = WriteView::channel;
     if (admin_only("PUT /v1/channels/{channel}"))
       w->status = net::decode_put_channel(parts[2], req.body, &w->command);
+  } else if (route_is(req, parts, "POST", {"v1", "channels", "*", "publications", "ack"})) {
+    w->route = "POST /v1/channels/{channel}/publications/ack";
+    w->view = WriteView::ack;
+    w->forbidden = !who.may_act_for(parts[2]);
+    if (!w->forbidden) w->status = net::decode_ack_publications(parts[2], req.body, &w->command);
   } else if (route_is(req, parts, "PUT", {"v1", "skus", "*"})) {
     if (admin_only("PUT /v1/skus/{sku}")) w->status = net::decode_put_sku(parts[2], req.body, &w->command);
   } else if (route_is(req, parts, "POST", {"v1", "skus", "*", "adjustments"})) {

@@ -54,7 +54,7 @@ std::string forbidden_message(const HttpRequest& req);
 std::string no_route_message(const HttpRequest& req, const std::vector<std::string_view>& parts);
 
 // What a successful write answers with.
-enum class WriteView : std::uint8_t { channel, sku, hold };
+enum class WriteView : std::uint8_t { channel, sku, hold, ack };  // ack: the channel's publication seqs
 
 // A write route decoded.
 struct HttpWrite {
