@@ -338,6 +338,7 @@ struct Valid {
   bool operator()(const core::ReleaseHold& c) const { return ident(c.id); }
   bool operator()(const core::ExtendHold& c) const { return ident(c.id) && in(c.ttl_s, 1, kTtlMax); }
   bool operator()(const core::Tick&) const { return true; }
+  bool operator()(const core::AckPublications& c) const { return ident(c.channel); }
   bool operator()(const core::Configure& c) const {
     return in(c.retention_ms, 0, 365LL * 24 * 3600 * 1000) && in(c.low_stock_permille, 0, 1000);
   }
