@@ -19,13 +19,12 @@ ADMIN = "admin-secret"
 
 @unittest.skipIf(CLUSTER, "embedded store only; see ClusterPublicationsTest")
 class PublicationsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Stockd(config=CONFIG).start()
+    # A fresh server per test: a listed channel of one test would take the units of the next one's SKUs.
+    def setUp(self):
+        self.s = Stockd(config=CONFIG).start()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.cleanup()
+    def tearDown(self):
+        self.s.cleanup()
 
     def http(self, method, path, body=None, token=ADMIN):
         return self.s.http(method, path, body, token=token)
