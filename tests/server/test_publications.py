@@ -118,6 +118,17 @@ class PublicationsTest(unittest.TestCase):
         self.assertFalse(t.is_alive())
         self.assertIn(("lp-1", 7), [(p["sku"], p["quantity"]) for p in result["page"]["publications"]])
 
+    def test_stock_adjusted_below_the_exposure_is_an_exposure_deficit_event(self):
+        self.ok("PUT", "/v1/skus/dd-1", {"on_hand": 10})
+        self.ok("PUT", "/v1/channels/tmall", {"priority": 1, "listing": {"percent": 100}})
+        self.ok("POST", "/v1/skus/dd-1/adjustments", {"delta": -4, "reason": "damaged", "ref": "DMG-1"})
+        events = self.ok("GET", "/v1/events?after=0&limit=1000")["events"]
+        deficit = [e for e in events if e["type"] == "exposure_deficit"]
+        self.assertEqual(len(deficit), 1, events)
+        self.assertEqual((deficit[0]["sku"], deficit[0]["channel"], deficit[0]["exposed"], deficit[0]["deficit"]),
+                         ("dd-1", "tmall", 6, 4))
+        self.assertEqual(self.ok("GET", "/v1/skus/dd-1")["exposed"], 6)
+
     def test_listing_null_makes_the_channel_direct(self):
         self.ok("PUT", "/v1/skus/ln-1", {"on_hand": 5})
         self.ok("PUT", "/v1/channels/ln-ch", {"priority": 1, "listing": {"percent": 100}})
