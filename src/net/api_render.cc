@@ -130,7 +130,8 @@ void render_channel(std::string& out, const core::ChannelView& c) {
   out += ',';
   field(out, "state", core::channel_state_name(c.state));
   out += ",\"frozen_reason\":";
-  if (c.frozen_reason == core::FrozenReason::none) out += "null";
+  if (c.state == core::ChannelState::active) out += "null";
+  else if (c.frozen_reason == core::FrozenReason::none) out += "\"manual\"";  // a store that keeps no reason
   else append_string(out, core::frozen_reason_name(c.frozen_reason));
   out += ",\"listing\":";
   if (c.listing) {
