@@ -300,9 +300,11 @@ Outcome Inventory::State::put_channel(const PutChannel& c) {
   if (c.clear_listing && ch.listing) drop_listing(idx);
   if (c.listing) ch.listing = *c.listing;
   rebuild_priority_order();
-  // Any channel change may move the listed channels' targets (priority order, freeze, rules, units
-  // released by a dropped listing): every SKU is recomputed, O(SKUs x listed channels).
-  if (listed_before || !listed.empty()) expose_all();
+  // A change of priority, state or listing may move the listed channels' targets (priority order,
+  // freeze, rules, units released by a dropped listing): every SKU is recomputed, O(SKUs x listed
+  // channels). A TTL or webhook change moves nothing.
+  bool moves = c.priority || c.state || c.listing || c.clear_listing;
+  if (moves && (listed_before || !listed.empty())) expose_all();
   Event e;
   e.type = EventType::channel_updated;
   e.channel = idx;
