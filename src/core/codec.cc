@@ -1,6 +1,7 @@
 // Command encoding for the journal. The tag of a command is its index in the Command variant plus one;
 // new commands are appended to the variant, never inserted, so old journals stay readable. A change to
-// an existing command's fields bumps kCommandFormatVersion and keeps a decoder for the old version.
+// an existing command's fields bumps kCommandFormatVersion and keeps a decoder for the old version
+// (version 2 added PutChannel's reason, listing and webhook).
 #include "core/codec.h"
 
 #include "core/limits.h"
@@ -48,6 +49,20 @@ struct Encoder {
     put_opt(w, c.priority);
     put_opt(w, c.hold_ttl_s);
     w.u8(c.state ? 1 + static_cast<std::uint8_t>(*c.state) : 0);
+    w.u8(c.reason ? static_cast<std::uint8_t>(*c.reason) : 0);
+    w.u8(c.listing ? 1 : c.clear_listing ? 2 : 0);
+    if (c.listing)
+      for (std::int64_t v : {c.listing->percent, c.listing->buffer, c.listing->cap, c.listing->min}) w.svarint(v);
+    w.u8(c.webhook ? 1 : c.clear_webhook ? 2 : 0);
+    if (c.webhook) {
+      w.str(c.webhook->url);
+      w.str(c.webhook->secret);
+      w.svarint(c.webhook->freeze_after_s);
+    }
+  }
+  void operator()(const AckPublications& c) {
+    w.str(c.channel);
+    w.varint(c.seq);
   }
   void operator()(const PutSku& c) {
     w.str(c.sku);
@@ -135,13 +150,39 @@ T& reuse(Command* out) {
 }
 
 // One decoder per command, the mirror of Encoder's operator()s; false when the body is malformed.
-bool decode(Reader& r, PutChannel& c) {
+bool decode(Reader& r, PutChannel& c, std::uint8_t version) {
   c.channel = r.str(kStrMax);
   c.priority = get_opt(r);
   c.hold_ttl_s = get_opt(r);
   std::uint8_t st = r.u8();
   if (st > 2) return false;
   if (st) c.state = static_cast<ChannelState>(st - 1);
+  if (version < 2) return true;  // written before listed channels existed
+  std::uint8_t reason = r.u8();
+  if (reason > 2) return false;
+  if (reason) c.reason = static_cast<FrozenReason>(reason);
+  std::uint8_t listing = r.u8();
+  if (listing > 2) return false;
+  c.clear_listing = listing == 2;
+  if (listing == 1) {
+    Listing& l = c.listing.emplace();
+    for (std::int64_t* v : {&l.percent, &l.buffer, &l.cap, &l.min}) *v = r.svarint();
+  }
+  std::uint8_t webhook = r.u8();
+  if (webhook > 2) return false;
+  c.clear_webhook = webhook == 2;
+  if (webhook == 1) {
+    Webhook& h = c.webhook.emplace();
+    h.url = r.str(limits::kUrlLenMax);
+    h.secret = r.str(limits::kSecretLenMax);
+    h.freeze_after_s = r.svarint();
+  }
+  return true;
+}
+
+bool decode(Reader& r, AckPublications& c) {
+  c.channel = r.str(kStrMax);
+  c.seq = r.varint();
   return true;
 }
 
@@ -267,9 +308,14 @@ bool decode_reused(Reader& r, Command* out) {
   return decode(r, reuse<T>(out));
 }
 
-bool decode_body(Reader& r, std::uint8_t tag, Command* out) {
+bool decode_body(Reader& r, std::uint8_t version, std::uint8_t tag, Command* out) {
   switch (tag) {
-    case 1: return decode_fresh<PutChannel>(r, out);
+    case 1: {
+      PutChannel c;
+      if (!decode(r, c, version)) return false;
+      *out = std::move(c);
+      return true;
+    }
     case 2: return decode_fresh<PutSku>(r, out);
     case 3: return decode_fresh<Adjust>(r, out);
     case 4: return decode_fresh<SetAllocation>(r, out);
@@ -281,6 +327,7 @@ bool decode_body(Reader& r, std::uint8_t tag, Command* out) {
     case 10: return decode_fresh<Tick>(r, out);
     case 11: return decode_fresh<Configure>(r, out);
     case 12: return decode_fresh<StockBatch>(r, out);
+    case 13: return decode_fresh<AckPublications>(r, out);
     default: return false;
   }
 }
@@ -296,10 +343,11 @@ void encode_command(std::int64_t now_ms, const Command& cmd, Writer& out) {
 
 bool decode_command(std::string_view payload, std::int64_t* now_ms, Command* cmd) {
   Reader r(payload);
-  if (r.u8() != kCommandFormatVersion) return false;
+  std::uint8_t version = r.u8();
+  if (version < 1 || version > kCommandFormatVersion) return false;
   *now_ms = r.svarint();
   std::uint8_t tag = r.u8();
-  if (!r.ok() || !decode_body(r, tag, cmd)) return false;
+  if (!r.ok() || !decode_body(r, version, tag, cmd)) return false;
   return r.ok() && r.done();
 }
 

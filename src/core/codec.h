@@ -12,9 +12,10 @@
 
 namespace stockd::core {
 
-inline constexpr std::uint8_t kCommandFormatVersion = 1;
-// 2: adds the StockBatch answers kept for their refs and the movement seq (after the event seq).
-//    Version 1 snapshots still load (no refs kept, movement seq 0).
+// 2: PutChannel carries reason, listing and webhook (version 1 records are still read).
+inline constexpr std::uint8_t kCommandFormatVersion = 2;
+// 2: listed channels, exposures and publications; the StockBatch answers kept for their refs; the
+//    movement seq (after the event seq). Version 1 snapshots still load.
 inline constexpr std::uint32_t kSnapshotFormatVersion = 2;
 
 class Writer {

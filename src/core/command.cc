@@ -12,6 +12,15 @@ std::string_view channel_state_name(ChannelState s) {
   return s == ChannelState::active ? "active" : "frozen";
 }
 
+std::string_view frozen_reason_name(FrozenReason r) {
+  switch (r) {
+    case FrozenReason::none: return "";
+    case FrozenReason::manual: return "manual";
+    case FrozenReason::delivery_failing: return "delivery_failing";
+  }
+  return "";
+}
+
 std::string_view hold_state_name(HoldState s) {
   switch (s) {
     case HoldState::held: return "held";
@@ -114,6 +123,29 @@ struct Checker {
     if (c.priority && !range("priority", *c.priority, limits::kPriorityMin, limits::kPriorityMax)) return false;
     if (c.hold_ttl_s && !range("hold_ttl_s", *c.hold_ttl_s, limits::kTtlSecondsMin, limits::kTtlSecondsMax))
       return false;
+    if (c.reason && (!c.state || *c.reason == FrozenReason::none)) return fail("a reason goes with a state");
+    if (c.listing && c.clear_listing) return fail("listing both set and cleared");
+    if (c.webhook && c.clear_webhook) return fail("webhook both set and cleared");
+    if (c.listing) {
+      const Listing& l = *c.listing;
+      if (!range("listing.percent", l.percent, 0, 100) || !range("listing.buffer", l.buffer, 0, limits::kOnHandMax) ||
+          !range("listing.min", l.min, 0, limits::kOnHandMax))
+        return false;
+      if (l.cap != -1 && !range("listing.cap", l.cap, 0, limits::kOnHandMax)) return false;
+    }
+    if (c.webhook) {
+      const Webhook& w = *c.webhook;
+      std::string_view url = w.url;
+      bool scheme = url.starts_with("http://") || url.starts_with("https://");
+      std::size_t host_at = url.find("://") + 3;
+      if (!scheme || url.size() <= host_at || url.size() > limits::kUrlLenMax)
+        return fail("webhook.url must be an http:// or https:// URL of at most 2048 bytes");
+      for (char ch : url)
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f) return fail("webhook.url has a space or control byte");
+      if (w.secret.empty() || w.secret.size() > limits::kSecretLenMax)
+        return fail("webhook.secret must be 1 to 256 bytes");
+      if (!range("webhook.freeze_after_s", w.freeze_after_s, 1, limits::kFreezeAfterSecondsMax)) return false;
+    }
     return true;
   }
   bool operator()(const PutSku& c) {
@@ -192,6 +224,7 @@ struct Checker {
     }
     return true;
   }
+  bool operator()(const AckPublications& c) { return id("channel", c.channel); }
   bool operator()(const Configure& c) {
     return range("retention_ms", c.retention_ms, 0, 365LL * 24 * 3600 * 1000) &&
            range("low_stock_permille", c.low_stock_permille, 0, 1000);

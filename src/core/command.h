@@ -24,11 +24,43 @@ std::string_view hold_state_name(HoldState s);        // "held" | "confirmed" | 
 // Sentinel for optional int fields that clear a setting (e.g. max_per_hold back to "no limit").
 inline constexpr std::int64_t kClear = -1;
 
+// Why a channel is frozen. `manual`: by PUT /v1/channels (only a PUT undoes it). `delivery_failing`:
+// by the webhook delivery after freeze_after_s of failures (its first success undoes it).
+enum class FrozenReason : std::uint8_t { none = 0, manual = 1, delivery_failing = 2 };
+std::string_view frozen_reason_name(FrozenReason r);  // "" | "manual" | "delivery_failing"
+
+// A listed channel's publication rule (docs/allocation.md, "Listed channels"): the target quantity of
+// a SKU is floor(percent * d / 100) - buffer, at most cap, 0 below min, never below 0, where d is what
+// the channel could hold if it had no exposure.
+struct Listing {
+  std::int64_t percent = 100;  // 0..100
+  std::int64_t buffer = 0;     // >= 0
+  std::int64_t cap = -1;       // -1: no cap
+  std::int64_t min = 0;        // >= 0
+  bool operator==(const Listing&) const = default;
+};
+
+// Where pushed publications go (the delivery side reads it; the core only keeps it).
+struct Webhook {
+  std::string url;             // http:// or https://, at most limits::kUrlLenMax bytes
+  std::string secret;          // HMAC-SHA256 key, at most limits::kSecretLenMax bytes
+  std::int64_t freeze_after_s = 60;  // >= 1
+  bool operator==(const Webhook&) const = default;
+};
+
 struct PutChannel {
   std::string channel;
   std::optional<std::int64_t> priority;    // new channel: 100
   std::optional<std::int64_t> hold_ttl_s;  // new channel: limits::kDefaultHoldTtlSeconds
   std::optional<ChannelState> state;       // new channel: active
+  // Who changes the state (with `state` only). manual (or absent): as asked, and a freeze is marked
+  // manual. delivery_failing: a freeze applies only to an active channel (a manual freeze stays manual),
+  // an unfreeze only to a channel frozen for delivery_failing (never undoes a manual freeze).
+  std::optional<FrozenReason> reason = std::nullopt;
+  std::optional<Listing> listing = std::nullopt;  // set the listing (the channel becomes listed)
+  bool clear_listing = false;      // "listing": null: the channel becomes direct
+  std::optional<Webhook> webhook = std::nullopt;
+  bool clear_webhook = false;      // "webhook": null
 };
 
 struct PutSku {
@@ -140,9 +172,17 @@ struct StockBatch {
   std::vector<BatchRow> rows;
 };
 
+// A listed channel acknowledges that it shows every publication up to `seq`: lowered exposures up to
+// there release their excess units. Idempotent; seq above the channel's last publication is refused.
+struct AckPublications {
+  std::string channel;
+  std::uint64_t seq = 0;
+};
+
 // Appended only: the journal tag is the variant index + 1 (codec.cc).
 using Command = std::variant<PutChannel, PutSku, Adjust, SetAllocation, ClosePool, CreateHold,
-                             ConfirmHold, ReleaseHold, ExtendHold, Tick, Configure, StockBatch>;
+                             ConfirmHold, ReleaseHold, ExtendHold, Tick, Configure, StockBatch,
+                             AckPublications>;
 
 bool is_identifier(std::string_view s);  // 1..kIdLenMax of [A-Za-z0-9._:-]
 

@@ -18,6 +18,9 @@ enum class EventType : std::uint8_t {
   hold_expired = 4,    // hold, channel
   stock_adjusted = 5,  // sku, on_hand, delta, reason, ref (PUT sku: reason "set")
   channel_updated = 6, // channel: priority, ttl or state changed (availability of all its SKUs may change)
+  // sku, channel, delta (units cut from the exposure, < 0), available (its exposure left), on_hand:
+  // stock set or adjusted below what was exposed (docs/allocation.md, "Listed channels")
+  exposure_deficit = 7,
 };
 
 std::string_view event_type_name(EventType t);

@@ -110,11 +110,18 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
   }
   std::uint32_t ch = channel_index.find(c.channel);
   if (ch == kNoIndex) return error(Code::unknown_channel, "unknown channel " + c.channel);
-  if (channels[ch].state == ChannelState::frozen)
-    return error(Code::channel_frozen, "channel " + c.channel + " is frozen");
+  // A frozen channel makes no new hold, except a listed one selling what it was published: its own
+  // exposure (a marketplace sells before stockd hears of it; those sales must not fail).
+  bool frozen = channels[ch].state == ChannelState::frozen;
+  if (frozen && !channels[ch].listing) return error(Code::channel_frozen, "channel " + c.channel + " is frozen");
 
   for (std::size_t i = 0; i < c.lines.size(); ++i)
     if (sku_of[i] == kNoIndex) return error(Code::unknown_sku, "unknown sku " + c.lines[i].sku);
+  for (std::size_t i = 0; frozen && i < c.lines.size(); ++i) {
+    const Exposure* e = exposure_of(skus[sku_of[i]], ch);
+    if (!e || e->units < c.lines[i].qty)
+      return error(Code::channel_frozen, "channel " + c.channel + " is frozen (it may sell only its exposure)");
+  }
   for (std::size_t i = 0; i < c.lines.size(); ++i) {
     const Sku& s = skus[sku_of[i]];
     std::int64_t qty = c.lines[i].qty;
@@ -129,6 +136,7 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
   }
   for (std::size_t i = 0; i < c.lines.size(); ++i) {
     const Sku& s = skus[sku_of[i]];
+    if (frozen) break;  // every line is within the exposure (checked above)
     std::int64_t a = avail(s, ch);
     if (c.lines[i].qty > a) {
       Outcome out = error(Code::insufficient_stock, "insufficient stock for sku " + s.name);

@@ -10,6 +10,52 @@ namespace stockd::core {
 namespace {
 std::string sku_problem(const Sku& k, const std::string& what) { return "sku " + k.name + ": " + what; }
 
+// Exposures: only listed channels have them, each adds up to its draws, the SKU's and the channel's
+// exposed totals add up, and a channel's unacknowledged publications are exactly its exposures
+// published after its ack.
+std::string exposure_problem(const Inventory::State& s) {
+  std::vector<std::int64_t> by_channel(s.channels.size(), 0);
+  std::vector<std::size_t> pending(s.channels.size(), 0);
+  for (std::uint32_t i = 0; i < s.skus.size(); ++i) {
+    const Sku& k = s.skus[i];
+    std::int64_t sum = 0;
+    if (k.expo) {
+      std::vector<bool> seen(s.channels.size(), false);
+      for (const Exposure& e : *k.expo) {
+        const Channel& ch = s.channels[e.channel];
+        if (!ch.listing || seen[e.channel]) return sku_problem(k, "exposure of a direct channel, or two");
+        seen[e.channel] = true;
+        std::int64_t drawn = 0;
+        for (const Draw& d : e.draws) {
+          if (d.qty <= 0) return sku_problem(k, "an empty exposure draw");
+          drawn += d.qty;
+        }
+        if (drawn != e.units || e.units < 0) return sku_problem(k, "exposure draws do not add up");
+        if (e.pub_seq > ch.pub_last || (e.pub_seq == 0) != (e.published < 0))
+          return sku_problem(k, "exposure publication out of step");
+        if (e.pub_seq > ch.pub_acked) {
+          auto it = ch.pending.find(e.pub_seq);
+          if (it == ch.pending.end() || it->second != i) return sku_problem(k, "publication not pending");
+          ++pending[e.channel];
+        }
+        sum += e.units;
+        by_channel[e.channel] += e.units;
+      }
+    }
+    if (sum != k.exposed) return sku_problem(k, "exposed is not the sum of its exposures");
+    if (k.exposed > 0 && k.held + k.exposed > k.on_hand - k.safety)
+      return sku_problem(k, "held + exposed exceeds on_hand - safety_stock");
+  }
+  for (std::uint32_t c = 0; c < s.channels.size(); ++c) {
+    const Channel& ch = s.channels[c];
+    if (ch.exposed != by_channel[c]) return "channel " + ch.name + ": exposed out of step";
+    if (ch.pending.size() != pending[c] || ch.pub_acked > ch.pub_last) return "channel " + ch.name + ": publications out of step";
+    if ((ch.state == ChannelState::frozen) != (ch.frozen_reason != FrozenReason::none))
+      return "channel " + ch.name + ": frozen_reason out of step";
+  }
+  return {};
+}
+
 // The tables that point at each other agree: name indexes, one fence per channel, every draw names a
 // bucket that exists and each bucket's held is the sum of the draws on it, each free slot and each
 // finished hold is queued once, each remembered ref is logged once. A snapshot that breaks one of these
@@ -31,6 +77,11 @@ std::string cross_problem(const Inventory::State& s) {
         if (const Draw& draw = hold.draws[l.first_draw + d]; draw.bucket != kShared)
           on_buckets.emplace_back(l.sku, draw.bucket, draw.qty);
   }
+  for (std::uint32_t i = 0; i < s.skus.size(); ++i)
+    if (s.skus[i].expo)
+      for (const Exposure& e : *s.skus[i].expo)
+        for (const Draw& d : e.draws)
+          if (d.bucket != kShared) on_buckets.emplace_back(i, d.bucket, d.qty);
   std::sort(on_buckets.begin(), on_buckets.end());
   std::vector<std::pair<std::uint32_t, std::int64_t>> sums;  // per SKU in turn: bucket, held
   for (std::uint32_t i = 0, next = 0; i < s.skus.size(); ++i) {
@@ -79,6 +130,7 @@ std::string cross_problem(const Inventory::State& s) {
       return "finished queue is wrong";
     seen[f.hold] = true;
   }
+  if (std::string expo = exposure_problem(s); !expo.empty()) return expo;
   if (s.refs.size() != s.ref_log.size()) return "adjustment refs out of step";
   for (std::size_t i = 0; i < s.ref_log.size(); ++i)
     if (!s.refs.contains(s.ref_log[i].key) || s.ref_log[i].at > s.now ||
@@ -124,6 +176,11 @@ std::string Inventory::check_invariants() const {
   if (live_held != s.expiry.size() || !s.expiry.valid()) return "expiry heap out of step with held holds";
   if (s.hold_index.size() + s.free_slots.size() != s.holds.size()) return "hold slots out of step";
   if (std::string cross = cross_problem(s); !cross.empty()) return cross;
+  for (std::uint32_t i = 0; i < s.skus.size(); ++i)
+    if (s.skus[i].expo)
+      for (const Exposure& e : *s.skus[i].expo)
+        for (const Draw& d : e.draws)
+          if (d.bucket == kShared) shared_held[i] += d.qty;
   for (std::uint32_t i = 0; i < s.skus.size(); ++i) {
     const Sku& k = s.skus[i];
     if (k.held != held[i]) return sku_problem(k, "held " + std::to_string(k.held) + " != holds " + std::to_string(held[i]));
@@ -146,7 +203,7 @@ std::string Inventory::check_invariants() const {
         bucket_held += p.held;
       }
     }
-    if (bucket_held != k.held) return sku_problem(k, "bucket held does not add up to held");
+    if (bucket_held != k.held + k.exposed) return sku_problem(k, "bucket held does not add up to held + exposed");
     if (free_sum != s.total_free(k))
       return sku_problem(k, "free buckets " + std::to_string(free_sum) + " != available " +
                                 std::to_string(s.total_free(k)));

@@ -18,6 +18,7 @@ std::string_view event_type_name(EventType t) {
     case EventType::hold_expired: return "hold_expired";
     case EventType::stock_adjusted: return "stock_adjusted";
     case EventType::channel_updated: return "channel_updated";
+    case EventType::exposure_deficit: return "exposure_deficit";
   }
   return "unknown";
 }
@@ -152,6 +153,7 @@ Outcome Inventory::apply(const Command& cmd, std::int64_t now_ms, std::vector<Ev
           else if constexpr (std::is_same_v<T, ReleaseHold>) return s.release_hold(c);
           else if constexpr (std::is_same_v<T, ExtendHold>) return s.extend_hold(c);
           else if constexpr (std::is_same_v<T, StockBatch>) return s.stock_batch(c);
+          else if constexpr (std::is_same_v<T, AckPublications>) return s.ack_publications(c);
           else if constexpr (std::is_same_v<T, Configure>) {
             Outcome o;
             o.changed = c.retention_ms != s.retention_ms || c.low_stock_permille != s.low_stock_permille;
@@ -262,7 +264,33 @@ std::int64_t Inventory::available_total(std::uint32_t sku) const {
 ChannelView Inventory::channel(std::uint32_t i) const {
   STOCKD_ASSERT(i < s_->channels.size());
   const Channel& c = s_->channels[i];
-  return ChannelView{i, c.name, c.priority, c.ttl_s, c.state};
+  return ChannelView{i, c.name, c.priority, c.ttl_s, c.state, c.frozen_reason, c.listing, c.webhook,
+                     c.pub_last, c.pub_acked, c.pending.size(), c.exposed};
+}
+
+std::vector<PublicationView> Inventory::publications(std::uint32_t channel, std::uint64_t after,
+                                                     std::size_t limit) const {
+  const State& s = *s_;
+  STOCKD_ASSERT(channel < s.channels.size());
+  const Channel& ch = s.channels[channel];
+  std::vector<PublicationView> out;
+  for (auto it = ch.pending.upper_bound(after); it != ch.pending.end() && out.size() < limit; ++it) {
+    const Sku& k = s.skus[it->second];
+    const Exposure* e = s.exposure_of(k, channel);
+    STOCKD_ASSERT(e != nullptr && e->pub_seq == it->first);
+    out.push_back({k.name, e->published, it->first});
+  }
+  return out;
+}
+
+std::uint64_t Inventory::last_publication_seq(std::uint32_t channel) const {
+  STOCKD_ASSERT(channel < s_->channels.size());
+  return s_->channels[channel].pub_last;
+}
+
+std::uint64_t Inventory::acked_publication_seq(std::uint32_t channel) const {
+  STOCKD_ASSERT(channel < s_->channels.size());
+  return s_->channels[channel].pub_acked;
 }
 
 SkuView Inventory::sku(std::uint32_t i) const {
@@ -276,13 +304,20 @@ SkuView Inventory::sku(std::uint32_t i) const {
   v.safety_stock = k.safety;
   v.held = k.held;
   v.available = s.total_free(k);
+  v.exposed = k.exposed;
   v.max_per_hold = k.max_per_hold;
   v.low_stock_threshold = k.low_threshold;
   v.low_stock_threshold_explicit = k.threshold_explicit;
   v.version = k.version;
   v.shared_free = k.shared_free;
   v.channels.reserve(s.channels.size());
-  for (std::uint32_t c = 0; c < s.channels.size(); ++c) v.channels.push_back({s.channels[c].name, s.avail(k, c)});
+  for (std::uint32_t c = 0; c < s.channels.size(); ++c) {
+    v.channels.push_back({s.channels[c].name, s.avail(k, c)});
+    if (const Exposure* e = s.exposure_of(k, c); e && s.channels[c].listing) {
+      v.channels.back().published = std::max<std::int64_t>(e->published, 0);
+      v.channels.back().exposed = e->units;
+    }
+  }
   if (k.alloc) {
     v.preempt = k.alloc->preempt;
     for (const Fence& f : k.alloc->fences) {

@@ -110,6 +110,13 @@ class Inventory {
   // max(0, on_hand - safety_stock - held).
   std::int64_t available_total(std::uint32_t sku) const;
 
+  // Publications of a listed channel (docs/channels.md), for the pull route and the webhook delivery:
+  // the unacknowledged ones with seq > after, in seq order, at most `limit`, coalesced (the latest
+  // per SKU). Empty for a direct channel. REQUIRES: channel < channel_count().
+  std::vector<PublicationView> publications(std::uint32_t channel, std::uint64_t after, std::size_t limit) const;
+  std::uint64_t last_publication_seq(std::uint32_t channel) const;  // 0: none yet
+  std::uint64_t acked_publication_seq(std::uint32_t channel) const;
+
   std::uint64_t last_event_seq() const;
   std::int64_t retention_ms() const;
   std::int64_t low_stock_permille() const;

@@ -29,6 +29,19 @@ void Inventory::save(Writer& w) const {
     w.svarint(c.priority);
     w.svarint(c.ttl_s);
     w.u8(static_cast<std::uint8_t>(c.state));
+    w.u8(static_cast<std::uint8_t>(c.frozen_reason));
+    w.u8(c.listing ? 1 : 0);
+    if (c.listing)
+      for (std::int64_t v : {c.listing->percent, c.listing->buffer, c.listing->cap, c.listing->min}) w.svarint(v);
+    w.u8(c.webhook ? 1 : 0);
+    if (c.webhook) {
+      w.str(c.webhook->url);
+      w.str(c.webhook->secret);
+      w.svarint(c.webhook->freeze_after_s);
+    }
+    w.varint(c.pub_last);
+    w.varint(c.pub_acked);
+    w.svarint(c.exposed);
   }
   w.varint(s.skus.size());
   for (const Sku& k : s.skus) {
@@ -37,6 +50,21 @@ void Inventory::save(Writer& w) const {
       w.svarint(v);
     w.u8(k.threshold_explicit ? 1 : 0);
     w.varint(k.version);
+    w.svarint(k.exposed);
+    w.varint(k.expo ? k.expo->size() + 1 : 0);  // 0: no list, else its size + 1
+    if (k.expo)
+      for (const Exposure& e : *k.expo) {
+        w.varint(e.channel);
+        w.svarint(e.units);
+        w.svarint(e.published);
+        w.varint(e.pub_seq);
+        w.u8(e.stale ? 1 : 0);
+        w.varint(e.draws.size());
+        for (const Draw& d : e.draws) {
+          w.varint(d.bucket);
+          w.svarint(d.qty);
+        }
+      }
     w.u8(k.alloc ? 1 : 0);
     if (!k.alloc) continue;
     w.u8(k.alloc->preempt ? 1 : 0);
@@ -129,9 +157,53 @@ bool read_channels(Reader& r, Inventory::State& s) {
     std::uint8_t st = r.u8();
     if (st > 1) return false;
     c.state = static_cast<ChannelState>(st);
+    std::uint8_t why = r.u8();
+    if (why > 2) return false;
+    c.frozen_reason = static_cast<FrozenReason>(why);
+    if (r.u8() == 1) {
+      Listing& l = c.listing.emplace();
+      for (std::int64_t* v : {&l.percent, &l.buffer, &l.cap, &l.min}) *v = r.svarint();
+    }
+    if (r.u8() == 1) {
+      Webhook& h = c.webhook.emplace();
+      h.url = r.str(limits::kUrlLenMax);
+      h.secret = r.str(limits::kSecretLenMax);
+      h.freeze_after_s = r.svarint();
+    }
+    c.pub_last = r.varint();
+    c.pub_acked = r.varint();
+    c.exposed = r.svarint();
     s.channel_index.insert(i);
   }
-  return true;
+  return r.ok();
+}
+
+// One SKU's exposures (after its `version`); the channels' unacknowledged publications are rebuilt
+// from them: exactly the exposures whose publication is newer than the channel's ack.
+bool read_exposures(Reader& r, Inventory::State& s, std::uint32_t sku, Sku& k) {
+  k.exposed = r.svarint();
+  std::uint64_t n = r.varint();
+  if (!r.ok() || n > s.channels.size() + 1) return false;
+  if (n == 0) return true;
+  k.expo = std::make_unique<ExposureList>(n - 1);
+  for (Exposure& e : *k.expo) {
+    e.channel = static_cast<std::uint32_t>(r.varint());
+    e.units = r.svarint();
+    e.published = r.svarint();
+    e.pub_seq = r.varint();
+    e.stale = r.u8() == 1;
+    std::uint64_t nd = r.varint();
+    if (!r.ok() || e.channel >= s.channels.size() || nd > r.remaining()) return false;
+    for (std::uint64_t j = 0; j < nd; ++j) {
+      Draw d;
+      d.bucket = static_cast<std::uint32_t>(r.varint());
+      d.qty = r.svarint();
+      e.draws.push_back(d);
+    }
+    Channel& ch = s.channels[e.channel];
+    if (e.pub_seq > ch.pub_acked && !ch.pending.emplace(e.pub_seq, sku).second) return false;
+  }
+  return r.ok();
 }
 
 // One SKU's allocation: fences, then pools (nch: the number of channels).
@@ -176,6 +248,7 @@ bool read_skus(Reader& r, Inventory::State& s) {
     k.threshold_explicit = r.u8() == 1;
     k.version = r.varint();
     s.sku_index.insert(i);
+    if (!read_exposures(r, s, i, k)) return false;
     if (r.u8() != 1) continue;
     k.alloc = std::make_unique<Allocation>();
     if (!read_allocation(r, s.channels.size(), *k.alloc)) return false;

@@ -11,7 +11,9 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,17 +58,39 @@ struct Allocation {
   bool preempt = false;
 };
 
+
+struct Draw {
+  std::uint32_t bucket = kShared;
+  std::int64_t qty = 0;
+};
+
+using DrawList = absl::InlinedVector<Draw, 1>;
+
+// A listed channel's exposure on one SKU: units set aside for it, drawn from the buckets in its draw
+// order like a hold without a TTL (the draws count in the buckets' `held`). See exposure.cc.
+struct Exposure {
+  std::uint32_t channel = 0;
+  std::int64_t units = 0;       // set aside now (backed by stock)
+  std::int64_t published = -1;  // the quantity last published; -1: never published
+  std::uint64_t pub_seq = 0;    // that publication's seq (0: none)
+  bool stale = false;           // a hold took exposed units: publish again even if the target is the same
+  DrawList draws;               // one entry per bucket, adding up to `units`
+};
+using ExposureList = std::vector<Exposure>;
+
 struct Sku {
   std::string name;
   std::int64_t on_hand = 0;
   std::int64_t safety = 0;
   std::int64_t held = 0;
+  std::int64_t exposed = 0;  // sum of the exposures' units
   std::int64_t shared_free = 0;
   std::int64_t max_per_hold = 0;   // 0: no limit
   std::int64_t low_threshold = 0;  // in force
   bool threshold_explicit = false;
   std::uint64_t version = 0;
   std::unique_ptr<Allocation> alloc;  // null: everything is shared
+  std::unique_ptr<ExposureList> expo;  // null: no exposure entry (no listed channel yet)
 };
 
 struct Channel {
@@ -74,12 +98,15 @@ struct Channel {
   std::int64_t priority = 100;
   std::int64_t ttl_s = 0;
   ChannelState state = ChannelState::active;
+  FrozenReason frozen_reason = FrozenReason::none;  // none while active
+  std::optional<Listing> listing;                   // set: a listed channel
+  std::optional<Webhook> webhook;
+  std::uint64_t pub_last = 0;   // seq of the channel's latest publication (strictly increasing, from 1)
+  std::uint64_t pub_acked = 0;  // highest seq the channel acknowledged
+  std::int64_t exposed = 0;     // units exposed to the channel, all SKUs
+  std::map<std::uint64_t, std::uint32_t> pending;  // unacknowledged publications: seq -> SKU (latest per SKU)
 };
 
-struct Draw {
-  std::uint32_t bucket = kShared;
-  std::int64_t qty = 0;
-};
 
 struct Line {
   std::uint32_t sku = 0;
@@ -89,7 +116,6 @@ struct Line {
 };
 
 using LineList = absl::InlinedVector<Line, 1>;
-using DrawList = absl::InlinedVector<Draw, 1>;
 using RequestedLines = std::vector<std::pair<std::uint32_t, std::int64_t>>;
 
 struct Hold {
@@ -180,6 +206,7 @@ struct Inventory::State {
 
   std::vector<Channel> channels;
   std::vector<std::uint32_t> by_priority;  // channel indices, highest priority (smallest number) first
+  std::vector<std::uint32_t> listed;       // the listed channels in by_priority order
   NameIndex<std::vector<Channel>, NameOfRow> channel_index{&channels};
 
   std::vector<Sku> skus;
@@ -231,14 +258,30 @@ struct Inventory::State {
   Pool& pool_of(Sku& s, std::uint32_t bucket) const;
   // REQUIRES: qty > 0 and avail(s, channel) >= qty (asserted after the draws).
   void take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws, std::uint16_t* n);
-  // REQUIRES: `d` is (part of) a draw of a held hold on `s`: its bucket exists and holds d.qty.
-  void give_back(Sku& s, const Draw& d);
+  // REQUIRES: `d` is (part of) a draw of a held hold on `s` (or of an exposure, with counter
+  // &Sku::exposed): its bucket exists and holds d.qty.
+  void give_back(Sku& s, const Draw& d, std::int64_t Sku::*counter = &Sku::held);
+  std::int64_t bucket_avail(const Sku& s, std::uint32_t channel) const;  // avail() without state or exposure
+  void draw_buckets(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws, std::uint16_t* n);
   void consume(Sku& s, const Draw& d);
   void check_sku(const Sku& s) const;  // aborts (STOCKD_ASSERT) when one of the SKU's invariants is broken
   std::int64_t check_buckets(const Sku& s) const;  // check_sku()'s part for a SKU with an allocation
 
   // batch.cc
   Outcome stock_batch(const StockBatch& c);
+
+  // exposure.cc
+  Exposure* exposure_of(Sku& s, std::uint32_t channel) const;
+  const Exposure* exposure_of(const Sku& s, std::uint32_t channel) const;
+  bool can_draw(const Sku& s, std::uint32_t channel, std::uint32_t bucket) const;
+  bool expose(std::uint32_t sku);  // recomputes every listed channel's exposure of the SKU; true: changed
+  void expose_all();               // expose() for every SKU (a channel rule changed)
+  void take_exposed(Sku& s, std::uint32_t channel, std::int64_t& qty, DrawList& draws, std::uint16_t* n);
+  void release_exposure(Sku& s, Exposure& e, std::int64_t qty);
+  void publish_quantity(std::uint32_t sku, Exposure& e, std::int64_t qty);
+  void cover_deficit(std::uint32_t sku);  // after stock fell: cut exposures to what exists
+  void drop_listing(std::uint32_t channel);
+  Outcome ack_publications(const AckPublications& c);
 
   // holds.cc
   Outcome create_hold(const CreateHold& c);

@@ -35,6 +35,11 @@ inline constexpr std::size_t kBatchBodyBytesMax = 4 << 20;  // 4 MiB
 // (the whole batch is invalid_request): what the journal and snapshots bound a row's sku with.
 inline constexpr std::size_t kBatchSkuBytesMax = 1024;
 inline constexpr std::int64_t kDefaultHoldTtlSeconds = 900;
+inline constexpr std::size_t kUrlLenMax = 2048;           // webhook URL
+inline constexpr std::size_t kSecretLenMax = 256;         // webhook secret
+inline constexpr std::int64_t kFreezeAfterSecondsMax = 30LL * 24 * 3600;
+inline constexpr std::int64_t kDefaultFreezeAfterSeconds = 60;
+inline constexpr std::size_t kPublicationsPageMax = 10'000;  // publications per pull
 inline constexpr std::int64_t kDefaultRetentionMs = 24LL * 3600 * 1000;  // finished holds, adjustment and batch refs
 inline constexpr std::int64_t kDefaultLowStockPermille = 100;           // 10 % of on_hand
 

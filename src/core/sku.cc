@@ -59,6 +59,7 @@ Outcome Inventory::State::set_stock(const PutSku& c, std::string_view reason, st
   }
   if (!s.threshold_explicit && (c.on_hand || is_new || c.low_stock_threshold))
     s.low_threshold = static_cast<std::int64_t>(static_cast<__int128>(s.on_hand) * low_stock_permille / 1000);
+  cover_deficit(idx);
   resize(s);
   ++s.version;
   if (is_new || s.on_hand != old_on_hand) {
@@ -107,6 +108,7 @@ Outcome Inventory::State::adjust(const Adjust& c) {
   s.on_hand = on_hand;
   if (!s.threshold_explicit)
     s.low_threshold = static_cast<std::int64_t>(static_cast<__int128>(s.on_hand) * low_stock_permille / 1000);
+  cover_deficit(idx);
   resize(s);
   ++s.version;
   if (!key.empty()) {

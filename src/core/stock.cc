@@ -17,7 +17,7 @@
 namespace stockd::core {
 
 std::int64_t Inventory::State::total_free(const Sku& s) const {
-  return std::max<std::int64_t>(0, s.on_hand - s.safety - s.held);
+  return std::max<std::int64_t>(0, s.on_hand - s.safety - s.held - s.exposed);
 }
 
 Fence* Inventory::State::fence_of(Sku& s, std::uint32_t channel) const {
@@ -33,9 +33,17 @@ bool lists(const Pool& p, std::uint32_t channel) {
 }
 }  // namespace
 
+// A listed channel may also take its own exposure (exposure.cc); nobody else may.
 std::int64_t Inventory::State::avail(const Sku& s, std::uint32_t channel) const {
+  if (channels[channel].state == ChannelState::frozen) return 0;
+  std::int64_t sum = bucket_avail(s, channel);
+  if (s.expo)
+    if (const Exposure* e = exposure_of(s, channel)) sum += e->units;
+  return sum;
+}
+
+std::int64_t Inventory::State::bucket_avail(const Sku& s, std::uint32_t channel) const {
   const Channel& ch = channels[channel];
-  if (ch.state == ChannelState::frozen) return 0;
   std::int64_t sum = s.shared_free;
   if (!s.alloc) return sum;
   for (const Fence& f : s.alloc->fences) {
@@ -74,12 +82,24 @@ void Inventory::State::resize(Sku& s) {
   s.shared_free = remaining;
 }
 
-// Draw order for `channel`: its fence, the pools it is listed in, shared stock, then (with preempt)
-// the fences of lower-priority channels, lowest priority first. REQUIRES: avail(s, channel) >= qty.
+// A hold's units: a listed channel's own exposure first (exposure.cc), then the buckets in its draw
+// order. REQUIRES: avail(s, channel) >= qty.
 void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws,
                             std::uint16_t* n) {
-  // The precondition avail(s, channel) >= qty is checked at the end, for free: the draws below take
-  // from exactly the buckets avail() adds up, so a short SKU leaves qty > 0.
+  STOCKD_ASSERT(qty > 0);
+  if (s.expo) take_exposed(s, channel, qty, draws, n);
+  if (qty == 0) return;
+  s.held += qty;
+  draw_buckets(s, channel, qty, draws, n);
+}
+
+// Draw order for `channel`: its fence, the pools it is listed in, shared stock, then (with preempt)
+// the fences of lower-priority channels, lowest priority first. The caller counts the units (held or
+// exposed). REQUIRES: qty > 0 and bucket_avail(s, channel) >= qty.
+void Inventory::State::draw_buckets(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws,
+                                    std::uint16_t* n) {
+  // The precondition bucket_avail(s, channel) >= qty is checked at the end, for free: the draws below
+  // take from exactly the buckets bucket_avail() adds up, so a short SKU leaves qty > 0.
   STOCKD_ASSERT(qty > 0);
   auto draw = [&](std::int64_t& free, std::int64_t* bucket_held, std::uint32_t bucket) {
     std::int64_t q = std::min(free, qty);
@@ -90,7 +110,6 @@ void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, Dra
     draws.push_back({bucket, q});
     ++*n;
   };
-  s.held += qty;
   if (s.alloc) {
     if (Fence* f = fence_of(s, channel); f && f->active) draw(f->free, &f->held, kFenceTag | channel);
     for (std::uint32_t slot = 0; slot < s.alloc->pools.size() && qty > 0; ++slot) {
@@ -113,10 +132,10 @@ void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, Dra
 // the bucket they came from if it still exists (an open pool only up to its total), else to shared
 // stock; when safety stock was raised above what is free, only the part that makes the SKU sellable
 // again becomes free.
-void Inventory::State::give_back(Sku& s, const Draw& d) {
-  STOCKD_ASSERT(d.qty > 0 && d.qty <= s.held);
+void Inventory::State::give_back(Sku& s, const Draw& d, std::int64_t Sku::*counter) {
+  STOCKD_ASSERT(d.qty > 0 && d.qty <= s.*counter);
   std::int64_t before = total_free(s);
-  s.held -= d.qty;
+  s.*counter -= d.qty;
   std::int64_t back = total_free(s) - before;
   std::int64_t* target = &s.shared_free;
   if (d.bucket & kPoolTag) {
@@ -184,7 +203,7 @@ std::int64_t Inventory::State::check_buckets(const Sku& s) const {
     free_sum += p.free;
     bucket_held += p.held;
   }
-  STOCKD_ASSERT(bucket_held <= s.held);
+  STOCKD_ASSERT(bucket_held <= s.held + s.exposed);
   return free_sum;
 }
 
@@ -193,9 +212,12 @@ std::int64_t Inventory::State::check_buckets(const Sku& s) const {
 // publish() runs it at the end of every change to a SKU, so every applied command checks the SKUs it
 // touched (check_invariants(), which walks everything, runs only in tests and on snapshot load). The
 // bucket loops are out of line: most SKUs have no allocation, and this stays a few compares for them.
-inline void Inventory::State::check_sku(const Sku& s) const {
-  STOCKD_ASSERT((s.safety | s.held | s.shared_free) >= 0);  // none is negative (held <= on_hand below)
+// Exposures: held + exposed <= on_hand - safety_stock (cover_deficit() cuts exposures when stock falls;
+// only held alone may exceed it, when safety stock was raised while units were held).
+void Inventory::State::check_sku(const Sku& s) const {
+  STOCKD_ASSERT((s.safety | s.held | s.shared_free | s.exposed) >= 0);  // none is negative
   STOCKD_ASSERT(s.held <= s.on_hand && s.on_hand <= limits::kOnHandMax && s.safety <= limits::kOnHandMax);
+  STOCKD_ASSERT(s.exposed == 0 || s.held + s.exposed <= s.on_hand - s.safety);
   std::int64_t free_sum = s.alloc ? s.shared_free + check_buckets(s) : s.shared_free;
   STOCKD_ASSERT(free_sum == total_free(s));
 }
@@ -207,7 +229,9 @@ void Inventory::State::capture(const Sku& s) {
 
 // Emits an availability event per channel whose figure changed since capture(), and low_stock when the
 // SKU's available fell from at or above its threshold to below it.
+// Listed channels' exposures of the SKU are brought to their targets first (exposure.cc).
 void Inventory::State::publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before) {
+  if (!listed.empty()) expose(sku);
   const Sku& s = skus[sku];
   check_sku(s);
   for (std::uint32_t c = 0; c < channels.size(); ++c) {
@@ -232,7 +256,23 @@ void Inventory::State::rebuild_priority_order() {
   for (std::uint32_t i = 0; i < by_priority.size(); ++i) by_priority[i] = i;
   std::stable_sort(by_priority.begin(), by_priority.end(),
                    [&](std::uint32_t a, std::uint32_t b) { return channels[a].priority < channels[b].priority; });
+  listed.clear();
+  for (std::uint32_t c : by_priority)
+    if (channels[c].listing) listed.push_back(c);
 }
+
+namespace {
+// A state change from the delivery side (reason delivery_failing) never overrides a manual freeze.
+void set_state(Channel& ch, ChannelState state, FrozenReason why) {
+  if (why == FrozenReason::delivery_failing) {
+    bool freeze = state == ChannelState::frozen && ch.state == ChannelState::active;
+    bool unfreeze = state == ChannelState::active && ch.frozen_reason == FrozenReason::delivery_failing;
+    if (!freeze && !unfreeze) return;
+  }
+  ch.state = state;
+  ch.frozen_reason = state == ChannelState::frozen ? why : FrozenReason::none;
+}
+}  // namespace
 
 Outcome Inventory::State::put_channel(const PutChannel& c) {
   Outcome out;
@@ -244,14 +284,27 @@ Outcome Inventory::State::put_channel(const PutChannel& c) {
       return out;
     }
     idx = static_cast<std::uint32_t>(channels.size());
-    channels.push_back(Channel{c.channel, 100, limits::kDefaultHoldTtlSeconds, ChannelState::active});
+    Channel& fresh = channels.emplace_back();
+    fresh.name = c.channel;
+    fresh.priority = 100;
+    fresh.ttl_s = limits::kDefaultHoldTtlSeconds;
     channel_index.insert(idx);
   }
   Channel& ch = channels[idx];
+  bool listed_before = !listed.empty();
   if (c.priority) ch.priority = *c.priority;
   if (c.hold_ttl_s) ch.ttl_s = *c.hold_ttl_s;
-  if (c.state) ch.state = *c.state;
+  if (c.state) set_state(ch, *c.state, c.reason.value_or(FrozenReason::manual));
+  if (c.webhook) ch.webhook = *c.webhook;
+  if (c.clear_webhook) ch.webhook.reset();
+  if (c.clear_listing && ch.listing) drop_listing(idx);
+  if (c.listing) ch.listing = *c.listing;
   rebuild_priority_order();
+  // A change of priority, state or listing may move the listed channels' targets (priority order,
+  // freeze, rules, units released by a dropped listing): every SKU is recomputed, O(SKUs x listed
+  // channels). A TTL or webhook change moves nothing.
+  bool moves = c.priority || c.state || c.listing || c.clear_listing;
+  if (moves && (listed_before || !listed.empty())) expose_all();
   Event e;
   e.type = EventType::channel_updated;
   e.channel = idx;

@@ -2,6 +2,7 @@
 // stay valid until its next apply().
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -15,6 +16,21 @@ struct ChannelView {
   std::int64_t priority = 0;
   std::int64_t hold_ttl_s = 0;
   ChannelState state = ChannelState::active;
+  FrozenReason frozen_reason = FrozenReason::none;  // none while active
+  std::optional<Listing> listing;                   // set: a listed channel
+  // The webhook with its secret: the delivery side signs with it; renderers must redact it.
+  std::optional<Webhook> webhook;
+  std::uint64_t last_publication_seq = 0;
+  std::uint64_t acked_publication_seq = 0;
+  std::uint64_t pending_publications = 0;  // unacknowledged (coalesced: at most one per SKU)
+  std::int64_t exposed = 0;                // units exposed to the channel, all SKUs
+};
+
+// One coalesced, unacknowledged publication of a listed channel: "show `quantity` of `sku`".
+struct PublicationView {
+  std::string_view sku;
+  std::int64_t quantity = 0;
+  std::uint64_t seq = 0;
 };
 
 struct FenceView {
@@ -39,7 +55,8 @@ struct SkuView {
   std::int64_t on_hand = 0;
   std::int64_t safety_stock = 0;
   std::int64_t held = 0;
-  std::int64_t available = 0;  // max(0, on_hand - safety_stock - held)
+  std::int64_t available = 0;  // max(0, on_hand - safety_stock - held - exposed)
+  std::int64_t exposed = 0;    // units set aside for listed channels
   std::int64_t max_per_hold = 0;         // 0: no limit
   std::int64_t low_stock_threshold = 0;  // in force (explicit or 10 % of on_hand)
   bool low_stock_threshold_explicit = false;
@@ -47,6 +64,8 @@ struct SkuView {
   struct ChannelAvailable {
     std::string_view channel;
     std::int64_t available = 0;
+    std::int64_t published = -1;  // listed channels: the quantity last published (-1: direct channel)
+    std::int64_t exposed = 0;     // listed channels: units set aside now (> published until an ack)
   };
   std::vector<ChannelAvailable> channels;  // every channel, in index order
   std::vector<FenceView> fences;

@@ -113,6 +113,33 @@ void encode_command_body(const core::Command& cmd, std::string& out) {
           if (c.priority) f.num("priority", *c.priority);
           if (c.hold_ttl_s) f.num("hold_ttl_s", *c.hold_ttl_s);
           if (c.state) f.str("state", core::channel_state_name(*c.state));
+          if (c.clear_listing) {
+            f.key("listing");
+            out += "null";
+          } else if (c.listing) {
+            f.key("listing");
+            Fields l{out};
+            out += '{';
+            l.num("percent", c.listing->percent);
+            l.num("buffer", c.listing->buffer);
+            l.clearable("cap", c.listing->cap);
+            l.num("min", c.listing->min);
+            out += '}';
+          }
+          if (c.clear_webhook) {
+            f.key("webhook");
+            out += "null";
+          } else if (c.webhook) {
+            f.key("webhook");
+            Fields w{out};
+            out += '{';
+            w.str("url", c.webhook->url);
+            w.str("secret", c.webhook->secret);
+            w.num("freeze_after_s", c.webhook->freeze_after_s);
+            out += '}';
+          }
+        } else if constexpr (std::is_same_v<T, core::AckPublications>) {
+          f.num("seq", static_cast<std::int64_t>(c.seq));
         } else if constexpr (std::is_same_v<T, core::PutSku>) {
           if (c.on_hand) f.num("on_hand", *c.on_hand);
           if (c.safety_stock) f.num("safety_stock", *c.safety_stock);

@@ -253,6 +253,47 @@ Code get_pool(const std::string& name, const json& v, core::PoolSpec* p, Ctx& ct
 }
 
 
+// "listing":{"percent":100,"buffer":0,"cap":null,"min":0}: every field optional (those defaults).
+Code get_listing(const json& v, core::Listing* l, Ctx& ctx) {
+  if (!v.is_object()) return ctx.fail("listing must be null or {\"percent\",\"buffer\",\"cap\",\"min\"}");
+  for (const auto& [k, x] : v.items()) {
+    Code c = Code::ok;
+    if (k == "percent") c = get_int(x, "listing.percent", 0, 100, &l->percent, ctx);
+    else if (k == "buffer") c = get_int(x, "listing.buffer", 0, limits::kOnHandMax, &l->buffer, ctx);
+    else if (k == "min") c = get_int(x, "listing.min", 0, limits::kOnHandMax, &l->min, ctx);
+    else if (k == "cap" && x.is_null()) l->cap = -1;
+    else if (k == "cap") c = get_int(x, "listing.cap", 0, limits::kOnHandMax, &l->cap, ctx);
+    else c = unknown("listing." + k, ctx);
+    if (c != Code::ok) return c;
+  }
+  return Code::ok;
+}
+
+// "webhook":{"url":"http://...","secret":"...","freeze_after_s":60}: url and secret required.
+Code get_webhook(const json& v, core::Webhook* w, Ctx& ctx) {
+  if (!v.is_object()) return ctx.fail("webhook must be null or {\"url\",\"secret\",\"freeze_after_s\"}");
+  bool have_url = false, have_secret = false;
+  for (const auto& [k, x] : v.items()) {
+    Code c = Code::ok;
+    if ((k == "url" || k == "secret") && !x.is_string()) {
+      c = ctx.fail("webhook." + k + " must be a string");
+    } else if (k == "url") {
+      w->url = x.get_ref<const std::string&>();
+      have_url = true;
+    } else if (k == "secret") {
+      w->secret = x.get_ref<const std::string&>();
+      have_secret = true;
+    } else if (k == "freeze_after_s") {
+      c = get_int(x, "webhook.freeze_after_s", 1, limits::kFreezeAfterSecondsMax, &w->freeze_after_s, ctx);
+    } else {
+      c = unknown("webhook." + k, ctx);
+    }
+    if (c != Code::ok) return c;
+  }
+  if (!have_url || !have_secret) return ctx.fail("webhook needs url and secret");
+  return Code::ok;
+}
+
 // The decoders proper: Code::ok, or Code::invalid_request with the message in *error.
 
 Code put_channel_code(std::string_view channel, std::string_view body, core::Command* out, std::string* error) {
@@ -273,6 +314,12 @@ Code put_channel_code(std::string_view channel, std::string_view body, core::Com
       if (v == "active") cmd.state = core::ChannelState::active;
       else if (v == "frozen") cmd.state = core::ChannelState::frozen;
       else c = ctx.fail("state must be \"active\" or \"frozen\"");
+    } else if (k == "listing") {
+      if (v.is_null()) cmd.clear_listing = true;
+      else c = get_listing(v, &cmd.listing.emplace(), ctx);
+    } else if (k == "webhook") {
+      if (v.is_null()) cmd.clear_webhook = true;
+      else c = get_webhook(v, &cmd.webhook.emplace(), ctx);
     } else {
       c = unknown(k, ctx);
     }
@@ -425,6 +472,25 @@ Code release_code(std::string_view id, std::string_view body, core::Command* out
   return finish(core::ReleaseHold{std::string(id)}, out, ctx);
 }
 
+Code ack_code(std::string_view channel, std::string_view body, core::Command* out, std::string* error) {
+  Ctx ctx{error};
+  json doc;
+  if (check_path_id(channel, "channel", ctx) != Code::ok || parse_object(body, true, &doc, ctx) != Code::ok)
+    return Code::invalid_request;
+  core::AckPublications cmd;
+  cmd.channel = channel;
+  bool have_seq = false;
+  for (const auto& [k, v] : doc.items()) {
+    if (k != "seq") return unknown(k, ctx);
+    std::int64_t seq = 0;
+    if (get_int(v, k, 0, std::numeric_limits<std::int64_t>::max(), &seq, ctx) != Code::ok) return Code::invalid_request;
+    cmd.seq = static_cast<std::uint64_t>(seq);
+    have_seq = true;
+  }
+  if (!have_seq) return ctx.fail("seq is required");
+  return finish(std::move(cmd), out, ctx);
+}
+
 Code extend_code(std::string_view id, std::string_view body, core::Command* out, std::string* error) {
   Ctx ctx{error};
   json doc;
@@ -547,6 +613,10 @@ core::Status decode_confirm(std::string_view id, std::string_view body, core::Co
 
 core::Status decode_release(std::string_view id, std::string_view body, core::Command* out) {
   return status_of([&](std::string* e) { return release_code(id, body, out, e); });
+}
+
+core::Status decode_ack_publications(std::string_view channel, std::string_view body, core::Command* out) {
+  return status_of([&](std::string* e) { return ack_code(channel, body, out, e); });
 }
 
 core::Status decode_extend(std::string_view id, std::string_view body, core::Command* out) {

@@ -60,6 +60,8 @@ core::Status decode_confirm(std::string_view id, std::string_view body, core::Co
 core::Status decode_release(std::string_view id, std::string_view body, core::Command* out);
 // POST /v1/holds/{id}/extend  {"ttl_s":N}
 core::Status decode_extend(std::string_view id, std::string_view body, core::Command* out);
+// POST /v1/channels/{channel}/publications/ack {"seq":N}
+core::Status decode_ack_publications(std::string_view channel, std::string_view body, core::Command* out);
 
 // POST /v1/stock/batches  {"ref" (optional),"reason" (required: received | cycle_count | damaged |
 // returned | correction | other),"atomic" (optional, false),"rows":[{"sku","on_hand"|"delta",
@@ -81,7 +83,11 @@ void render_snapshot(std::string& out, std::uint64_t lsn);      // {"snapshot":{
 // An Outcome's error with the contract's details (insufficient_stock: sku, requested, available;
 // limit_exceeded: sku, requested, max_per_hold). REQUIRES: !o.ok().
 void render_outcome_error(std::string& out, const core::Outcome& o);
-void render_channel(std::string& out, const core::ChannelView& c);
+void render_channel(std::string& out, const core::ChannelView& c);  // the webhook secret redacted
+// {"publications":[{"sku","quantity","seq"}],"next":SEQ}
+// POST /v1/channels/{c}/publications/ack: {"channel","acked_seq","last_publication_seq"}
+void render_ack(std::string& out, const core::ChannelView& c);
+void render_publications(std::string& out, std::span<const core::PublicationView> pubs, std::uint64_t next);
 void render_channel_list(std::string& out, const core::Inventory& inv);  // {"channels":[...]}
 void render_channel_list(std::string& out, std::span<const core::ChannelView> channels);
 void render_sku(std::string& out, const core::SkuView& v);

@@ -129,6 +129,70 @@ void render_channel(std::string& out, const core::ChannelView& c) {
   field(out, "hold_ttl_s", c.hold_ttl_s);
   out += ',';
   field(out, "state", core::channel_state_name(c.state));
+  out += ",\"frozen_reason\":";
+  if (c.state == core::ChannelState::active) out += "null";
+  else if (c.frozen_reason == core::FrozenReason::none) out += "\"manual\"";  // a store that keeps no reason
+  else append_string(out, core::frozen_reason_name(c.frozen_reason));
+  out += ",\"listing\":";
+  if (c.listing) {
+    out += '{';
+    field(out, "percent", c.listing->percent);
+    out += ',';
+    field(out, "buffer", c.listing->buffer);
+    out += ",\"cap\":";
+    if (c.listing->cap >= 0) append_int(out, c.listing->cap);
+    else out += "null";
+    out += ',';
+    field(out, "min", c.listing->min);
+    out += ",\"last_publication_seq\":";
+    core::json::append_uint(out, c.last_publication_seq);
+    out += ",\"acked_seq\":";
+    core::json::append_uint(out, c.acked_publication_seq);
+    out += ",\"pending\":";
+    core::json::append_uint(out, c.pending_publications);
+    out += ',';
+    field(out, "exposed", c.exposed);
+    out += '}';
+  } else {
+    out += "null";
+  }
+  out += ",\"webhook\":";
+  if (c.webhook) {
+    out += '{';
+    field(out, "url", c.webhook->url);
+    out += ",\"secret\":\"***\",";  // never shown
+    field(out, "freeze_after_s", c.webhook->freeze_after_s);
+    out += '}';
+  } else {
+    out += "null";
+  }
+  out += '}';
+}
+
+void render_ack(std::string& out, const core::ChannelView& c) {
+  out += '{';
+  field(out, "channel", c.name);
+  out += ",\"acked_seq\":";
+  core::json::append_uint(out, c.acked_publication_seq);
+  out += ",\"last_publication_seq\":";
+  core::json::append_uint(out, c.last_publication_seq);
+  out += '}';
+}
+
+void render_publications(std::string& out, std::span<const core::PublicationView> pubs, std::uint64_t next) {
+  out += "{\"publications\":[";
+  for (std::size_t i = 0; i < pubs.size(); ++i) {
+    if (i) out += ',';
+    out += '{';
+    field(out, "sku", pubs[i].sku);
+    out += ',';
+    field(out, "quantity", pubs[i].quantity);
+    out += ",\"seq\":";
+    core::json::append_uint(out, pubs[i].seq);
+    out += '}';
+  }
+  out += "],\"next\":";
+  core::json::append_uint(out, next);
   out += '}';
 }
 
@@ -159,12 +223,20 @@ void render_sku(std::string& out, const core::SkuView& v) {
   field(out, "held", v.held);
   out += ',';
   field(out, "available", v.available);
+  out += ',';
+  field(out, "exposed", v.exposed);
   out += ",\"channels\":{";
   for (std::size_t i = 0; i < v.channels.size(); ++i) {
     if (i) out += ',';
     append_key(out, v.channels[i].channel);
     out += '{';
     field(out, "available", v.channels[i].available);
+    if (v.channels[i].published >= 0) {
+      out += ',';
+      field(out, "published", v.channels[i].published);
+      out += ',';
+      field(out, "exposed", v.channels[i].exposed);
+    }
     out += '}';
   }
   out += "},\"version\":";

@@ -73,6 +73,13 @@ void render_event(const EventRecord& r, std::string& out) {
     case core::EventType::channel_updated:
       str(out, "channel", r.channel);
       break;
+    case core::EventType::exposure_deficit:
+      str(out, "sku", r.sku);
+      str(out, "channel", r.channel);
+      num(out, "on_hand", r.on_hand);
+      num(out, "exposed", r.available);   // the channel's exposure left after the cut
+      num(out, "deficit", -r.delta);      // units it lost (published but no longer backed)
+      break;
     default:  // a type added to the core later: everything it might carry
       if (!r.sku.empty()) str(out, "sku", r.sku);
       if (!r.channel.empty()) str(out, "channel", r.channel);

@@ -118,6 +118,13 @@ bool ClusterWorker::http_write(ClusterConn& c, const HttpRequest& req, const Pri
   if (w.view == WriteView::batch) {  // docs/cluster.md: stock batches are on the embedded store only
     return finish(not_implemented(c, "stock batches are not supported by the cluster store", ka));
   }
+  // Listed channels live in the embedded store's core only (docs/channels.md): no second copy here.
+  if (std::holds_alternative<core::AckPublications>(w.command) && w.status.ok())
+    return finish(not_implemented(c, "publications are not available on the cluster store yet", ka));
+  if (const auto* pc = std::get_if<core::PutChannel>(&w.command);
+      pc && w.status.ok() && (pc->listing || pc->clear_listing || pc->webhook || pc->clear_webhook))
+    return finish(http_error(c, core::Code::invalid_request,
+                             "listing and webhook are not available on the cluster store yet (embedded store only)", ka));
   core::Outcome unknown_hold;  // ok unless a non-admin's hold was looked up and is unknown
   if (!w.hold_id.empty()) {
     bool other_channel = false;
@@ -143,7 +150,8 @@ bool ClusterWorker::http_write(ClusterConn& c, const HttpRequest& req, const Pri
       net::render_hold(body, r.hold.view());
       if (o.created) status = 201;
       break;
-    case WriteView::batch: break;  // answered 501 above
+    case WriteView::batch:  // answered 501 above
+    case WriteView::ack: break;
   }
   std::size_t begin = c.out.size();
   http_reply(c, status, body, ka);

@@ -14,8 +14,9 @@ struct Conn : ConnBase {
   bool waiting_batch = false;    // parsing stopped at a request that waits for the current batch
   bool in_dirty = false;         // listed in Server::dirty_
   bool want_out = false;         // EPOLLOUT armed
-  // long poll parked on GET /v1/events
+  // long poll parked on GET /v1/events, or on GET /v1/channels/{c}/publications (poll_channel set)
   bool polling = false;
+  std::uint32_t poll_channel = 0xffffffffu;  // core::kNoIndex: the events feed
   std::uint64_t poll_after = 0;
   std::size_t poll_limit = 0;
   std::int64_t poll_deadline_ms = 0;

@@ -53,7 +53,7 @@ bool EventFeed::load(std::string_view in) {
     net::EventRecord e;
     e.seq = r.varint();
     std::uint8_t type = r.u8();
-    if (type > static_cast<std::uint8_t>(core::EventType::channel_updated)) return false;
+    if (type > static_cast<std::uint8_t>(core::EventType::exposure_deficit)) return false;
     e.type = static_cast<core::EventType>(type);
     e.at_ms = r.svarint();
     e.sku = r.str(kTextMax);

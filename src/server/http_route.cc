@@ -56,6 +56,8 @@ constexpr EmbeddedOnlyShape kEmbeddedOnly[] = {
     {"GET", {"v1", "events"}, {"GET /v1/events", "the events feed is not available on the cluster store; use the ledger (PostgreSQL stock_movements)", -1}},
     {"GET", {"v1", "movements"}, {"GET /v1/movements", "the movements history is not available on the cluster store; use the ledger (PostgreSQL "
                                           "stock_movements)", -1}},
+    {"GET", {"v1", "channels", "*", "publications"},
+     {"GET /v1/channels/{channel}/publications", "publications are not available on the cluster store", 2}},
     {"GET", {"v1", "alerts"}, {"GET /v1/alerts", kOutbound, -1}},
     {"PUT", {"v1", "alerts"}, {"PUT /v1/alerts", kOutbound, -1}},
     {"POST", {"v1", "alerts", "test"}, {"POST /v1/alerts/test", kOutbound, -1}},
@@ -128,6 +130,11 @@ bool match_write_route(const HttpRequest& req, const std::vector<std::string_vie
     w->view = WriteView::channel;
     if (admin_only("PUT /v1/channels/{channel}"))
       w->status = net::decode_put_channel(parts[2], req.body, &w->command);
+  } else if (route_is(req, parts, "POST", {"v1", "channels", "*", "publications", "ack"})) {
+    w->route = "POST /v1/channels/{channel}/publications/ack";
+    w->view = WriteView::ack;
+    w->forbidden = !who.may_act_for(parts[2]);
+    if (!w->forbidden) w->status = net::decode_ack_publications(parts[2], req.body, &w->command);
   } else if (route_is(req, parts, "PUT", {"v1", "skus", "*"})) {
     if (admin_only("PUT /v1/skus/{sku}")) w->status = net::decode_put_sku(parts[2], req.body, &w->command);
   } else if (route_is(req, parts, "POST", {"v1", "skus", "*", "adjustments"})) {

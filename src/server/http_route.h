@@ -70,7 +70,8 @@ struct EmbeddedOnlyRoute {
 const EmbeddedOnlyRoute* match_embedded_only_route(const HttpRequest& req, const std::vector<std::string_view>& parts);
 
 // What a successful write answers with.
-enum class WriteView : std::uint8_t { channel, sku, hold, batch };  // batch: core::Outcome::batch
+enum class WriteView : std::uint8_t { channel, sku, hold, batch, ack };  // batch: core::Outcome::batch;
+                                                                         // ack: the channel's publication seqs
 
 // A write route decoded.
 struct HttpWrite {

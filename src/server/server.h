@@ -87,6 +87,7 @@ class Server {
   void http_error(Conn& c, core::Code code, const std::string& message, bool keep_alive);
   void http_deliver(Conn& c, const Pending& p, const core::Outcome& out);
   void answer_poll(Conn& c);
+  bool poll_ready(const Conn& c) const;  // the parked poll has something to answer
   void answer_polls();
   void render_metrics(std::string& out) const;
 

@@ -197,18 +197,27 @@ std::optional<bool> Server::http_read(HttpCall& h, const Principal& who) {
 // The event feed and the admin actions (snapshot, reconcile).
 std::optional<bool> Server::http_admin(HttpCall& h, const Principal& who) {
   Conn& c = h.c;
-  if (h.is("GET", {"v1", "events"})) {
-    const char* r = "GET /v1/events";
-    if (!who.admin()) return h.forbidden(r);
+  bool events = h.is("GET", {"v1", "events"});
+  if (events || h.is("GET", {"v1", "channels", "*", "publications"})) {
+    const char* r = events ? "GET /v1/events" : "GET /v1/channels/{channel}/publications";
+    std::uint32_t ch = core::kNoIndex;
+    if (events && !who.admin()) return h.forbidden(r);
+    if (!events) {
+      if (!who.may_act_for(h.parts[2])) return h.forbidden(r);
+      ch = engine_.inventory().find_channel(h.parts[2]);
+      if (ch == core::kNoIndex)
+        return h.fail(r, core::Code::unknown_channel, "unknown channel " + std::string(h.parts[2]));
+    }
     std::int64_t after = 0, limit = 100, wait_s = 0;
     if (!query_int(h.req, "after", 0, INT64_MAX, &after) || !query_int(h.req, "limit", 1, kEventsLimitMax, &limit) ||
         !query_int(h.req, "wait_s", 0, kWaitSecondsMax, &wait_s))
       return h.fail(r, core::Code::invalid_request, "after >= 0, limit 1..10000, wait_s 0..60");
+    c.poll_channel = ch;
     c.poll_after = static_cast<std::uint64_t>(after);
     c.poll_limit = static_cast<std::size_t>(limit);
     c.poll_keep_alive = h.ka;
     c.poll_start_us = h.start;
-    if (feed_.last_seq() > c.poll_after || wait_s == 0) {
+    if (poll_ready(c) || wait_s == 0) {
       answer_poll(c);
     } else {
       c.polling = true;
@@ -318,28 +327,44 @@ void Server::http_deliver(Conn& c, const Pending& p, const core::Outcome& o) {
       case WriteView::batch:
         net::render_batch(body, *o.batch, inv);
         if (o.batch->failed) status = 409;
+        break;
+      case WriteView::ack: net::render_ack(body, inv.channel(o.index)); break;
     }
   }
   http_reply(c, status, body, p.keep_alive);
   metrics_.request(p.route, status, now_us() - p.start_us);
 }
 
+bool Server::poll_ready(const Conn& c) const {
+  if (c.poll_channel == core::kNoIndex) return feed_.last_seq() > c.poll_after;
+  const core::Inventory& inv = engine_.inventory();
+  return inv.last_publication_seq(c.poll_channel) > c.poll_after &&
+         !inv.publications(c.poll_channel, c.poll_after, 1).empty();
+}
+
 void Server::answer_poll(Conn& c) {
   std::string body;
-  feed_.render_page(c.poll_after, c.poll_limit, body);
+  const char* route = "GET /v1/events";
+  if (c.poll_channel == core::kNoIndex) {
+    feed_.render_page(c.poll_after, c.poll_limit, body);
+  } else {
+    route = "GET /v1/channels/{channel}/publications";
+    std::vector<core::PublicationView> pubs =
+        engine_.inventory().publications(c.poll_channel, c.poll_after, c.poll_limit);
+    net::render_publications(body, pubs, pubs.empty() ? c.poll_after : pubs.back().seq);
+  }
   http_reply(c, 200, body, c.poll_keep_alive);
-  metrics_.request("GET /v1/events", 200, now_us() - c.poll_start_us);
+  metrics_.request(route, 200, now_us() - c.poll_start_us);
   c.polling = false;
 }
 
 void Server::answer_polls() {
   if (polls_.empty()) return;
   std::int64_t now = now_ms();
-  std::uint64_t last = feed_.last_seq();
   std::vector<Conn*> still;
   for (Conn* c : polls_) {
     if (c->fd < 0) continue;
-    if (last > c->poll_after || now >= c->poll_deadline_ms) {
+    if (poll_ready(*c) || now >= c->poll_deadline_ms) {
       answer_poll(*c);
       if (c->pending_output() > 0 && !c->in_dirty) {
         c->in_dirty = true;

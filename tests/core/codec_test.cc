@@ -11,8 +11,11 @@ namespace {
 
 // Field-by-field equality of commands (the structs have no operator==).
 bool same(const PutChannel& a, const PutChannel& b) {
-  return a.channel == b.channel && a.priority == b.priority && a.hold_ttl_s == b.hold_ttl_s && a.state == b.state;
+  return a.channel == b.channel && a.priority == b.priority && a.hold_ttl_s == b.hold_ttl_s && a.state == b.state &&
+         a.reason == b.reason && a.listing == b.listing && a.clear_listing == b.clear_listing &&
+         a.webhook == b.webhook && a.clear_webhook == b.clear_webhook;
 }
+bool same(const AckPublications& a, const AckPublications& b) { return a.channel == b.channel && a.seq == b.seq; }
 bool same(const PutSku& a, const PutSku& b) {
   return a.sku == b.sku && a.on_hand == b.on_hand && a.safety_stock == b.safety_stock &&
          a.max_per_hold == b.max_per_hold && a.low_stock_threshold == b.low_stock_threshold;
@@ -97,6 +100,16 @@ std::vector<Command> every_command() {
   b.reason = StockReason::other;
   b.atomic = true;
   all.push_back(b);
+  PutChannel listed{"tmall", 2, 900, ChannelState::frozen};
+  listed.reason = FrozenReason::delivery_failing;
+  listed.listing = Listing{80, 2, 40, 1};
+  listed.webhook = Webhook{"https://example.com/hook?x=1", "k", 5};
+  all.push_back(listed);
+  PutChannel cleared{"tmall", std::nullopt, std::nullopt, std::nullopt};
+  cleared.clear_listing = true;
+  cleared.clear_webhook = true;
+  all.push_back(cleared);
+  all.push_back(AckPublications{"tmall", 1'000'000'000'000ULL});
   return all;
 }
 
@@ -171,10 +184,10 @@ TEST(CodecTest, MalformedPayloadsAreRejected) {
   };
   std::vector<Case> cases = {
       {"empty", ""},
-      {"unknown version", payload({2, 0, 10})},
+      {"unknown version", payload({3, 0, 10})},
       {"version 0", payload({0, 0, 10})},
       {"tag 0", payload({1, 0, 0})},
-      {"tag past the last command", payload({1, 0, 12})},
+      {"tag past the last command", payload({1, 0, 14})},
       {"tag 255", payload({1, 0, 255})},
       {"varint of 11 bytes", payload({1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 10})},
       {"string longer than the payload", payload({1, 0, 8, 5, 'a', 'b'})},

@@ -1,5 +1,7 @@
 // The worked examples of docs/allocation.md, step by step with the same numbers. If one of these
 // fails, either the core or the document is wrong: fix the one that disagrees with the rules.
+#include <map>
+
 #include "core_test_util.h"
 
 namespace stockd::core::testing {
@@ -190,5 +192,69 @@ TEST_F(DocsExamplesTest, LowStockAlert) {
   EXPECT_TRUE(of_type(EventType::low_stock).empty());
 }
 
+// docs/allocation.md, "Three marketplaces share 100 units".
+class ListedExampleTest : public CoreTest {
+ protected:
+  struct Row {
+    std::int64_t on_hand, held, exposed, available;
+    std::int64_t tmall_pub, tmall_exp, jd_pub, jd_exp, douyin_pub, douyin_exp;
+  };
+  void list(const std::string& ch, std::int64_t priority, Listing l) {
+    PutChannel c;
+    c.channel = ch;
+    c.priority = priority;
+    c.listing = l;
+    ASSERT_EQ(run(c).code, Code::ok);
+  }
+  void ack(const std::string& ch) {
+    ASSERT_EQ(run(AckPublications{ch, inv.last_publication_seq(inv.find_channel(ch))}).code, Code::ok);
+  }
+  void expect(const char* step, const Row& r) {
+    SCOPED_TRACE(step);
+    SkuView v = view("CUP");
+    EXPECT_EQ(v.on_hand, r.on_hand);
+    EXPECT_EQ(v.held, r.held);
+    EXPECT_EQ(v.exposed, r.exposed);
+    EXPECT_EQ(v.available, r.available);
+    EXPECT_EQ(avail("CUP", "app"), r.available);
+    std::map<std::string_view, std::pair<std::int64_t, std::int64_t>> got;
+    for (const auto& c : v.channels) got[c.channel] = {c.published, c.exposed};
+    EXPECT_EQ(got["tmall"], std::make_pair(r.tmall_pub, r.tmall_exp));
+    EXPECT_EQ(got["jd"], std::make_pair(r.jd_pub, r.jd_exp));
+    EXPECT_EQ(got["douyin"], std::make_pair(r.douyin_pub, r.douyin_exp));
+  }
+};
+
+TEST_F(ListedExampleTest, ThreeMarketplaces) {
+  channel("app", 4);
+  set("CUP", 100);
+  list("tmall", 1, Listing{50, 0, -1, 0});
+  list("jd", 2, Listing{50, 5, -1, 0});
+  list("douyin", 3, Listing{100, 0, 20, 5});
+  expect("1 listed", {100, 0, 90, 10, 50, 50, 20, 20, 20, 20});
+  ASSERT_EQ(sale("t1", "tmall", {{"CUP", 30}}).code, Code::ok);
+  expect("2 tmall sells 30", {70, 0, 70, 0, 30, 30, 12, 20, 15, 20});
+  ack("jd");
+  expect("3 jd acks", {70, 0, 67, 3, 35, 35, 12, 12, 20, 20});
+  ack("douyin");
+  expect("3 douyin acks", {70, 0, 67, 3, 35, 35, 12, 12, 20, 20});
+  ASSERT_EQ(adjust("CUP", 30, "RCV-1", "received").code, Code::ok);
+  expect("4 receipt", {100, 0, 90, 10, 50, 50, 20, 20, 20, 20});
+  ASSERT_EQ(hold("a1", "app", {{"CUP", 10}}).code, Code::ok);
+  expect("5 app holds 10", {100, 10, 90, 0, 45, 50, 15, 20, 20, 20});
+  ack("tmall");
+  expect("6 tmall acks", {100, 10, 85, 5, 45, 45, 17, 20, 20, 20});
+  ack("jd");
+  expect("6 jd acks", {100, 10, 82, 8, 45, 45, 17, 17, 20, 20});
+  ASSERT_EQ(adjust("CUP", -60, "DMG-1", "damaged").code, Code::ok);
+  EXPECT_EQ(of_type(EventType::exposure_deficit).size(), 3u);
+  expect("7 damaged", {40, 10, 30, 0, 15, 30, 0, 0, 0, 0});
+  ack("tmall");
+  ack("jd");
+  ack("douyin");
+  expect("8 acks", {40, 10, 30, 0, 15, 15, 2, 2, 13, 13});
+}
+
 }  // namespace
+
 }  // namespace stockd::core::testing

@@ -83,6 +83,33 @@ TEST(DecodePutChannel, Fields) {
   bad(channel_put(), "", "body");
 }
 
+TEST(DecodePutChannel, ListingAndWebhook) {
+  auto c = ok<core::PutChannel>(
+      channel_put(), R"({"listing":{"percent":80,"buffer":2,"cap":null,"min":1},"webhook":{"url":"http://h/x","secret":"s"}})");
+  ASSERT_TRUE(c.listing && c.webhook);
+  EXPECT_EQ(*c.listing, (core::Listing{80, 2, -1, 1}));
+  EXPECT_EQ(c.webhook->freeze_after_s, 60);  // the documented default
+  auto d = ok<core::PutChannel>(channel_put(), R"({"listing":{"cap":5},"webhook":null})");
+  EXPECT_EQ(*d.listing, (core::Listing{100, 0, 5, 0}));
+  EXPECT_TRUE(d.clear_webhook);
+  auto e = ok<core::PutChannel>(channel_put(), R"({"listing":null})");
+  EXPECT_TRUE(e.clear_listing);
+  bad(channel_put(), R"({"listing":{"percent":101}})", "listing.percent");
+  bad(channel_put(), R"({"listing":{"colour":1}})", "listing.colour");
+  bad(channel_put(), R"({"webhook":{"url":"http://h"}})", "secret");
+  bad(channel_put(), R"({"webhook":{"url":"mailto:x","secret":"s"}})", "webhook.url");
+  bad(channel_put(), R"({"webhook":{"url":"http://h","secret":"s","freeze_after_s":0}})", "freeze_after_s");
+}
+
+TEST(DecodeAckPublications, Seq) {
+  auto ack = [](std::string_view b, Command* c) { return decode_ack_publications("tmall", b, c); };
+  auto a = ok<core::AckPublications>(ack, R"({"seq":12})");
+  EXPECT_EQ(a.channel, "tmall");
+  EXPECT_EQ(a.seq, 12u);
+  bad(ack, "{}", "seq");
+  bad(ack, R"({"seq":-1})", "seq");
+}
+
 TEST(DecodePutSku, ClearingFields) {
   auto s = ok<core::PutSku>(sku_put(), R"({"on_hand":100,"safety_stock":5,"max_per_hold":2,"low_stock_threshold":7})");
   EXPECT_EQ(s.sku, "A");

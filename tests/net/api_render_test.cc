@@ -216,7 +216,18 @@ TEST_F(RenderTest, AvailabilityListsUnknownSkusOnce) {
 TEST_F(RenderTest, Channels) {
   std::string out;
   render_channel(out, inv.channel(inv.find_channel("douyin")));
-  EXPECT_EQ(out, R"({"channel":"douyin","priority":3,"hold_ttl_s":900,"state":"frozen"})");
+  EXPECT_EQ(out, R"({"channel":"douyin","priority":3,"hold_ttl_s":900,"state":"frozen","frozen_reason":"manual",)"
+                 R"("listing":null,"webhook":null})");
+  core::ChannelView listed = inv.channel(inv.find_channel("douyin"));
+  listed.state = core::ChannelState::active;
+  listed.listing = core::Listing{50, 1, -1, 2};
+  listed.webhook = core::Webhook{"http://h/x", "top-secret", 60};
+  out.clear();
+  render_channel(out, listed);
+  EXPECT_EQ(out.find("top-secret"), std::string::npos) << out;  // the secret is never shown
+  EXPECT_EQ(parse(out)["listing"]["cap"], nullptr);
+  EXPECT_EQ(parse(out)["frozen_reason"], nullptr);
+  EXPECT_EQ(parse(out)["webhook"]["secret"], "***");
   out.clear();
   render_channel_list(out, inv);
   EXPECT_EQ(parse(out)["channels"].size(), 3u);

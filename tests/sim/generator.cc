@@ -483,6 +483,7 @@ struct Describe {
   void operator()(const core::ReleaseHold& c) { os << "ReleaseHold " << c.id; }
   void operator()(const core::ExtendHold& c) { os << "ExtendHold " << c.id << " ttl_s=" << c.ttl_s; }
   void operator()(const core::Tick&) { os << "Tick"; }
+  void operator()(const core::AckPublications& c) { os << "AckPublications " << c.channel << " seq=" << c.seq; }
   void operator()(const core::Configure& c) {
     os << "Configure retention_ms=" << c.retention_ms << " permille=" << c.low_stock_permille;
   }

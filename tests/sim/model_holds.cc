@@ -354,6 +354,7 @@ struct Valid {
       if (r.sku.size() > 1024) return false;
     return true;
   }
+  bool operator()(const core::AckPublications& c) const { return ident(c.channel); }
   bool operator()(const core::Configure& c) const {
     return in(c.retention_ms, 0, 365LL * 24 * 3600 * 1000) && in(c.low_stock_permille, 0, 1000);
   }

@@ -1,0 +1,251 @@
+// Exposures of listed channels (docs/allocation.md, "Listed channels"; docs/channels.md).
+//
+// A listed channel (a marketplace that sells against the number it was last told) gets, per SKU, an
+// exposure: units set aside for it, drawn from the buckets in its draw order like a hold without a TTL,
+// and a publication of that quantity. Units exposed to one channel are not available to any other, so
+// held + exposed <= on_hand - safety_stock (check_sku()).
+//
+// Target of channel C on a SKU: t = floor(percent * d / 100) - buffer, at most cap, 0 below min, never
+// below 0, where d = what C could hold if it had no exposure (the free units of its buckets + its own
+// exposure). expose() serves the listed channels in priority order (equal priorities in creation order):
+//   t > units : the difference is drawn from the buckets at once (raise at once) and published;
+//   t < units : t is published, the units stay until the channel acknowledges that publication (the
+//               marketplace may sell them until then); ack_publications() then releases the excess;
+//   a frozen channel's exposure is never raised.
+// expose() runs from publish(), i.e. after every command for the SKUs it touched, and for every SKU
+// when a channel changes (expose_all()). With no listed channel none of this runs.
+//
+// A hold or sale of a listed channel takes its exposure first (take_exposed()), so a sale of published
+// units never fails. Stock set or adjusted below what is exposed cuts the exposures, lowest priority
+// first (cover_deficit()), and emits exposure_deficit: the physical units are gone.
+//
+// Publications: per channel a seq (from 1, strictly increasing) and a coalesced map of the
+// unacknowledged ones, seq -> SKU, holding only the latest publication per SKU.
+#include <algorithm>
+
+#include "core/assert.h"
+#include "core/inventory_state.h"
+
+namespace stockd::core {
+namespace {
+
+std::int64_t target_of(const Listing& l, std::int64_t d) {
+  std::int64_t t = static_cast<std::int64_t>(static_cast<__int128>(l.percent) * d / 100) - l.buffer;
+  if (l.cap >= 0) t = std::min(t, l.cap);
+  if (t < l.min) t = 0;
+  return std::max<std::int64_t>(t, 0);
+}
+
+// Adds a draw to an exposure's list, one entry per bucket.
+void merge_draw(DrawList& draws, const Draw& d) {
+  for (Draw& x : draws)
+    if (x.bucket == d.bucket) {
+      x.qty += d.qty;
+      return;
+    }
+  draws.push_back(d);
+}
+
+}  // namespace
+
+Exposure* Inventory::State::exposure_of(Sku& s, std::uint32_t channel) const {
+  if (!s.expo) return nullptr;
+  for (Exposure& e : *s.expo)
+    if (e.channel == channel) return &e;
+  return nullptr;
+}
+
+const Exposure* Inventory::State::exposure_of(const Sku& s, std::uint32_t channel) const {
+  return exposure_of(const_cast<Sku&>(s), channel);
+}
+
+void Inventory::State::publish_quantity(std::uint32_t sku, Exposure& e, std::int64_t qty) {
+  Channel& ch = channels[e.channel];
+  if (e.pub_seq > ch.pub_acked) ch.pending.erase(e.pub_seq);  // coalesced: the SKU's older one goes
+  e.published = qty;
+  e.pub_seq = ++ch.pub_last;
+  e.stale = false;
+  ch.pending.emplace(e.pub_seq, sku);
+}
+
+// Gives `qty` units of the exposure back to the buckets they came from (last drawn first).
+void Inventory::State::release_exposure(Sku& s, Exposure& e, std::int64_t qty) {
+  STOCKD_ASSERT(qty >= 0 && qty <= e.units);
+  e.units -= qty;
+  channels[e.channel].exposed -= qty;
+  while (qty > 0) {
+    STOCKD_ASSERT(!e.draws.empty());
+    Draw& last = e.draws.back();
+    std::int64_t q = std::min(qty, last.qty);
+    give_back(s, Draw{last.bucket, q}, &Sku::exposed);
+    last.qty -= q;
+    qty -= q;
+    if (last.qty == 0) e.draws.pop_back();
+  }
+}
+
+// Whether `channel` may draw from `bucket` (its draw order: own fence, pools listing it, shared, and
+// with preempt the fences of lower-priority channels).
+bool Inventory::State::can_draw(const Sku& s, std::uint32_t channel, std::uint32_t bucket) const {
+  if (bucket == kShared) return true;
+  if (!s.alloc) return false;
+  std::uint32_t key = bucket & kBucketKeyMask;
+  if (bucket & kPoolTag) {
+    const Pool& p = s.alloc->pools[key];
+    return p.open && std::find(p.channels.begin(), p.channels.end(), channel) != p.channels.end();
+  }
+  return key == channel || (s.alloc->preempt && channels[key].priority > channels[channel].priority);
+}
+
+// The listed channels in priority order. Channel C's d: the free units it may draw, plus its own
+// exposure, plus the exposures of lower-priority listed channels it could draw (they are served after
+// C), minus what higher-priority channels still miss of their targets. So a channel's target does not
+// move when a lower-priority channel is exposed more; a higher target that free stock cannot cover
+// waits for lower channels to acknowledge their lower publications.
+bool Inventory::State::expose(std::uint32_t sku) {
+  Sku& s = skus[sku];
+  if (!s.expo) s.expo = std::make_unique<ExposureList>();
+  for (std::uint32_t c : listed)
+    if (!exposure_of(s, c)) s.expo->emplace_back().channel = c;
+  bool changed = false;
+  std::int64_t missing = 0;  // higher-priority channels' targets not covered yet
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    std::uint32_t c = listed[i];
+    Exposure* e = exposure_of(s, c);
+    std::int64_t lower = 0;
+    for (std::size_t j = i + 1; j < listed.size(); ++j)
+      for (const Draw& d : exposure_of(s, listed[j])->draws)
+        if (can_draw(s, c, d.bucket)) lower += d.qty;
+    std::int64_t free = bucket_avail(s, c);
+    const Channel& ch = channels[c];
+    std::int64_t t = target_of(*ch.listing, std::max<std::int64_t>(0, free + e->units + lower - missing));
+    if (ch.state == ChannelState::frozen) t = std::min(t, e->units);
+    std::int64_t more = std::min(t - e->units, free);
+    if (more > 0) {
+      DrawList drawn;
+      std::uint16_t n = 0;
+      s.exposed += more;
+      draw_buckets(s, c, more, drawn, &n);
+      for (const Draw& d : drawn) merge_draw(e->draws, d);
+      e->units += more;
+      channels[c].exposed += more;
+      changed = true;
+    }
+    missing += std::max<std::int64_t>(0, t - e->units);
+    std::int64_t show = std::min(t, e->units);  // never more than is set aside
+    if (show != e->published || e->stale) {
+      publish_quantity(sku, *e, show);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+void Inventory::State::expose_all() {
+  for (std::uint32_t i = 0; i < skus.size(); ++i) {
+    if (listed.empty() && !skus[i].expo) continue;
+    if (expose(i)) ++skus[i].version;
+    check_sku(skus[i]);
+  }
+}
+
+// A hold of a listed channel takes its exposure on the SKU first: the exposure's draws become the
+// hold's (the buckets' held is unchanged), and the next publication says what is left.
+void Inventory::State::take_exposed(Sku& s, std::uint32_t channel, std::int64_t& qty, DrawList& draws,
+                                    std::uint16_t* n) {
+  Exposure* e = exposure_of(s, channel);
+  if (!e || e->units == 0) return;
+  std::int64_t q = std::min(qty, e->units);
+  e->units -= q;
+  e->stale = true;
+  channels[channel].exposed -= q;
+  s.exposed -= q;
+  s.held += q;
+  qty -= q;
+  while (q > 0) {
+    Draw& last = e->draws.back();
+    std::int64_t part = std::min(q, last.qty);
+    draws.push_back({last.bucket, part});
+    ++*n;
+    last.qty -= part;
+    q -= part;
+    if (last.qty == 0) e->draws.pop_back();
+  }
+}
+
+// Stock fell below what is held + exposed: the exposures shrink to what exists, lowest priority first.
+void Inventory::State::cover_deficit(std::uint32_t sku) {
+  Sku& s = skus[sku];
+  if (s.exposed == 0) return;
+  std::int64_t room = std::max<std::int64_t>(0, s.on_hand - s.safety - s.held);
+  for (auto it = listed.rbegin(); it != listed.rend() && s.exposed > room; ++it) {
+    Exposure* e = exposure_of(s, *it);
+    if (!e || e->units == 0) continue;
+    std::int64_t cut = std::min(e->units, s.exposed - room);
+    release_exposure(s, *e, cut);
+    e->stale = true;
+    Event& ev = emit_new(EventType::exposure_deficit);
+    ev.sku = sku;
+    ev.channel = *it;
+    ev.delta = -cut;
+    ev.available = e->units;
+    ev.on_hand = s.on_hand;
+  }
+  STOCKD_ASSERT(s.exposed <= room);
+}
+
+// The channel becomes direct: its exposures are released at once and its publications dropped.
+void Inventory::State::drop_listing(std::uint32_t channel) {
+  for (Sku& s : skus) {
+    if (!s.expo) continue;
+    Exposure* e = exposure_of(s, channel);
+    if (!e) continue;
+    release_exposure(s, *e, e->units);
+    if (e != &s.expo->back()) *e = std::move(s.expo->back());
+    s.expo->pop_back();
+    ++s.version;
+  }
+  Channel& ch = channels[channel];
+  ch.pending.clear();
+  ch.pub_acked = ch.pub_last;
+  ch.listing.reset();
+  STOCKD_ASSERT(ch.exposed == 0);
+}
+
+Outcome Inventory::State::ack_publications(const AckPublications& c) {
+  Outcome out;
+  std::uint32_t idx = channel_index.find(c.channel);
+  if (idx == kNoIndex) {
+    out.code = Code::unknown_channel;
+    out.message = "unknown channel " + c.channel;
+    return out;
+  }
+  out.index = idx;
+  Channel& ch = channels[idx];
+  if (c.seq > ch.pub_last) {
+    out.code = Code::invalid_request;
+    out.message = "seq " + std::to_string(c.seq) + " is above the channel's last publication " +
+                  std::to_string(ch.pub_last);
+    return out;
+  }
+  if (c.seq <= ch.pub_acked) return out;  // acknowledged already
+  ch.pub_acked = c.seq;
+  out.changed = true;
+  // publish() below may publish again (seq > c.seq): the loop stops at those.
+  while (!ch.pending.empty() && ch.pending.begin()->first <= c.seq) {
+    std::uint32_t sku = ch.pending.begin()->second;
+    ch.pending.erase(ch.pending.begin());
+    Sku& s = skus[sku];
+    Exposure* e = exposure_of(s, idx);
+    STOCKD_ASSERT(e != nullptr);
+    if (e->units <= e->published) continue;
+    capture(s);
+    std::int64_t total_before = total_free(s);
+    release_exposure(s, *e, e->units - e->published);
+    ++s.version;
+    publish(sku, total_before, s.low_threshold);
+  }
+  return out;
+}
+
+}  // namespace stockd::core
