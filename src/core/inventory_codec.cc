@@ -145,7 +145,9 @@ namespace {
 
 // The read_* functions below read into a fresh State; any inconsistency (index out of range, bad
 // enum) fails the load. Each reads one part of the format, in the order save() writes them.
-bool read_channels(Reader& r, Inventory::State& s) {
+// `v1`: a format 1 snapshot (before listed channels, exposures, batch answers and movements): those
+// parts are absent and start empty.
+bool read_channels(Reader& r, Inventory::State& s, bool v1) {
   std::uint64_t n = r.varint();
   if (!r.ok() || n > limits::kChannelsMax) return false;
   s.channels.resize(n);
@@ -157,6 +159,11 @@ bool read_channels(Reader& r, Inventory::State& s) {
     std::uint8_t st = r.u8();
     if (st > 1) return false;
     c.state = static_cast<ChannelState>(st);
+    s.channel_index.insert(i);
+    if (v1) {
+      if (c.state == ChannelState::frozen) c.frozen_reason = FrozenReason::manual;
+      continue;
+    }
     std::uint8_t why = r.u8();
     if (why > 2) return false;
     c.frozen_reason = static_cast<FrozenReason>(why);
@@ -173,7 +180,6 @@ bool read_channels(Reader& r, Inventory::State& s) {
     c.pub_last = r.varint();
     c.pub_acked = r.varint();
     c.exposed = r.svarint();
-    s.channel_index.insert(i);
   }
   return r.ok();
 }
@@ -236,7 +242,7 @@ bool read_allocation(Reader& r, std::uint64_t nch, Allocation& a) {
   return true;
 }
 
-bool read_skus(Reader& r, Inventory::State& s) {
+bool read_skus(Reader& r, Inventory::State& s, bool v1) {
   std::uint64_t n = r.varint();
   if (!r.ok() || n > r.remaining()) return false;
   s.skus.resize(n);
@@ -248,7 +254,7 @@ bool read_skus(Reader& r, Inventory::State& s) {
     k.threshold_explicit = r.u8() == 1;
     k.version = r.varint();
     s.sku_index.insert(i);
-    if (!read_exposures(r, s, i, k)) return false;
+    if (!v1 && !read_exposures(r, s, i, k)) return false;
     if (r.u8() != 1) continue;
     k.alloc = std::make_unique<Allocation>();
     if (!read_allocation(r, s.channels.size(), *k.alloc)) return false;
@@ -384,11 +390,12 @@ bool read_state(Reader& r, Inventory::State& s) {
   if (version != 1 && version != kSnapshotFormatVersion) return false;
   s.now = r.svarint();
   s.last_seq = r.varint();
-  s.last_movement_seq = version >= 2 ? r.varint() : 0;  // format 1 predates movements
+  const bool v1 = version == 1;
+  s.last_movement_seq = v1 ? 0 : r.varint();
   s.retention_ms = r.svarint();
   s.low_stock_permille = r.svarint();
-  if (!read_channels(r, s) || !read_skus(r, s) || !read_holds(r, s) || !read_slots_and_refs(r, s)) return false;
-  if (version >= 2 && !read_batch_refs(r, s)) return false;
+  if (!read_channels(r, s, v1) || !read_skus(r, s, v1) || !read_holds(r, s) || !read_slots_and_refs(r, s)) return false;
+  if (!v1 && !read_batch_refs(r, s)) return false;
   s.rebuild_priority_order();
   return r.ok() && r.done();
 }

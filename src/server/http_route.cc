@@ -5,6 +5,7 @@
 
 #include "core/limits.h"
 #include "net/api_json.h"
+#include "server/outbound_http.h"
 
 namespace stockd::server {
 
@@ -128,8 +129,15 @@ bool match_write_route(const HttpRequest& req, const std::vector<std::string_vie
   };
   if (route_is(req, parts, "PUT", {"v1", "channels", "*"})) {
     w->view = WriteView::channel;
-    if (admin_only("PUT /v1/channels/{channel}"))
+    if (admin_only("PUT /v1/channels/{channel}")) {
       w->status = net::decode_put_channel(parts[2], req.body, &w->command);
+      // The core keeps any http(s) URL; the delivery client speaks http:// only (outbound_http.h).
+      const auto* put = std::get_if<core::PutChannel>(&w->command);
+      OutboundUrl url;
+      std::string error;
+      if (w->status.ok() && put && put->webhook && !parse_outbound_url(put->webhook->url, &url, &error))
+        w->status = core::Status{core::Code::invalid_request, "webhook.url: " + error};
+    }
   } else if (route_is(req, parts, "POST", {"v1", "channels", "*", "publications", "ack"})) {
     w->route = "POST /v1/channels/{channel}/publications/ack";
     w->view = WriteView::ack;

@@ -137,21 +137,46 @@ TEST_F(BatchTest, AnswersSurviveASnapshot) {
   EXPECT_TRUE(copy.apply(replay, now, nullptr).batch->failed);
 }
 
+// A snapshot of format 1 (stockd up to 785f107), written field by field as that version's save() did: a
+// frozen channel and one SKU, no holds. It loads with none of the format-2 parts (exposures, batch
+// answers, movement seq) and a frozen channel counts as frozen by hand.
 TEST_F(BatchTest, AVersionOneSnapshotStillLoads) {
-  set("A", 10);
   Writer w;
-  inv.save(w);
-  std::string v1 = w.buffer();
-  ASSERT_EQ(v1.back(), '\0') << "format 2 ends with the count of batch answers, here 0";
-  v1.pop_back();  // format 1 has no batch answers
-  v1[4] = 1;      // the version, after the 4-byte magic
+  w.u32(0x4b434f53);  // magic
+  w.u32(1);           // format 1
+  w.svarint(5'000);   // now
+  w.varint(7);        // last event seq
+  w.svarint(86'400'000);  // retention_ms
+  w.svarint(100);         // low_stock_permille
+  w.varint(1);            // channels
+  w.str("app");
+  w.svarint(3);    // priority
+  w.svarint(900);  // hold ttl
+  w.u8(1);         // frozen
+  w.varint(1);     // skus
+  w.str("A");
+  for (std::int64_t v : {10, 1, 0, 9, 0, 1}) w.svarint(v);  // on_hand, safety, held, shared_free, max_per_hold, low
+  w.u8(0);      // threshold not explicit
+  w.varint(4);  // version
+  w.u8(0);      // no allocation
+  w.varint(0);  // hold slots
+  w.varint(0);  // free slots
+  w.varint(0);  // finished holds
+  w.varint(0);  // adjustment refs
   Inventory old;
-  ASSERT_TRUE(old.load(v1));
+  ASSERT_TRUE(old.load(w.buffer()));
   EXPECT_EQ(old.sku(old.find_sku("A")).on_hand, 10);
+  EXPECT_EQ(old.sku(old.find_sku("A")).available, 9);
+  EXPECT_EQ(old.channel(old.find_channel("app")).state, ChannelState::frozen);
+  EXPECT_EQ(old.channel(old.find_channel("app")).frozen_reason, FrozenReason::manual);
   EXPECT_EQ(old.batch_ref_count(), 0u);
+  EXPECT_EQ(old.last_event_seq(), 7u);
   std::string v3 = w.buffer();
   v3[4] = 3;
   EXPECT_FALSE(old.load(v3)) << "a newer format is refused";
+  std::string cut = w.buffer();
+  cut.pop_back();
+  EXPECT_FALSE(old.load(cut)) << "a truncated snapshot is refused";
 }
 
 TEST_F(BatchTest, ValidateRefusesTheBatchItselfNotItsRows) {

@@ -8,7 +8,9 @@
 #include "engine/engine.h"
 #include "engine/env.h"
 #include "server/alerts.h"
+#include "server/delivery.h"
 #include "server/event_feed.h"
+#include "server/inventory_publications.h"
 #include "server/options.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -136,8 +138,12 @@ int main(int argc, char** argv) {
   }
   spdlog::info("event=alerts to={} source={}", alerter.config() ? server::url_origin(alerter.config()->url) : "none",
                alerter.config_source());
+  // Webhook deliveries read the core's unacknowledged publications and write back through commands.
+  server::InventoryPublications publications(eng->inventory());
+  server::DeliveryActionQueue delivery_actions;
+  server::Deliveries deliveries(publications, delivery_actions, &alerter);
   server::Server srv(opt, *eng, feed);
-  srv.set_outbound(server::Server::Outbound{&alerter, nullptr, nullptr, {}});
+  srv.set_outbound(server::Server::Outbound{&alerter, &deliveries, &delivery_actions, server::delivery_command});
   if (!srv.listen()) return 1;
   int rc = srv.run();
   eng->close();
