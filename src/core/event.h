@@ -21,6 +21,9 @@ enum class EventType : std::uint8_t {
   // sku, channel, delta (units cut from the exposure, < 0), available (its exposure left), on_hand:
   // stock set or adjusted below what was exposed (docs/allocation.md, "Listed channels")
   exposure_deficit = 7,
+  out_of_stock = 8,      // sku, available (0): the SKU's available fell from above 0 to 0
+  channel_frozen = 9,    // channel, reason ("manual" | "delivery_failing"): an active channel was frozen
+  delivery_failing = 10, // channel: deliveries to its webhook failed for freeze_after_s (it is frozen next)
 };
 
 std::string_view event_type_name(EventType t);

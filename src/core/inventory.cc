@@ -19,6 +19,9 @@ std::string_view event_type_name(EventType t) {
     case EventType::stock_adjusted: return "stock_adjusted";
     case EventType::channel_updated: return "channel_updated";
     case EventType::exposure_deficit: return "exposure_deficit";
+    case EventType::out_of_stock: return "out_of_stock";
+    case EventType::channel_frozen: return "channel_frozen";
+    case EventType::delivery_failing: return "delivery_failing";
   }
   return "unknown";
 }

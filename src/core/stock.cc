@@ -227,8 +227,8 @@ void Inventory::State::capture(const Sku& s) {
   for (std::uint32_t c = 0; c < channels.size(); ++c) scratch_avail[c] = avail(s, c);
 }
 
-// Emits an availability event per channel whose figure changed since capture(), and low_stock when the
-// SKU's available fell from at or above its threshold to below it.
+// Emits an availability event per channel whose figure changed since capture(), low_stock when the
+// SKU's available fell from at or above its threshold to below it, and out_of_stock when it fell to 0.
 // Listed channels' exposures of the SKU are brought to their targets first (exposure.cc).
 void Inventory::State::publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before) {
   if (!listed.empty()) expose(sku);
@@ -248,6 +248,11 @@ void Inventory::State::publish(std::uint32_t sku, std::int64_t total_before, std
     e.sku = sku;
     e.available = total;
     e.threshold = s.low_threshold;
+  }
+  if (total == 0 && total_before > 0) {
+    Event& e = emit_new(EventType::out_of_stock);
+    e.sku = sku;
+    e.available = 0;
   }
 }
 
@@ -294,7 +299,14 @@ Outcome Inventory::State::put_channel(const PutChannel& c) {
   bool listed_before = !listed.empty();
   if (c.priority) ch.priority = *c.priority;
   if (c.hold_ttl_s) ch.ttl_s = *c.hold_ttl_s;
+  const bool was_frozen = ch.state == ChannelState::frozen;
   if (c.state) set_state(ch, *c.state, c.reason.value_or(FrozenReason::manual));
+  if (!was_frozen && ch.state == ChannelState::frozen) {  // alerts are events too (docs/api.md)
+    if (ch.frozen_reason == FrozenReason::delivery_failing) emit_new(EventType::delivery_failing).channel = idx;
+    Event& e = emit_new(EventType::channel_frozen);
+    e.channel = idx;
+    e.reason = std::string(frozen_reason_name(ch.frozen_reason));
+  }
   if (c.webhook) ch.webhook = *c.webhook;
   if (c.clear_webhook) ch.webhook.reset();
   if (c.clear_listing && ch.listing) drop_listing(idx);

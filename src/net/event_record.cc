@@ -80,6 +80,17 @@ void render_event(const EventRecord& r, std::string& out) {
       num(out, "exposed", r.available);   // the channel's exposure left after the cut
       num(out, "deficit", -r.delta);      // units it lost (published but no longer backed)
       break;
+    case core::EventType::out_of_stock:
+      str(out, "sku", r.sku);
+      num(out, "available", r.available);
+      break;
+    case core::EventType::channel_frozen:
+      str(out, "channel", r.channel);
+      str(out, "reason", r.reason);
+      break;
+    case core::EventType::delivery_failing:
+      str(out, "channel", r.channel);
+      break;
     default:  // a type added to the core later: everything it might carry
       if (!r.sku.empty()) str(out, "sku", r.sku);
       if (!r.channel.empty()) str(out, "channel", r.channel);

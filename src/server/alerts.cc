@@ -180,20 +180,20 @@ void Alerter::enqueue(Alert a) {
 void Alerter::raise(Alert a) {
   const std::string& key = a.channel.empty() ? a.sku : a.channel;
   if (!latch_.fire(a.kind, key)) return;
-  if (a.kind == "out_of_stock") ++out_of_stock_;
   enqueue(std::move(a));
 }
 
 void Alerter::clear(std::string_view kind, std::string_view key) {
-  if (latch_.clear(kind, key) && kind == "out_of_stock") --out_of_stock_;
+  latch_.clear(kind, key);
 }
 
-// Per event this is a switch and, for most availability events, one integer test: it runs in the
-// loop's thread after every batch. The SKU view (the one costly call) is read only when a figure
-// reached 0 or the stock changed, and not again while the SKU is known to be out of stock.
+// Every alert kind is an event of the core of the same name (the contract: "alerts are also events of
+// the same names in the feed"), raised once per state change there; per event this is a switch. It runs
+// in the loop's thread after every batch.
 void Alerter::on_events(std::span<const core::Event> events, const core::Inventory& inv) {
   for (const core::Event& e : events) {
     std::string_view sku = e.sku != core::kNoIndex ? inv.sku_name(e.sku) : std::string_view{};
+    std::string_view channel = e.channel != core::kNoIndex ? inv.channel_name(e.channel) : std::string_view{};
     switch (e.type) {
       case core::EventType::low_stock:
         enqueue(Alert{"low_stock", std::string(sku), "", e.at_ms,
@@ -201,53 +201,33 @@ void Alerter::on_events(std::span<const core::Event> events, const core::Invento
                           " is below its threshold " + std::to_string(e.threshold),
                       {{"available", e.available}, {"threshold", e.threshold}}, {}});
         break;
-      case core::EventType::availability:
-        if (sku.empty()) break;
-        if (e.available > 0) {
-          if (out_of_stock_ > 0 && latch_.clear("out_of_stock", sku)) --out_of_stock_;
-          break;
-        }
-        if (out_of_stock_ == 0 || !latch_.fired("out_of_stock", sku)) out_of_stock(e, sku, inv, true);
+      case core::EventType::out_of_stock:
+        enqueue(Alert{"out_of_stock", std::string(sku), "", e.at_ms, "out of stock: " + sku_label(sku) + " available 0",
+                      {{"available", 0}}, {}});
         break;
-      case core::EventType::stock_adjusted:
-        // From an on_hand of 0 (a SKU created empty) nothing reached 0: only a re-arm can follow.
-        if (bool had_stock = e.on_hand - e.delta > 0; !sku.empty() && (had_stock || out_of_stock_ > 0))
-          out_of_stock(e, sku, inv, had_stock);
+      case core::EventType::exposure_deficit:
+        enqueue(Alert{"exposure_deficit", std::string(sku), std::string(channel), e.at_ms,
+                      "exposure deficit: " + sku_label(sku) + " was adjusted below what is published to channel " +
+                          std::string(channel),
+                      {{"on_hand", e.on_hand}, {"deficit", -e.delta}}, {}});
+        break;
+      case core::EventType::channel_frozen:
+        // Deliveries raise it first when they freeze (the latch keeps it to one); a freeze by hand
+        // arrives only here.
+        raise(Alert{"channel_frozen", "", std::string(channel), e.at_ms,
+                    "channel frozen: channel " + std::string(channel) + " (" + e.reason + ")", {}, {}});
+        break;
+      case core::EventType::delivery_failing:
+        raise(Alert{"delivery_failing", "", std::string(channel), e.at_ms,
+                    "deliveries failing: channel " + std::string(channel), {}, {}});
+        break;
+      case core::EventType::channel_updated:
+        // Active again: the next freeze alerts again.
+        if (inv.channel(e.channel).state == core::ChannelState::active) latch_.clear("channel_frozen", channel);
         break;
       default:
-        other_event(e, sku, inv);
+        break;
     }
-  }
-}
-
-// A channel's figure reached 0, or the stock changed: the SKU's own available decides (`may_fire`
-// false: it may only re-arm).
-void Alerter::out_of_stock(const core::Event& e, std::string_view sku, const core::Inventory& inv, bool may_fire) {
-  if (inv.sku(e.sku).available > 0) {
-    if (out_of_stock_ > 0 && latch_.clear("out_of_stock", sku)) --out_of_stock_;
-    return;
-  }
-  if (!may_fire || !latch_.fire("out_of_stock", sku)) return;
-  ++out_of_stock_;
-  enqueue(Alert{"out_of_stock", std::string(sku), "", e.at_ms, "out of stock: " + sku_label(sku) + " available 0",
-                {{"available", 0}}, {}});
-}
-
-// Event types matched by name: those the listed channels add (exposure_deficit, and channel_frozen
-// or delivery_failing should the core report them too).
-void Alerter::other_event(const core::Event& e, std::string_view sku, const core::Inventory& inv) {
-  std::string_view type = core::event_type_name(e.type);
-  std::string_view channel = e.channel != core::kNoIndex ? inv.channel_name(e.channel) : std::string_view{};
-  if (type == "exposure_deficit") {
-    enqueue(Alert{"exposure_deficit", std::string(sku), std::string(channel), e.at_ms,
-                  "exposure deficit: " + sku_label(sku) + " was adjusted below what is published" +
-                      (channel.empty() ? std::string() : " to channel " + std::string(channel)),
-                  {{"on_hand", e.on_hand}}, {}});
-  } else if (type == "channel_frozen" || type == "delivery_failing") {
-    raise(Alert{std::string(type), "", std::string(channel), e.at_ms,
-                std::string(type == "channel_frozen" ? "channel frozen: " : "deliveries failing: ") + "channel " +
-                    std::string(channel),
-                {}, {}});
   }
 }
 

@@ -5,13 +5,13 @@
 // Threads: every method is called from the event loop's thread. Only the HTTP request runs elsewhere
 // (an OutboundWorker), so a dead alert URL never slows a hold.
 // Events: on_events() sees each applied batch's events (live only: replayed events at start-up never
-// reach it, so a restart does not repeat old alerts). Derived kinds:
-//   low_stock         each low_stock event (the core raises it once per fall below the threshold)
-//   out_of_stock      a SKU's available reaches 0 (not a SKU created or left at on_hand 0); re-armed
-//                     when it is above 0 again
-//   exposure_deficit  each event of that name (the core raises it once per adjustment below exposure)
-//   channel_frozen, delivery_failing   from the webhook deliveries (raise()), or events of those names;
-//                     once per channel until the deliveries succeed again (clear())
+// reach it, so a restart does not repeat old alerts). Each kind is the core's event of the same name,
+// which the core raises once per state change:
+//   low_stock         available fell below the threshold
+//   out_of_stock      available fell from above 0 to 0 (not a SKU created or left at on_hand 0)
+//   exposure_deficit  stock adjusted below what is exposed to a listed channel
+//   channel_frozen, delivery_failing   a channel frozen (by hand or by failing deliveries); the webhook
+//                     deliveries also raise() them, deduplicated per channel until it is active again
 // Bounds: at most kAlertQueueMax alerts wait to be sent; beyond, the oldest is dropped and counted.
 // Alerts still queued when stockd stops are lost (the state that raised them is not: see docs).
 #pragma once
@@ -104,14 +104,11 @@ class Alerter final : public AlertSink {
 
  private:
   void enqueue(Alert a);
-  void out_of_stock(const core::Event& e, std::string_view sku, const core::Inventory& inv, bool may_fire);
-  void other_event(const core::Event& e, std::string_view sku, const core::Inventory& inv);
 
   AlerterOptions opt_;
   std::optional<AlertConfig> config_;
   std::string_view source_ = "none";
   AlertLatch latch_;
-  std::size_t out_of_stock_ = 0;  // SKUs whose out_of_stock alert fired (so most events skip the latch)
   std::deque<Alert> queue_;
   std::unique_ptr<OutboundWorker> worker_;
   std::uint32_t failures_ = 0;  // consecutive, for the backoff
