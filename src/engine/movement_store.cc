@@ -125,6 +125,21 @@ core::Result<std::unique_ptr<MovementStore>> MovementStore::open(Env* env, const
 // by the same movements, whole, in the next one. Replay regenerates what the journal still holds.
 core::Status MovementStore::load_file(std::size_t k) {
   File& f = files_[k];
+  if (k > 0 && f.first_seq <= last_seq_) {
+    // Written after a failed append: this file holds again what the older one has from first_seq on
+    // (the older one may hold some of those records whole, before its torn tail). This one wins.
+    spdlog::info("event=movements_superseded file={} from_seq={}", files_[k - 1].path, f.first_seq);
+    File& prev = files_[k - 1];
+    for (auto& list : lists_) {
+      auto it = std::lower_bound(list.begin(), list.end(), f.first_seq,
+                                 [](const Entry& e, std::uint64_t s) { return e.seq < s; });
+      if (it != list.end()) prev.bytes = std::min<std::uint64_t>(prev.bytes, it->offset);
+      entries_ -= list.end() - it;
+      list.erase(it, list.end());
+    }
+    last_seq_ = f.first_seq - 1;
+    prev.last_seq = std::min(prev.last_seq, last_seq_);
+  }
   std::string data;
   if (IoError e = env_->read_file(f.path, &data); e != 0) return io_status("read " + f.path, e);
   std::size_t pos = 0;
@@ -239,9 +254,9 @@ IoError MovementStore::flush() {
   if (IoError e = out_->append(unwritten_); e != 0) {
     // A short write may have left a prefix: this file is abandoned (its torn tail is cut at the next
     // open) and the records go into a new file at the next flush.
+    // Its records before this one still need the sync before the next snapshot: it is kept open.
     ++st_.write_failures;
-    out_->close();
-    out_.reset();
+    abandoned_.push_back(std::move(out_));
     return e;
   }
   // The lists are those of random SKUs (cache misses): their headers and ends are loaded ahead.
@@ -270,6 +285,16 @@ IoError MovementStore::flush() {
 
 IoError MovementStore::sync() {
   if (sync_failed_) return EIO;
+  while (!abandoned_.empty()) {
+    if (IoError e = abandoned_.back()->sync(); e != 0) {
+      sync_failed_ = true;
+      spdlog::error("event=storage_fault op=movements_sync file=abandoned error=\"{}\" "
+                    "action=no_more_snapshots_until_restart", std::strerror(e));
+      return e;
+    }
+    abandoned_.back()->close();
+    abandoned_.pop_back();
+  }
   if (out_) {
     if (IoError e = out_->sync(); e != 0) {
       // After a failed fsync the kernel may have dropped pages of this file while marking them clean,

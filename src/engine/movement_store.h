@@ -112,6 +112,7 @@ class MovementStore {
   std::uint64_t file_bytes_;
   std::vector<File> files_;  // by first seq
   std::unique_ptr<WritableFile> out_;  // the last of files_, open for appending; null: start a new one
+  std::vector<std::unique_ptr<WritableFile>> abandoned_;  // failed appends: synced by the next sync()
   bool unsynced_dir_ = false;
   bool sync_failed_ = false;
   std::uint64_t unsynced_bytes_ = 0;
