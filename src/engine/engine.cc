@@ -27,6 +27,8 @@ constexpr std::size_t kPrefetchRowsAhead = 4;
 // small (2-core, virtualized) machine that CPU is what made the latency tail. The loop is blocked for
 // one sync, but a request arriving meanwhile would wait for that sync anyway (one batch in flight).
 constexpr std::uint64_t kInlineSyncRecordsMax = 4;
+// maintain() syncs the movement files once this much was written to them since the last sync.
+constexpr std::uint64_t kMovementsSyncChunkBytes = 4u << 20;
 
 core::Outcome unavailable(std::string message) {
   core::Outcome o;
@@ -253,6 +255,9 @@ void Engine::maintain(std::int64_t now_ms) {
   if (m.closed) return;
   if (m.moves) {
     m.flush_movements();
+    // Synced in chunks between batches, so that the sync before a snapshot (which the writer waits
+    // for) has at most a chunk to flush. A failure is logged by the store and stops snapshots.
+    if (m.moves->unsynced_bytes() >= kMovementsSyncChunkBytes) m.moves->sync();
     m.moves->compact(now_ms, m.opt.movements_retention_ms);
   }
   if (!m.healthy && !m.recover_from_fault()) return;

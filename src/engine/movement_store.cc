@@ -102,9 +102,8 @@ core::Result<std::unique_ptr<MovementStore>> MovementStore::open(Env* env, const
     if (parse_file_name(n, &first)) m->files_.push_back(File{first, 0, 0, 0, dir + "/" + n, 0});
   }
   std::sort(m->files_.begin(), m->files_.end(), [](const File& a, const File& b) { return a.first_seq < b.first_seq; });
-  bool stop = false;
-  for (std::size_t k = 0; k < m->files_.size() && !stop; ++k) {
-    if (core::Status s = m->load_file(k, &stop); !s.ok()) return s;
+  for (std::size_t k = 0; k < m->files_.size(); ++k) {
+    if (core::Status s = m->load_file(k); !s.ok()) return s;
   }
   // Empty files (a rotation that wrote nothing) hold nothing to serve; the last one would be reused.
   std::erase_if(m->files_, [&](const File& f) {
@@ -120,11 +119,27 @@ core::Result<std::unique_ptr<MovementStore>> MovementStore::open(Env* env, const
   return m;
 }
 
-// Reads file k and indexes its records. A bad record (torn write, damage) ends the history there: the
-// file is cut at it, later files are removed (logged), and *stop is set; replay regenerates what the
-// journal still holds.
-core::Status MovementStore::load_file(std::size_t k, bool* stop) {
+// Reads file k and indexes its records. A bad record (torn write, damage) ends the file there: it is
+// cut at it (logged). Later files are still read: after a failed append the writer goes on in a new
+// file starting at the first movement it could not write, so a torn tail in an older file is followed
+// by the same movements, whole, in the next one. Replay regenerates what the journal still holds.
+core::Status MovementStore::load_file(std::size_t k) {
   File& f = files_[k];
+  if (k > 0 && f.first_seq <= last_seq_) {
+    // Written after a failed append: this file holds again what the older one has from first_seq on
+    // (the older one may hold some of those records whole, before its torn tail). This one wins.
+    spdlog::info("event=movements_superseded file={} from_seq={}", files_[k - 1].path, f.first_seq);
+    File& prev = files_[k - 1];
+    for (auto& list : lists_) {
+      auto it = std::lower_bound(list.begin(), list.end(), f.first_seq,
+                                 [](const Entry& e, std::uint64_t s) { return e.seq < s; });
+      if (it != list.end()) prev.bytes = std::min<std::uint64_t>(prev.bytes, it->offset);
+      entries_ -= list.end() - it;
+      list.erase(it, list.end());
+    }
+    last_seq_ = f.first_seq - 1;
+    prev.last_seq = std::min(prev.last_seq, last_seq_);
+  }
   std::string data;
   if (IoError e = env_->read_file(f.path, &data); e != 0) return io_status("read " + f.path, e);
   std::size_t pos = 0;
@@ -144,15 +159,12 @@ core::Status MovementStore::load_file(std::size_t k, bool* stop) {
   }
   f.bytes = pos;
   if (pos == data.size()) return {};
-  *stop = true;
   st_.torn_bytes += data.size() - pos;
-  spdlog::warn("event=movements_tail_cut file={} offset={} bytes={} later_files_removed={} last_seq={}", f.path, pos,
-               data.size() - pos, files_.size() - k - 1, last_seq_);
-  for (std::size_t j = k + 1; j < files_.size(); ++j) env_->remove_file(files_[j].path);
-  files_.resize(k + 1);
+  spdlog::warn("event=movements_tail_cut file={} offset={} bytes={} last_seq={}", f.path, pos, data.size() - pos,
+               last_seq_);
   if (!header_ok) {
-    env_->remove_file(files_[k].path);
-    files_.pop_back();
+    env_->remove_file(f.path);
+    f.last_seq = 0;  // dropped from files_ by open() with the other empty files
     return {};
   }
   std::unique_ptr<WritableFile> w;
@@ -242,9 +254,9 @@ IoError MovementStore::flush() {
   if (IoError e = out_->append(unwritten_); e != 0) {
     // A short write may have left a prefix: this file is abandoned (its torn tail is cut at the next
     // open) and the records go into a new file at the next flush.
+    // Its records before this one still need the sync before the next snapshot: it is kept open.
     ++st_.write_failures;
-    out_->close();
-    out_.reset();
+    abandoned_.push_back(std::move(out_));
     return e;
   }
   // The lists are those of random SKUs (cache misses): their headers and ends are loaded ahead.
@@ -261,6 +273,7 @@ IoError MovementStore::flush() {
   }
   entries_ += pending_.size();
   f.bytes += unwritten_.size();
+  unsynced_bytes_ += unwritten_.size();
   if (f.last_seq == 0) f.oldest_at_ms = pending_oldest_at_;
   f.last_seq = last_seq_ = pending_.back().entry.seq;
   f.newest_at_ms = std::max(f.newest_at_ms, pending_newest_at_);
@@ -272,6 +285,16 @@ IoError MovementStore::flush() {
 
 IoError MovementStore::sync() {
   if (sync_failed_) return EIO;
+  while (!abandoned_.empty()) {
+    if (IoError e = abandoned_.back()->sync(); e != 0) {
+      sync_failed_ = true;
+      spdlog::error("event=storage_fault op=movements_sync file=abandoned error=\"{}\" "
+                    "action=no_more_snapshots_until_restart", std::strerror(e));
+      return e;
+    }
+    abandoned_.back()->close();
+    abandoned_.pop_back();
+  }
   if (out_) {
     if (IoError e = out_->sync(); e != 0) {
       // After a failed fsync the kernel may have dropped pages of this file while marking them clean,
@@ -287,6 +310,7 @@ IoError MovementStore::sync() {
     if (IoError e = env_->sync_dir(dir_); e != 0) return e;
     unsynced_dir_ = false;
   }
+  unsynced_bytes_ = 0;
   return 0;
 }
 

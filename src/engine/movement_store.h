@@ -53,8 +53,8 @@ class MovementStore {
   static constexpr std::string_view kMagic = "STKDMOV1";
   static constexpr std::size_t kRecordHeaderBytes = 8;
 
-  // Reads every movements-*.mov file of `dir`, cuts a damaged tail (logged; later files are removed)
-  // and builds the index. New movements go into files of about `file_bytes`.
+  // Reads every movements-*.mov file of `dir`, cuts a damaged tail off each (logged) and builds the
+  // index. New movements go into files of about `file_bytes`.
   static core::Result<std::unique_ptr<MovementStore>> open(Env* env, const std::string& dir, std::uint64_t file_bytes);
 
   std::uint64_t last_seq() const { return last_seq_; }
@@ -70,6 +70,7 @@ class MovementStore {
   // Makes everything flushed durable (file and directory). After one failed sync every later sync
   // fails (EIO): the files are not trusted again until a restart has re-read and regenerated them.
   IoError sync();
+  std::uint64_t unsynced_bytes() const { return unsynced_bytes_; }  // flushed since the last sync()
   // Removes every movement with seq > `seq` (the journal ended before the movement files did).
   IoError cut_after(std::uint64_t seq);
   // Deletes the oldest files whose newest movement is at or before now_ms - retention_ms. Returns how many.
@@ -101,7 +102,7 @@ class MovementStore {
     std::uint64_t bytes = 0;
   };
   MovementStore(Env* env, std::string dir, std::uint64_t file_bytes);
-  core::Status load_file(std::size_t k, bool* stop);
+  core::Status load_file(std::size_t k);
   std::uint32_t slot(std::string_view sku);
   const File* file_of(std::uint64_t seq) const;
   IoError start_file(std::uint64_t first_seq);
@@ -111,8 +112,10 @@ class MovementStore {
   std::uint64_t file_bytes_;
   std::vector<File> files_;  // by first seq
   std::unique_ptr<WritableFile> out_;  // the last of files_, open for appending; null: start a new one
+  std::vector<std::unique_ptr<WritableFile>> abandoned_;  // failed appends: synced by the next sync()
   bool unsynced_dir_ = false;
   bool sync_failed_ = false;
+  std::uint64_t unsynced_bytes_ = 0;
   std::uint64_t last_seq_ = 0;
   absl::flat_hash_map<std::string, std::uint32_t> slot_of_;  // SKU name -> its list in lists_
   std::vector<std::vector<Entry>> lists_;                     // per SKU, by seq

@@ -25,6 +25,18 @@ void Server::render_metrics(std::string& out) const {
             static_cast<double>(overloaded_total_));
   p.gauge("stockd_events_last_seq", "Sequence number of the newest event.",
           static_cast<double>(engine_.inventory().last_event_seq()));
+  engine::MovementStoreStats mv = engine_.movement_stats();
+  p.gauge("stockd_movements_last_seq", "Seq of the newest movement written.", static_cast<double>(mv.last_seq));
+  p.gauge("stockd_movements_retained", "Movements in the history (GET /v1/movements).",
+          static_cast<double>(mv.movements));
+  p.gauge("stockd_movements_files", "Movement files in the data directory.", static_cast<double>(mv.files));
+  p.gauge("stockd_movements_bytes", "Bytes of the movement files.", static_cast<double>(mv.bytes));
+  p.gauge("stockd_movements_index_bytes", "Memory of the movements index (16 bytes per movement).",
+          static_cast<double>(mv.index_bytes));
+  p.counter("stockd_movements_files_removed_total", "Movement files removed by retention.",
+            static_cast<double>(mv.files_removed));
+  p.counter("stockd_movements_write_failures_total", "Failed writes of movement files.",
+            static_cast<double>(mv.write_failures));
   p.gauge("stockd_storage_healthy", "1 when the engine accepts writes.", engine_.healthy() ? 1.0 : 0.0);
   render_engine_metrics(p, engine_.stats());
   if (outbound_.alerts) outbound_.alerts->render_metrics(p);

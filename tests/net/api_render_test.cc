@@ -9,6 +9,7 @@
 #include "core/inventory.h"
 #include "net/api_json.h"
 #include "net/event_record.h"
+#include "net/movement_json.h"
 #include "core/json_writer.h"
 
 namespace stockd::net {
@@ -300,6 +301,30 @@ TEST(JsonOut, Rfc3339EdgeCases) {
   std::string out;
   core::json::append_time(out, 0);
   EXPECT_EQ(out, "\"1970-01-01T00:00:00.000Z\"");
+}
+
+TEST(MovementJson, EveryKeyInTheContractsOrderWithNullForNone) {
+  std::vector<core::MovementRecord> rows = {
+      {7, kNowMs, core::MovementCause::hold, 0, 2, 0, "A", "web", "order-1", "", ""},
+      {9, kNowMs, core::MovementCause::adjust, -3, 0, 0, "A", "", "", "ADJ-\"1", "damaged"}};
+  std::string out;
+  render_movements_page(rows, 9, out);
+  EXPECT_EQ(out,
+            R"({"movements":[{"seq":7,"at":"2026-11-18T11:06:40.123Z","sku":"A","on_hand_delta":0,"held_delta":2,)"
+            R"("exposed_delta":0,"cause":"hold","ref":null,"reason":null,"channel":"web","hold":"order-1"},)"
+            R"({"seq":9,"at":"2026-11-18T11:06:40.123Z","sku":"A","on_hand_delta":-3,"held_delta":0,)"
+            R"("exposed_delta":0,"cause":"adjust","ref":"ADJ-\"1","reason":"damaged","channel":null,"hold":null}],)"
+            R"("next":9})");
+  parse(out);
+  std::string empty;
+  render_movements_page({}, 42, empty);
+  EXPECT_EQ(empty, R"({"movements":[],"next":42})");
+}
+
+TEST(MovementJson, EveryCauseHasItsContractName) {
+  const char* names[] = {"hold", "confirm", "release", "expire", "adjust", "set", "batch", "exposure"};
+  for (std::uint8_t c = 0; c <= core::kMovementCauseMax; ++c)
+    EXPECT_EQ(core::movement_cause_name(static_cast<core::MovementCause>(c)), names[c]) << int{c};
 }
 
 }  // namespace

@@ -39,6 +39,17 @@ class AuthTest(unittest.TestCase):
         st, body = resp
         return st, body["error"]["code"] if isinstance(body, dict) and "error" in body else None
 
+    def test_movements_need_the_admin_token(self):
+        path = "/v1/movements?sku=au-1"
+        self.assertEqual(self.code(self.s.http("GET", path)), (401, "unauthorized"))
+        self.assertEqual(self.code(self.s.http("GET", path, token="app-secret")), (403, "forbidden"))
+        st, page = self.s.http("GET", path, token="admin-secret")
+        if CLUSTER:
+            self.assertEqual((st, page["error"]["code"]), (501, "not_implemented"), page)
+        else:
+            self.assertEqual(st, 200, page)
+            self.assertEqual(page["movements"][0]["cause"], "set")
+
     def test_http_scopes(self):
         hold = {"id": "au-h1", "channel": "app", "lines": [{"sku": "au-1", "qty": 1}]}
         self.assertEqual(self.code(self.s.http("POST", "/v1/holds", hold)), (401, "unauthorized"))
