@@ -103,7 +103,7 @@ Outcome Inventory::State::stock_batch(const StockBatch& c) {
       PutSku set;
       set.sku = row.sku;
       set.on_hand = next;
-      Outcome o = set_stock(set, reason, c.ref);
+      Outcome o = set_stock(set, MovementCause::batch, reason, c.ref);
       STOCKD_ASSERT(o.ok());  // decide() checked what set_stock() refuses (below held)
       out.changed = true;
     }

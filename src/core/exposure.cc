@@ -59,6 +59,14 @@ const Exposure* Inventory::State::exposure_of(const Sku& s, std::uint32_t channe
   return exposure_of(const_cast<Sku&>(s), channel);
 }
 
+// One movement of cause `exposure` (docs/api.md, GET /v1/movements): units set aside for, or given back
+// by, a listed channel; a hold taking its exposure gives it back (the hold's own movement adds held).
+void Inventory::State::moved_exposure(std::uint32_t sku, std::uint32_t channel, std::int64_t delta) {
+  Movement& m = move(MovementCause::exposure, sku, 0, 0);
+  m.channel = channel;
+  m.exposed_delta = delta;
+}
+
 void Inventory::State::publish_quantity(std::uint32_t sku, Exposure& e, std::int64_t qty) {
   Channel& ch = channels[e.channel];
   if (e.pub_seq > ch.pub_acked) ch.pending.erase(e.pub_seq);  // coalesced: the SKU's older one goes
@@ -73,6 +81,7 @@ void Inventory::State::release_exposure(Sku& s, Exposure& e, std::int64_t qty) {
   STOCKD_ASSERT(qty >= 0 && qty <= e.units);
   e.units -= qty;
   channels[e.channel].exposed -= qty;
+  if (qty > 0) moved_exposure(static_cast<std::uint32_t>(&s - skus.data()), e.channel, -qty);
   while (qty > 0) {
     STOCKD_ASSERT(!e.draws.empty());
     Draw& last = e.draws.back();
@@ -129,6 +138,7 @@ bool Inventory::State::expose(std::uint32_t sku) {
       for (const Draw& d : drawn) merge_draw(e->draws, d);
       e->units += more;
       channels[c].exposed += more;
+      moved_exposure(sku, c, more);
       changed = true;
     }
     missing += std::max<std::int64_t>(0, t - e->units);
@@ -162,6 +172,7 @@ void Inventory::State::take_exposed(Sku& s, std::uint32_t channel, std::int64_t&
   s.exposed -= q;
   s.held += q;
   qty -= q;
+  moved_exposure(static_cast<std::uint32_t>(&s - skus.data()), channel, -q);  // the hold's movement counts held
   while (q > 0) {
     Draw& last = e->draws.back();
     std::int64_t part = std::min(q, last.qty);

@@ -244,7 +244,7 @@ struct Inventory::State {
   Outcome put_channel(const PutChannel& c);
   Outcome put_sku(const PutSku& c);
   // put_sku with the stock_adjusted event's reason and ref given (PUT /v1/skus: "set", none).
-  Outcome set_stock(const PutSku& c, std::string_view reason, std::string_view ref);
+  Outcome set_stock(const PutSku& c, MovementCause cause, std::string_view reason, std::string_view ref);
   Outcome adjust(const Adjust& c);
   Outcome set_allocation(const SetAllocation& c);
   Outcome close_pool(const ClosePool& c);
@@ -279,6 +279,7 @@ struct Inventory::State {
   void take_exposed(Sku& s, std::uint32_t channel, std::int64_t& qty, DrawList& draws, std::uint16_t* n);
   void release_exposure(Sku& s, Exposure& e, std::int64_t qty);
   void publish_quantity(std::uint32_t sku, Exposure& e, std::int64_t qty);
+  void moved_exposure(std::uint32_t sku, std::uint32_t channel, std::int64_t delta);
   void cover_deficit(std::uint32_t sku);  // after stock fell: cut exposures to what exists
   void drop_listing(std::uint32_t channel);
   Outcome ack_publications(const AckPublications& c);

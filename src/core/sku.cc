@@ -25,9 +25,10 @@ std::string ref_key(std::uint32_t sku, std::string_view ref) {
 
 }  // namespace
 
-Outcome Inventory::State::put_sku(const PutSku& c) { return set_stock(c, "set", {}); }
+Outcome Inventory::State::put_sku(const PutSku& c) { return set_stock(c, MovementCause::set, "set", {}); }
 
-Outcome Inventory::State::set_stock(const PutSku& c, std::string_view reason, std::string_view ref) {
+Outcome Inventory::State::set_stock(const PutSku& c, MovementCause cause, std::string_view reason,
+                                    std::string_view ref) {
   std::uint32_t found = sku_index.find(c.sku);
   bool is_new = found == kNoIndex;
   if (!is_new) {
@@ -72,7 +73,13 @@ Outcome Inventory::State::set_stock(const PutSku& c, std::string_view reason, st
     e.ref = ref;
     emit(std::move(e));
   }
-  if (s.on_hand != old_on_hand) move(MovementCause::set, idx, s.on_hand - old_on_hand, 0);
+  if (s.on_hand != old_on_hand) {
+    Movement& m = move(cause, idx, s.on_hand - old_on_hand, 0);
+    if (cause == MovementCause::batch) {
+      m.reason = reason;
+      m.ref = ref;
+    }
+  }
   publish(idx, total_before, threshold_before);
   Outcome out;
   out.changed = true;
