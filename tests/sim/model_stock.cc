@@ -102,6 +102,12 @@ void Model::publish(int sku, const std::vector<std::int64_t>& before, std::int64
     e.threshold = s.threshold;
     emit(e);
   }
+  if (total_before > 0 && total == 0) {
+    MEvent e;
+    e.type = EventType::out_of_stock;
+    e.sku = s.name;
+    emit(e);
+  }
 }
 
 // Fences in priority order (ties: channel index), then open pools in slot order, each capped by what
@@ -207,7 +213,15 @@ MOutcome Model::put_channel(const core::PutChannel& c) {
   MChannel& ch = channels[idx];
   if (c.priority) ch.priority = *c.priority;
   if (c.hold_ttl_s) ch.ttl_s = *c.hold_ttl_s;
+  const bool was_frozen = ch.frozen;
   if (c.state) ch.frozen = *c.state == core::ChannelState::frozen;
+  if (!was_frozen && ch.frozen) {  // the generator freezes by hand only
+    MEvent f;
+    f.type = EventType::channel_frozen;
+    f.channel = ch.name;
+    f.reason = "manual";
+    emit(f);
+  }
   MEvent e;
   e.type = EventType::channel_updated;
   e.channel = ch.name;

@@ -159,6 +159,7 @@ MEvent by_name(const core::Inventory& inv, const core::Event& e) {
       out.reason = e.reason;
       out.ref = e.ref;
       break;
+    case EventType::channel_frozen: out.reason = e.reason; break;
     default: break;
   }
   return out;
