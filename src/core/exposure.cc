@@ -251,7 +251,7 @@ Outcome Inventory::State::ack_publications(const AckPublications& c) {
     STOCKD_ASSERT(e != nullptr);
     if (e->units <= e->published) continue;
     capture(s);
-    std::int64_t total_before = total_free(s);
+    std::int64_t total_before = sellable(s);
     release_exposure(s, *e, e->units - e->published);
     ++s.version;
     publish(sku, total_before, s.low_threshold);

@@ -69,7 +69,7 @@ void Inventory::State::finish(std::uint32_t h, HoldState state, EventType type) 
       m.hold = h;
       Sku& s = skus[l.sku];
       capture(s);
-      std::int64_t total_before = total_free(s);
+      std::int64_t total_before = sellable(s);
       for (std::uint16_t d = 0; d < l.n_draws; ++d) give_back(s, hold.draws[l.first_draw + d]);
       ++s.version;
       publish(l.sku, total_before, s.low_threshold);
@@ -157,7 +157,7 @@ Outcome Inventory::State::create_hold(const CreateHold& c) {
   for (std::size_t i = 0; i < c.lines.size(); ++i) {
     Sku& s = skus[sku_of[i]];
     capture(s);
-    std::int64_t total_before = total_free(s);
+    std::int64_t total_before = sellable(s);
     Line line;
     line.sku = sku_of[i];
     line.qty = c.lines[i].qty;
@@ -218,7 +218,7 @@ Outcome Inventory::State::confirm_hold(const ConfirmHold& c) {
     Line& l = hold.lines[i];
     Sku& s = skus[l.sku];
     capture(s);
-    std::int64_t total_before = total_free(s);
+    std::int64_t total_before = sellable(s);
     std::int64_t left = want[i];
     for (std::uint16_t d = 0; d < l.n_draws; ++d) {
       Draw draw = hold.draws[l.first_draw + d];

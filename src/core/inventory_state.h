@@ -252,6 +252,7 @@ struct Inventory::State {
   void resize(Sku& s);
   std::int64_t avail(const Sku& s, std::uint32_t channel) const;
   std::int64_t total_free(const Sku& s) const;
+  std::int64_t sellable(const Sku& s) const;  // max(0, on_hand - safety - held): low_stock, out_of_stock
   void capture(const Sku& s);  // remember per-channel availability and total before a change
   void publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before);
   Fence* fence_of(Sku& s, std::uint32_t channel) const;  // null: no fence (active or not) for the channel

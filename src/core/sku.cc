@@ -48,7 +48,7 @@ Outcome Inventory::State::set_stock(const PutSku& c, MovementCause cause, std::s
   }
   Sku& s = skus[idx];
   capture(s);
-  std::int64_t total_before = is_new ? 0 : total_free(s);
+  std::int64_t total_before = is_new ? 0 : sellable(s);
   std::int64_t threshold_before = is_new ? 0 : s.low_threshold;
   std::int64_t old_on_hand = s.on_hand;
   if (c.on_hand) s.on_hand = *c.on_hand;
@@ -110,7 +110,7 @@ Outcome Inventory::State::adjust(const Adjust& c) {
   if (on_hand > limits::kOnHandMax)
     return error(Code::invalid_request, "on_hand would exceed " + std::to_string(limits::kOnHandMax));
   capture(s);
-  std::int64_t total_before = total_free(s);
+  std::int64_t total_before = sellable(s);
   std::int64_t threshold_before = s.low_threshold;
   s.on_hand = on_hand;
   if (!s.threshold_explicit)
@@ -151,7 +151,7 @@ Outcome Inventory::State::set_allocation(const SetAllocation& c) {
   std::uint32_t idx = found;
   Sku& s = skus[idx];
   capture(s);
-  std::int64_t total_before = total_free(s);
+  std::int64_t total_before = sellable(s);
   if (!s.alloc) s.alloc = std::make_unique<Allocation>();
   Allocation& a = *s.alloc;
 
@@ -219,7 +219,7 @@ Outcome Inventory::State::close_pool(const ClosePool& c) {
       if (p.open && p.name == c.pool) pool = &p;
   if (!pool) return error(Code::invalid_request, "sku " + c.sku + " has no open pool " + c.pool);
   capture(s);
-  std::int64_t total_before = total_free(s);
+  std::int64_t total_before = sellable(s);
   pool->open = false;
   s.shared_free += pool->free;  // the leftover returns to shared stock
   pool->free = 0;

@@ -20,6 +20,10 @@ std::int64_t Inventory::State::total_free(const Sku& s) const {
   return std::max<std::int64_t>(0, s.on_hand - s.safety - s.held - s.exposed);
 }
 
+std::int64_t Inventory::State::sellable(const Sku& s) const {
+  return std::max<std::int64_t>(0, s.on_hand - s.safety - s.held);
+}
+
 Fence* Inventory::State::fence_of(Sku& s, std::uint32_t channel) const {
   if (!s.alloc) return nullptr;
   for (Fence& f : s.alloc->fences)
@@ -228,7 +232,9 @@ void Inventory::State::capture(const Sku& s) {
 }
 
 // Emits an availability event per channel whose figure changed since capture(), low_stock when the
-// SKU's available fell from at or above its threshold to below it, and out_of_stock when it fell to 0.
+// SKU's sellable units (on_hand - safety_stock - held: exposed units are still for sale, on their
+// marketplace) fell from at or above its threshold to below it, and out_of_stock when they fell to 0.
+// Without listed channels that is the SKU's available.
 // Listed channels' exposures of the SKU are brought to their targets first (exposure.cc).
 void Inventory::State::publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before) {
   if (!listed.empty()) expose(sku);
@@ -242,7 +248,7 @@ void Inventory::State::publish(std::uint32_t sku, std::int64_t total_before, std
     e.channel = c;
     e.available = now_avail;
   }
-  std::int64_t total = total_free(s);
+  std::int64_t total = sellable(s);
   if (total < s.low_threshold && !(total_before < threshold_before)) {
     Event& e = emit_new(EventType::low_stock);
     e.sku = sku;
