@@ -66,14 +66,8 @@ struct Deliveries::State {
 
 Deliveries::Deliveries(PublicationSource& source, DeliveryActions& actions, AlertSink* alerts, DeliveryOptions o)
     : source_(source), actions_(actions), alerts_(alerts), opt_(std::move(o)) {
-  if (!opt_.post) {
-    OutboundTimeouts t = opt_.timeouts;
-    opt_.post = [t](const OutboundRequest& r) { return http_post(r, t); };
-  }
-  if (!opt_.uniform01) {
-    auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
-    opt_.uniform01 = [rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(*rng); };
-  }
+  if (!opt_.post) opt_.post = default_post(opt_.timeouts);
+  if (!opt_.uniform01) opt_.uniform01 = seeded_uniform01();
 }
 
 Deliveries::~Deliveries() = default;

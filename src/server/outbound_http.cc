@@ -1,5 +1,8 @@
 #include "server/outbound_http.h"
 
+#include <memory>
+#include <random>
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -185,6 +188,15 @@ void OutboundWorker::run() {
     lock.lock();
     result_ = std::move(r);
   }
+}
+
+PostFn default_post(const OutboundTimeouts& t) {
+  return [t](const OutboundRequest& r) { return http_post(r, t); };
+}
+
+std::function<double()> seeded_uniform01() {
+  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+  return [rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(*rng); };
 }
 
 }  // namespace stockd::server

@@ -57,6 +57,11 @@ OutboundResult http_post(const OutboundRequest& req, const OutboundTimeouts& t);
 
 using PostFn = std::function<OutboundResult(const OutboundRequest&)>;
 
+// The defaults of the alert sender and the webhook deliveries: http_post with `t`, and a uniform
+// [0, 1) source seeded from the system (the backoff's jitter).
+PostFn default_post(const OutboundTimeouts& t);
+std::function<double()> seeded_uniform01();
+
 // A thread that performs one request at a time. The owner (one thread, the event loop) submits a
 // request when the worker is idle and later takes its result; it never waits for the network.
 // Destroying the worker waits for a request in flight (at most the timeouts).
