@@ -98,9 +98,10 @@ struct Checker {
     if (lines.empty() || lines.size() > limits::kLinesPerHoldMax)
       return fail("lines must hold 1 to " + std::to_string(limits::kLinesPerHoldMax) + " entries");
     for (std::size_t i = 0; i < lines.size(); ++i) {
-      if (!id(line_field(i, "sku"), lines[i].sku) ||
-          !range(line_field(i, "qty"), lines[i].qty, limits::kQtyMin, limits::kQtyMax))
-        return false;
+      // The field's name is built only for the message (this runs for every hold).
+      if (!is_identifier(lines[i].sku)) return id(line_field(i, "sku"), lines[i].sku);
+      if (lines[i].qty < limits::kQtyMin || lines[i].qty > limits::kQtyMax)
+        return range(line_field(i, "qty"), lines[i].qty, limits::kQtyMin, limits::kQtyMax);
     }
     // Duplicate SKUs: pairwise for the usual few lines (no allocation on the hot path), sorted beyond.
     bool twice = false;
