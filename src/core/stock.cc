@@ -87,10 +87,24 @@ void Inventory::State::resize(Sku& s) {
 }
 
 // A hold's units: a listed channel's own exposure first (exposure.cc), then the buckets in its draw
-// order. REQUIRES: avail(s, channel) >= qty.
+// order. While the channel's latest publication of the SKU is unacknowledged, free units come first:
+// the marketplace may apply that publication after this sale (a webhook batch in flight, a page read
+// before it) and then sell its whole quantity, so the exposure must go on backing it; the lower
+// publication that follows releases the extra units once acknowledged. REQUIRES: avail(s, channel) >= qty.
 void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws,
                             std::uint16_t* n) {
   STOCKD_ASSERT(qty > 0);
+  const Channel& ch = channels[channel];
+  if (const Exposure* e = s.expo ? exposure_of(s, channel) : nullptr;
+      e && e->units > 0 && e->pub_seq > ch.pub_acked && ch.state != ChannelState::frozen) {
+    std::int64_t q = std::min(qty, bucket_avail(s, channel));
+    if (q > 0) {
+      s.held += q;
+      draw_buckets(s, channel, q, draws, n);
+      qty -= q;
+      if (qty == 0) return;
+    }
+  }
   if (s.expo) take_exposed(s, channel, qty, draws, n);
   if (qty == 0) return;
   s.held += qty;
