@@ -87,16 +87,18 @@ void Inventory::State::resize(Sku& s) {
 }
 
 // A hold's units: a listed channel's own exposure first (exposure.cc), then the buckets in its draw
-// order. While the channel's latest publication of the SKU is unacknowledged, free units come first:
-// the marketplace may apply that publication after this sale (a webhook batch in flight, a page read
-// before it) and then sell its whole quantity, so the exposure must go on backing it; the lower
-// publication that follows releases the extra units once acknowledged. REQUIRES: avail(s, channel) >= qty.
+// order. For a channel with a webhook, while its latest publication of the SKU is unacknowledged, free
+// units come first: that publication may be in a batch already on its way, which the marketplace
+// applies after this sale and then sells in full, so the exposure must go on backing it; the lower
+// publication that follows releases the extra units once acknowledged. A pulling channel reads and
+// applies its page under its own sale lock (docs/channels.md), so it keeps the contract's order.
+// REQUIRES: avail(s, channel) >= qty.
 void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws,
                             std::uint16_t* n) {
   STOCKD_ASSERT(qty > 0);
   const Channel& ch = channels[channel];
   if (const Exposure* e = s.expo ? exposure_of(s, channel) : nullptr;
-      e && e->units > 0 && e->pub_seq > ch.pub_acked && ch.state != ChannelState::frozen) {
+      ch.webhook && e && e->units > 0 && e->pub_seq > ch.pub_acked && ch.state != ChannelState::frozen) {
     std::int64_t q = std::min(qty, bucket_avail(s, channel));
     if (q > 0) {
       s.held += q;

@@ -262,6 +262,8 @@ void Server::finish_batch() {
   metrics_.batch(flight_batch_.size(), now_us() - flight_start_us_);
   // Alerts are derived here, while the inventory still matches the events; they are sent off the loop.
   if (outbound_.alerts && !events_.empty()) outbound_.alerts->on_events(events_, engine_.inventory());
+  // New publications (and alerts) start on their way now rather than at the next tick (--tick-ms).
+  if (outbound_.deliveries && !events_.empty()) outbound_step(now_ms());
   deliver_batch();
   if (!events_.empty()) answer_polls();
 }

@@ -134,13 +134,18 @@ TEST_F(ExposureTest, AHoldTakesTheExposureFirstThenTheNormalOrder) {
   EXPECT_EQ(published("A", "tmall"), 5);
 }
 
-// A publication not yet acknowledged may still be applied after a sale (a webhook batch in flight, a
-// page read before the sale): the marketplace then shows it again and may sell all of it. Found by
-// tests/server/test_marketplaces.py. So while it is unacknowledged, a sale takes free units first.
-TEST_F(ExposureTest, WhileItsPublicationIsUnacknowledgedASaleTakesFreeUnitsFirst) {
+// A pushed publication not yet acknowledged may still be applied after a sale (a webhook batch in
+// flight): the marketplace then shows it again and may sell all of it. Found by
+// tests/server/test_marketplaces.py. So while it is unacknowledged, a webhook channel's sale takes
+// free units first; a pulling channel keeps the contract's order (exposure first).
+TEST_F(ExposureTest, WhileItsPushedPublicationIsUnacknowledgedASaleTakesFreeUnitsFirst) {
   channel("app", 2);
   set("A", 10);
   list("tmall", 1, 50);  // 5 exposed and published (not acknowledged), 5 shared
+  PutChannel hook;
+  hook.channel = "tmall";
+  hook.webhook = Webhook{"http://127.0.0.1:9/hook", "k", 60};
+  ASSERT_EQ(inv.apply(hook, now, nullptr).code, Code::ok);
   ASSERT_EQ(sale("s1", "tmall", {{"A", 2}}).code, Code::ok);  // sold against an older number
   EXPECT_EQ(exposed("A", "tmall"), 5);    // still backs the 5 in flight
   EXPECT_EQ(published("A", "tmall"), 4);  // d = 3 free + 5: a lower publication, released at its ack
@@ -149,6 +154,17 @@ TEST_F(ExposureTest, WhileItsPublicationIsUnacknowledgedASaleTakesFreeUnitsFirst
   EXPECT_EQ(view("A").on_hand, 3);
   EXPECT_EQ(view("A").held, 3);
   EXPECT_EQ(view("A").exposed, 0);
+}
+
+TEST_F(ExposureTest, APullingChannelsSaleTakesItsExposureFirstEvenUnacknowledged) {
+  channel("app", 2);
+  set("A", 10);
+  list("tmall", 1, 50);  // 5 exposed and published (not acknowledged), 5 shared
+  ASSERT_EQ(sale("s1", "tmall", {{"A", 2}}).code, Code::ok);
+  // 3 left of the exposure, raised at once to floor(50 % of (5 free + 3)) = 4 from the shared units,
+  // so app keeps 4 (taking free units first would have left it 3, with 5 exposed until the ack).
+  EXPECT_EQ(exposed("A", "tmall"), 4);
+  EXPECT_EQ(view("A").channels[0].available, 4);
 }
 
 TEST_F(ExposureTest, StockAdjustedBelowTheExposureIsADeficit) {
