@@ -49,8 +49,11 @@ bool parse_outbound_url(std::string_view url, OutboundUrl* out, std::string* err
   std::string_view rest = url.substr(kScheme.size());
   std::size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
-  std::string target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (target.front() == '?') target.insert(0, "/");
+  // "/" then the path and query ("?q" alone becomes "/?q"). Built by appending: GCC 12's -O3
+  // -Wrestrict misfires on insert(0, ...).
+  std::string target;
+  if (slash == std::string_view::npos || rest[slash] == '?') target = "/";
+  if (slash != std::string_view::npos) target.append(rest.substr(slash));
   for (char c : url)
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
       *error = "url must not contain spaces or control characters";
