@@ -259,8 +259,10 @@ void Generator::adjust_edge(const Model& m, core::Adjust& c) {
 // atomic half the time, with a ref (new, or one used before: a replay) half the time.
 core::Command Generator::stock_batch(const Model& m) {
   core::StockBatch c;
-  if (!past_batch_refs_.empty() && rng_.percent(15)) {
-    c.ref = past_batch_refs_[rng_.in(0, static_cast<std::int64_t>(past_batch_refs_.size()) - 1)];
+  if (!past_batch_refs_.empty() && rng_.percent(25)) {
+    // Half the replays repeat the latest ref, which is still remembered unless retention is 0.
+    c.ref = rng_.percent(50) ? past_batch_refs_.back()
+                             : past_batch_refs_[rng_.in(0, static_cast<std::int64_t>(past_batch_refs_.size()) - 1)];
   } else if (rng_.percent(50)) {
     c.ref = numbered("b", next_id_++);
     past_batch_refs_.push_back(c.ref);
@@ -282,6 +284,11 @@ core::Command Generator::stock_batch(const Model& m) {
     }
     if (rng_.percent(3)) r.value = r.set ? -1 : 1'000'000'000'000'001;  // a bad row: invalid_request
     if (rng_.percent(2)) r.sku = "bad sku";
+    if (rng_.percent(4)) {  // a delta on a SKU that does not exist: unknown_sku
+      r.sku = "sku-nope";
+      r.set = false;
+      r.value = 1;
+    }
     c.rows.push_back(std::move(r));
   }
   return c;
