@@ -50,9 +50,9 @@ bool parse_outbound_url(std::string_view url, OutboundUrl* out, std::string* err
   std::size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
   // "/" then the path and query ("?q" alone becomes "/?q"). Built by appending: GCC 12's -O3
-  // -Wrestrict misfires on insert(0, ...).
+  // -Wrestrict misfires on insert(0, ...) and on assigning a literal here.
   std::string target;
-  if (slash == std::string_view::npos || rest[slash] == '?') target = "/";
+  if (slash == std::string_view::npos || rest[slash] == '?') target.push_back('/');
   if (slash != std::string_view::npos) target.append(rest.substr(slash));
   for (char c : url)
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
