@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "apps/stockctl/args.h"
 #include "apps/stockctl/raw_json.h"
@@ -191,10 +192,13 @@ TEST(Stockctl, UsageErrorsExitWithTwo) {
   EXPECT_EQ(run_args({"--help"}).rc, 0);
 }
 
-// A CSV file for import, removed at the end of the test.
+// A CSV file for import, removed at the end of the test. Named after the process and a counter: ctest
+// runs the tests of this binary as parallel processes.
 struct CsvFile {
   std::string path;
-  explicit CsvFile(const std::string& text) : path(::testing::TempDir() + "stockctl_import_test.csv") {
+  explicit CsvFile(const std::string& text) {
+    static int n = 0;
+    path = ::testing::TempDir() + "stockctl_import_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".csv";
     std::ofstream(path) << text;
   }
   ~CsvFile() { std::remove(path.c_str()); }
