@@ -398,6 +398,18 @@ class ProofBase(unittest.TestCase):
         self.assertEqual(self.mismatches(), [])
         return settled_s, converge_s
 
+    def stop_and_converge(self, threads):
+        """Stops the orders, lets the pulling marketplaces catch up, and waits for every counter to match."""
+        self.run_.stop.set()
+        for t in threads:
+            t.join(WAIT_S)
+        self.run_.stop.clear()
+        pullers = [threading.Thread(target=m.pull_loop, args=(Client(self.s),), daemon=True)
+                   for m in self.marketplaces.values() if isinstance(m, PullMarketplace)]
+        for t in pullers:
+            t.start()
+        return self.converge()
+
     def report(self, title, settled_s, converge_s, extra=""):
         run = self.run_
         print(f"\n{title}: orders={ORDERS} sales={run.sales} units={run.units_sold} direct={run.direct} "
@@ -424,15 +436,7 @@ class MarketplacesTest(ProofBase):
     def test_three_marketplaces_and_a_direct_channel_never_oversell(self):
         workers, restocker, checker = self.start_threads()
         self.wait_orders(workers)
-        self.run_.stop.set()
-        for t in workers + [restocker, checker]:
-            t.join(WAIT_S)
-        self.run_.stop.clear()
-        pullers = [threading.Thread(target=m.pull_loop, args=(Client(self.s),), daemon=True)
-                   for m in self.marketplaces.values() if isinstance(m, PullMarketplace)]
-        for t in pullers:
-            t.start()
-        settled_s, converge_s = self.converge()
+        settled_s, converge_s = self.stop_and_converge(workers + [restocker, checker])
         for sku in SKUS:
             check_view(self.run_, self.admin.request("GET", f"/v1/skus/{sku}")[1], LISTED)
         self.report("proof", settled_s, converge_s)
@@ -459,15 +463,7 @@ class MarketplacesKillTest(ProofBase):
                     check_view(self.run_, self.admin.request("GET", f"/v1/skus/{sku}")[1], LISTED)
 
         self.wait_orders(workers, maybe_kill)
-        self.run_.stop.set()
-        for t in workers + [restocker, checker]:
-            t.join(WAIT_S)
-        self.run_.stop.clear()
-        pullers = [threading.Thread(target=m.pull_loop, args=(Client(self.s),), daemon=True)
-                   for m in self.marketplaces.values() if isinstance(m, PullMarketplace)]
-        for t in pullers:
-            t.start()
-        settled_s, converge_s = self.converge()
+        settled_s, converge_s = self.stop_and_converge(workers + [restocker, checker])
         # No reported sale was lost: every order stockd answered 2xx is a confirmed hold after the kills.
         for name in LISTED:
             for i in (1, self.run_.sales[name] // 2):
