@@ -14,6 +14,7 @@
 #include "core/status.h"
 #include "net/http_parser.h"
 #include "server/auth.h"
+#include "store/store.h"
 
 namespace stockd::server {
 
@@ -68,6 +69,17 @@ struct EmbeddedOnlyRoute {
 
 // The embedded-only route `req` is, or null.
 const EmbeddedOnlyRoute* match_embedded_only_route(const HttpRequest& req, const std::vector<std::string_view>& parts);
+
+// A route that needs a capability a store may lack (store.h): the one table of them (http_route.cc).
+// The front end answers it from capability_refusal() when its store lacks the capability.
+struct CapabilityRoute {
+  const char* route;            // metrics label, e.g. "GET /v1/events"
+  store::Capability capability;
+  int channel_part;             // index of the path part naming a channel whose token may call it; -1: admin only
+};
+
+// The capability route `req` is, or null.
+const CapabilityRoute* match_capability_route(const HttpRequest& req, const std::vector<std::string_view>& parts);
 
 // What a successful write answers with.
 enum class WriteView : std::uint8_t { channel, sku, hold, batch, ack };  // batch: core::Outcome::batch;

@@ -14,6 +14,7 @@
 #include "server/options.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#include "store/engine_store.h"
 #ifdef STOCKD_WITH_CLUSTER
 #include "backends/cluster_client.h"
 #include "backends/cluster_store.h"
@@ -142,7 +143,11 @@ int main(int argc, char** argv) {
   server::InventoryPublications publications(eng->inventory());
   server::DeliveryActionQueue delivery_actions;
   server::Deliveries deliveries(publications, delivery_actions, &alerter);
-  server::Server srv(opt, *eng, feed);
+  store::EngineStore engine_store(*eng, feed);
+  // Alerts are derived from each batch's events while the inventory still matches them.
+  engine_store.set_events_observer(
+      [&alerter](std::span<const core::Event> events, const core::Inventory& inv) { alerter.on_events(events, inv); });
+  server::Server srv(opt, engine_store);
   srv.set_outbound(server::Server::Outbound{&alerter, &deliveries, &delivery_actions, server::delivery_command});
   if (!srv.listen()) return 1;
   int rc = srv.run();
