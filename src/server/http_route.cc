@@ -44,38 +44,6 @@ bool route_is(const HttpRequest& req, const std::vector<std::string_view>& parts
 
 namespace {
 
-struct EmbeddedOnlyShape {
-  std::string_view method;
-  std::array<std::string_view, 5> shape;  // literal segments, "*" a parameter, "" past the end
-  EmbeddedOnlyRoute route;
-};
-
-constexpr const char* kOutbound = "alerts and webhook deliveries are not available on the cluster store";
-
-constexpr EmbeddedOnlyShape kEmbeddedOnly[] = {
-    {"GET", {"v1", "skus"}, {"GET /v1/skus", "listing SKUs is not available on the cluster store; use GET /v1/skus/{sku}", -1}},
-    {"GET", {"v1", "events"}, {"GET /v1/events", "the events feed is not available on the cluster store; use the ledger (PostgreSQL stock_movements)", -1}},
-    {"GET", {"v1", "movements"}, {"GET /v1/movements", "the movements history is not available on the cluster store; use the ledger (PostgreSQL "
-                                          "stock_movements)", -1}},
-    {"GET", {"v1", "channels", "*", "publications"},
-     {"GET /v1/channels/{channel}/publications", "publications are not available on the cluster store", 2}},
-    {"GET", {"v1", "alerts"}, {"GET /v1/alerts", kOutbound, -1}},
-    {"PUT", {"v1", "alerts"}, {"PUT /v1/alerts", kOutbound, -1}},
-    {"POST", {"v1", "alerts", "test"}, {"POST /v1/alerts/test", kOutbound, -1}},
-    {"GET", {"v1", "deliveries"}, {"GET /v1/deliveries", kOutbound, -1}},
-};
-
-bool shape_is(const HttpRequest& req, const std::vector<std::string_view>& parts, const EmbeddedOnlyShape& r) {
-  if (req.method != r.method) return false;
-  std::size_t n = 0;
-  while (n < r.shape.size() && !r.shape[n].empty()) ++n;
-  if (parts.size() != n) return false;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (r.shape[i] == "*" ? parts[i].empty() : parts[i] != r.shape[i]) return false;
-  }
-  return true;
-}
-
 struct CapabilityShape {
   std::string_view method;
   std::array<std::string_view, 5> shape;  // literal segments, "*" a parameter, "" past the end
@@ -116,13 +84,6 @@ bool shape_matches(const HttpRequest& req, const std::vector<std::string_view>& 
 const CapabilityRoute* match_capability_route(const HttpRequest& req, const std::vector<std::string_view>& parts) {
   for (const CapabilityShape& r : kCapabilityRoutes) {
     if (shape_matches(req, parts, r.method, r.shape)) return &r.route;
-  }
-  return nullptr;
-}
-
-const EmbeddedOnlyRoute* match_embedded_only_route(const HttpRequest& req, const std::vector<std::string_view>& parts) {
-  for (const EmbeddedOnlyShape& r : kEmbeddedOnly) {
-    if (shape_is(req, parts, r)) return &r.route;
   }
   return nullptr;
 }

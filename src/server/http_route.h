@@ -1,5 +1,4 @@
-// http_route.h: the HTTP front ends' shared routing, used by the embedded server (server_http.cc) and
-// cluster mode (cluster_server_http.cc) so that both route and decode byte for byte alike: one parsed
+// http_route.h: the HTTP front end's routing (server_http.cc), the same for every store: one parsed
 // request, path splitting and matching, query parameters, and the write routes decoded into commands.
 // Paths and bodies follow the contract; docs/api.md documents every route.
 #pragma once
@@ -57,18 +56,6 @@ std::string forbidden_message(const HttpRequest& req);
 
 // The invalid_request message of a request no route matched ("no route for ..." or "unknown path ...").
 std::string no_route_message(const HttpRequest& req, const std::vector<std::string_view>& parts);
-
-// A read or outbound route of the embedded store that cluster mode does not serve (docs/cluster.md,
-// "Differences from the embedded store"): cluster mode answers it 501 `not_implemented` after the same
-// authorization. One table (http_route.cc), so a new embedded-only route is listed once.
-struct EmbeddedOnlyRoute {
-  const char* route;    // metrics label, e.g. "GET /v1/events"
-  const char* message;  // the 501's message
-  int channel_part;     // index of the path part naming a channel whose token may call it; -1: admin only
-};
-
-// The embedded-only route `req` is, or null.
-const EmbeddedOnlyRoute* match_embedded_only_route(const HttpRequest& req, const std::vector<std::string_view>& parts);
 
 // A route that needs a capability a store may lack (store.h): the one table of them (http_route.cc).
 // The front end answers it from capability_refusal() when its store lacks the capability.
