@@ -147,7 +147,7 @@ void Engine::wait() {
 int Engine::completion_fd() const { return impl_->syncer ? impl_->syncer->event_fd : -1; }
 bool Engine::in_flight() const { return impl_->pending; }
 
-void Engine::finish(std::span<BatchItem> batch, std::vector<core::Event>* events) {
+void Engine::finish(std::span<BatchItem> batch, std::vector<core::Event>* events, AppliedHook* hook) {
   Impl& m = *impl_;
   wait();
   m.pending = false;
@@ -191,6 +191,7 @@ void Engine::finish(std::span<BatchItem> batch, std::vector<core::Event>* events
     }
     it.events_end = events ? events->size() : 0;
     if (evs == &m.scratch_events) evs->clear();
+    if (hook != nullptr) hook->applied(i, it);
   }
 }
 

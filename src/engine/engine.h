@@ -114,6 +114,16 @@ struct EngineStats {
   std::uint64_t segments_prepared = 0;   // segments zero-filled ahead of need
 };
 
+// Told by Engine::finish() about each item right after it was applied, while inventory() shows the
+// state right after that item (and before the next): the server renders each write's reply from it.
+class AppliedHook {
+ public:
+  virtual void applied(std::size_t index, const BatchItem& item) = 0;
+
+ protected:
+  ~AppliedHook() = default;
+};
+
 class Engine {
  public:
   // Locks and recovers the data directory (creating it when missing). A Status (Code::unavailable,
@@ -139,7 +149,8 @@ class Engine {
   bool begin(std::span<BatchItem> batch);
   bool ready();
   void wait();  // blocks until ready()
-  void finish(std::span<BatchItem> batch, std::vector<core::Event>* events);
+  // `hook` (may be null) is called per applied item; not when the batch is refused (failed sync).
+  void finish(std::span<BatchItem> batch, std::vector<core::Event>* events, AppliedHook* hook = nullptr);
   bool in_flight() const;
   int completion_fd() const;  // eventfd, readable when the in-flight sync finished; -1 when none
 

@@ -283,6 +283,44 @@ void render_batch(std::string& out, const core::BatchAnswer& answer, const core:
   out += "]}";
 }
 
+void render_sku_list(std::string& out, std::span<const core::SkuView> page, std::size_t total) {
+  out += "{\"skus\":[";
+  for (std::size_t i = 0; i < page.size(); ++i) {
+    if (i) out += ',';
+    render_sku(out, page[i]);
+  }
+  out += "],\"total\":";
+  core::json::append_uint(out, total);
+  out += '}';
+}
+
+void render_batch(std::string& out, const core::BatchAnswer& answer, std::span<const core::SkuView> ok_skus) {
+  out += "{\"ref\":";
+  if (answer.ref.empty()) out += "null";
+  else append_string(out, answer.ref);
+  out += ",\"results\":[";
+  std::size_t next_ok = 0;
+  for (std::size_t i = 0; i < answer.rows.size(); ++i) {
+    const core::BatchRowResult& row = answer.rows[i];
+    if (i) out += ',';
+    out += '{';
+    field(out, "sku", row.sku);
+    if (row.code == core::Code::ok && next_ok < ok_skus.size()) {
+      out += ",\"ok\":true,\"sku_view\":";
+      render_sku(out, ok_skus[next_ok++]);
+    } else {
+      out += ",\"ok\":false,";
+      std::string err;
+      error_head(err, core::code_name(row.code), row.message);
+      if (row.code == core::Code::precondition_failed) field(err, "actual", row.actual);
+      err += "}}}";
+      out.append(err, 1, err.size() - 2);  // "error":{...} without the outer braces
+    }
+    out += '}';
+  }
+  out += "]}";
+}
+
 void render_sku_list(std::string& out, const core::Inventory& inv, std::size_t offset, std::size_t limit) {
   out += "{\"skus\":[";
   std::size_t total = inv.sku_count();

@@ -1,6 +1,6 @@
-// conn_base.h: what every client connection has in both server modes (the embedded Server's Conn and
-// cluster mode's ClusterConn): the socket, the input and output buffers, the closing state and the RESP
-// principal. The shared request helpers (resp_reply.h, http_reply.h) work on this part.
+// conn_base.h: what every client connection has (the Server's Conn adds its in-flight state): the
+// socket, the input and output buffers, the closing state and the RESP principal. The request helpers
+// (resp_reply.h, http_reply.h) work on this part.
 #pragma once
 #include <cstdint>
 #include <memory>

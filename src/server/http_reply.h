@@ -1,6 +1,5 @@
-// http_reply.h: appending HTTP replies to a connection's output, shared by the embedded server and
-// cluster mode: a reply (and the close it asks for), the contract's error bodies, and the answer to a
-// request the parser rejected.
+// http_reply.h: appending HTTP replies to a connection's output: a reply (and the close it asks for),
+// the contract's error bodies, and the answer to a request the parser rejected.
 #pragma once
 #include <string>
 #include <string_view>

@@ -44,43 +44,46 @@ bool route_is(const HttpRequest& req, const std::vector<std::string_view>& parts
 
 namespace {
 
-struct EmbeddedOnlyShape {
+struct CapabilityShape {
   std::string_view method;
   std::array<std::string_view, 5> shape;  // literal segments, "*" a parameter, "" past the end
-  EmbeddedOnlyRoute route;
+  CapabilityRoute route;
 };
 
-constexpr const char* kOutbound = "alerts and webhook deliveries are not available on the cluster store";
-
-constexpr EmbeddedOnlyShape kEmbeddedOnly[] = {
-    {"GET", {"v1", "skus"}, {"GET /v1/skus", "listing SKUs is not available on the cluster store; use GET /v1/skus/{sku}", -1}},
-    {"GET", {"v1", "events"}, {"GET /v1/events", "the events feed is not available on the cluster store; use the ledger (PostgreSQL stock_movements)", -1}},
-    {"GET", {"v1", "movements"}, {"GET /v1/movements", "the movements history is not available on the cluster store; use the ledger (PostgreSQL "
-                                          "stock_movements)", -1}},
+using store::Capability;
+constexpr CapabilityShape kCapabilityRoutes[] = {
+    {"GET", {"v1", "skus"}, {"GET /v1/skus", Capability::sku_listing, -1}},
+    {"GET", {"v1", "events"}, {"GET /v1/events", Capability::events_feed, -1}},
+    {"GET", {"v1", "movements"}, {"GET /v1/movements", Capability::movements, -1}},
     {"GET", {"v1", "channels", "*", "publications"},
-     {"GET /v1/channels/{channel}/publications", "publications are not available on the cluster store", 2}},
-    {"GET", {"v1", "alerts"}, {"GET /v1/alerts", kOutbound, -1}},
-    {"PUT", {"v1", "alerts"}, {"PUT /v1/alerts", kOutbound, -1}},
-    {"POST", {"v1", "alerts", "test"}, {"POST /v1/alerts/test", kOutbound, -1}},
-    {"GET", {"v1", "deliveries"}, {"GET /v1/deliveries", kOutbound, -1}},
+     {"GET /v1/channels/{channel}/publications", Capability::publications, 2}},
+    {"POST", {"v1", "channels", "*", "publications", "ack"},
+     {"POST /v1/channels/{channel}/publications/ack", Capability::publications, 2}},
+    {"POST", {"v1", "stock", "batches"}, {"POST /v1/stock/batches", Capability::stock_batches, -1}},
+    {"GET", {"v1", "alerts"}, {"GET /v1/alerts", Capability::outbound, -1}},
+    {"PUT", {"v1", "alerts"}, {"PUT /v1/alerts", Capability::outbound, -1}},
+    {"POST", {"v1", "alerts", "test"}, {"POST /v1/alerts/test", Capability::outbound, -1}},
+    {"GET", {"v1", "deliveries"}, {"GET /v1/deliveries", Capability::outbound, -1}},
+    {"POST", {"v1", "admin", "snapshot"}, {"POST /v1/admin/snapshot", Capability::snapshot, -1}},
 };
 
-bool shape_is(const HttpRequest& req, const std::vector<std::string_view>& parts, const EmbeddedOnlyShape& r) {
-  if (req.method != r.method) return false;
+bool shape_matches(const HttpRequest& req, const std::vector<std::string_view>& parts, std::string_view method,
+                   const std::array<std::string_view, 5>& shape) {
+  if (req.method != method) return false;
   std::size_t n = 0;
-  while (n < r.shape.size() && !r.shape[n].empty()) ++n;
+  while (n < shape.size() && !shape[n].empty()) ++n;
   if (parts.size() != n) return false;
   for (std::size_t i = 0; i < n; ++i) {
-    if (r.shape[i] == "*" ? parts[i].empty() : parts[i] != r.shape[i]) return false;
+    if (shape[i] == "*" ? parts[i].empty() : parts[i] != shape[i]) return false;
   }
   return true;
 }
 
 }  // namespace
 
-const EmbeddedOnlyRoute* match_embedded_only_route(const HttpRequest& req, const std::vector<std::string_view>& parts) {
-  for (const EmbeddedOnlyShape& r : kEmbeddedOnly) {
-    if (shape_is(req, parts, r)) return &r.route;
+const CapabilityRoute* match_capability_route(const HttpRequest& req, const std::vector<std::string_view>& parts) {
+  for (const CapabilityShape& r : kCapabilityRoutes) {
+    if (shape_matches(req, parts, r.method, r.shape)) return &r.route;
   }
   return nullptr;
 }

@@ -1,5 +1,4 @@
-// http_route.h: the HTTP front ends' shared routing, used by the embedded server (server_http.cc) and
-// cluster mode (cluster_server_http.cc) so that both route and decode byte for byte alike: one parsed
+// http_route.h: the HTTP front end's routing (server_http.cc), the same for every store: one parsed
 // request, path splitting and matching, query parameters, and the write routes decoded into commands.
 // Paths and bodies follow the contract; docs/api.md documents every route.
 #pragma once
@@ -14,6 +13,7 @@
 #include "core/status.h"
 #include "net/http_parser.h"
 #include "server/auth.h"
+#include "store/store.h"
 
 namespace stockd::server {
 
@@ -57,17 +57,16 @@ std::string forbidden_message(const HttpRequest& req);
 // The invalid_request message of a request no route matched ("no route for ..." or "unknown path ...").
 std::string no_route_message(const HttpRequest& req, const std::vector<std::string_view>& parts);
 
-// A read or outbound route of the embedded store that cluster mode does not serve (docs/cluster.md,
-// "Differences from the embedded store"): cluster mode answers it 501 `not_implemented` after the same
-// authorization. One table (http_route.cc), so a new embedded-only route is listed once.
-struct EmbeddedOnlyRoute {
-  const char* route;    // metrics label, e.g. "GET /v1/events"
-  const char* message;  // the 501's message
-  int channel_part;     // index of the path part naming a channel whose token may call it; -1: admin only
+// A route that needs a capability a store may lack (store.h): the one table of them (http_route.cc).
+// The front end answers it from capability_refusal() when its store lacks the capability.
+struct CapabilityRoute {
+  const char* route;            // metrics label, e.g. "GET /v1/events"
+  store::Capability capability;
+  int channel_part;             // index of the path part naming a channel whose token may call it; -1: admin only
 };
 
-// The embedded-only route `req` is, or null.
-const EmbeddedOnlyRoute* match_embedded_only_route(const HttpRequest& req, const std::vector<std::string_view>& parts);
+// The capability route `req` is, or null.
+const CapabilityRoute* match_capability_route(const HttpRequest& req, const std::vector<std::string_view>& parts);
 
 // What a successful write answers with.
 enum class WriteView : std::uint8_t { channel, sku, hold, batch, ack };  // batch: core::Outcome::batch;

@@ -32,7 +32,7 @@ struct ServerOptions {
   // to wait for them, and the worker threads of the front end (one cluster connection set each).
   std::int64_t redis_wait_replicas = 1;
   std::int64_t redis_wait_timeout_ms = 1000;
-  std::int64_t cluster_workers = 16;
+  std::int64_t cluster_workers = 64;
   std::string ledger;  // cluster store: PostgreSQL connection for the ledger writer ("" = none)
   std::string redis_password;  // cluster store: AUTH for every Redis node ("" = none)
   std::string admin_token;

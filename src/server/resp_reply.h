@@ -1,5 +1,4 @@
-// resp_reply.h: the RESP front ends' shared request handling, used by the embedded server
-// (server_resp.cc) and cluster mode (cluster_server_resp.cc) so that both answer byte for byte alike:
+// resp_reply.h: the RESP front end's request handling (server_resp.cc), the same for every store:
 // argument parsing of the contract's write commands, the replies to outcomes, and Redis's connection
 // commands (PING, AUTH, HELLO, CLIENT, ...). The wire encoding itself is net/resp_writer.h.
 #pragma once

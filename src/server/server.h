@@ -1,10 +1,14 @@
-// server.h: stockd's network front: one event-loop thread serving HTTP/JSON and RESP over the engine.
+// server.h: stockd's network front: one event-loop thread serving HTTP/JSON and RESP over a Store
+// (store/store.h): the embedded engine or the cluster store, through the same routes and renderers.
 //
-// Why one thread: the engine is a single writer and every acknowledged write waits for one fsync per
-// batch anyway; a single epoll loop that reads all ready connections, turns their writes into one engine
-// batch (one journal write + one fdatasync), then answers them all, is the group commit. Reads are
-// answered from memory at once, except that a connection's reads never overtake its own earlier
-// writes: once a connection has a write in the current batch, its next requests wait for the batch.
+// Why one thread: the loop only does I/O, parsing, routing and rendering; the store does the work.
+// With the embedded store every acknowledged write waits for one fsync per batch anyway: a single
+// epoll loop that reads all ready connections, submits their writes (one engine batch: one journal
+// write + one fdatasync), then answers them as they complete, is the group commit. Reads are answered
+// when the store completes them (the embedded store at once), except that a connection's reads never
+// overtake its own earlier writes: once a connection has a request in flight, its next requests other
+// than writes wait for it. A route whose capability the store lacks is answered from one place
+// (capability_refusal in server_http.cc, resp_request in server_resp.cc).
 // Bounds: connections (max_connections), input per connection (body limit), replies queued per
 // connection (max_output_bytes, then stockd stops reading that client), writes admitted per round
 // (max_queue, then 429 overloaded with nothing applied).
@@ -16,11 +20,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/engine.h"
+#include "core/command.h"
 #include "server/auth.h"
-#include "server/event_feed.h"
 #include "server/metrics.h"
 #include "server/options.h"
+#include "store/store.h"
 
 namespace stockd::server {
 
@@ -35,9 +39,9 @@ class Deliveries;
 class DeliveryActionQueue;
 struct DeliveryAction;
 
-class Server {
+class Server final : private store::Completions {
  public:
-  Server(const ServerOptions& options, engine::Engine& engine, EventFeed& feed);
+  Server(const ServerOptions& options, store::Store& store);
   ~Server();
   // Binds the listeners; false (and a logged reason) when an address cannot be bound.
   bool listen();
@@ -45,8 +49,8 @@ class Server {
   int run();
   // Outbound pushes (alerts.h, delivery.h), owned by the caller; any may be null (then their routes
   // answer 409 invalid_state, or an empty list). After every Deliveries::step the loop takes what it
-  // asked of the core from `actions` and appends to_command(action) to the next engine batch (nullopt:
-  // dropped). REQUIRES: called before run(); deliveries were built with `actions` as their actions.
+  // asked of the core from `actions` and submits to_command(action) to the store (nullopt: dropped).
+  // REQUIRES: called before run(); deliveries were built with `actions` as their actions.
   struct Outbound {
     Alerter* alerts = nullptr;
     Deliveries* deliveries = nullptr;
@@ -64,44 +68,55 @@ class Server {
   void close_conn(Conn& c);
   void process();
   void parse_input(Conn& c);
-  void execute_batch();
-  void finish_batch();
-  void deliver_batch();
   void on_timer(std::int64_t now_ms);
   void drain();
+  void mark_dirty(Conn& c);
+  // The requests in flight in the store, by tag (store::Tag is the index of a Pending).
+  std::uint32_t pending_slot();
+  void release_pending(std::uint32_t slot);
+  // store::Completions: a request of a connection completed; its reply is rendered now.
+  void write_done(const store::WriteDone& d) override;
+  void read_done(const store::ReadDone& d) override;
+  void batch_done(std::size_t items, std::int64_t duration_us, bool events) override;
+  void completed(Conn& c);  // after a reply: flush later, and go on with waiting requests
 
   // server_http.cc: parses and handles the complete requests in c's input. A handler returns false
-  // when the request must wait for the connection's writes in the current batch (not consumed).
+  // when the request must wait for the connection's requests in flight (not consumed).
   void http_input(Conn& c);
   bool http_request(Conn& c, const HttpRequest& req);
   // http_request's parts, by kind of route; each returns std::nullopt when the route is not of its kind.
   struct HttpCall;
+  std::optional<bool> capability_refusal(HttpCall& h, const Principal& who);
   std::optional<bool> http_ops(HttpCall& h);
   std::optional<bool> http_write(HttpCall& h, const Principal& who);
   std::optional<bool> http_read(HttpCall& h, const Principal& who);
   std::optional<bool> http_admin(HttpCall& h, const Principal& who);
+  bool http_store_read(HttpCall& h, const char* route, store::Read& r);
   // server_outbound.cc: /v1/alerts and /v1/deliveries; outbound_step() drives them off the write path.
   std::optional<bool> http_outbound(HttpCall& h, const Principal& who);
   void outbound_step(std::int64_t now_ms);
   void http_reply(Conn& c, int status, const std::string& body, bool keep_alive);
   void http_error(Conn& c, core::Code code, const std::string& message, bool keep_alive);
-  void http_deliver(Conn& c, const Pending& p, const core::Outcome& out);
+  void http_write_done(Conn& c, const Pending& p, const store::WriteDone& d);
+  void http_read_done(Conn& c, const Pending& p, const store::ReadDone& d);
   void answer_poll(Conn& c);
-  bool poll_ready(const Conn& c) const;  // the parked poll has something to answer
+  bool poll_ready(const Conn& c);  // the parked poll has something to answer
   void answer_polls();
   void render_metrics(std::string& out) const;
 
   // server_resp.cc
   void resp_input(Conn& c);
   bool resp_request(Conn& c, const std::vector<std::string_view>& args);
-  void resp_deliver(Conn& c, const Pending& p, const core::Outcome& out);
+  void resp_write_done(Conn& c, const Pending& p, const store::WriteDone& d);
+  void resp_read_done(Conn& c, const Pending& p, const store::ReadDone& d);
 
   std::int64_t now_ms() const;
   std::int64_t now_us() const;
 
   ServerOptions opt_;
-  engine::Engine& engine_;
-  EventFeed& feed_;
+  store::Store& store_;
+  store::Capabilities caps_;
+  bool caps_all_ = true;  // the store lacks nothing: no capability lookup per request
   Auth auth_;
   Metrics metrics_;
   int epoll_fd_ = -1;
@@ -116,15 +131,9 @@ class Server {
   std::vector<Conn*> dirty_;                  // connections with output to flush
   std::vector<Conn*> polls_;                  // parked long polls
   std::vector<std::unique_ptr<Conn>> graveyard_;  // closed connections whose slot was reused this round
-  std::vector<engine::BatchItem> batch_;
-  std::vector<Pending> pending_;
-  std::vector<core::MovementRecord> movements_page_;  // GET /v1/movements: reused by every page
-  std::vector<engine::BatchItem> flight_batch_;  // handed to the engine, waiting for its sync
-  std::vector<Pending> flight_pending_;
-  std::int64_t flight_start_us_ = 0;
-  std::size_t last_batch_items_ = 0;   // size of the last batch handed to the engine
-  std::int64_t gather_until_us_ = 0;   // the forming batch waits for stragglers until then (0: not)
-  std::vector<core::Event> events_;
+  std::vector<Pending> pendings_;             // by tag; reused (no allocation per request once warm)
+  std::vector<std::uint32_t> free_pendings_;
+  std::vector<std::string_view> skus_asked_;  // GET /v1/availability: reused
   std::int64_t round_start_us_ = 0;
   std::int64_t last_tick_ms_ = 0;
   std::uint64_t overloaded_total_ = 0;

@@ -2,6 +2,7 @@
 // Paths and bodies follow the contract; docs/api.md documents every route.
 #include <string>
 
+#include "core/assert.h"
 #include "core/inventory.h"
 #include "core/limits.h"
 #include "net/api_json.h"
@@ -77,14 +78,34 @@ bool Server::http_request(Conn& c, const HttpRequest& req) {
       return h.done("unauthorized", 401);
     }
   }
+  if (!caps_all_) {
+    if (std::optional<bool> r = capability_refusal(h, who)) return *r;
+  }
   if (std::optional<bool> r = http_write(h, who)) return *r;
-  // Reads: never overtake this connection's writes in the current batch.
+  // Reads: never overtake this connection's requests in flight.
   if (c.inflight > 0) return false;
   if (std::optional<bool> r = http_read(h, who)) return *r;
   if (std::optional<bool> r = http_admin(h, who)) return *r;
   if (std::optional<bool> r = http_outbound(h, who)) return *r;
   http_error(c, core::Code::invalid_request, no_route_message(req, h.parts), h.ka);
   return h.done("unknown", 400);
+}
+
+// The one place that answers a route whose capability the store lacks (store.h): after the route's
+// own authorization, 501 not_implemented (a snapshot: 409 invalid_state), with the capability's message.
+std::optional<bool> Server::capability_refusal(HttpCall& h, const Principal& who) {
+  const CapabilityRoute* cr = match_capability_route(h.req, h.parts);
+  if (cr == nullptr || caps_.has(cr->capability)) return std::nullopt;
+  if (h.c.inflight > 0) return false;
+  bool allowed = cr->channel_part >= 0 ? who.may_act_for(h.parts[static_cast<std::size_t>(cr->channel_part)])
+                                       : who.admin();
+  if (!allowed) return h.forbidden(cr->route);
+  const char* message = store::capability_message(cr->capability);
+  if (cr->capability == store::Capability::snapshot) return h.fail(cr->route, core::Code::invalid_state, message);
+  std::string body;
+  net::render_error_named(body, "not_implemented", message);
+  http_reply(h.c, 501, body, h.ka);
+  return h.done(cr->route, 501);
 }
 
 // Unauthenticated operational endpoints.
@@ -98,7 +119,7 @@ std::optional<bool> Server::http_ops(HttpCall& h) {
   }
   if (h.is("GET", {"readyz"})) {
     if (c.inflight > 0) return false;
-    bool ready = engine_.healthy() && !draining_;
+    bool ready = store_.healthy() && !draining_;
     std::string body;
     net::render_status(body, "ready");
     if (ready) http_reply(c, 200, body, h.ka);
@@ -116,103 +137,159 @@ std::optional<bool> Server::http_ops(HttpCall& h) {
   return std::nullopt;
 }
 
-// Writes join the current batch; they are answered when it is durable (http_deliver).
+namespace {
+
+store::Want want_of(WriteView v) {
+  switch (v) {
+    case WriteView::channel: return store::Want::channel;
+    case WriteView::sku: return store::Want::sku;
+    case WriteView::hold: return store::Want::hold;
+    case WriteView::batch: return store::Want::batch;
+    case WriteView::ack: return store::Want::ack;
+  }
+  return store::Want::none;
+}
+
+// forbidden_message(req) into a reused string.
+void assign_forbidden(std::string& out, const HttpRequest& req) {
+  out.assign("this token may not use ");
+  out.append(req.method);
+  out.push_back(' ');
+  out.append(req.path);
+}
+
+}  // namespace
+
+// Writes go to the store; they are answered when they complete (http_write_done). The store checks
+// the hold's owner for a channel's token (store.h, Write::acting_channel).
 std::optional<bool> Server::http_write(HttpCall& h, const Principal& who) {
   HttpWrite w;
   if (!match_write_route(h.req, h.parts, who, &w)) return std::nullopt;
-  const core::Inventory& inv = engine_.inventory();
   if (w.forbidden) return h.forbidden(w.route);
-  if (!w.hold_id.empty() && !who.admin()) {
-    std::uint32_t hold = inv.find_hold(w.hold_id);
-    if (hold != core::kNoIndex && !who.may_act_for(inv.channel_name(inv.hold_channel(hold)))) {
-      return h.forbidden(w.route);
-    }
+  store::Write sw;
+  sw.cmd = &w.command;
+  sw.now_ms = now_ms();
+  sw.stream = h.c.id;
+  sw.want = want_of(w.view);
+  sw.status = std::move(w.status);
+  if (!who.admin() && !w.hold_id.empty()) {
+    sw.hold_id = w.hold_id;
+    sw.acting_channel = who.channel;
   }
-  // The decoders' commands pass core::validate(); the engine checks again (ClosePool's path names).
-  if (!w.status.ok()) return h.fail(w.route, w.status.code, w.status.message);
-  if (batch_.size() >= static_cast<std::size_t>(opt_.max_queue) ) {
+  sw.queue_max = static_cast<std::size_t>(opt_.max_queue);
+  std::uint32_t slot = pending_slot();
+  Pending& p = pendings_[slot];
+  p.conn = &h.c;
+  p.route = w.route;
+  p.start_us = h.start;
+  p.reply = static_cast<std::uint8_t>(w.view);
+  p.keep_alive = h.ka;
+  p.forbidden.clear();
+  if (!sw.acting_channel.empty()) assign_forbidden(p.forbidden, h.req);
+  sw.tag = slot;
+  core::Code code = store_.submit(sw);
+  if (code == core::Code::ok) {
+    ++h.c.inflight;
+    return true;
+  }
+  release_pending(slot);
+  if (code == core::Code::forbidden) return h.forbidden(w.route);
+  if (code == core::Code::overloaded) {
     ++overloaded_total_;
     return h.fail(w.route, core::Code::overloaded, "write queue full, retry later");
   }
-  auto reply = static_cast<std::uint8_t>(w.view);
-  batch_.push_back(engine::BatchItem{std::move(w.command), now_ms(), {}, 0});
-  pending_.push_back(Pending{&h.c, w.route, h.start, reply, h.ka});
+  return h.fail(w.route, sw.status.code, sw.status.message);
+}
+
+// Hands a read to the store; it is answered when it completes (http_read_done; the embedded store
+// completes it inside store_.read()).
+bool Server::http_store_read(HttpCall& h, const char* route, store::Read& r) {
+  std::uint32_t slot = pending_slot();
+  Pending& p = pendings_[slot];
+  p.conn = &h.c;
+  p.route = route;
+  p.start_us = h.start;
+  p.reply = 0;
+  p.keep_alive = h.ka;
+  p.forbidden.clear();
+  if (!r.acting_channel.empty()) assign_forbidden(p.forbidden, h.req);
+  r.tag = slot;
+  r.stream = h.c.id;
+  r.now_ms = now_ms();
   ++h.c.inflight;
+  store_.read(r);
   return true;
 }
 
-// Reads of channels, SKUs, availability and holds, answered from memory.
+// Reads of channels, SKUs, availability and holds.
 std::optional<bool> Server::http_read(HttpCall& h, const Principal& who) {
-  const core::Inventory& inv = engine_.inventory();
   const HttpRequest& req = h.req;
-  std::string body;
+  store::Read r;
   if (h.is("GET", {"v1", "channels"})) {
     if (!who.admin()) return h.forbidden("GET /v1/channels");
-    net::render_channel_list(body, inv);
-    return h.reply("GET /v1/channels", body);
+    r.kind = store::ReadKind::channels;
+    return http_store_read(h, "GET /v1/channels", r);
   }
   if (h.is("GET", {"v1", "skus"})) {
-    const char* r = "GET /v1/skus";
-    if (!who.admin()) return h.forbidden(r);
+    const char* route = "GET /v1/skus";
+    if (!who.admin()) return h.forbidden(route);
     std::int64_t offset = 0, limit = 100;
     if (!query_int(req, "offset", 0, INT64_MAX, &offset) || !query_int(req, "limit", 1, kListLimitMax, &limit))
-      return h.fail(r, core::Code::invalid_request, "offset must be >= 0 and limit 1..1000");
-    net::render_sku_list(body, inv, static_cast<std::size_t>(offset), static_cast<std::size_t>(limit));
-    return h.reply(r, body);
+      return h.fail(route, core::Code::invalid_request, "offset must be >= 0 and limit 1..1000");
+    r.kind = store::ReadKind::sku_list;
+    r.offset = static_cast<std::size_t>(offset);
+    r.limit = static_cast<std::size_t>(limit);
+    return http_store_read(h, route, r);
   }
   if (h.is("GET", {"v1", "skus", "*"})) {
-    const char* r = "GET /v1/skus/{sku}";
-    if (!who.admin()) return h.forbidden(r);
-    std::uint32_t sku = inv.find_sku(h.parts[2]);
-    if (sku == core::kNoIndex) return h.fail(r, core::Code::unknown_sku, "unknown sku " + std::string(h.parts[2]));
-    net::render_sku(body, inv.sku(sku));
-    return h.reply(r, body);
+    const char* route = "GET /v1/skus/{sku}";
+    if (!who.admin()) return h.forbidden(route);
+    r.kind = store::ReadKind::sku;
+    r.name = h.parts[2];
+    return http_store_read(h, route, r);
   }
   if (h.is("GET", {"v1", "availability"})) {
-    const char* r = "GET /v1/availability";
+    const char* route = "GET /v1/availability";
     const std::string* channel = query_param(req, "channel");
-    if (!channel) return h.fail(r, core::Code::invalid_request, "query parameter channel is required");
-    if (!who.may_act_for(*channel)) return h.forbidden(r);
-    std::uint32_t ch = inv.find_channel(*channel);
-    if (ch == core::kNoIndex) return h.fail(r, core::Code::unknown_channel, "unknown channel " + *channel);
-    std::vector<std::string_view> skus;
+    if (!channel) return h.fail(route, core::Code::invalid_request, "query parameter channel is required");
+    if (!who.may_act_for(*channel)) return h.forbidden(route);
+    skus_asked_.clear();
     for (const auto& [k, v] : req.query)
-      if (k == "sku") skus.push_back(v);
-    if (skus.empty()) return h.fail(r, core::Code::invalid_request, "name at least one sku=");
-    if (skus.size() > kListLimitMax) return h.fail(r, core::Code::invalid_request, "at most 1000 skus per request");
-    net::render_availability(body, inv, ch, skus);
-    return h.reply(r, body);
+      if (k == "sku") skus_asked_.push_back(v);
+    // The store answers an unknown channel first, then none or too many SKUs (ReadKind::availability).
+    r.kind = store::ReadKind::availability;
+    r.name = *channel;
+    r.skus = skus_asked_;
+    r.limit = kListLimitMax;
+    return http_store_read(h, route, r);
   }
   if (h.is("GET", {"v1", "holds", "*"})) {
-    const char* r = "GET /v1/holds/{id}";
-    std::uint32_t hold = inv.find_hold(h.parts[2]);
-    if (hold == core::kNoIndex) return h.fail(r, core::Code::unknown_hold, "unknown hold " + std::string(h.parts[2]));
-    if (!who.may_act_for(inv.channel_name(inv.hold_channel(hold)))) return h.forbidden(r);
-    net::render_hold(body, inv.hold(hold));
-    return h.reply(r, body);
+    r.kind = store::ReadKind::hold;
+    r.name = h.parts[2];
+    if (!who.admin()) r.acting_channel = who.channel;
+    return http_store_read(h, "GET /v1/holds/{id}", r);
   }
   return std::nullopt;
 }
 
-// The event feed and the admin actions (snapshot, reconcile).
+// The event feed, the movements history and the admin actions (snapshot, reconcile).
 std::optional<bool> Server::http_admin(HttpCall& h, const Principal& who) {
   Conn& c = h.c;
   bool events = h.is("GET", {"v1", "events"});
   if (events || h.is("GET", {"v1", "channels", "*", "publications"})) {
     const char* r = events ? "GET /v1/events" : "GET /v1/channels/{channel}/publications";
-    std::uint32_t ch = core::kNoIndex;
     if (events && !who.admin()) return h.forbidden(r);
     if (!events) {
       if (!who.may_act_for(h.parts[2])) return h.forbidden(r);
-      ch = engine_.inventory().find_channel(h.parts[2]);
-      if (ch == core::kNoIndex)
+      if (!store_.channel_exists(h.parts[2]))
         return h.fail(r, core::Code::unknown_channel, "unknown channel " + std::string(h.parts[2]));
     }
     std::int64_t after = 0, limit = 100, wait_s = 0;
     if (!query_int(h.req, "after", 0, INT64_MAX, &after) || !query_int(h.req, "limit", 1, kEventsLimitMax, &limit) ||
         !query_int(h.req, "wait_s", 0, kWaitSecondsMax, &wait_s))
       return h.fail(r, core::Code::invalid_request, "after >= 0, limit 1..10000, wait_s 0..60");
-    c.poll_channel = ch;
+    if (events) c.poll_channel.clear();
+    else c.poll_channel.assign(h.parts[2]);
     c.poll_after = static_cast<std::uint64_t>(after);
     c.poll_limit = static_cast<std::size_t>(limit);
     c.poll_keep_alive = h.ka;
@@ -227,48 +304,28 @@ std::optional<bool> Server::http_admin(HttpCall& h, const Principal& who) {
     return true;
   }
   if (h.is("GET", {"v1", "movements"})) {
-    const char* r = "GET /v1/movements";
-    if (!who.admin()) return h.forbidden(r);
+    const char* route = "GET /v1/movements";
+    if (!who.admin()) return h.forbidden(route);
     const std::string* sku = query_param(h.req, "sku");
-    if (!sku) return h.fail(r, core::Code::invalid_request, "query parameter sku is required");
+    if (!sku) return h.fail(route, core::Code::invalid_request, "query parameter sku is required");
     std::int64_t after = 0, limit = kMovementsLimitDefault;
     if (!query_int(h.req, "after", 0, INT64_MAX, &after) ||
         !query_int(h.req, "limit", 1, static_cast<std::int64_t>(kListLimitMax), &limit))
-      return h.fail(r, core::Code::invalid_request, "after >= 0, limit 1..1000");
-    if (engine_.inventory().find_sku(*sku) == core::kNoIndex)
-      return h.fail(r, core::Code::unknown_sku, "unknown sku " + *sku);
-    if (core::Status st = engine_.movements(*sku, static_cast<std::uint64_t>(after), static_cast<std::size_t>(limit),
-                                            &movements_page_);
-        !st.ok())
-      return h.fail(r, st.code, st.message);
-    std::string body;
-    std::uint64_t next = movements_page_.empty() ? static_cast<std::uint64_t>(after) : movements_page_.back().seq;
-    net::render_movements_page(movements_page_, next, body);
-    return h.reply(r, body);
+      return h.fail(route, core::Code::invalid_request, "after >= 0, limit 1..1000");
+    store::Read rd;
+    rd.kind = store::ReadKind::movements;
+    rd.name = *sku;
+    rd.after = static_cast<std::uint64_t>(after);
+    rd.limit = static_cast<std::size_t>(limit);
+    return http_store_read(h, route, rd);
   }
-  if (h.is("POST", {"v1", "admin", "snapshot"})) {
-    const char* r = "POST /v1/admin/snapshot";
-    if (!who.admin()) return h.forbidden(r);
-    std::uint64_t lsn = 0;
-    if (engine_.in_flight()) {  // the snapshot is taken between batches: finish the one in flight
-      engine_.wait();
-      finish_batch();
-    }
-    if (core::Status s = engine_.snapshot(&lsn); !s.ok()) {
-      return h.fail(r, core::Code::unavailable, "snapshot failed: " + s.message);
-    }
-    std::string body;
-    net::render_snapshot(body, lsn);
-    return h.reply(r, body);
-  }
-  if (h.is("POST", {"v1", "admin", "reconcile"})) {
-    const char* r = "POST /v1/admin/reconcile";
-    if (!who.admin()) return h.forbidden(r);
-    // The embedded store has one copy of the truth: reconciling means checking that every SKU's
-    // buckets, held totals and holds agree (the core's invariants). Cluster stores compare stores.
-    std::string body;
-    net::render_reconcile(body, engine_.inventory().sku_count(), engine_.inventory().check_invariants());
-    return h.reply(r, body);
+  if (h.is("POST", {"v1", "admin", "snapshot"}) || h.is("POST", {"v1", "admin", "reconcile"})) {
+    bool snapshot = h.req.path.ends_with("snapshot");
+    const char* route = snapshot ? "POST /v1/admin/snapshot" : "POST /v1/admin/reconcile";
+    if (!who.admin()) return h.forbidden(route);
+    store::Read rd;
+    rd.kind = snapshot ? store::ReadKind::snapshot : store::ReadKind::reconcile;
+    return http_store_read(h, route, rd);
   }
   return std::nullopt;
 }
@@ -309,53 +366,92 @@ std::optional<bool> Server::http_outbound(HttpCall& h, const Principal& who) {
   return std::nullopt;
 }
 
-void Server::http_deliver(Conn& c, const Pending& p, const core::Outcome& o) {
-  std::string body;
+void Server::http_write_done(Conn& c, const Pending& p, const store::WriteDone& d) {
+  const core::Outcome& o = *d.outcome;
   int status = 200;
   if (!o.ok()) {
-    status = core::http_status(o.code);
-    net::render_outcome_error(body, o);
-  } else {
-    const core::Inventory& inv = engine_.inventory();
-    switch (static_cast<WriteView>(p.reply)) {
-      case WriteView::channel: net::render_channel(body, inv.channel(o.index)); break;
-      case WriteView::sku: net::render_sku(body, inv.sku(o.index)); break;
-      case WriteView::hold:
-        net::render_hold(body, inv.hold(o.index));
-        if (o.created) status = 201;
-        break;
-      case WriteView::batch:
-        net::render_batch(body, *o.batch, inv);
-        if (o.batch->failed) status = 409;
-        break;
-      case WriteView::ack: net::render_ack(body, inv.channel(o.index)); break;
-    }
+    if (o.code == core::Code::forbidden && !p.forbidden.empty()) status = server::http_error(c, o.code, p.forbidden, p.keep_alive);
+    else status = server::http_outcome_error(c, o, p.keep_alive);
+    metrics_.request(p.route, status, now_us() - p.start_us);
+    return;
+  }
+  std::string body;
+  switch (static_cast<WriteView>(p.reply)) {
+    case WriteView::channel: net::render_channel(body, *d.channel); break;
+    case WriteView::sku: net::render_sku(body, *d.sku); break;
+    case WriteView::hold:
+      net::render_hold(body, *d.hold);
+      if (o.created) status = 201;
+      break;
+    case WriteView::batch:
+      net::render_batch(body, *o.batch, d.batch_skus);
+      if (o.batch->failed) status = 409;
+      break;
+    case WriteView::ack: net::render_ack(body, *d.channel); break;
   }
   http_reply(c, status, body, p.keep_alive);
   metrics_.request(p.route, status, now_us() - p.start_us);
 }
 
-bool Server::poll_ready(const Conn& c) const {
-  if (c.poll_channel == core::kNoIndex) return feed_.last_seq() > c.poll_after;
-  const core::Inventory& inv = engine_.inventory();
-  return inv.last_publication_seq(c.poll_channel) > c.poll_after &&
-         !inv.publications(c.poll_channel, c.poll_after, 1).empty();
+void Server::http_read_done(Conn& c, const Pending& p, const store::ReadDone& d) {
+  const core::Outcome& o = *d.outcome;
+  if (!o.ok()) {
+    int status = o.code == core::Code::forbidden && !p.forbidden.empty()
+                     ? server::http_error(c, o.code, p.forbidden, p.keep_alive)
+                     : server::http_error(c, o.code, o.message, p.keep_alive);
+    metrics_.request(p.route, status, now_us() - p.start_us);
+    return;
+  }
+  std::string body;
+  switch (d.kind) {
+    case store::ReadKind::sku: net::render_sku(body, *d.sku); break;
+    case store::ReadKind::hold: net::render_hold(body, *d.hold); break;
+    case store::ReadKind::channels: net::render_channel_list(body, d.channels); break;
+    case store::ReadKind::availability: {
+      std::vector<net::AskedSku> asked;
+      asked.reserve(d.available.size());
+      for (const store::Available& a : d.available) asked.push_back({a.sku, a.units});
+      net::render_availability(body, d.channel, asked);
+      break;
+    }
+    case store::ReadKind::sku_list: net::render_sku_list(body, d.skus, d.total); break;
+    case store::ReadKind::events: body.assign(d.json); break;
+    case store::ReadKind::publications: net::render_publications(body, d.publications, d.next); break;
+    case store::ReadKind::movements: net::render_movements_page(d.movements, d.next, body); break;
+    case store::ReadKind::snapshot: net::render_snapshot(body, d.lsn); break;
+    case store::ReadKind::reconcile: net::render_reconcile(body, d.skus_checked, d.drift); break;
+    case store::ReadKind::avail:
+    case store::ReadKind::sku_count: STOCKD_ASSERT(false);
+  }
+  http_reply(c, 200, body, p.keep_alive);
+  metrics_.request(p.route, 200, now_us() - p.start_us);
 }
 
+bool Server::poll_ready(const Conn& c) { return store_.feed_has_after(c.poll_channel, c.poll_after); }
+
+// A long poll's page: read from the store, answered by http_read_done.
 void Server::answer_poll(Conn& c) {
-  std::string body;
-  const char* route = "GET /v1/events";
-  if (c.poll_channel == core::kNoIndex) {
-    feed_.render_page(c.poll_after, c.poll_limit, body);
-  } else {
-    route = "GET /v1/channels/{channel}/publications";
-    std::vector<core::PublicationView> pubs =
-        engine_.inventory().publications(c.poll_channel, c.poll_after, c.poll_limit);
-    net::render_publications(body, pubs, pubs.empty() ? c.poll_after : pubs.back().seq);
-  }
-  http_reply(c, 200, body, c.poll_keep_alive);
-  metrics_.request(route, 200, now_us() - c.poll_start_us);
+  bool events = c.poll_channel.empty();
+  const char* route = events ? "GET /v1/events" : "GET /v1/channels/{channel}/publications";
   c.polling = false;
+  std::uint32_t slot = pending_slot();
+  Pending& p = pendings_[slot];
+  p.conn = &c;
+  p.route = route;
+  p.start_us = c.poll_start_us;
+  p.reply = 0;
+  p.keep_alive = c.poll_keep_alive;
+  p.forbidden.clear();
+  store::Read r;
+  r.kind = events ? store::ReadKind::events : store::ReadKind::publications;
+  r.tag = slot;
+  r.stream = c.id;
+  r.name = c.poll_channel;
+  r.after = c.poll_after;
+  r.limit = c.poll_limit;
+  r.now_ms = now_ms();
+  ++c.inflight;
+  store_.read(r);
 }
 
 void Server::answer_polls() {

@@ -1,5 +1,5 @@
-// The event loop: accept, read, one engine batch per round, reply, flush; timers for expiry, long-poll
-// deadlines and idle connections; SIGTERM/SIGINT drain.
+// The event loop: accept, read, submit to the store, reply as requests complete, flush; timers for the
+// store's housekeeping, long-poll deadlines and idle connections; SIGTERM/SIGINT drain.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/assert.h"
 #include "server/clock.h"
 #include "server/conn.h"
 #include "server/http_route.h"
@@ -30,18 +31,20 @@ constexpr int kEventsPerWait = 256;
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr int kRoundsPerWakeMax = 64;     // a bound on re-processing after batches within one wake-up
 constexpr std::int64_t kLingerMs = 2000;  // how long a lingering close waits for the client's EOF
-constexpr std::int64_t kGatherUs = 150;   // longest wait for a batch's stragglers (execute_batch)
 
 // Tags in epoll_event.data.u64 for the non-connection descriptors.
 constexpr std::uint64_t kTagHttp = 1ull << 62;
 constexpr std::uint64_t kTagResp = 2ull << 62;
 constexpr std::uint64_t kTagSignal = 3ull << 62;
-constexpr std::uint64_t kTagEngine = (3ull << 62) | 1;  // the engine's sync-completion eventfd
+constexpr std::uint64_t kTagStore = (3ull << 62) | 1;  // the store's completion fd
 
 }  // namespace
 
-Server::Server(const ServerOptions& options, engine::Engine& engine, EventFeed& feed)
-    : opt_(options), engine_(engine), feed_(feed), auth_(options.admin_token, options.channel_tokens) {}
+Server::Server(const ServerOptions& options, store::Store& store)
+    : opt_(options), store_(store), caps_(store.capabilities()), auth_(options.admin_token, options.channel_tokens) {
+  for (int i = 0; i < store::kCapabilityCount; ++i) caps_all_ = caps_all_ && caps_.has(static_cast<store::Capability>(i));
+  store_.start(this);
+}
 
 Server::~Server() {
   for (auto& c : conns_)
@@ -82,8 +85,8 @@ bool Server::listen() {
   signal_fd_ = stop_signal_fd();
   ev.data.u64 = kTagSignal;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &ev);
-  if (int fd = engine_.completion_fd(); fd >= 0) {
-    ev.data.u64 = kTagEngine;
+  if (int fd = store_.completion_fd(); fd >= 0) {
+    ev.data.u64 = kTagStore;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   }
   spdlog::info("event=listening http={} resp={}", opt_.http, opt_.resp);
@@ -225,71 +228,81 @@ void Server::parse_input(Conn& c) {
     http_input(c);
 }
 
-// Pipelined group commit: the batch formed from this round's writes (batch_) is handed to the engine
-// when no other batch is in flight. The engine writes it and syncs it in its sync thread while this
-// loop goes on reading and parsing (the next batch forms meanwhile); finish_batch() applies it and
-// answers once the engine's completion eventfd fires. In the other fsync modes it completes at once.
-void Server::execute_batch() {
-  if (engine_.in_flight() || batch_.empty()) return;
-  // Gathering (as PostgreSQL's commit_delay): right after a batch is answered, its clients send their
-  // next requests within some tens of microseconds. A batch handed over with only the first few of
-  // them would make the rest wait for a second sync, so while the forming batch is under half the
-  // last one, it waits up to kGatherUs for the others (the loop wakes up at gather_until_us_).
-  // Only with a sync to share (FsyncMode::always); never beyond the queue bound.
-  if (engine_.completion_fd() >= 0 && draining_ == false && batch_.size() * 2 < last_batch_items_) {
-    std::int64_t now = now_us();
-    if (gather_until_us_ == 0) gather_until_us_ = now + kGatherUs;
-    if (now < gather_until_us_) return;
+std::uint32_t Server::pending_slot() {
+  std::uint32_t slot;
+  if (free_pendings_.empty()) {
+    slot = static_cast<std::uint32_t>(pendings_.size());
+    pendings_.emplace_back();
+  } else {
+    slot = free_pendings_.back();
+    free_pendings_.pop_back();
   }
-  gather_until_us_ = 0;
-  last_batch_items_ = batch_.size();
-  flight_batch_.swap(batch_);
-  flight_pending_.swap(pending_);
-  batch_.clear();
-  pending_.clear();
-  flight_start_us_ = now_us();
-  if (!engine_.begin(flight_batch_)) {  // refused at once (storage unavailable): outcomes are set
-    deliver_batch();
-    return;
-  }
-  if (engine_.ready()) finish_batch();
+  STOCKD_ASSERT(!pendings_[slot].in_use);
+  pendings_[slot].in_use = true;
+  return slot;
 }
 
-void Server::finish_batch() {
-  if (!engine_.in_flight()) return;
-  events_.clear();
-  engine_.finish(flight_batch_, &events_);
-  metrics_.batch(flight_batch_.size(), now_us() - flight_start_us_);
-  // Alerts are derived here, while the inventory still matches the events; they are sent off the loop.
-  if (outbound_.alerts && !events_.empty()) outbound_.alerts->on_events(events_, engine_.inventory());
-  // New publications (and alerts) start on their way now rather than at the next tick (--tick-ms).
-  if (outbound_.deliveries && !events_.empty()) outbound_step(now_ms());
-  deliver_batch();
-  if (!events_.empty()) answer_polls();
+void Server::release_pending(std::uint32_t slot) {
+  STOCKD_ASSERT(slot < pendings_.size() && pendings_[slot].in_use);
+  pendings_[slot].in_use = false;
+  pendings_[slot].conn = nullptr;
+  free_pendings_.push_back(slot);
 }
 
-void Server::deliver_batch() {
-  for (std::size_t i = 0; i < flight_batch_.size(); ++i) {
-    const Pending& p = flight_pending_[i];
-    Conn* c = p.conn;
-    if (!c || c->fd < 0) continue;  // a tick, or the client went away; the write stands
+void Server::mark_dirty(Conn& c) {
+  if (c.pending_output() > 0 && !c.in_dirty) {
+    c.in_dirty = true;
+    dirty_.push_back(&c);
+  }
+}
+
+// After a request of c completed: its reply goes out with the next flush, and requests that waited
+// for this connection's requests in flight can go on.
+void Server::completed(Conn& c) {
+  mark_dirty(c);
+  if (c.inflight == 0 && c.waiting_batch && !c.in_ready) {
+    c.in_ready = true;
+    ready_.push_back(&c);
+  }
+}
+
+void Server::write_done(const store::WriteDone& d) {
+  STOCKD_ASSERT(d.tag < pendings_.size());
+  auto slot = static_cast<std::uint32_t>(d.tag);
+  const Pending& p = pendings_[slot];
+  Conn* c = p.conn;
+  if (c != nullptr && c->fd >= 0) {  // else the client went away; the write stands
     --c->inflight;
     if (c->resp)
-      resp_deliver(*c, p, flight_batch_[i].outcome);
+      resp_write_done(*c, p, d);
     else
-      http_deliver(*c, p, flight_batch_[i].outcome);
-    if (c->pending_output() > 0 && !c->in_dirty) {
-      c->in_dirty = true;
-      dirty_.push_back(c);
-    }
-    // Requests that waited for this connection's writes can go on now.
-    if (c->inflight == 0 && c->waiting_batch && !c->in_ready) {
-      c->in_ready = true;
-      ready_.push_back(c);
-    }
+      http_write_done(*c, p, d);
+    completed(*c);
   }
-  flight_batch_.clear();
-  flight_pending_.clear();
+  release_pending(slot);
+}
+
+void Server::read_done(const store::ReadDone& d) {
+  STOCKD_ASSERT(d.tag < pendings_.size());
+  auto slot = static_cast<std::uint32_t>(d.tag);
+  const Pending& p = pendings_[slot];
+  Conn* c = p.conn;
+  if (c != nullptr && c->fd >= 0) {
+    --c->inflight;
+    if (c->resp)
+      resp_read_done(*c, p, d);
+    else
+      http_read_done(*c, p, d);
+    completed(*c);
+  }
+  release_pending(slot);
+}
+
+void Server::batch_done(std::size_t items, std::int64_t duration_us, bool events) {
+  metrics_.batch(items, duration_us);
+  // New publications (and alerts) start on their way now rather than at the next tick (--tick-ms).
+  if (events && outbound_.deliveries) outbound_step(now_ms());
+  if (events) answer_polls();
 }
 
 void Server::process() {
@@ -300,14 +313,14 @@ void Server::process() {
       if (c.more_to_read && c.fd >= 0 && !read_some(c)) close_conn(c);
       parse_input(c);
     }
-    execute_batch();
+    store_.pump();
     // Keep the connections that can make progress in the next round: those whose requests waited for
     // this round's batch, and those that stopped reading with input still in the socket. A connection
     // with only part of a request, or whose reader is too slow, is picked up again by epoll (more
     // input, or EPOLLOUT once its output drains).
     std::vector<Conn*> next;
     for (Conn* c : ready_) {
-      // A connection waiting for its writes is queued again by deliver_batch(); one that stopped
+      // A connection waiting for its requests is queued again by completed(); one that stopped
       // reading with input left in the socket goes on now.
       bool waits = c->waiting_batch && c->inflight > 0;
       bool again = c->fd >= 0 && !c->polling && !waits && (c->waiting_batch || c->more_to_read) &&
@@ -338,25 +351,15 @@ void Server::process() {
     if (c->fd >= 0) flush(*c);
   }
   dirty_.clear();
-  // Closed connections whose slot was reused are freed once no batch can still point at them.
-  if (!engine_.in_flight() && batch_.empty()) graveyard_.clear();
+  // Closed connections whose slot was reused are freed once no request in flight can point at them.
+  if (store_.idle()) graveyard_.clear();
 }
 
 void Server::on_timer(std::int64_t now) {
   last_tick_ms_ = now;
-  // Housekeeping (periodic snapshots, segment preparation) runs between batches: finish the one in
-  // flight first (at most one sync's wait), then hand over the next.
-  if (engine_.in_flight()) {
-    engine_.wait();
-    finish_batch();
-  }
-  engine_.maintain(now);
+  store_.tick(now);    // expiry, the store's housekeeping
   outbound_step(now);  // webhook acks, freezes and unfreezes join this tick's batch
-  if (engine_.inventory().next_due_ms() <= now) {  // holds to expire: a Tick joins the next batch
-    batch_.push_back(engine::BatchItem{core::Tick{}, now, {}, 0});
-    pending_.push_back(Pending{nullptr, "tick", now_us(), 0, false});
-  }
-  execute_batch();
+  store_.pump();
   answer_polls();
   for (Conn* c : dirty_) {
     c->in_dirty = false;
@@ -381,7 +384,8 @@ int Server::run() {
   while (!draining_) {
     std::int64_t now = now_ms();
     std::int64_t timeout_us = ready_.empty() ? std::max<std::int64_t>(0, last_tick_ms_ + opt_.tick_ms - now) * 1000 : 0;
-    if (gather_until_us_ != 0) timeout_us = std::min(timeout_us, std::max<std::int64_t>(0, gather_until_us_ - now_us()));
+    if (std::int64_t wake = store_.wake_at_us(); wake != 0)
+      timeout_us = std::min(timeout_us, std::max<std::int64_t>(0, wake - now_us()));
     timespec ts{static_cast<time_t>(timeout_us / 1'000'000), static_cast<long>(timeout_us % 1'000'000) * 1000};
     int n = epoll_pwait2(epoll_fd_, evs, kEventsPerWait, &ts, nullptr);  // µs timeouts (Linux 5.11)
     if (n < 0 && errno == ENOSYS) n = epoll_wait(epoll_fd_, evs, kEventsPerWait, static_cast<int>((timeout_us + 999) / 1000));
@@ -395,17 +399,15 @@ int Server::run() {
         accept_all(http_fd_, false);
       } else if (tag == kTagResp) {
         accept_all(resp_fd_, true);
-      } else if (tag == kTagEngine) {
-        if (engine_.ready()) {
-          finish_batch();
-          execute_batch();
-        }
+      } else if (tag == kTagStore) {
+        store_.on_completion();
       } else if (tag == kTagSignal) {
         signalfd_siginfo si;
         while (read(signal_fd_, &si, sizeof si) == sizeof si) {
         }
         spdlog::info("event=signal action=drain");
         draining_ = true;
+        store_.set_draining();
       } else {
         Conn* c = tag < conns_.size() ? conns_[tag].get() : nullptr;
         if (!c || c->fd < 0) continue;
@@ -420,7 +422,7 @@ int Server::run() {
       }
     }
     process();
-    if (gather_until_us_ != 0) execute_batch();  // the gathering wait may be over
+    if (store_.wake_at_us() != 0) store_.pump();  // the gathering wait may be over
     now = now_ms();
     if (now - last_tick_ms_ >= opt_.tick_ms) on_timer(now);
   }
@@ -428,7 +430,7 @@ int Server::run() {
   return 0;
 }
 
-// Stop accepting, answer what was received, flush replies (bounded wait), then let the engine close.
+// Stop accepting, answer what was received, flush replies (bounded wait), then let the store close.
 void Server::drain() {
   for (int* fd : {&http_fd_, &resp_fd_}) {
     if (*fd >= 0) {
@@ -443,14 +445,12 @@ void Server::drain() {
       ready_.push_back(cp.get());
     }
   // Everything already read is executed and answered: batches until no connection waits any more.
+  store_.set_draining();
   for (int i = 0; i < 1000; ++i) {
     process();
-    if (engine_.in_flight()) {
-      engine_.wait();
-      finish_batch();
-    }
-    execute_batch();
-    if (!engine_.in_flight() && batch_.empty() && ready_.empty()) break;
+    store_.complete_all();
+    store_.pump();
+    if (store_.idle() && ready_.empty()) break;
   }
   for (Conn* c : polls_) {
     c->poll_deadline_ms = 0;

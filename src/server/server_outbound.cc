@@ -4,6 +4,7 @@
 #include "server/conn.h"
 #include "server/delivery.h"
 #include "server/server.h"
+#include "spdlog/spdlog.h"
 
 namespace stockd::server {
 namespace {
@@ -29,8 +30,11 @@ void Server::outbound_step(std::int64_t now) {
       for (const DeliveryAction& a : outbound_.actions->take()) {
         std::optional<core::Command> cmd = outbound_.to_command ? outbound_.to_command(a) : std::nullopt;
         if (!cmd) continue;
-        batch_.push_back(engine::BatchItem{std::move(*cmd), now, {}, 0});
-        pending_.push_back(Pending{nullptr, route_of(a.kind), now_us(), 0, false});
+        store::Write w;  // answers nobody (kNoTag): the delivery sees its effect in the publications
+        w.cmd = &*cmd;
+        w.now_ms = now;
+        if (core::Code code = store_.submit(w); code != core::Code::ok)
+          spdlog::warn("event=delivery_action_refused action=\"{}\" code={}", route_of(a.kind), core::code_name(code));
       }
     }
   }

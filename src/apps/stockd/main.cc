@@ -14,11 +14,12 @@
 #include "server/options.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#include "store/engine_store.h"
 #ifdef STOCKD_WITH_CLUSTER
 #include "backends/cluster_client.h"
 #include "backends/cluster_store.h"
 #include "server/cluster_ledger.h"
-#include "server/cluster_server.h"
+#include "store/cluster_adapter.h"
 #include <unistd.h>
 #endif
 
@@ -70,12 +71,24 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
     spdlog::info("event=ledger_started consumer={}", lo.consumer);
   }
   if (!opt.alerts_url.empty()) spdlog::warn("event=alerts state=off reason=\"the cluster store does not send alerts yet\"");
-  server::ClusterServer srv(opt, backends::ClusterStore::make_shared_state(), std::move(so),
-                            static_cast<int>(opt.cluster_workers));
-  srv.set_ledger(ledger.get());
-  if (!srv.listen()) return 1;
-  if (ledger) ledger->start();
-  int rc = srv.run();
+  store::ClusterAdapterOptions ao;
+  ao.store = std::move(so);
+  ao.workers = static_cast<int>(opt.cluster_workers);
+  ao.tick_ms = opt.tick_ms;
+  ao.ledger = ledger.get();
+  std::unique_ptr<store::ClusterAdapter> cluster = store::ClusterAdapter::open(ao, &error);
+  if (!cluster) {
+    spdlog::error("event=cluster_open_failed store={} error=\"{}\"", opt.store, error);
+    return 1;
+  }
+  int rc = 0;
+  {
+    server::Server srv(opt, *cluster);
+    if (!srv.listen()) return 1;
+    if (ledger) ledger->start();
+    rc = srv.run();
+  }
+  cluster.reset();  // joins the workers and the sweeper
   if (ledger) ledger->stop();
   spdlog::info("event=stopped");
   return rc;
@@ -142,7 +155,11 @@ int main(int argc, char** argv) {
   server::InventoryPublications publications(eng->inventory());
   server::DeliveryActionQueue delivery_actions;
   server::Deliveries deliveries(publications, delivery_actions, &alerter);
-  server::Server srv(opt, *eng, feed);
+  store::EngineStore engine_store(*eng, feed);
+  // Alerts are derived from each batch's events while the inventory still matches them.
+  engine_store.set_events_observer(
+      [&alerter](std::span<const core::Event> events, const core::Inventory& inv) { alerter.on_events(events, inv); });
+  server::Server srv(opt, engine_store);
   srv.set_outbound(server::Server::Outbound{&alerter, &deliveries, &delivery_actions, server::delivery_command});
   if (!srv.listen()) return 1;
   int rc = srv.run();

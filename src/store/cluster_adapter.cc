@@ -1,0 +1,501 @@
+// The cluster store behind the Store interface: jobs per stream run by a pool of synchronous
+// ClusterStores; completions handed back to the loop through an eventfd. The design is in
+// cluster_adapter.h; the checks and their order are the embedded store's (docs/cluster.md).
+#include "store/cluster_adapter.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/assert.h"
+#include "server/clock.h"
+#include "server/cluster_ledger.h"
+#include "server/server.h"  // wall_clock_ms
+#include "spdlog/spdlog.h"
+
+namespace stockd::store {
+namespace {
+
+constexpr std::size_t kWritesPerJobMax = 64;   // consecutive writes of a stream acknowledged together
+constexpr std::int64_t kHealthEveryMs = 1000;  // the sweeper's healthy() probe
+
+core::Outcome failure(core::Code code, std::string message) {
+  core::Outcome o;
+  o.code = code;
+  o.message = std::move(message);
+  return o;
+}
+
+}  // namespace
+
+// One request, owned by the adapter from submit()/read() until its completion was delivered.
+struct ClusterAdapter::Item {
+  bool is_read = false;
+  Tag tag = kNoTag;
+  // write
+  core::Command cmd;
+  std::int64_t now_ms = 0;
+  Want want = Want::none;
+  core::Status status;
+  std::string hold_id;
+  std::string acting_channel;
+  // read
+  ReadKind kind = ReadKind::sku;
+  std::string name;
+  std::string channel;
+  std::vector<std::string> skus;
+  std::size_t limit = 0;
+  // result
+  core::Outcome outcome;
+  backends::StoreReply reply;
+  std::vector<Available> available;  // availability: points into skus
+};
+
+namespace {
+
+using Item = ClusterAdapter::Item;
+
+// A channel's token acting on a hold by id: forbidden when the hold belongs to another channel; an
+// unknown hold is answered unknown_hold after the request's own checks (and nothing is written).
+void check_hold_owner(backends::ClusterStore& s, const Item& it, bool* forbidden, core::Outcome* unknown) {
+  *forbidden = false;
+  if (it.acting_channel.empty() || !core::is_identifier(it.hold_id)) return;
+  backends::StoreReply r;
+  core::Outcome o = s.get_hold(it.hold_id, it.now_ms, &r);
+  if (o.ok()) *forbidden = r.hold.channel != it.acting_channel;
+  else if (o.code == core::Code::unknown_hold) *unknown = std::move(o);
+}
+
+// One write, in the order of the cluster front end it replaces: owner, decoder, core::validate (the
+// embedded engine's check and message), unknown hold, then the store.
+void run_write(backends::ClusterStore& s, Item& it) {
+  core::Outcome unknown_hold;
+  bool forbidden = false;
+  check_hold_owner(s, it, &forbidden, &unknown_hold);
+  if (forbidden) {
+    it.outcome = failure(core::Code::forbidden, "hold " + it.hold_id + " belongs to another channel");
+    return;
+  }
+  if (!it.status.ok()) {
+    it.outcome = failure(it.status.code, it.status.message);
+    return;
+  }
+  std::string message;
+  if (core::validate(it.cmd, &message) != core::Code::ok) {
+    it.outcome = failure(core::Code::invalid_request, std::move(message));
+    return;
+  }
+  if (!unknown_hold.ok()) {
+    it.outcome = std::move(unknown_hold);
+    return;
+  }
+  it.outcome = s.apply(it.cmd, it.now_ms, &it.reply);
+}
+
+// Whether `channel` is a channel of the cluster (the embedded store answers an unknown channel first).
+core::Outcome channel_known(backends::ClusterStore& s, std::string_view channel, bool* known) {
+  backends::StoreReply lr;
+  core::Outcome o = s.list_channels(&lr);
+  *known = false;
+  for (const backends::ChannelRecord& ch : lr.channels) *known = *known || ch.name == channel;
+  return o;
+}
+
+void run_availability(backends::ClusterStore& s, Item& it) {
+  std::string unknown_channel = "unknown channel " + it.name;
+  if (!core::is_identifier(it.name)) {
+    it.outcome = failure(core::Code::unknown_channel, unknown_channel);
+    return;
+  }
+  if (it.skus.empty() || it.skus.size() > it.limit) {
+    bool known = false;
+    if (core::Outcome o = channel_known(s, it.name, &known); !o.ok()) it.outcome = std::move(o);
+    else if (!known) it.outcome = failure(core::Code::unknown_channel, unknown_channel);
+    else it.outcome = failure(core::Code::invalid_request,
+                              it.skus.empty() ? "name at least one sku=" : "at most 1000 skus per request");
+    return;
+  }
+  // Each name once, in the order asked; only identifiers go to the store (others are unknown).
+  std::vector<std::string_view> asked, valid;
+  std::unordered_set<std::string_view> seen;
+  for (const std::string& name : it.skus) {
+    if (!seen.insert(name).second) continue;
+    asked.push_back(name);
+    if (core::is_identifier(name)) valid.push_back(name);
+  }
+  std::unordered_map<std::string_view, std::int64_t> units;
+  if (!valid.empty()) {
+    core::Outcome o = s.availability(it.name, valid, it.now_ms, &it.reply);
+    if (o.code == core::Code::unknown_channel) o.message = unknown_channel;
+    if (!o.ok()) {
+      it.outcome = std::move(o);
+      return;
+    }
+    for (const auto& [name, n] : it.reply.available) units.emplace(name, n);
+  } else {
+    bool known = false;
+    if (core::Outcome o = channel_known(s, it.name, &known); !o.ok()) {
+      it.outcome = std::move(o);
+      return;
+    }
+    if (!known) {
+      it.outcome = failure(core::Code::unknown_channel, unknown_channel);
+      return;
+    }
+  }
+  for (std::string_view name : asked) {
+    auto u = units.find(name);
+    it.available.push_back({name, u == units.end() ? std::nullopt : std::optional(u->second)});
+  }
+}
+
+// RESP AVAIL sku [channel]: checks in the embedded store's order: SKU, then channel.
+void run_avail(backends::ClusterStore& s, Item& it) {
+  std::string unknown_sku = "unknown sku " + it.name;
+  if (!core::is_identifier(it.name)) {
+    it.outcome = failure(core::Code::unknown_sku, unknown_sku);
+    return;
+  }
+  if (it.channel.empty()) {
+    it.outcome = s.get_sku(it.name, it.now_ms, &it.reply);
+    if (it.outcome.code == core::Code::unknown_sku) it.outcome.message = unknown_sku;
+    return;
+  }
+  core::Outcome o;
+  if (core::is_identifier(it.channel)) o = s.availability(it.channel, {it.name}, it.now_ms, &it.reply);
+  else o.code = core::Code::unknown_channel;
+  if (o.code == core::Code::unknown_channel) {
+    backends::StoreReply sr;
+    core::Outcome so = s.get_sku(it.name, it.now_ms, &sr);
+    it.outcome = so.code == core::Code::unknown_sku ? failure(so.code, unknown_sku)
+                                                     : failure(core::Code::unknown_channel, "unknown channel " + it.channel);
+  } else if (o.ok() && it.reply.available.empty()) {
+    it.outcome = failure(core::Code::unknown_sku, unknown_sku);
+  } else {
+    it.outcome = std::move(o);
+  }
+}
+
+void run_read(backends::ClusterStore& s, Item& it, server::ClusterLedger* ledger) {
+  switch (it.kind) {
+    case ReadKind::sku: {
+      std::string unknown = "unknown sku " + it.name;
+      if (!core::is_identifier(it.name)) it.outcome = failure(core::Code::unknown_sku, unknown);
+      else it.outcome = s.get_sku(it.name, it.now_ms, &it.reply);
+      if (it.outcome.code == core::Code::unknown_sku) it.outcome.message = unknown;
+      return;
+    }
+    case ReadKind::hold: {
+      std::string unknown = "unknown hold " + it.name;
+      if (!core::is_identifier(it.name)) it.outcome = failure(core::Code::unknown_hold, unknown);
+      else it.outcome = s.get_hold(it.name, it.now_ms, &it.reply);
+      if (it.outcome.code == core::Code::unknown_hold) it.outcome.message = unknown;
+      if (it.outcome.ok() && !it.acting_channel.empty() && it.reply.hold.channel != it.acting_channel)
+        it.outcome = failure(core::Code::forbidden, "hold " + it.name + " belongs to another channel");
+      return;
+    }
+    case ReadKind::channels: it.outcome = s.list_channels(&it.reply); return;
+    case ReadKind::availability: run_availability(s, it); return;
+    case ReadKind::avail: run_avail(s, it); return;
+    case ReadKind::reconcile:
+      it.outcome = s.reconcile(true, it.now_ms, &it.reply);
+      if (it.outcome.ok() && ledger != nullptr) {
+        for (std::string& d : ledger->reconcile(true, nullptr)) it.reply.drift.push_back("ledger: " + std::move(d));
+      }
+      return;
+    default: it.outcome = failure(core::Code::invalid_state, "not available on the cluster store"); return;
+  }
+}
+
+}  // namespace
+
+ClusterAdapter::ClusterAdapter(const ClusterAdapterOptions& options) : opt_(options) {}
+
+std::unique_ptr<ClusterAdapter> ClusterAdapter::open(const ClusterAdapterOptions& options, std::string* error) {
+  std::unique_ptr<ClusterAdapter> a(new ClusterAdapter(options));
+  a->event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (a->event_fd_ < 0) {
+    *error = std::strerror(errno);
+    return nullptr;
+  }
+  std::shared_ptr<backends::ClusterShared> shared = backends::ClusterStore::make_shared_state();
+  int workers = std::max(1, std::min(options.workers, kClusterWorkersMax));
+  for (int i = 0; i <= workers; ++i) {
+    std::unique_ptr<backends::ClusterStore> s = backends::ClusterStore::open(options.store, shared, error);
+    if (!s) return nullptr;
+    if (i == workers) a->sweep_store_ = std::move(s);
+    else a->stores_.push_back(std::move(s));
+  }
+  // The threads block every signal: SIGTERM and SIGINT are the loop's (its signalfd), whichever
+  // thread made the adapter.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  for (auto& s : a->stores_) a->threads_.emplace_back([p = a.get(), st = s.get()] { p->worker_main(st); });
+  a->sweeper_ = std::thread([p = a.get()] { p->sweeper_main(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return a;
+}
+
+ClusterAdapter::~ClusterAdapter() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  {
+    std::lock_guard<std::mutex> g(sweep_mu_);
+    sweep_stop_ = true;
+  }
+  sweep_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  if (event_fd_ >= 0) close(event_fd_);
+}
+
+Capabilities ClusterAdapter::capabilities() const {
+  return Capabilities::all()
+      .without(Capability::events_feed)
+      .without(Capability::sku_listing)
+      .without(Capability::stock_batches)
+      .without(Capability::publications)
+      .without(Capability::movements)
+      .without(Capability::outbound)
+      .without(Capability::snapshot)
+      .without(Capability::sku_count);
+}
+
+core::Code ClusterAdapter::submit(Write& w) {
+  // Listed channels live in the embedded store's core only (docs/channels.md): no second copy here.
+  if (const auto* pc = std::get_if<core::PutChannel>(w.cmd);
+      pc && w.status.ok() && (pc->listing || pc->clear_listing || pc->webhook || pc->clear_webhook)) {
+    w.status = core::Status{core::Code::invalid_request,
+                            "listing and webhook are not available on the cluster store yet (embedded store only)"};
+  }
+  // Without a hold to check, a bad request is refused at once (with the hold, the owner goes first).
+  if (w.acting_channel.empty() && !w.status.ok()) return w.status.code;
+  if (outstanding_ >= w.queue_max) return core::Code::overloaded;
+  auto it = std::make_unique<Item>();
+  it->tag = w.tag;
+  it->cmd = std::move(*w.cmd);
+  it->now_ms = w.now_ms;
+  it->want = w.want;
+  it->status = w.status;
+  it->hold_id = std::string(w.hold_id);
+  it->acting_channel = std::string(w.acting_channel);
+  enqueue(w.stream, std::move(it));
+  return core::Code::ok;
+}
+
+void ClusterAdapter::read(const Read& r) {
+  auto it = std::make_unique<Item>();
+  it->is_read = true;
+  it->tag = r.tag;
+  it->kind = r.kind;
+  it->now_ms = r.now_ms;
+  it->name = std::string(r.name);
+  it->channel = std::string(r.channel);
+  it->acting_channel = std::string(r.acting_channel);
+  for (std::string_view s : r.skus) it->skus.emplace_back(s);
+  it->limit = r.limit;
+  enqueue(r.stream, std::move(it));
+}
+
+void ClusterAdapter::enqueue(std::uint64_t stream, std::unique_ptr<Item> item) {
+  ++outstanding_;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    Stream& s = streams_[stream];
+    s.queue.push_back(std::move(item));
+    if (s.busy) return;  // the job running will hand the stream on
+    s.busy = true;
+    runnable_.push_back(stream);
+  }
+  cv_.notify_one();
+}
+
+// Takes the next job of a runnable stream (one read, or its consecutive writes), runs it, hands the
+// completions back, and puts the stream back in line when more of it waits.
+void ClusterAdapter::worker_main(backends::ClusterStore* store) {
+  std::vector<std::unique_ptr<Item>> job;
+  for (;;) {
+    std::uint64_t stream = 0;
+    job.clear();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !runnable_.empty(); });
+      if (stop_) return;
+      stream = runnable_.front();
+      runnable_.pop_front();
+      Stream& s = streams_[stream];
+      STOCKD_ASSERT(s.busy && !s.queue.empty());
+      bool reads = s.queue.front()->is_read;
+      while (!s.queue.empty() && s.queue.front()->is_read == reads && job.size() < (reads ? 1 : kWritesPerJobMax)) {
+        job.push_back(std::move(s.queue.front()));
+        s.queue.pop_front();
+      }
+    }
+    if (job.front()->is_read) {
+      run_read(*store, *job.front(), opt_.ledger);
+    } else {
+      store->defer_acknowledgement(true);
+      bool any_ok = false;
+      for (auto& it : job) {
+        run_write(*store, *it);
+        any_ok = any_ok || it->outcome.ok();
+      }
+      store->defer_acknowledgement(false);
+      if (any_ok) {
+        core::Outcome ack = store->acknowledge();
+        if (!ack.ok()) {
+          for (auto& it : job)
+            if (it->outcome.ok()) it->outcome = failure(ack.code, ack.message);
+        }
+      }
+    }
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      for (auto& it : job) done_.push_back(std::move(it));
+      Stream& s = streams_[stream];
+      if (s.queue.empty()) {
+        streams_.erase(stream);
+      } else {
+        runnable_.push_back(stream);
+        cv_.notify_one();
+      }
+    }
+    std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
+  }
+}
+
+void ClusterAdapter::on_completion() {
+  std::uint64_t count = 0;
+  [[maybe_unused]] ssize_t n = ::read(event_fd_, &count, sizeof count);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    delivering_.swap(done_);
+  }
+  for (auto& it : delivering_) {
+    --outstanding_;
+    deliver(*it);
+  }
+  delivering_.clear();
+}
+
+void ClusterAdapter::deliver(Item& it) {
+  const core::Outcome& o = it.outcome;
+  if (!it.is_read) {
+    if (it.tag == kNoTag) return;
+    WriteDone d;
+    d.tag = it.tag;
+    d.outcome = &o;
+    core::ChannelView ch;
+    core::SkuView sku;
+    core::HoldView hold;
+    if (o.ok()) {
+      switch (it.want) {
+        case Want::channel:
+        case Want::ack: ch = it.reply.channel.view(); d.channel = &ch; break;
+        case Want::sku: sku = it.reply.sku.view(); d.sku = &sku; break;
+        case Want::hold: hold = it.reply.hold.view(); d.hold = &hold; break;
+        case Want::batch:
+        case Want::none: break;
+      }
+    }
+    sink_->write_done(d);
+    return;
+  }
+  ReadDone d;
+  d.tag = it.tag;
+  d.kind = it.kind;
+  d.outcome = &o;
+  core::SkuView sku;
+  core::HoldView hold;
+  std::vector<core::ChannelView> channels;
+  if (o.ok()) {
+    switch (it.kind) {
+      case ReadKind::sku: sku = it.reply.sku.view(); d.sku = &sku; break;
+      case ReadKind::hold: hold = it.reply.hold.view(); d.hold = &hold; break;
+      case ReadKind::channels:
+        for (const backends::ChannelRecord& c : it.reply.channels) channels.push_back(c.view());
+        d.channels = channels;
+        break;
+      case ReadKind::availability: d.channel = it.name; d.available = it.available; break;
+      case ReadKind::avail:
+        d.count = it.channel.empty() ? it.reply.sku.available : it.reply.available.front().second;
+        break;
+      case ReadKind::reconcile: d.skus_checked = it.reply.skus_checked; d.drift = it.reply.drift; break;
+      default: break;
+    }
+  }
+  sink_->read_done(d);
+}
+
+void ClusterAdapter::complete_all() {
+  while (outstanding_ > 0) {
+    pollfd p{event_fd_, POLLIN, 0};
+    poll(&p, 1, 100);
+    on_completion();
+  }
+}
+
+// Sweeps every tick_ms (from the start of one sweep to the start of the next, so a slow sweep is
+// followed at once by the next) until the destructor.
+void ClusterAdapter::sweeper_main() {
+  std::int64_t next_health_ms = 0;
+  std::unique_lock<std::mutex> lock(sweep_mu_);
+  while (!sweep_stop_) {
+    lock.unlock();
+    auto next = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.tick_ms);
+    std::int64_t start_us = server::steady_us();
+    std::size_t acted = sweep_store_->sweep(server::wall_clock_ms());
+    swept_total_.fetch_add(acted, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> g(metrics_mu_);
+      sweep_latency_.observe_us(server::steady_us() - start_us);
+    }
+    if (std::int64_t now = server::steady_ms(); now >= next_health_ms) {
+      healthy_.store(sweep_store_->healthy(), std::memory_order_relaxed);
+      next_health_ms = now + kHealthEveryMs;
+    }
+    lock.lock();
+    sweep_cv_.wait_until(lock, next, [this] { return sweep_stop_; });
+  }
+}
+
+void ClusterAdapter::render_metrics(std::string& out) const {
+  server::Prometheus p(out);
+  {
+    std::lock_guard<std::mutex> g(metrics_mu_);
+    p.family("stockd_cluster_sweep_seconds", "histogram",
+             "Time of one sweep (expiry, repair, retention) of the cluster store.");
+    sweep_latency_.render(p, "stockd_cluster_sweep_seconds", "");
+  }
+  auto d = [](auto v) { return static_cast<double>(v); };
+  p.gauge("stockd_storage_healthy", "1 when the cluster answers and every slot is served.",
+          healthy_.load(std::memory_order_relaxed) ? 1.0 : 0.0);
+  p.gauge("stockd_cluster_workers", "Worker threads (one cluster store each).", d(stores_.size()));
+  p.counter("stockd_cluster_swept_total", "Holds expired, repaired or forgotten by sweeps.",
+            d(swept_total_.load(std::memory_order_relaxed)));
+  if (!opt_.ledger) return;
+  backends::LedgerStats ls = opt_.ledger->stats();
+  p.counter("stockd_ledger_entries_applied_total", "Outbox entries applied to PostgreSQL.", d(ls.entries_applied));
+  p.counter("stockd_ledger_malformed_total", "Outbox entries that did not parse (acked).", d(ls.malformed));
+  p.counter("stockd_ledger_rejected_total", "Outbox entries PostgreSQL refused (acked).", d(ls.rejected));
+  p.counter("stockd_ledger_lost_total", "Pending entries trimmed before they were applied.", d(ls.lost));
+  p.counter("stockd_ledger_errors_total", "Failed Redis or PostgreSQL calls of the ledger.", d(ls.errors));
+  p.gauge("stockd_ledger_lag_seconds", "Age of the oldest entry of the last applying round.",
+          static_cast<double>(ls.lag_ms) / 1000.0);
+}
+
+}  // namespace stockd::store

@@ -1,0 +1,115 @@
+// cluster_adapter.h: the Redis Cluster store (backends::ClusterStore) behind the Store interface
+// (store.h), so that cluster mode runs the one front end of src/server.
+//
+// Inside, for now (docs/cluster.md "Front end"): a pool of worker threads, each owning one synchronous
+// ClusterStore (the store REQUIRES one per thread), a queue of jobs and a queue of completions whose
+// eventfd wakes the loop. A job is the next requests of one stream (connection): one read, or the
+// stream's consecutive writes run with defer_acknowledgement and one acknowledge() (a failed
+// acknowledgement answers every ok write of the job with its error, 503). One job per stream at a
+// time, so a connection's requests complete in order. A sweeper thread with its own ClusterStore
+// calls sweep() every tick_ms and healthy() about once a second. Only the inside of this class knows
+// about threads: a pipelined, asynchronous Redis client can replace the pool without changing the
+// interface.
+//
+// What it lacks (capabilities()): the events feed, the SKU listing, stock batches, publications,
+// movements, outbound pushes, snapshots, DBSIZE. The hold-ownership check (a channel's token acting
+// on another channel's hold) is a read of the hold before the write, in the job.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/cluster_store.h"
+#include "server/metrics.h"
+#include "store/store.h"
+
+namespace stockd::server {
+class ClusterLedger;
+}
+
+namespace stockd::store {
+
+inline constexpr int kClusterWorkersDefault = 64;
+inline constexpr int kClusterWorkersMax = 256;
+
+struct ClusterAdapterOptions {
+  backends::ClusterStoreOptions store;
+  int workers = kClusterWorkersDefault;
+  std::int64_t tick_ms = 100;                  // the sweeper's period
+  server::ClusterLedger* ledger = nullptr;     // optional (--ledger): reconcile and /metrics include it
+};
+
+class ClusterAdapter final : public Store {
+ public:
+  // Opens one ClusterStore per worker plus the sweeper's and starts the threads; nullptr and *error
+  // when the cluster cannot be reached.
+  static std::unique_ptr<ClusterAdapter> open(const ClusterAdapterOptions& options, std::string* error);
+  ~ClusterAdapter() override;  // stops and joins the threads
+  ClusterAdapter(const ClusterAdapter&) = delete;
+  ClusterAdapter& operator=(const ClusterAdapter&) = delete;
+
+  void start(Completions* sink) override { sink_ = sink; }
+  Capabilities capabilities() const override;
+  core::Code submit(Write& w) override;
+  std::size_t queued() const override { return outstanding_; }
+  void pump() override {}
+  int completion_fd() const override { return event_fd_; }
+  void on_completion() override;
+  std::int64_t wake_at_us() const override { return 0; }
+  void complete_all() override;
+  bool idle() const override { return outstanding_ == 0; }
+  void set_draining() override {}
+  void read(const Read& r) override;
+  bool feed_has_after(std::string_view, std::uint64_t) override { return false; }  // no feed
+  bool channel_exists(std::string_view) override { return true; }  // only for publications: lacking
+  void tick(std::int64_t) override {}  // the sweeper thread sweeps
+  bool healthy() override { return healthy_.load(std::memory_order_relaxed); }
+  void render_metrics(std::string& out) const override;
+
+  struct Item;  // one request and its result (cluster_adapter.cc)
+
+ private:
+  explicit ClusterAdapter(const ClusterAdapterOptions& options);
+  struct Stream {
+    std::deque<std::unique_ptr<Item>> queue;
+    bool busy = false;  // a job of this stream is queued or running
+  };
+  void enqueue(std::uint64_t stream, std::unique_ptr<Item> item);
+  void worker_main(backends::ClusterStore* store);
+  void sweeper_main();
+  void deliver(Item& item);
+
+  ClusterAdapterOptions opt_;
+  Completions* sink_ = nullptr;
+  int event_fd_ = -1;
+  std::size_t outstanding_ = 0;  // submitted, not yet delivered (loop thread only)
+  std::vector<std::unique_ptr<backends::ClusterStore>> stores_;  // one per worker
+  std::unique_ptr<backends::ClusterStore> sweep_store_;
+  std::vector<std::thread> threads_;
+  std::thread sweeper_;
+
+  std::mutex mu_;  // guards streams_, runnable_, stop_, done_
+  std::condition_variable cv_;
+  std::unordered_map<std::uint64_t, Stream> streams_;
+  std::deque<std::uint64_t> runnable_;  // streams with a job to run
+  bool stop_ = false;
+  std::vector<std::unique_ptr<Item>> done_;  // completed, in completion order
+  std::vector<std::unique_ptr<Item>> delivering_;  // loop thread: swapped with done_
+
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_cv_;
+  bool sweep_stop_ = false;
+  std::atomic<bool> healthy_{true};
+  std::atomic<std::uint64_t> swept_total_{0};
+  mutable std::mutex metrics_mu_;
+  server::Histogram sweep_latency_;
+};
+
+}  // namespace stockd::store
