@@ -49,7 +49,15 @@ struct LedgerOptions {
   std::string consumer;  // consumer name in the group; unique per process (e.g. "host:pid")
   int batch = 500;       // entries per partition and source (claimed, new) per poll
   std::int64_t claim_idle_ms = 30000;  // pending longer than this at another consumer: it is dead
+  // The low-stock threshold of a SKU without an explicit one: on_hand last set or adjusted x this / 1000
+  // (the cluster store's ClusterStoreOptions::low_stock_permille; give both the same value).
+  std::int64_t low_stock_permille = 100;
 };
+
+// The events feed (docs/cluster.md "Events feed"): every ledger transaction derives the events of the
+// entries it applies and inserts them into the table `events`, numbered in commit order, and NOTIFYs
+// this channel with the last seq (payload: decimal) as it commits. ClusterEvents reads them.
+inline constexpr const char* kEventsNotifyChannel = "stockd_events";
 
 struct LedgerStats {
   std::uint64_t entries_applied = 0;  // well-formed entries committed (repeats included)
@@ -59,6 +67,7 @@ struct LedgerStats {
   std::uint64_t claimed = 0;          // entries taken over from other consumers (XAUTOCLAIM)
   std::uint64_t lost = 0;             // pending entries trimmed from the stream before they were applied
   std::uint64_t errors = 0;           // failed Redis or PostgreSQL calls (retried later)
+  std::uint64_t events = 0;           // events committed to the feed
   std::int64_t lag_ms = 0;  // last poll that applied entries: max (COMMIT time - entry's stream id time)
 };
 

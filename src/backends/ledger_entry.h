@@ -22,6 +22,10 @@ struct SkuChange {
   std::string sku, kind, ref, reason;
   std::int64_t version = 0, delta_on_hand = 0, delta_held = 0, at_ms = 0;
   std::int64_t on_hand = 0, safety_stock = 0, held = 0;
+  // For the events feed (outbox.h): absent (has_buckets false) in entries of an older library.
+  bool has_buckets = false;
+  std::string frees, cfg;  // "b=n;b=n"; the allocation
+  std::int64_t low_stock_threshold = -1, base_on_hand = 0;  // lst (-1: none), base
 };
 
 struct HoldChange {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cluster_client.h"
+#include "backends/cluster_policy.h"
 #include "backends/cluster_store.h"
 #include "backends/ledger.h"
 #include "backends/ledger_entry.h"
@@ -34,6 +35,10 @@ std::int64_t pg_int(const PGresult* r, int row, int col);  // a bigint column (0
 
 std::int64_t now_ms();
 
+// Taken (pg_advisory_xact_lock) by every ledger transaction before it writes, held until its COMMIT:
+// events get their seq in commit order (docs/cluster.md "Events feed").
+inline constexpr std::int64_t kEventsLockKey = 0x73746f636b657674;  // "stockevt"
+
 // A stream entry as read from Redis. `deleted`: it was trimmed while pending (no fields left).
 struct RawEntry {
   std::string id;
@@ -56,6 +61,11 @@ struct Ledger::Impl {
   std::array<std::string, kPartitions> claim_cursor;
   bool last_exec_data_error = false;
   std::int64_t round_lag_ms = 0;
+  // The channels (from Redis's "{p0}:channels"), read once per round that derives events: the
+  // per-channel availability of a SKU follows their priorities and states.
+  ChannelTable channel_table;
+  bool channels_fresh = false;
+  std::size_t batch_events = 0;  // events of the transaction in progress (counted at its COMMIT)
 
   // The PostgreSQL connection, reconnected if it broke. False (logged) if it is still down.
   bool pg_ready();
@@ -73,6 +83,11 @@ struct Ledger::Impl {
   // One statement for `changes`. On failure *error, and last_exec_data_error says whether PostgreSQL
   // called the data wrong (SQLSTATE class 22 or 23; retrying cannot help) rather than failed.
   bool exec_batch(const std::vector<const OutboxChange*>& changes, std::string* error);
+  // Inside exec_batch's transaction, after the changes were applied (ledger_events.cc): inserts the
+  // events they make, numbered after the last one, and updates what the next derivation compares
+  // with. Returns the last statement's result (the failed one on failure).
+  PgResult write_events(const std::vector<const OutboxChange*>& changes);
+  void load_channels();
   void committed(const std::vector<const RawEntry*>& sources, std::vector<std::string>* acks, std::size_t* applied);
   std::vector<ClusterClient::Call> read_calls(std::vector<std::size_t>* first) const;
   bool reply_ok(int k, const RedisReply& r, bool* unseen);

@@ -28,7 +28,8 @@ constexpr int kDrainRoundsMax = 10'000;
 constexpr const char* kApplySql = R"sql(
 WITH s AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(sku text, ver bigint, kind text, d_oh bigint, d_hd bigint,
-                                                   ref text, reason text, at bigint, oh bigint, ss bigint, hd bigint)
+                                                   ref text, reason text, at bigint, oh bigint, ss bigint, hd bigint,
+                                                   fr text, cfg text, lst bigint, base bigint)
 ), mv AS (
   INSERT INTO stock_movements (sku, version, kind, delta_on_hand, delta_held, ref, reason, at)
   SELECT s.sku, s.ver, s.kind, s.d_oh, s.d_hd, s.ref, s.reason,
@@ -36,11 +37,17 @@ WITH s AS (
   FROM s ORDER BY s.sku, s.ver
   ON CONFLICT (sku, version) DO NOTHING
 ), lv AS (
-  INSERT INTO stock_levels AS t (sku, on_hand, safety_stock, held, version, updated_at)
-  SELECT DISTINCT ON (s.sku) s.sku, s.oh, s.ss, s.hd, s.ver, 'epoch'::timestamptz + s.at * interval '1 millisecond'
+  INSERT INTO stock_levels AS t (sku, on_hand, safety_stock, held, version, updated_at, frees, cfg,
+                                 low_stock_threshold, base_on_hand)
+  SELECT DISTINCT ON (s.sku) s.sku, s.oh, s.ss, s.hd, s.ver, 'epoch'::timestamptz + s.at * interval '1 millisecond',
+         s.fr, coalesce(s.cfg, ''), coalesce(s.lst, -1), coalesce(s.base, 0)
   FROM s ORDER BY s.sku, s.ver DESC
   ON CONFLICT (sku) DO UPDATE SET on_hand = EXCLUDED.on_hand, safety_stock = EXCLUDED.safety_stock,
-    held = EXCLUDED.held, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+    held = EXCLUDED.held, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+    frees = coalesce(EXCLUDED.frees, t.frees),
+    cfg = CASE WHEN EXCLUDED.frees IS NULL THEN t.cfg ELSE EXCLUDED.cfg END,
+    low_stock_threshold = CASE WHEN EXCLUDED.frees IS NULL THEN t.low_stock_threshold ELSE EXCLUDED.low_stock_threshold END,
+    base_on_hand = CASE WHEN EXCLUDED.frees IS NULL THEN t.base_on_hand ELSE EXCLUDED.base_on_hand END
   WHERE t.version < EXCLUDED.version
 ), h AS (
   INSERT INTO holds AS t (id, channel, state, lines, created_at, expires_at, finished_at, version)
@@ -132,11 +139,22 @@ bool Ledger::Impl::exec_batch(const std::vector<const OutboxChange*>& changes, s
     if (const auto* h = std::get_if<HoldChange>(c)) holds.push_back(h);
     if (const auto* ch = std::get_if<ChannelChange>(c)) channels.push_back(ch);
   }
-  PgResult r = pg_exec(pg.get(), kApplySql,
-                       {sku_changes_json(skus), hold_changes_json(holds), channel_changes_json(channels)});
-  if (pg_ok(r.get())) return true;
+  // One transaction: the changes and the events derived from them commit together, under the events
+  // lock, so that events are numbered in commit order (docs/cluster.md "Events feed").
+  PgResult r = pg_exec(pg.get(), "BEGIN");
+  if (pg_ok(r.get())) r = pg_exec(pg.get(), "SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(kEventsLockKey)});
+  if (pg_ok(r.get())) {
+    r = pg_exec(pg.get(), kApplySql, {sku_changes_json(skus), hold_changes_json(holds), channel_changes_json(channels)});
+  }
+  if (pg_ok(r.get())) r = write_events(changes);
+  if (pg_ok(r.get())) r = pg_exec(pg.get(), "COMMIT");
+  if (pg_ok(r.get())) {
+    stats.events += batch_events;
+    return true;
+  }
   *error = pg_error(pg.get(), r.get());
   last_exec_data_error = is_data_error(r.get()) && PQstatus(pg.get()) == CONNECTION_OK;
+  pg_exec(pg.get(), "ROLLBACK");
   return false;
 }
 
@@ -292,6 +310,7 @@ std::size_t Ledger::Impl::poll(std::size_t* handled) {
   const std::vector<RedisReply> replies = redis->pipeline(read_calls(&first));
   assert(replies.size() == first[kPartitions]);
   round_lag_ms = 0;
+  channels_fresh = false;  // read again, once, by the first partition that derives events
   std::size_t applied = 0;
   bool pg_up = true;
   std::vector<ClusterClient::Call> acks;
