@@ -72,15 +72,6 @@ CREATE TABLE IF NOT EXISTS events (
   ref text NOT NULL,
   src text NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS events_src ON events (src);
-CREATE TABLE IF NOT EXISTS event_sku_state (
-  sku text PRIMARY KEY,
-  sellable bigint NOT NULL,
-  threshold bigint NOT NULL);
-CREATE TABLE IF NOT EXISTS event_availability (
-  sku text NOT NULL,
-  channel text NOT NULL,
-  available bigint NOT NULL,
-  PRIMARY KEY (sku, channel));
 CREATE OR REPLACE VIEW sku_levels AS
   SELECT split_part(sku, '#', 1) AS sku, sum(on_hand)::bigint AS on_hand,
          coalesce(max(safety_stock) FILTER (WHERE strpos(sku, '#') = 0), 0)::bigint AS safety_stock,

@@ -1,21 +1,21 @@
 // The events feed's writer side: the events a ledger transaction derives from the outbox entries it
 // applies, inserted in the same transaction (docs/cluster.md "Events feed").
 //
-// Two kinds of events:
+// Two kinds of events, as the embedded core emits them (src/core/stock.cc publish, sku.cc, holds.cc):
 //   - of one entry: stock_adjusted (t=sku, kind set or adjust), hold_confirmed / hold_released /
-//     hold_expired (t=hold reaching that state), channel_updated (t=ch). Each carries a name, `src`
-//     ("s|sku|ver", "h|id|created_at|state", "c|channel|at|prio|ttl|state"), unique in the table: an
-//     entry delivered twice finds its events there and adds none.
-//   - of a SKU's state: availability (per channel whose figure changed), low_stock, out_of_stock. After
-//     the batch is applied, every SKU it touched is read back from stock_levels (its home row and its
-//     shards' rows, which carry the free units of every bucket), its per-channel availability computed
-//     with the cluster store's own policy (draw_order) and compared with what the feed last said
-//     (event_availability, event_sku_state). A repeated entry changes no row, so it adds no event.
-//     These are coalesced per transaction: two changes of one SKU in one batch give one availability
-//     event per channel, with the figure after both.
-// The caller (exec_batch) holds the events lock (pg_advisory_xact_lock) since before the apply
-// statement, so the snapshot these reads see contains every event committed before, and max(seq) + 1
-// is the next number: seqs are gapless and in commit order.
+//     hold_expired (t=hold reaching that state), channel_frozen and channel_updated (t=ch). Each carries
+//     a name, `src` ("s|sku|ver", "h|id|created_at|state", "c|channel|at|prio|ttl|state"), unique in
+//     the table: an entry delivered twice finds its events there and adds none.
+//   - of a SKU's figures: availability (per channel whose figure changed), low_stock, out_of_stock. The
+//     touched SKUs' rows in stock_levels (home and shards, which carry every bucket's free units) are
+//     read before and after the apply statement; each channel's availability is computed on both with
+//     the cluster store's own policy (draw_order) and today's channels, and compared, as the core
+//     compares a SKU before and after a command. A repeated or older entry changes no row, so it adds
+//     no event. They are coalesced per transaction: two changes of one SKU in one batch give one
+//     availability event per channel, with the figure after both.
+// The caller (exec_batch) holds the events lock (pg_advisory_xact_lock) from before the first read to
+// COMMIT, so the reads see every transaction committed before, no other ledger changes these rows in
+// between, and max(seq) + 1 is the next number: seqs are gapless and in commit order.
 #include <algorithm>
 #include <charconv>
 #include <map>
@@ -47,8 +47,10 @@ EventRow event_row(std::string type, std::int64_t at_ms) {
   return e;
 }
 
-// The events of one entry, with their src; none for entries that make only state events.
-void entry_events(const OutboxChange& change, std::vector<EventRow>* out) {
+// The events of one entry, with their src; none for entries that make only figure events.
+// *channel_states: each channel's state so far (absent: active, as a new channel starts).
+void entry_events(const OutboxChange& change, std::map<std::string, std::string, std::less<>>* channel_states,
+                  std::vector<EventRow>* out) {
   if (const auto* s = std::get_if<SkuChange>(&change)) {
     const bool set = s->kind == "set" && (s->delta_on_hand != 0 || s->version == 1);
     if (!set && s->kind != "adjust") return;
@@ -68,11 +70,19 @@ void entry_events(const OutboxChange& change, std::vector<EventRow>* out) {
     e.src = "h|" + h->id + "|" + std::to_string(h->created_at_ms) + "|" + h->state;
     out->push_back(std::move(e));
   } else if (const auto* c = std::get_if<ChannelChange>(&change)) {
-    EventRow e = event_row("channel_updated", c->at_ms);
+    const std::string name = "|" + c->channel + "|" + std::to_string(c->at_ms) + "|" + std::to_string(c->priority) +
+                             "|" + std::to_string(c->hold_ttl_s) + "|" + c->state;
+    std::string& state = (*channel_states)[c->channel];
+    if (state != "frozen" && c->state == "frozen") {  // the cluster store freezes by hand only
+      EventRow& e = out->emplace_back(event_row("channel_frozen", c->at_ms));
+      e.channel = c->channel;
+      e.reason = "manual";
+      e.src = "z" + name;
+    }
+    state = c->state;
+    EventRow& e = out->emplace_back(event_row("channel_updated", c->at_ms));
     e.channel = c->channel;
-    e.src = "c|" + c->channel + "|" + std::to_string(c->at_ms) + "|" + std::to_string(c->priority) + "|" +
-            std::to_string(c->hold_ttl_s) + "|" + c->state;
-    out->push_back(std::move(e));
+    e.src = "c" + name;
   }
 }
 
@@ -91,19 +101,6 @@ void add_frees(std::string_view text, std::map<std::string, std::int64_t, std::l
     text.remove_prefix(semi + 1);
   }
 }
-
-// A SKU's figures from its rows in stock_levels: home ("sku") and shards ("sku#j").
-struct SkuState {
-  bool home = false, buckets = false;  // the home row exists; it carries bucket figures
-  std::int64_t on_hand = 0, safety_stock = 0, held = 0, lst = -1, base = 0, at_ms = 0;
-  std::string cfg;
-  std::map<std::string, std::int64_t, std::less<>> free;
-};
-
-struct Prior {
-  std::int64_t sellable = 0, threshold = 0;
-  std::map<std::string, std::int64_t, std::less<>> available;  // by channel; absent: 0
-};
 
 std::string json_array(const std::vector<std::string>& items) {
   std::string out = "[";
@@ -161,18 +158,8 @@ WITH e AS (
   FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, type text, at bigint, sku text, channel text, hold text,
                                          available bigint, threshold bigint, on_hand bigint, delta bigint,
                                          reason text, ref text, src text)
-), s AS (
-  INSERT INTO event_sku_state AS t (sku, sellable, threshold)
-  SELECT r.sku, r.sellable, r.threshold
-  FROM jsonb_to_recordset($2::jsonb) AS r(sku text, sellable bigint, threshold bigint)
-  ON CONFLICT (sku) DO UPDATE SET sellable = EXCLUDED.sellable, threshold = EXCLUDED.threshold
-), a AS (
-  INSERT INTO event_availability AS t (sku, channel, available)
-  SELECT r.sku, r.channel, r.available
-  FROM jsonb_to_recordset($3::jsonb) AS r(sku text, channel text, available bigint)
-  ON CONFLICT (sku, channel) DO UPDATE SET available = EXCLUDED.available
 )
-SELECT pg_notify('stockd_events', $4::text) WHERE $4::text <> '0'
+SELECT pg_notify('stockd_events', $2::text)
 )sql";
 
 // The SKUs (home names, in order of first appearance) that `changes` touched, with each one's
@@ -193,106 +180,82 @@ std::vector<std::pair<std::string, std::int64_t>> touched_skus(const std::vector
   return out;
 }
 
-// Reads the touched SKUs' rows and what the feed last said about them; appends their state events
-// to *rows and the new "last said" rows to *states / *avails (JSON arrays for kWriteSql).
-PgResult derive_sku_events(PGconn* pg, const ChannelTable& channels, std::int64_t permille,
-                           const std::vector<std::pair<std::string, std::int64_t>>& skus, std::vector<EventRow>* rows,
-                           std::string* states, std::string* avails) {
-  std::vector<std::string> homes, names;
+// The figures of `skus` (home names) from their rows in stock_levels (home "sku", shards "sku#j").
+PgResult read_figures(PGconn* pg, const std::vector<std::pair<std::string, std::int64_t>>& skus,
+                      std::map<std::string, SkuFigures, std::less<>>* out) {
+  std::vector<std::string> names;
   for (const auto& [home, at] : skus) {
-    homes.push_back(home);
     names.push_back(home);
     for (int j = 1; j <= kShardsMax; ++j) names.push_back(home + "#" + std::to_string(j));
   }
-  PgResult levels = pg_exec(pg,
-                            "SELECT sku, on_hand, safety_stock, held, frees, cfg, low_stock_threshold, base_on_hand "
-                            "FROM stock_levels WHERE sku IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                            {json_array(names)});
-  if (!pg_ok(levels.get())) return levels;
-  PgResult said = pg_exec(pg,
-                          "SELECT sku, '', sellable, threshold FROM event_sku_state "
-                          "WHERE sku IN (SELECT jsonb_array_elements_text($1::jsonb)) UNION ALL "
-                          "SELECT sku, channel, available, 0 FROM event_availability "
-                          "WHERE sku IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                          {json_array(homes)});
-  if (!pg_ok(said.get())) return said;
-  std::map<std::string, SkuState, std::less<>> state;
-  for (int i = 0; i < PQntuples(levels.get()); ++i) {
-    const std::string name = PQgetvalue(levels.get(), i, 0);
-    SkuState& st = state[name.substr(0, name.find('#'))];
-    st.on_hand += pg_int(levels.get(), i, 1);
-    st.held += pg_int(levels.get(), i, 3);
-    const bool has_frees = !PQgetisnull(levels.get(), i, 4);
-    if (has_frees) add_frees(PQgetvalue(levels.get(), i, 4), &st.free);
+  PgResult r = pg_exec(pg,
+                       "SELECT sku, on_hand, safety_stock, held, frees, cfg, low_stock_threshold, base_on_hand "
+                       "FROM stock_levels WHERE sku IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                       {json_array(names)});
+  if (!pg_ok(r.get())) return r;
+  out->clear();
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    const std::string name = PQgetvalue(r.get(), i, 0);
+    SkuFigures& f = (*out)[name.substr(0, name.find('#'))];
+    f.on_hand += pg_int(r.get(), i, 1);
+    f.held += pg_int(r.get(), i, 3);
+    const bool has_frees = !PQgetisnull(r.get(), i, 4);
+    if (has_frees) add_frees(PQgetvalue(r.get(), i, 4), &f.free);
     if (name.find('#') != std::string::npos) continue;
-    st.home = true;
-    st.buckets = has_frees;
-    st.safety_stock = pg_int(levels.get(), i, 2);
-    st.cfg = PQgetvalue(levels.get(), i, 5);
-    st.lst = pg_int(levels.get(), i, 6);
-    st.base = pg_int(levels.get(), i, 7);
+    f.exists = true;
+    f.buckets = has_frees;
+    f.safety_stock = pg_int(r.get(), i, 2);
+    f.cfg = PQgetvalue(r.get(), i, 5);
+    f.lst = pg_int(r.get(), i, 6);
+    f.base = pg_int(r.get(), i, 7);
   }
-  std::map<std::string, Prior, std::less<>> prior;
-  for (int i = 0; i < PQntuples(said.get()); ++i) {
-    Prior& p = prior[PQgetvalue(said.get(), i, 0)];
-    const std::string channel = PQgetvalue(said.get(), i, 1);
-    if (channel.empty()) {
-      p.sellable = pg_int(said.get(), i, 2);
-      p.threshold = pg_int(said.get(), i, 3);
-    } else {
-      p.available[channel] = pg_int(said.get(), i, 2);
+  return r;
+}
+
+std::int64_t sellable(const SkuFigures& f) { return std::max<std::int64_t>(0, f.on_hand - f.safety_stock - f.held); }
+
+std::int64_t threshold(const SkuFigures& f, std::int64_t permille) {
+  return f.lst >= 0 ? f.lst : static_cast<std::int64_t>(static_cast<__int128>(f.base) * permille / 1000);
+}
+
+// Each channel's available (in channels.channels' order); all 0 without bucket figures.
+std::vector<std::int64_t> availability(const SkuFigures& f, const ChannelTable& channels) {
+  std::vector<std::int64_t> out(channels.channels.size(), 0);
+  if (!f.buckets) return out;
+  AllocConfig cfg;
+  AllocConfig::decode(f.cfg, &cfg);
+  for (std::size_t c = 0; c < out.size(); ++c) {
+    for (const std::string& b : draw_order(cfg, channels, channels.channels[c].name)) {
+      auto it = f.free.find(b);
+      if (it != f.free.end()) out[c] += it->second;
     }
   }
-  *states = "[";
-  *avails = "[";
-  for (const auto& [home, at] : skus) {
-    auto it = state.find(home);
-    if (it == state.end() || !it->second.home) continue;  // a shard's row before its home's: nothing to say
-    const SkuState& st = it->second;
-    Prior& p = prior[home];
-    const std::int64_t sellable = std::max<std::int64_t>(0, st.on_hand - st.safety_stock - st.held);
-    const std::int64_t threshold =
-        st.lst >= 0 ? st.lst : static_cast<std::int64_t>(static_cast<__int128>(st.base) * permille / 1000);
-    if (st.buckets) {
-      AllocConfig cfg;
-      AllocConfig::decode(st.cfg, &cfg);
-      for (const ChannelInfo& c : channels.channels) {
-        std::int64_t available = 0;
-        for (const std::string& b : draw_order(cfg, channels, c.name)) {
-          auto f = st.free.find(b);
-          if (f != st.free.end()) available += f->second;
-        }
-        auto was = p.available.find(c.name);
-        if (available == (was == p.available.end() ? 0 : was->second)) continue;
-        EventRow& e = rows->emplace_back(event_row("availability", at));
-        e.sku = home;
-        e.channel = c.name;
-        e.available = available;
-        *avails += (avails->size() > 1 ? ",{" : "{");
-        field(*avails, "sku", home);
-        field(*avails, "channel", c.name);
-        field(*avails, "available", available);
-        avails->back() = '}';
-      }
-    }
-    if (sellable < threshold && !(p.sellable < p.threshold)) {
-      EventRow& e = rows->emplace_back(event_row("low_stock", at));
-      e.sku = home;
-      e.available = sellable;
-      e.threshold = threshold;
-    }
-    if (sellable == 0 && p.sellable > 0) {
-      rows->emplace_back(event_row("out_of_stock", at)).sku = home;
-    }
-    *states += (states->size() > 1 ? ",{" : "{");
-    field(*states, "sku", home);
-    field(*states, "sellable", sellable);
-    field(*states, "threshold", threshold);
-    states->back() = '}';
+  return out;
+}
+
+// The events of SKU `home` going from `before` to `after` (src/core/stock.cc publish(); a SKU that did
+// not exist had 0 everywhere).
+void figure_events(const std::string& home, std::int64_t at, const SkuFigures& before, const SkuFigures& after,
+                   const ChannelTable& channels, std::int64_t permille, std::vector<EventRow>* rows) {
+  if (!after.exists) return;  // a shard's row before its home's: nothing to say yet
+  const std::vector<std::int64_t> was = availability(before, channels), now = availability(after, channels);
+  for (std::size_t c = 0; c < now.size(); ++c) {
+    if (now[c] == was[c] || !after.buckets) continue;
+    EventRow& e = rows->emplace_back(event_row("availability", at));
+    e.sku = home;
+    e.channel = channels.channels[c].name;
+    e.available = now[c];
   }
-  *states += ']';
-  *avails += ']';
-  return levels;
+  const std::int64_t total = sellable(after), total_before = before.exists ? sellable(before) : 0;
+  const std::int64_t threshold_now = threshold(after, permille);
+  const std::int64_t threshold_before = before.exists ? threshold(before, permille) : 0;
+  if (total < threshold_now && !(total_before < threshold_before)) {
+    EventRow& e = rows->emplace_back(event_row("low_stock", at));
+    e.sku = home;
+    e.available = total;
+    e.threshold = threshold_now;
+  }
+  if (total == 0 && total_before > 0) rows->emplace_back(event_row("out_of_stock", at)).sku = home;
 }
 
 }  // namespace
@@ -333,10 +296,29 @@ void Ledger::Impl::load_channels() {
   channels_fresh = true;
 }
 
+PgResult Ledger::Impl::events_before(const std::vector<const OutboxChange*>& changes) {
+  channel_states_before.clear();
+  std::vector<std::string> channels;
+  for (const OutboxChange* c : changes) {
+    if (const auto* ch = std::get_if<ChannelChange>(c)) channels.push_back(ch->channel);
+  }
+  if (!channels.empty()) {
+    PgResult r = pg_exec(pg.get(), "SELECT channel, state FROM channels WHERE channel IN "
+                                   "(SELECT jsonb_array_elements_text($1::jsonb))",
+                         {json_array(channels)});
+    if (!pg_ok(r.get())) return r;
+    for (int i = 0; i < PQntuples(r.get()); ++i) channel_states_before[PQgetvalue(r.get(), i, 0)] = PQgetvalue(r.get(), i, 1);
+  }
+  figures_before.clear();
+  const auto skus = touched_skus(changes);
+  if (skus.empty()) return PgResult(PQmakeEmptyPGresult(pg.get(), PGRES_COMMAND_OK));
+  return read_figures(pg.get(), skus, &figures_before);
+}
+
 PgResult Ledger::Impl::write_events(const std::vector<const OutboxChange*>& changes) {
   batch_events = 0;
   std::vector<EventRow> rows;
-  for (const OutboxChange* c : changes) entry_events(*c, &rows);
+  for (const OutboxChange* c : changes) entry_events(*c, &channel_states_before, &rows);
   if (!rows.empty()) {  // leave out the events of entries applied before
     std::vector<std::string> srcs;
     for (const EventRow& e : rows) srcs.push_back(e.src);
@@ -347,22 +329,22 @@ PgResult Ledger::Impl::write_events(const std::vector<const OutboxChange*>& chan
     for (int i = 0; i < PQntuples(r.get()); ++i) seen.insert(PQgetvalue(r.get(), i, 0));
     std::erase_if(rows, [&](const EventRow& e) { return !seen.insert(e.src).second; });
   }
-  std::string states = "[]", avails = "[]";
   const auto skus = touched_skus(changes);
   if (!skus.empty()) {
     load_channels();
-    PgResult r = derive_sku_events(pg.get(), channel_table, opt.low_stock_permille, skus, &rows, &states, &avails);
+    std::map<std::string, SkuFigures, std::less<>> after;
+    PgResult r = read_figures(pg.get(), skus, &after);
     if (!pg_ok(r.get())) return r;
+    for (const auto& [home, at] : skus) {
+      figure_events(home, at, figures_before[home], after[home], channel_table, opt.low_stock_permille, &rows);
+    }
   }
-  if (rows.empty() && states == "[]") return PgResult(PQmakeEmptyPGresult(pg.get(), PGRES_COMMAND_OK));
-  std::int64_t first = 1;
-  if (!rows.empty()) {
-    PgResult r = pg_exec(pg.get(), "SELECT coalesce(max(seq), 0) FROM events");
-    if (!pg_ok(r.get())) return r;
-    first = pg_int(r.get(), 0, 0) + 1;
-  }
-  const std::int64_t last = rows.empty() ? 0 : first + static_cast<std::int64_t>(rows.size()) - 1;
-  PgResult r = pg_exec(pg.get(), kWriteSql, {events_json(rows, first), states, avails, std::to_string(last)});
+  if (rows.empty()) return PgResult(PQmakeEmptyPGresult(pg.get(), PGRES_COMMAND_OK));
+  PgResult r = pg_exec(pg.get(), "SELECT coalesce(max(seq), 0) FROM events");
+  if (!pg_ok(r.get())) return r;
+  const std::int64_t first = pg_int(r.get(), 0, 0) + 1;
+  const std::int64_t last = first + static_cast<std::int64_t>(rows.size()) - 1;
+  r = pg_exec(pg.get(), kWriteSql, {events_json(rows, first), std::to_string(last)});
   if (pg_ok(r.get())) batch_events = rows.size();
   return r;
 }

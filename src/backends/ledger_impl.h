@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -47,6 +48,16 @@ struct RawEntry {
   bool deleted = false;
 };
 
+// A SKU's figures as the events feed compares them before and after a transaction (ledger_events.cc),
+// summed over its home row and its shards' rows in stock_levels.
+struct SkuFigures {
+  bool exists = false;   // the home row exists
+  bool buckets = false;  // it carries bucket figures (entries of an older library do not)
+  std::int64_t on_hand = 0, safety_stock = 0, held = 0, lst = -1, base = 0;
+  std::string cfg;
+  std::map<std::string, std::int64_t, std::less<>> free;  // by bucket ("sh" includes the shards')
+};
+
 struct Ledger::Impl {
   LedgerOptions opt;
   std::unique_ptr<ClusterClient> redis;
@@ -66,6 +77,10 @@ struct Ledger::Impl {
   ChannelTable channel_table;
   bool channels_fresh = false;
   std::size_t batch_events = 0;  // events of the transaction in progress (counted at its COMMIT)
+  // What the transaction in progress found before it applied its changes: the figures of the SKUs
+  // and the states of the channels they touch (events_before()).
+  std::map<std::string, SkuFigures, std::less<>> figures_before;
+  std::map<std::string, std::string, std::less<>> channel_states_before;
 
   // The PostgreSQL connection, reconnected if it broke. False (logged) if it is still down.
   bool pg_ready();
@@ -84,9 +99,11 @@ struct Ledger::Impl {
   // called the data wrong (SQLSTATE class 22 or 23; retrying cannot help) rather than failed.
   bool exec_batch(const std::vector<const OutboxChange*>& changes, std::string* error);
   // Inside exec_batch's transaction, after the changes were applied (ledger_events.cc): inserts the
-  // events they make, numbered after the last one, and updates what the next derivation compares
-  // with. Returns the last statement's result (the failed one on failure).
+  // events they make, numbered after the last one. Returns the last statement's result (the failed
+  // one on failure).
   PgResult write_events(const std::vector<const OutboxChange*>& changes);
+  // Inside the transaction, under the events lock, before the changes are applied.
+  PgResult events_before(const std::vector<const OutboxChange*>& changes);
   void load_channels();
   void committed(const std::vector<const RawEntry*>& sources, std::vector<std::string>* acks, std::size_t* applied);
   std::vector<ClusterClient::Call> read_calls(std::vector<std::size_t>* first) const;

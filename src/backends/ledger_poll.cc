@@ -143,6 +143,7 @@ bool Ledger::Impl::exec_batch(const std::vector<const OutboxChange*>& changes, s
   // lock, so that events are numbered in commit order (docs/cluster.md "Events feed").
   PgResult r = pg_exec(pg.get(), "BEGIN");
   if (pg_ok(r.get())) r = pg_exec(pg.get(), "SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(kEventsLockKey)});
+  if (pg_ok(r.get())) r = events_before(changes);
   if (pg_ok(r.get())) {
     r = pg_exec(pg.get(), kApplySql, {sku_changes_json(skus), hold_changes_json(holds), channel_changes_json(channels)});
   }
