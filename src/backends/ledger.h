@@ -4,7 +4,8 @@
 // Delivery: every partition stream "{p<k>}:out" has a consumer group "ledger"; each ledger process
 // reads it under its own consumer name. poll_once() takes, per partition, up to `batch` entries that a
 // dead consumer left pending longer than claim_idle_ms (XAUTOCLAIM) and up to `batch` new ones
-// (XREADGROUP ... >), applies them in ONE PostgreSQL transaction per partition, and XACKs them only
+// (XREADGROUP ... >), applies them in one PostgreSQL transaction for all partitions (up to 10,000
+// entries each; on a data error partition by partition, then entry by entry), and XACKs them only
 // after COMMIT. So an entry is applied at least once; the apply rules make a repeat a no-op, so its
 // effect happens exactly once. Entries that do not parse are logged, counted and acked (they never
 // block a stream).
@@ -61,7 +62,7 @@ inline constexpr const char* kEventsNotifyChannel = "stockd_events";
 
 struct LedgerStats {
   std::uint64_t entries_applied = 0;  // well-formed entries committed (repeats included)
-  std::uint64_t batches = 0;          // partition transactions committed
+  std::uint64_t batches = 0;          // transactions committed
   std::uint64_t malformed = 0;        // entries that did not parse (logged, acked)
   std::uint64_t rejected = 0;         // parsed entries PostgreSQL refused even alone (logged, acked)
   std::uint64_t claimed = 0;          // entries taken over from other consumers (XAUTOCLAIM)

@@ -58,6 +58,16 @@ struct SkuFigures {
   std::map<std::string, std::int64_t, std::less<>> free;  // by bucket ("sh" includes the shards')
 };
 
+// One partition's entries of a poll round: parsed changes (changes[i] came from *sources[i], which
+// points into entries) and the ids to XACK once this round is over.
+struct PartitionBatch {
+  int k = 0;
+  std::vector<RawEntry> entries;
+  std::vector<OutboxChange> changes;
+  std::vector<const RawEntry*> sources;
+  std::vector<std::string> acks;
+};
+
 struct Ledger::Impl {
   LedgerOptions opt;
   std::unique_ptr<ClusterClient> redis;
@@ -90,11 +100,14 @@ struct Ledger::Impl {
   // One poll round; returns entries applied, *handled = entries taken off the streams by any outcome
   // (applied, malformed, rejected, lost), which is what "the outbox is drained" counts.
   std::size_t poll(std::size_t* handled);
-  // Applies one partition's entries; appends the ids to ack (committed, malformed, rejected, lost).
-  // False if PostgreSQL failed other than on bad data: what is not in *acks stays pending.
-  // *applied counts well-formed entries committed.
-  bool apply_partition(int k, std::vector<RawEntry>* entries, std::vector<std::string>* acks,
-                       std::size_t* applied);
+  // Sorts and parses a partition's entries; malformed and lost ones go straight to p->acks.
+  void prepare(PartitionBatch* p);
+  // Applies the changes of `group` in one transaction; on a data error partition by partition, and a
+  // partition's entries one by one (the one PostgreSQL refuses is rejected and acked). Committed ids
+  // go to each partition's acks. False if PostgreSQL failed other than on bad data: what is not in
+  // acks stays pending. *applied counts well-formed entries committed.
+  bool apply_group(const std::vector<PartitionBatch*>& group, std::size_t* applied);
+  bool apply_one_by_one(PartitionBatch* p, const std::string& why, std::size_t* applied);
   // One statement for `changes`. On failure *error, and last_exec_data_error says whether PostgreSQL
   // called the data wrong (SQLSTATE class 22 or 23; retrying cannot help) rather than failed.
   bool exec_batch(const std::vector<const OutboxChange*>& changes, std::string* error);

@@ -23,6 +23,9 @@ namespace stockd::backends {
 namespace {
 
 constexpr int kDrainRoundsMax = 10'000;
+// Entries per transaction: a round's partitions share transactions up to this size (a partition's
+// batch is never split).
+constexpr std::size_t kGroupEntriesMax = 10'000;
 
 // Timestamps travel as epoch ms; 'epoch' + ms * 1 ms is exact for every time kEpochMsMax allows.
 constexpr const char* kApplySql = R"sql(
@@ -159,56 +162,72 @@ bool Ledger::Impl::exec_batch(const std::vector<const OutboxChange*>& changes, s
   return false;
 }
 
-bool Ledger::Impl::apply_partition(int k, std::vector<RawEntry>* entries, std::vector<std::string>* acks,
-                                   std::size_t* applied) {
+void Ledger::Impl::prepare(PartitionBatch* p) {
+  std::vector<RawEntry>* entries = &p->entries;
   std::sort(entries->begin(), entries->end(),
             [](const RawEntry& a, const RawEntry& b) { return a.ms != b.ms ? a.ms < b.ms : a.seq < b.seq; });
   entries->erase(std::unique(entries->begin(), entries->end(),
                              [](const RawEntry& a, const RawEntry& b) { return a.id == b.id; }),
                  entries->end());
-  std::vector<OutboxChange> changes;
-  std::vector<const RawEntry*> sources;
-  changes.reserve(entries->size());
+  p->changes.reserve(entries->size());
   for (const RawEntry& e : *entries) {
     std::string error;
     if (e.deleted) {
       ++stats.lost;
-      spdlog::warn("event=ledger_entry_lost stream={} id={} reason=trimmed_while_pending", outbox_key(k), e.id);
-      acks->push_back(e.id);
-    } else if (!parse_outbox_entry(e.fields, &changes.emplace_back(), &error)) {
-      changes.pop_back();
+      spdlog::warn("event=ledger_entry_lost stream={} id={} reason=trimmed_while_pending", outbox_key(p->k), e.id);
+      p->acks.push_back(e.id);
+    } else if (!parse_outbox_entry(e.fields, &p->changes.emplace_back(), &error)) {
+      p->changes.pop_back();
       ++stats.malformed;
-      spdlog::warn("event=ledger_entry_malformed stream={} id={} error=\"{}\" action=acked", outbox_key(k), e.id,
+      spdlog::warn("event=ledger_entry_malformed stream={} id={} error=\"{}\" action=acked", outbox_key(p->k), e.id,
                    error);
-      acks->push_back(e.id);
+      p->acks.push_back(e.id);
     } else {
-      sources.push_back(&e);
+      p->sources.push_back(&e);
     }
   }
-  if (changes.empty()) return true;
+}
+
+bool Ledger::Impl::apply_group(const std::vector<PartitionBatch*>& group, std::size_t* applied) {
   std::vector<const OutboxChange*> all;
-  for (const OutboxChange& c : changes) all.push_back(&c);
+  for (const PartitionBatch* p : group) {
+    for (const OutboxChange& c : p->changes) all.push_back(&c);
+  }
+  if (all.empty()) return true;
   std::string error;
   if (exec_batch(all, &error)) {
-    committed(sources, acks, applied);
+    ++stats.batches;
+    for (PartitionBatch* p : group) committed(p->sources, &p->acks, applied);
     return true;
   }
   ++stats.errors;
   if (!last_exec_data_error) {
-    spdlog::warn("event=ledger_batch_failed stream={} entries={} error=\"{}\" action=retry_later", outbox_key(k),
+    spdlog::warn("event=ledger_batch_failed partitions={} entries={} error=\"{}\" action=retry_later", group.size(),
                  all.size(), error);
     return false;
   }
-  spdlog::warn("event=ledger_batch_failed stream={} entries={} error=\"{}\" action=apply_one_by_one", outbox_key(k),
-               all.size(), error);
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    if (exec_batch({all[i]}, &error)) {
-      committed({sources[i]}, acks, applied);
+  if (group.size() == 1) return apply_one_by_one(group[0], error, applied);
+  spdlog::warn("event=ledger_batch_failed partitions={} entries={} error=\"{}\" action=apply_by_partition",
+               group.size(), all.size(), error);
+  for (PartitionBatch* p : group) {
+    if (!apply_group({p}, applied)) return false;
+  }
+  return true;
+}
+
+bool Ledger::Impl::apply_one_by_one(PartitionBatch* p, const std::string& why, std::size_t* applied) {
+  spdlog::warn("event=ledger_batch_failed stream={} entries={} error=\"{}\" action=apply_one_by_one",
+               outbox_key(p->k), p->changes.size(), why);
+  std::string error;
+  for (std::size_t i = 0; i < p->changes.size(); ++i) {
+    if (exec_batch({&p->changes[i]}, &error)) {
+      ++stats.batches;
+      committed({p->sources[i]}, &p->acks, applied);
     } else if (last_exec_data_error) {
       ++stats.rejected;
-      spdlog::error("event=ledger_entry_rejected stream={} id={} error=\"{}\" action=acked", outbox_key(k),
-                    sources[i]->id, error);
-      acks->push_back(sources[i]->id);
+      spdlog::error("event=ledger_entry_rejected stream={} id={} error=\"{}\" action=acked", outbox_key(p->k),
+                    p->sources[i]->id, error);
+      p->acks.push_back(p->sources[i]->id);
     } else {
       ++stats.errors;
       return false;
@@ -226,7 +245,6 @@ void Ledger::Impl::committed(const std::vector<const RawEntry*>& sources, std::v
   }
   *applied += sources.size();
   stats.entries_applied += sources.size();
-  ++stats.batches;
 }
 
 // Per partition: XREADGROUP ... 0 (only while own_pending[k]), XREADGROUP ... >, XAUTOCLAIM.
@@ -313,24 +331,43 @@ std::size_t Ledger::Impl::poll(std::size_t* handled) {
   round_lag_ms = 0;
   channels_fresh = false;  // read again, once, by the first partition that derives events
   std::size_t applied = 0;
+  // Every partition's entries, parsed; then applied in transactions of up to kGroupEntriesMax entries
+  // (one fsync and one turn of the events lock for many partitions).
+  std::vector<PartitionBatch> parts;
+  parts.reserve(kPartitions);
+  for (int k = 0; k < kPartitions; ++k) {
+    PartitionBatch& p = parts.emplace_back();
+    p.k = k;
+    take_replies(k, &replies[first[k]], first[k + 1] - first[k], &p.entries);
+    if (p.entries.empty()) {
+      parts.pop_back();
+      continue;
+    }
+    prepare(&p);
+  }
   bool pg_up = true;
+  std::vector<PartitionBatch*> group;
+  std::size_t group_entries = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    group.push_back(&parts[i]);
+    group_entries += parts[i].changes.size();
+    if (i + 1 < parts.size() && group_entries + parts[i + 1].changes.size() <= kGroupEntriesMax) continue;
+    if (!pg_up || !apply_group(group, &applied)) {
+      pg_up = false;  // the rest of this round would fail the same way
+      for (PartitionBatch* p : group) own_pending[p->k] = true;
+    }
+    group.clear();
+    group_entries = 0;
+  }
   std::vector<ClusterClient::Call> acks;
   std::vector<int> ack_partitions;
-  for (int k = 0; k < kPartitions; ++k) {
-    std::vector<RawEntry> entries;
-    take_replies(k, &replies[first[k]], first[k + 1] - first[k], &entries);
-    if (entries.empty()) continue;
-    std::vector<std::string> ids;
-    if (!pg_up || !apply_partition(k, &entries, &ids, &applied)) {
-      pg_up = false;  // the rest of this round would fail the same way
-      own_pending[k] = true;
-    }
-    *handled += ids.size();
-    if (ids.empty()) continue;
-    ClusterClient::Call ack{outbox_key(k), {"XACK", outbox_key(k), kLedgerGroup}, true};
-    ack.argv.insert(ack.argv.end(), ids.begin(), ids.end());
+  for (PartitionBatch& p : parts) {
+    *handled += p.acks.size();
+    if (p.acks.empty()) continue;
+    ClusterClient::Call ack{outbox_key(p.k), {"XACK", outbox_key(p.k), kLedgerGroup}, true};
+    ack.argv.insert(ack.argv.end(), p.acks.begin(), p.acks.end());
     acks.push_back(std::move(ack));
-    ack_partitions.push_back(k);
+    ack_partitions.push_back(p.k);
   }
   if (!acks.empty()) {
     const std::vector<RedisReply> acked = redis->pipeline(acks);
