@@ -106,13 +106,18 @@ int main(int argc, char** argv) {
   std::string error;
   auto shared = backends::ClusterStore::make_shared_state();
   auto setup = backends::ClusterStore::open(so, shared, &error);
-  if (!setup) return std::fprintf(stderr, "cluster: %s\n", error.c_str()), 1;
+  if (!setup) {
+    std::fprintf(stderr, "cluster: %s\n", error.c_str());
+    return 1;
+  }
   Run run(writes);
   run.prefix = "lag" + std::to_string(std::random_device{}() % 1000000) + "-";
   for (int s = 0; s < kSkus; ++s) {
     backends::StoreReply r;
-    if (!setup->apply(core::PutSku{run.prefix + std::to_string(s), 1000, 0, {}, {}}, wall_ms(), &r).ok())
-      return std::fprintf(stderr, "setup failed\n"), 1;
+    if (!setup->apply(core::PutSku{run.prefix + std::to_string(s), 1000, 0, {}, {}}, wall_ms(), &r).ok()) {
+      std::fprintf(stderr, "setup failed\n");
+      return 1;
+    }
   }
   backends::ClusterOptions co;
   co.seeds = so.seeds;
@@ -121,13 +126,19 @@ int main(int argc, char** argv) {
   {  // the backlog of earlier runs first, so that it is not measured
     lo.consumer = "lag-setup";
     auto l = backends::Ledger::open(lo, co, &error);
-    if (!l) return std::fprintf(stderr, "ledger: %s\n", error.c_str()), 1;
+    if (!l) {
+      std::fprintf(stderr, "ledger: %s\n", error.c_str());
+      return 1;
+    }
     while (l->poll_once() > 0) {
     }
   }
   auto events = backends::ClusterEvents::open({pg}, &error);
   std::uint64_t start = 0;
-  if (!events || !events->last_seq(&start, &error)) return std::fprintf(stderr, "events: %s\n", error.c_str()), 1;
+  if (!events || !events->last_seq(&start, &error)) {
+    std::fprintf(stderr, "events: %s\n", error.c_str());
+    return 1;
+  }
 
   std::atomic<bool> stop{false}, stop_reader{false};
   std::vector<std::thread> threads;
@@ -154,6 +165,7 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& t : ws) t.join();
+  const double write_s = static_cast<double>(now_us() - t0) / 1e6;
   const std::int64_t deadline = now_us() + 30'000'000;
   auto all_seen = [&] {
     for (std::size_t i = 0; i < writes; ++i)
@@ -178,8 +190,8 @@ int main(int argc, char** argv) {
   auto pct = [&](double p) {
     return lag_ms.empty() ? 0.0 : lag_ms[std::min(lag_ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(lag_ms.size())))];
   };
-  std::printf("writes=%zu rate=%.0f/s writers=%d ledgers=%d idle_ms=%d failed=%zu unseen=%zu\n", writes, rate, writers,
-              ledgers, idle_ms, failed, unseen);
+  std::printf("writes=%zu rate=%.0f/s achieved=%.0f/s writers=%d ledgers=%d idle_ms=%d failed=%zu unseen=%zu\n",
+              writes, rate, static_cast<double>(writes) / write_s, writers, ledgers, idle_ms, failed, unseen);
   std::printf("lag_ms p50=%.1f p90=%.1f p99=%.1f max=%.1f\n", pct(0.50), pct(0.90), pct(0.99),
               lag_ms.empty() ? 0.0 : lag_ms.back());
   return 0;
