@@ -29,8 +29,6 @@
 namespace stockd::backends {
 namespace {
 
-inline constexpr int kShardsMax = 16;  // "split" is 2..16 (docs/cluster.md "Hot SKUs")
-
 struct EventRow {
   std::string type;
   std::int64_t at_ms = 0;
@@ -183,15 +181,19 @@ std::vector<std::pair<std::string, std::int64_t>> touched_skus(const std::vector
 // The figures of `skus` (home names) from their rows in stock_levels (home "sku", shards "sku#j").
 PgResult read_figures(PGconn* pg, const std::vector<std::pair<std::string, std::int64_t>>& skus,
                       std::map<std::string, SkuFigures, std::less<>>* out) {
-  std::vector<std::string> names;
-  for (const auto& [home, at] : skus) {
-    names.push_back(home);
-    for (int j = 1; j <= kShardsMax; ++j) names.push_back(home + "#" + std::to_string(j));
-  }
+  std::vector<std::string> homes;
+  for (const auto& [home, at] : skus) homes.push_back(home);
+  // Two index probes per SKU: its row, and its shards' rows "<sku>#<j>" as the byte range
+  // ["<sku>#", "<sku>$") of the index stock_levels_by_name ('#' is not in a SKU name).
   PgResult r = pg_exec(pg,
-                       "SELECT sku, on_hand, safety_stock, held, frees, cfg, low_stock_threshold, base_on_hand "
-                       "FROM stock_levels WHERE sku IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                       {json_array(names)});
+                       "WITH h AS (SELECT jsonb_array_elements_text($1::jsonb) AS name) "
+                       "SELECT l.sku, l.on_hand, l.safety_stock, l.held, l.frees, l.cfg, l.low_stock_threshold, "
+                       "       l.base_on_hand FROM h JOIN stock_levels l ON l.sku = h.name "
+                       "UNION ALL "
+                       "SELECT l.sku, l.on_hand, l.safety_stock, l.held, l.frees, l.cfg, l.low_stock_threshold, "
+                       "       l.base_on_hand FROM h JOIN stock_levels l "
+                       "  ON l.sku COLLATE \"C\" >= h.name || '#' AND l.sku COLLATE \"C\" < h.name || '$'",
+                       {json_array(homes)});
   if (!pg_ok(r.get())) return r;
   out->clear();
   for (int i = 0; i < PQntuples(r.get()); ++i) {
