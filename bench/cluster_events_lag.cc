@@ -11,7 +11,9 @@
 // something, else after --idle-ms). A reader long-polls the feed (ClusterEvents::wait, then read) as a
 // channel adapter would. Lag of a write = the time the reader got its stock_adjusted event - the time
 // its apply() returned (0 when the event came first: the ledger may apply an entry before the store's
-// WAIT returns). Output: p50, p90, p99 and max in ms, and how many events were never seen.
+// WAIT returns). Output: p50, p90, p99 and max in ms, and how many events were never seen; first, how
+// long the ledger took to apply what earlier runs left in the streams (the backlog: a throughput figure
+// when the streams were filled on purpose).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -84,6 +86,38 @@ void reader_loop(const std::string& pg, std::uint64_t after, Run& run, const std
   }
 }
 
+// `writes` adjustments over writes / 10 SKUs of their own, by 16 threads, without waiting for replicas:
+// a backlog in the streams for the ledger to apply (its throughput).
+bool fill_backlog(backends::ClusterStoreOptions so, std::shared_ptr<backends::ClusterShared> shared,
+                  const std::string& prefix, std::size_t writes) {
+  so.wait_replicas = 0;
+  const std::size_t skus = std::max<std::size_t>(1, writes / 10);
+  std::atomic<std::size_t> failed{0};
+  const std::int64_t t0 = now_us();
+  for (int phase = 0; phase < 2; ++phase) {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 16; ++t) {
+      ts.emplace_back([&, t] {
+        std::string error;
+        auto store = backends::ClusterStore::open(so, shared, &error);
+        if (!store) return;
+        const std::size_t n = phase == 0 ? skus : writes;
+        for (std::size_t i = static_cast<std::size_t>(t); i < n; i += 16) {
+          backends::StoreReply r;
+          const std::string sku = prefix + "b" + std::to_string(i % skus);
+          const core::Command c = phase == 0 ? core::Command{core::PutSku{sku, 1000, 0, {}, {}}}
+                                             : core::Command{core::Adjust{sku, 1, "received", ""}};
+          if (!store->apply(c, wall_ms(), &r).ok()) ++failed;
+        }
+      });
+    }
+    for (auto& t : ts) t.join();
+  }
+  std::printf("backlog: %zu SKUs, %zu adjustments written in %.1f s, %zu failed\n", skus, writes,
+              static_cast<double>(now_us() - t0) / 1e6, failed.load());
+  return failed.load() == 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,6 +125,7 @@ int main(int argc, char** argv) {
   std::size_t writes = 2000;
   double rate = 200;
   int writers = 4, ledgers = 1, idle_ms = 100;
+  std::size_t backlog_writes = 0;
   CLI::App app{"cluster_events_lag: write-acknowledged to event-readable lag of the cluster events feed"};
   app.add_option("--cluster", cluster, "a Redis Cluster node host:port")->required();
   app.add_option("--pg", pg, "the ledger's PostgreSQL (postgresql://...)")->required();
@@ -99,6 +134,8 @@ int main(int argc, char** argv) {
   app.add_option("--writers", writers)->check(CLI::Range(1, kThreadsMax));
   app.add_option("--ledgers", ledgers, "ledger threads (consumers of one group)")->check(CLI::Range(1, kThreadsMax));
   app.add_option("--idle-ms", idle_ms, "the ledger loop's pause after a round with nothing")->check(CLI::Range(1, 10000));
+  app.add_option("--backlog", backlog_writes, "adjustments written before any ledger runs (10 per SKU)")
+      ->check(CLI::Range(std::size_t{0}, kWritesMax));
   CLI11_PARSE(app, argc, argv);
 
   backends::ClusterStoreOptions so;
@@ -119,6 +156,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (backlog_writes > 0 && !fill_backlog(so, shared, run.prefix, backlog_writes)) return 1;
   backends::ClusterOptions co;
   co.seeds = so.seeds;
   backends::LedgerOptions lo;
@@ -130,8 +168,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "ledger: %s\n", error.c_str());
       return 1;
     }
-    while (l->poll_once() > 0) {
-    }
+    const std::int64_t b0 = now_us();
+    std::size_t backlog = 0;
+    while (const std::size_t n = l->poll_once()) backlog += n;
+    std::printf("backlog: %zu entries applied in %.2f s (%llu events)\n", backlog,
+                static_cast<double>(now_us() - b0) / 1e6, static_cast<unsigned long long>(l->stats().events));
   }
   auto events = backends::ClusterEvents::open({pg}, &error);
   std::uint64_t start = 0;

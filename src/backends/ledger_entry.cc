@@ -1,6 +1,6 @@
 // Parsing and checking of outbox entries, and their JSON form for PostgreSQL.
 //
-// Why JSON: a batch goes to PostgreSQL as one parameter that jsonb_to_recordset() turns into rows, so
+// Why JSON: a batch goes to PostgreSQL as one parameter that json_to_recordset() turns into rows, so
 // a partition's batch is one statement (one round trip) however many entries it has, and no entry
 // text ever becomes SQL. It is a flat array of flat objects written with core/json_writer.h; their
 // strings were already checked by valid_text().

@@ -49,7 +49,7 @@ bool parse_outbox_entry(const StreamFields& fields, OutboxChange* out, std::stri
 // True if `s` is valid UTF-8 without NUL bytes (what a PostgreSQL text value and a JSON string take).
 bool valid_text(std::string_view s);
 
-// The JSON arrays the apply statement reads with jsonb_to_recordset (field names as in outbox.h).
+// The JSON arrays the apply statement reads with json_to_recordset (field names as in outbox.h).
 std::string sku_changes_json(const std::vector<const SkuChange*>& changes);
 std::string hold_changes_json(const std::vector<const HoldChange*>& changes);
 std::string channel_changes_json(const std::vector<const ChannelChange*>& changes);

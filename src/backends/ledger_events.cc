@@ -153,7 +153,7 @@ WITH e AS (
   INSERT INTO events (seq, type, at_ms, sku, channel, hold, available, threshold, on_hand, delta, reason, ref, src)
   SELECT r.seq, r.type, r.at, r.sku, r.channel, r.hold, r.available, r.threshold, r.on_hand, r.delta, r.reason,
          r.ref, r.src
-  FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, type text, at bigint, sku text, channel text, hold text,
+  FROM json_to_recordset($1::json) AS r(seq bigint, type text, at bigint, sku text, channel text, hold text,
                                          available bigint, threshold bigint, on_hand bigint, delta bigint,
                                          reason text, ref text, src text)
 )
