@@ -164,15 +164,16 @@ SELECT pg_notify('stockd_events', $2::text)
 // latest `at`.
 std::vector<std::pair<std::string, std::int64_t>> touched_skus(const std::vector<const OutboxChange*>& changes) {
   std::vector<std::pair<std::string, std::int64_t>> out;
+  std::map<std::string, std::size_t, std::less<>> index;
   for (const OutboxChange* c : changes) {
     const auto* s = std::get_if<SkuChange>(c);
     if (s == nullptr) continue;
     const std::string home = s->sku.substr(0, s->sku.find('#'));
-    auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == home; });
-    if (it == out.end()) {
+    auto [it, fresh] = index.try_emplace(home, out.size());
+    if (fresh) {
       out.emplace_back(home, s->at_ms);
     } else {
-      it->second = std::max(it->second, s->at_ms);
+      out[it->second].second = std::max(out[it->second].second, s->at_ms);
     }
   }
   return out;
