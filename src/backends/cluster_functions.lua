@@ -65,13 +65,24 @@ local function outbox(key, fields)
   redis.call(unpack(args))
 end
 
+-- The free units of every bucket, "b=n;b=n" sorted (the events feed's per-channel figures, outbox.h).
+local function frees(m)
+  local r = {}
+  for f, v in pairs(m) do
+    if string.sub(f, 1, 2) == 'F:' then r[#r + 1] = string.sub(f, 3) .. '=' .. v end
+  end
+  table.sort(r)
+  return table.concat(r, ';')
+end
+
 -- A shard reports oh - in and hd - in: summed with its home's row (whose hd counts the units moved to
 -- the shard) they give the SKU's on_hand and held (docs/ledger.md).
 local function sku_entry(out, sku, m, kind, d_oh, d_hd, ref, reason, now)
   local oh, hd = m.oh, m.hd
   if m['in'] ~= nil then oh = S(N(m.oh) - N(m['in'])); hd = S(N(m.hd) - N(m['in'])) end
   outbox(out, {'t', 'sku', 'sku', sku, 'ver', m.ver, 'kind', kind, 'd_oh', S(d_oh), 'd_hd', S(d_hd),
-               'ref', ref or '', 'reason', reason or '', 'at', now, 'oh', oh, 'ss', m.ss, 'hd', hd})
+               'ref', ref or '', 'reason', reason or '', 'at', now, 'oh', oh, 'ss', m.ss, 'hd', hd,
+               'fr', frees(m), 'cfg', m.cfg or '', 'lst', m.lst or '-1', 'base', m.base or '0'})
 end
 
 local function split(s, sep)

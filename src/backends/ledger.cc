@@ -52,6 +52,26 @@ CREATE TABLE IF NOT EXISTS channels (
   hold_ttl_s bigint NOT NULL,
   state text NOT NULL,
   updated_at timestamptz NOT NULL);
+ALTER TABLE stock_levels ADD COLUMN IF NOT EXISTS frees text NULL;
+ALTER TABLE stock_levels ADD COLUMN IF NOT EXISTS cfg text NOT NULL DEFAULT '';
+ALTER TABLE stock_levels ADD COLUMN IF NOT EXISTS low_stock_threshold bigint NOT NULL DEFAULT -1;
+ALTER TABLE stock_levels ADD COLUMN IF NOT EXISTS base_on_hand bigint NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS stock_levels_by_name ON stock_levels (sku COLLATE "C");
+CREATE TABLE IF NOT EXISTS events (
+  seq bigint PRIMARY KEY,
+  type text NOT NULL,
+  at_ms bigint NOT NULL,
+  sku text NOT NULL,
+  channel text NOT NULL,
+  hold text NOT NULL,
+  available bigint NOT NULL,
+  threshold bigint NOT NULL,
+  on_hand bigint NOT NULL,
+  delta bigint NOT NULL,
+  reason text NOT NULL,
+  ref text NOT NULL,
+  src text NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS events_src ON events (src);
 CREATE OR REPLACE VIEW sku_levels AS
   SELECT split_part(sku, '#', 1) AS sku, sum(on_hand)::bigint AS on_hand,
          coalesce(max(safety_stock) FILTER (WHERE strpos(sku, '#') = 0), 0)::bigint AS safety_stock,

@@ -4,7 +4,8 @@
 // Delivery: every partition stream "{p<k>}:out" has a consumer group "ledger"; each ledger process
 // reads it under its own consumer name. poll_once() takes, per partition, up to `batch` entries that a
 // dead consumer left pending longer than claim_idle_ms (XAUTOCLAIM) and up to `batch` new ones
-// (XREADGROUP ... >), applies them in ONE PostgreSQL transaction per partition, and XACKs them only
+// (XREADGROUP ... >), applies them in one PostgreSQL transaction for all partitions (up to 10,000
+// entries each; on a data error partition by partition, then entry by entry), and XACKs them only
 // after COMMIT. So an entry is applied at least once; the apply rules make a repeat a no-op, so its
 // effect happens exactly once. Entries that do not parse are logged, counted and acked (they never
 // block a stream).
@@ -49,16 +50,25 @@ struct LedgerOptions {
   std::string consumer;  // consumer name in the group; unique per process (e.g. "host:pid")
   int batch = 500;       // entries per partition and source (claimed, new) per poll
   std::int64_t claim_idle_ms = 30000;  // pending longer than this at another consumer: it is dead
+  // The low-stock threshold of a SKU without an explicit one: on_hand last set or adjusted x this / 1000
+  // (the cluster store's ClusterStoreOptions::low_stock_permille; give both the same value).
+  std::int64_t low_stock_permille = 100;
 };
+
+// The events feed (docs/cluster.md "Events feed"): every ledger transaction derives the events of the
+// entries it applies and inserts them into the table `events`, numbered in commit order, and NOTIFYs
+// this channel with the last seq (payload: decimal) as it commits. ClusterEvents reads them.
+inline constexpr const char* kEventsNotifyChannel = "stockd_events";
 
 struct LedgerStats {
   std::uint64_t entries_applied = 0;  // well-formed entries committed (repeats included)
-  std::uint64_t batches = 0;          // partition transactions committed
+  std::uint64_t batches = 0;          // transactions committed
   std::uint64_t malformed = 0;        // entries that did not parse (logged, acked)
   std::uint64_t rejected = 0;         // parsed entries PostgreSQL refused even alone (logged, acked)
   std::uint64_t claimed = 0;          // entries taken over from other consumers (XAUTOCLAIM)
   std::uint64_t lost = 0;             // pending entries trimmed from the stream before they were applied
   std::uint64_t errors = 0;           // failed Redis or PostgreSQL calls (retried later)
+  std::uint64_t events = 0;           // events committed to the feed
   std::int64_t lag_ms = 0;  // last poll that applied entries: max (COMMIT time - entry's stream id time)
 };
 

@@ -1,6 +1,6 @@
 // Parsing and checking of outbox entries, and their JSON form for PostgreSQL.
 //
-// Why JSON: a batch goes to PostgreSQL as one parameter that jsonb_to_recordset() turns into rows, so
+// Why JSON: a batch goes to PostgreSQL as one parameter that json_to_recordset() turns into rows, so
 // a partition's batch is one statement (one round trip) however many entries it has, and no entry
 // text ever becomes SQL. It is a flat array of flat objects written with core/json_writer.h; their
 // strings were already checked by valid_text().
@@ -51,6 +51,13 @@ class FieldReader {
 
   bool time_ms(std::string_view name, std::int64_t* out) { return integer(name, 0, kEpochMsMax, out); }
 
+  bool has(std::string_view name) const {
+    for (const auto& kv : fields_) {
+      if (kv.first == name) return true;
+    }
+    return false;
+  }
+
   bool fail(std::string_view name, const std::string& what) {
     if (error_->empty()) *error_ = "field " + std::string(name) + ": " + what;
     return false;
@@ -64,6 +71,16 @@ class FieldReader {
 constexpr std::int64_t kI64Min = INT64_MIN;
 constexpr std::int64_t kI64Max = INT64_MAX;
 constexpr std::size_t kLinesTextMax = limits::kLinesPerHoldMax * (limits::kIdLenMax + 24);
+// fr and cfg: at most 1,024 channels' fences and 64 pools, each a name and a few numbers.
+constexpr std::size_t kBucketsTextMax = 1'048'576;
+
+// fr, cfg, lst, base: all four or none (an entry of an older library).
+bool parse_sku_buckets(FieldReader& r, SkuChange* c) {
+  if (!r.has("fr")) return true;
+  c->has_buckets = true;
+  return r.text("fr", kBucketsTextMax, true, &c->frees) && r.text("cfg", kBucketsTextMax, true, &c->cfg) &&
+         r.integer("lst", -1, kI64Max, &c->low_stock_threshold) && r.integer("base", kI64Min, kI64Max, &c->base_on_hand);
+}
 
 bool parse_sku(FieldReader& r, SkuChange* c) {
   // A shard of a split SKU is "<sku>#<j>" (docs/cluster.md "Hot SKUs").
@@ -73,7 +90,7 @@ bool parse_sku(FieldReader& r, SkuChange* c) {
          r.integer("d_hd", kI64Min, kI64Max, &c->delta_held) && r.text("ref", limits::kIdLenMax, true, &c->ref) &&
          r.text("reason", limits::kReasonLenMax, true, &c->reason) && r.time_ms("at", &c->at_ms) &&
          r.integer("oh", kI64Min, kI64Max, &c->on_hand) && r.integer("ss", kI64Min, kI64Max, &c->safety_stock) &&
-         r.integer("hd", kI64Min, kI64Max, &c->held);
+         r.integer("hd", kI64Min, kI64Max, &c->held) && parse_sku_buckets(r, c);
 }
 
 // "sku:qty,sku:qty" (empty: no lines). The quantity follows the last ':' of an item.
@@ -189,6 +206,12 @@ std::string sku_changes_json(const std::vector<const SkuChange*>& changes) {
     append_field(&out, "oh", c->on_hand);
     append_field(&out, "ss", c->safety_stock);
     append_field(&out, "hd", c->held);
+    if (c->has_buckets) {
+      append_field(&out, "fr", c->frees);
+      append_field(&out, "cfg", c->cfg);
+      append_field(&out, "lst", c->low_stock_threshold);
+      append_field(&out, "base", c->base_on_hand);
+    }
     close_object(&out);
     out.push_back(',');
   }

@@ -22,6 +22,10 @@ struct SkuChange {
   std::string sku, kind, ref, reason;
   std::int64_t version = 0, delta_on_hand = 0, delta_held = 0, at_ms = 0;
   std::int64_t on_hand = 0, safety_stock = 0, held = 0;
+  // For the events feed (outbox.h): absent (has_buckets false) in entries of an older library.
+  bool has_buckets = false;
+  std::string frees, cfg;  // "b=n;b=n"; the allocation
+  std::int64_t low_stock_threshold = -1, base_on_hand = 0;  // lst (-1: none), base
 };
 
 struct HoldChange {
@@ -45,7 +49,7 @@ bool parse_outbox_entry(const StreamFields& fields, OutboxChange* out, std::stri
 // True if `s` is valid UTF-8 without NUL bytes (what a PostgreSQL text value and a JSON string take).
 bool valid_text(std::string_view s);
 
-// The JSON arrays the apply statement reads with jsonb_to_recordset (field names as in outbox.h).
+// The JSON arrays the apply statement reads with json_to_recordset (field names as in outbox.h).
 std::string sku_changes_json(const std::vector<const SkuChange*>& changes);
 std::string hold_changes_json(const std::vector<const HoldChange*>& changes);
 std::string channel_changes_json(const std::vector<const ChannelChange*>& changes);

@@ -2,14 +2,16 @@
 //
 // One pipeline carries, per partition, XREADGROUP (new entries, or this consumer's own pending ones
 // after a failure) and XAUTOCLAIM (entries a dead consumer left pending), so a round costs one round
-// trip per master whatever the number of partitions. A partition's entries then become ONE statement
-// (data-modifying CTEs over jsonb_to_recordset), i.e. one implicit transaction and one round trip to
-// PostgreSQL. XACK follows COMMIT: a crash in between redelivers entries whose effects are already
-// there, and the apply rules make that a no-op.
+// trip per master whatever the number of partitions. The round's entries (all partitions, up to
+// kGroupEntriesMax per transaction) then become ONE transaction: BEGIN, the events lock, a read of the
+// touched SKUs, ONE apply statement (data-modifying CTEs over json_to_recordset: the entries travel as
+// one JSON parameter, parsed as `json`, which is much cheaper to bind than `jsonb` for 10,000 entries),
+// the events (ledger_events.cc), COMMIT: one fsync per round. XACK follows COMMIT: a crash in between
+// redelivers entries whose effects are already there, and the apply rules make that a no-op.
 //
-// A failed statement is retried entry by entry only when PostgreSQL calls the data wrong (SQLSTATE
-// class 22 data exception, 23 integrity violation); an entry that fails alone then is rejected (logged,
-// acked), so it cannot block its stream. Any other failure (connection, timeout, deadlock, disk full) is
+// A failed transaction is retried partition by partition, then entry by entry, only when PostgreSQL
+// calls the data wrong (SQLSTATE class 22 data exception, 23 integrity violation); an entry that fails
+// alone then is rejected (logged, acked), so it cannot block its stream. Any other failure (connection, timeout, deadlock, disk full) is
 // transient: nothing is acked and the entries are read again.
 #include <algorithm>
 #include <cassert>
@@ -23,12 +25,16 @@ namespace stockd::backends {
 namespace {
 
 constexpr int kDrainRoundsMax = 10'000;
+// Entries per transaction: a round's partitions share transactions up to this size (a partition's
+// batch is never split).
+constexpr std::size_t kGroupEntriesMax = 10'000;
 
 // Timestamps travel as epoch ms; 'epoch' + ms * 1 ms is exact for every time kEpochMsMax allows.
 constexpr const char* kApplySql = R"sql(
 WITH s AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(sku text, ver bigint, kind text, d_oh bigint, d_hd bigint,
-                                                   ref text, reason text, at bigint, oh bigint, ss bigint, hd bigint)
+  SELECT * FROM json_to_recordset($1::json) AS r(sku text, ver bigint, kind text, d_oh bigint, d_hd bigint,
+                                                   ref text, reason text, at bigint, oh bigint, ss bigint, hd bigint,
+                                                   fr text, cfg text, lst bigint, base bigint)
 ), mv AS (
   INSERT INTO stock_movements (sku, version, kind, delta_on_hand, delta_held, ref, reason, at)
   SELECT s.sku, s.ver, s.kind, s.d_oh, s.d_hd, s.ref, s.reason,
@@ -36,11 +42,17 @@ WITH s AS (
   FROM s ORDER BY s.sku, s.ver
   ON CONFLICT (sku, version) DO NOTHING
 ), lv AS (
-  INSERT INTO stock_levels AS t (sku, on_hand, safety_stock, held, version, updated_at)
-  SELECT DISTINCT ON (s.sku) s.sku, s.oh, s.ss, s.hd, s.ver, 'epoch'::timestamptz + s.at * interval '1 millisecond'
+  INSERT INTO stock_levels AS t (sku, on_hand, safety_stock, held, version, updated_at, frees, cfg,
+                                 low_stock_threshold, base_on_hand)
+  SELECT DISTINCT ON (s.sku) s.sku, s.oh, s.ss, s.hd, s.ver, 'epoch'::timestamptz + s.at * interval '1 millisecond',
+         s.fr, coalesce(s.cfg, ''), coalesce(s.lst, -1), coalesce(s.base, 0)
   FROM s ORDER BY s.sku, s.ver DESC
   ON CONFLICT (sku) DO UPDATE SET on_hand = EXCLUDED.on_hand, safety_stock = EXCLUDED.safety_stock,
-    held = EXCLUDED.held, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+    held = EXCLUDED.held, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+    frees = coalesce(EXCLUDED.frees, t.frees),
+    cfg = CASE WHEN EXCLUDED.frees IS NULL THEN t.cfg ELSE EXCLUDED.cfg END,
+    low_stock_threshold = CASE WHEN EXCLUDED.frees IS NULL THEN t.low_stock_threshold ELSE EXCLUDED.low_stock_threshold END,
+    base_on_hand = CASE WHEN EXCLUDED.frees IS NULL THEN t.base_on_hand ELSE EXCLUDED.base_on_hand END
   WHERE t.version < EXCLUDED.version
 ), h AS (
   INSERT INTO holds AS t (id, channel, state, lines, created_at, expires_at, finished_at, version)
@@ -49,7 +61,7 @@ WITH s AS (
          'epoch'::timestamptz + r.exp * interval '1 millisecond',
          CASE WHEN r.fin = 0 THEN NULL ELSE 'epoch'::timestamptz + r.fin * interval '1 millisecond' END,
          r.hver
-  FROM jsonb_to_recordset($2::jsonb) AS r(id text, ch text, st text, lines jsonb, cat bigint, exp bigint,
+  FROM json_to_recordset($2::json) AS r(id text, ch text, st text, lines jsonb, cat bigint, exp bigint,
                                          fin bigint, hver bigint)
   ORDER BY r.id, r.hver DESC
   ON CONFLICT (id) DO UPDATE SET channel = EXCLUDED.channel, state = EXCLUDED.state, lines = EXCLUDED.lines,
@@ -59,7 +71,7 @@ WITH s AS (
 ), c AS (
   INSERT INTO channels AS t (channel, priority, hold_ttl_s, state, updated_at)
   SELECT DISTINCT ON (r.ch) r.ch, r.prio, r.ttl, r.st, 'epoch'::timestamptz + r.at * interval '1 millisecond'
-  FROM jsonb_to_recordset($3::jsonb) AS r(ch text, prio bigint, ttl bigint, st text, at bigint, seq bigint)
+  FROM json_to_recordset($3::json) AS r(ch text, prio bigint, ttl bigint, st text, at bigint, seq bigint)
   ORDER BY r.ch, r.at DESC, r.seq DESC
   ON CONFLICT (channel) DO UPDATE SET priority = EXCLUDED.priority, hold_ttl_s = EXCLUDED.hold_ttl_s,
     state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
@@ -132,64 +144,92 @@ bool Ledger::Impl::exec_batch(const std::vector<const OutboxChange*>& changes, s
     if (const auto* h = std::get_if<HoldChange>(c)) holds.push_back(h);
     if (const auto* ch = std::get_if<ChannelChange>(c)) channels.push_back(ch);
   }
-  PgResult r = pg_exec(pg.get(), kApplySql,
-                       {sku_changes_json(skus), hold_changes_json(holds), channel_changes_json(channels)});
-  if (pg_ok(r.get())) return true;
+  // One transaction: the changes and the events derived from them commit together, under the events
+  // lock, so that events are numbered in commit order (docs/cluster.md "Events feed").
+  PgResult r = pg_exec(pg.get(), "BEGIN");
+  if (pg_ok(r.get())) r = pg_exec(pg.get(), "SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(kEventsLockKey)});
+  if (pg_ok(r.get())) r = events_before(changes);
+  if (pg_ok(r.get())) {
+    r = pg_exec(pg.get(), kApplySql, {sku_changes_json(skus), hold_changes_json(holds), channel_changes_json(channels)});
+  }
+  if (pg_ok(r.get())) r = write_events(changes);
+  if (pg_ok(r.get())) r = pg_exec(pg.get(), "COMMIT");
+  if (pg_ok(r.get())) {
+    stats.events += batch_events;
+    return true;
+  }
   *error = pg_error(pg.get(), r.get());
   last_exec_data_error = is_data_error(r.get()) && PQstatus(pg.get()) == CONNECTION_OK;
+  pg_exec(pg.get(), "ROLLBACK");
   return false;
 }
 
-bool Ledger::Impl::apply_partition(int k, std::vector<RawEntry>* entries, std::vector<std::string>* acks,
-                                   std::size_t* applied) {
+void Ledger::Impl::prepare(PartitionBatch* p) {
+  std::vector<RawEntry>* entries = &p->entries;
   std::sort(entries->begin(), entries->end(),
             [](const RawEntry& a, const RawEntry& b) { return a.ms != b.ms ? a.ms < b.ms : a.seq < b.seq; });
   entries->erase(std::unique(entries->begin(), entries->end(),
                              [](const RawEntry& a, const RawEntry& b) { return a.id == b.id; }),
                  entries->end());
-  std::vector<OutboxChange> changes;
-  std::vector<const RawEntry*> sources;
-  changes.reserve(entries->size());
+  p->changes.reserve(entries->size());
   for (const RawEntry& e : *entries) {
     std::string error;
     if (e.deleted) {
       ++stats.lost;
-      spdlog::warn("event=ledger_entry_lost stream={} id={} reason=trimmed_while_pending", outbox_key(k), e.id);
-      acks->push_back(e.id);
-    } else if (!parse_outbox_entry(e.fields, &changes.emplace_back(), &error)) {
-      changes.pop_back();
+      spdlog::warn("event=ledger_entry_lost stream={} id={} reason=trimmed_while_pending", outbox_key(p->k), e.id);
+      p->acks.push_back(e.id);
+    } else if (!parse_outbox_entry(e.fields, &p->changes.emplace_back(), &error)) {
+      p->changes.pop_back();
       ++stats.malformed;
-      spdlog::warn("event=ledger_entry_malformed stream={} id={} error=\"{}\" action=acked", outbox_key(k), e.id,
+      spdlog::warn("event=ledger_entry_malformed stream={} id={} error=\"{}\" action=acked", outbox_key(p->k), e.id,
                    error);
-      acks->push_back(e.id);
+      p->acks.push_back(e.id);
     } else {
-      sources.push_back(&e);
+      p->sources.push_back(&e);
     }
   }
-  if (changes.empty()) return true;
+}
+
+bool Ledger::Impl::apply_group(const std::vector<PartitionBatch*>& group, std::size_t* applied) {
   std::vector<const OutboxChange*> all;
-  for (const OutboxChange& c : changes) all.push_back(&c);
+  for (const PartitionBatch* p : group) {
+    for (const OutboxChange& c : p->changes) all.push_back(&c);
+  }
+  if (all.empty()) return true;
   std::string error;
   if (exec_batch(all, &error)) {
-    committed(sources, acks, applied);
+    ++stats.batches;
+    for (PartitionBatch* p : group) committed(p->sources, &p->acks, applied);
     return true;
   }
   ++stats.errors;
   if (!last_exec_data_error) {
-    spdlog::warn("event=ledger_batch_failed stream={} entries={} error=\"{}\" action=retry_later", outbox_key(k),
+    spdlog::warn("event=ledger_batch_failed partitions={} entries={} error=\"{}\" action=retry_later", group.size(),
                  all.size(), error);
     return false;
   }
-  spdlog::warn("event=ledger_batch_failed stream={} entries={} error=\"{}\" action=apply_one_by_one", outbox_key(k),
-               all.size(), error);
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    if (exec_batch({all[i]}, &error)) {
-      committed({sources[i]}, acks, applied);
+  if (group.size() == 1) return apply_one_by_one(group[0], error, applied);
+  spdlog::warn("event=ledger_batch_failed partitions={} entries={} error=\"{}\" action=apply_by_partition",
+               group.size(), all.size(), error);
+  for (PartitionBatch* p : group) {
+    if (!apply_group({p}, applied)) return false;
+  }
+  return true;
+}
+
+bool Ledger::Impl::apply_one_by_one(PartitionBatch* p, const std::string& why, std::size_t* applied) {
+  spdlog::warn("event=ledger_batch_failed stream={} entries={} error=\"{}\" action=apply_one_by_one",
+               outbox_key(p->k), p->changes.size(), why);
+  std::string error;
+  for (std::size_t i = 0; i < p->changes.size(); ++i) {
+    if (exec_batch({&p->changes[i]}, &error)) {
+      ++stats.batches;
+      committed({p->sources[i]}, &p->acks, applied);
     } else if (last_exec_data_error) {
       ++stats.rejected;
-      spdlog::error("event=ledger_entry_rejected stream={} id={} error=\"{}\" action=acked", outbox_key(k),
-                    sources[i]->id, error);
-      acks->push_back(sources[i]->id);
+      spdlog::error("event=ledger_entry_rejected stream={} id={} error=\"{}\" action=acked", outbox_key(p->k),
+                    p->sources[i]->id, error);
+      p->acks.push_back(p->sources[i]->id);
     } else {
       ++stats.errors;
       return false;
@@ -207,7 +247,6 @@ void Ledger::Impl::committed(const std::vector<const RawEntry*>& sources, std::v
   }
   *applied += sources.size();
   stats.entries_applied += sources.size();
-  ++stats.batches;
 }
 
 // Per partition: XREADGROUP ... 0 (only while own_pending[k]), XREADGROUP ... >, XAUTOCLAIM.
@@ -292,25 +331,45 @@ std::size_t Ledger::Impl::poll(std::size_t* handled) {
   const std::vector<RedisReply> replies = redis->pipeline(read_calls(&first));
   assert(replies.size() == first[kPartitions]);
   round_lag_ms = 0;
+  channels_fresh = false;  // read again, once, by the first partition that derives events
   std::size_t applied = 0;
+  // Every partition's entries, parsed; then applied in transactions of up to kGroupEntriesMax entries
+  // (one fsync and one turn of the events lock for many partitions).
+  std::vector<PartitionBatch> parts;
+  parts.reserve(kPartitions);
+  for (int k = 0; k < kPartitions; ++k) {
+    PartitionBatch& p = parts.emplace_back();
+    p.k = k;
+    take_replies(k, &replies[first[k]], first[k + 1] - first[k], &p.entries);
+    if (p.entries.empty()) {
+      parts.pop_back();
+      continue;
+    }
+    prepare(&p);
+  }
   bool pg_up = true;
+  std::vector<PartitionBatch*> group;
+  std::size_t group_entries = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    group.push_back(&parts[i]);
+    group_entries += parts[i].changes.size();
+    if (i + 1 < parts.size() && group_entries + parts[i + 1].changes.size() <= kGroupEntriesMax) continue;
+    if (!pg_up || !apply_group(group, &applied)) {
+      pg_up = false;  // the rest of this round would fail the same way
+      for (PartitionBatch* p : group) own_pending[p->k] = true;
+    }
+    group.clear();
+    group_entries = 0;
+  }
   std::vector<ClusterClient::Call> acks;
   std::vector<int> ack_partitions;
-  for (int k = 0; k < kPartitions; ++k) {
-    std::vector<RawEntry> entries;
-    take_replies(k, &replies[first[k]], first[k + 1] - first[k], &entries);
-    if (entries.empty()) continue;
-    std::vector<std::string> ids;
-    if (!pg_up || !apply_partition(k, &entries, &ids, &applied)) {
-      pg_up = false;  // the rest of this round would fail the same way
-      own_pending[k] = true;
-    }
-    *handled += ids.size();
-    if (ids.empty()) continue;
-    ClusterClient::Call ack{outbox_key(k), {"XACK", outbox_key(k), kLedgerGroup}, true};
-    ack.argv.insert(ack.argv.end(), ids.begin(), ids.end());
+  for (PartitionBatch& p : parts) {
+    *handled += p.acks.size();
+    if (p.acks.empty()) continue;
+    ClusterClient::Call ack{outbox_key(p.k), {"XACK", outbox_key(p.k), kLedgerGroup}, true};
+    ack.argv.insert(ack.argv.end(), p.acks.begin(), p.acks.end());
     acks.push_back(std::move(ack));
-    ack_partitions.push_back(k);
+    ack_partitions.push_back(p.k);
   }
   if (!acks.empty()) {
     const std::vector<RedisReply> acked = redis->pipeline(acks);

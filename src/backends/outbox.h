@@ -11,7 +11,11 @@
 //           names one change exactly once), kind (set | adjust | alloc | hold | release | expire |
 //           confirm | pool_close), d_oh (on_hand delta), d_hd (held delta), ref (adjustment ref or
 //           hold id, may be empty), reason (adjustment reason, may be empty), at, and the levels after:
-//           oh (on_hand), ss (safety_stock), hd (held).
+//           oh (on_hand), ss (safety_stock), hd (held); for the events feed (docs/cluster.md "Events
+//           feed"): fr (every bucket's free units after the change, "b=n;b=n", b as in the SKU hash:
+//           sh, f:<channel>, p:<pool>), cfg (the SKU's allocation as cluster_policy.h encodes it, may be
+//           empty), lst (explicit low-stock threshold, -1: none), base (on_hand last set or adjusted).
+//           Entries written before these four existed lack them; the ledger then keeps what it had.
 //   t=hold  a hold changed state: id, ch (channel), st (held | confirmed | released | expired),
 //           lines ("sku:qty,sku:qty"), cat (created_at), exp (expires_at), fin (finished_at, 0 while
 //           held), hver (the hold's version after the change, +1 per change).

@@ -1,0 +1,194 @@
+// The events feed's reader (cluster_events.h): queries on the ledger's tables, and LISTEN for the
+// ledger's NOTIFY at each commit that added events.
+//
+// Why a reader never sees seq N+1 before N: the ledger numbers events under a transaction-scoped
+// advisory lock that it holds until COMMIT (ledger_poll.cc exec_batch), so the transaction holding
+// N+1 began numbering only after the one holding N had committed; a snapshot that contains the later
+// commit contains the earlier one.
+#include "backends/cluster_events.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
+#include "backends/ledger.h"
+#include "backends/ledger_impl.h"
+
+namespace stockd::backends {
+namespace {
+
+constexpr const char* kStatementTimeout = "SET statement_timeout = '5s'";
+
+std::int64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::string one_line(std::string msg) {
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  std::replace(msg.begin(), msg.end(), '\n', ' ');
+  return msg;
+}
+
+}  // namespace
+
+bool parse_event_type(std::string_view name, core::EventType* out) {
+  for (int t = 0; t < 64; ++t) {
+    const auto type = static_cast<core::EventType>(t);
+    const std::string_view n = core::event_type_name(type);
+    if (n.empty() || n == "unknown") continue;
+    if (n == name) {
+      *out = type;
+      return true;
+    }
+  }
+  return false;
+}
+
+struct ClusterEvents::Impl {
+  ClusterEventsOptions opt;
+  PgConn pg;
+
+  // Connected (again, if it broke) and listening; else false and *error.
+  bool ready(std::string* error) {
+    if (pg != nullptr && PQstatus(pg.get()) == CONNECTION_OK) return true;
+    if (pg == nullptr) {
+      const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
+      const char* values[] = {"10", "stockd-events", opt.conninfo.c_str(), nullptr};
+      pg.reset(PQconnectdbParams(keys, values, 1));
+    } else {
+      PQreset(pg.get());
+    }
+    if (pg == nullptr || PQstatus(pg.get()) != CONNECTION_OK) {
+      *error = "postgresql: " + one_line(pg ? PQerrorMessage(pg.get()) : "out of memory");
+      return false;
+    }
+    for (const char* sql : {kStatementTimeout, "LISTEN stockd_events"}) {
+      PgResult r = pg_exec(pg.get(), sql);
+      if (!pg_ok(r.get())) {
+        *error = "postgresql: " + pg_error(pg.get(), r.get());
+        return false;
+      }
+    }
+    return true;
+  }
+
+  PgResult query(const char* sql, const std::vector<std::string>& params, std::string* error) {
+    if (!ready(error)) return nullptr;
+    PgResult r = pg_exec(pg.get(), sql, params);
+    if (pg_ok(r.get())) return r;
+    *error = "postgresql: " + pg_error(pg.get(), r.get());
+    return nullptr;
+  }
+};
+
+std::unique_ptr<ClusterEvents> ClusterEvents::open(const ClusterEventsOptions& options, std::string* error) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = options;
+  if (!impl->ready(error)) return nullptr;
+  static_assert(std::string_view(kEventsNotifyChannel) == "stockd_events", "LISTEN above names the channel");
+  return std::unique_ptr<ClusterEvents>(new ClusterEvents(std::move(impl)));
+}
+
+ClusterEvents::ClusterEvents(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ClusterEvents::~ClusterEvents() = default;
+
+bool ClusterEvents::read(std::uint64_t after, std::size_t limit, std::vector<net::EventRecord>* out,
+                         std::uint64_t* next, std::string* error) {
+  limit = std::clamp<std::size_t>(limit, 1, kEventsPageMax);
+  PgResult r = impl_->query(
+      "SELECT seq, type, at_ms, sku, channel, hold, available, threshold, on_hand, delta, reason, ref "
+      "FROM events WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint",
+      {std::to_string(after), std::to_string(limit)}, error);
+  if (r == nullptr) return false;
+  *next = after;
+  const PGresult* res = r.get();
+  for (int i = 0; i < PQntuples(res); ++i) {
+    net::EventRecord e;
+    e.seq = static_cast<std::uint64_t>(pg_int(res, i, 0));
+    if (!parse_event_type(PQgetvalue(res, i, 1), &e.type)) {
+      // A type this node does not know (a newer ledger wrote it): skipped, but `next` moves past it.
+      *next = e.seq;
+      continue;
+    }
+    e.at_ms = pg_int(res, i, 2);
+    e.sku = PQgetvalue(res, i, 3);
+    e.channel = PQgetvalue(res, i, 4);
+    e.hold = PQgetvalue(res, i, 5);
+    e.available = pg_int(res, i, 6);
+    e.threshold = pg_int(res, i, 7);
+    e.on_hand = pg_int(res, i, 8);
+    e.delta = pg_int(res, i, 9);
+    e.reason = PQgetvalue(res, i, 10);
+    e.ref = PQgetvalue(res, i, 11);
+    *next = e.seq;
+    out->push_back(std::move(e));
+  }
+  return true;
+}
+
+bool ClusterEvents::last_seq(std::uint64_t* seq, std::string* error) {
+  PgResult r = impl_->query("SELECT coalesce(max(seq), 0) FROM events", {}, error);
+  if (r == nullptr) return false;
+  *seq = static_cast<std::uint64_t>(pg_int(r.get(), 0, 0));
+  return true;
+}
+
+int ClusterEvents::notify_fd() const {
+  if (impl_->pg == nullptr || PQstatus(impl_->pg.get()) != CONNECTION_OK) return -1;
+  return PQsocket(impl_->pg.get());
+}
+
+std::uint64_t ClusterEvents::take_notified() {
+  PGconn* c = impl_->pg.get();
+  if (c == nullptr) return 0;
+  PQconsumeInput(c);  // never blocks: libpq's socket is non-blocking
+  std::uint64_t best = 0;
+  while (PGnotify* n = PQnotifies(c)) {
+    std::uint64_t seq = 0;
+    const std::string_view payload = n->extra != nullptr ? n->extra : "";
+    std::from_chars(payload.data(), payload.data() + payload.size(), seq);
+    best = std::max(best, seq);
+    PQfreemem(n);
+  }
+  return best;
+}
+
+bool ClusterEvents::wait(std::uint64_t after, int timeout_ms, bool* ready, std::string* error) {
+  *ready = false;
+  take_notified();  // what was notified before is in the table, which is read next
+  std::uint64_t last = 0;
+  if (!last_seq(&last, error)) return false;
+  const std::int64_t deadline = steady_ms() + std::max(timeout_ms, 0);
+  while (last <= after) {
+    const std::int64_t left = deadline - steady_ms();
+    if (left <= 0) return true;
+    pollfd p{notify_fd(), POLLIN, 0};
+    if (p.fd >= 0) ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left, 1000)));
+    last = std::max(last, take_notified());
+    // A broken connection may have lost notifications: reconnect and look at the table again.
+    if (PQstatus(impl_->pg.get()) != CONNECTION_OK && !last_seq(&last, error)) return false;
+  }
+  *ready = true;
+  return true;
+}
+
+bool ClusterEvents::list_skus(std::uint64_t offset, std::size_t limit, std::vector<std::string>* names,
+                              std::uint64_t* total, std::string* error) {
+  limit = std::clamp<std::size_t>(limit, 1, kSkuPageMax);
+  // A shard's row is "<sku>#<j>"; SKU names have no '#' (core::is_identifier).
+  PgResult count = impl_->query("SELECT count(*) FROM stock_levels WHERE strpos(sku, '#') = 0", {}, error);
+  if (count == nullptr) return false;
+  *total = static_cast<std::uint64_t>(pg_int(count.get(), 0, 0));
+  PgResult r = impl_->query(
+      "SELECT sku FROM stock_levels WHERE strpos(sku, '#') = 0 ORDER BY sku COLLATE \"C\" "
+      "OFFSET $1::bigint LIMIT $2::bigint",
+      {std::to_string(offset), std::to_string(limit)}, error);
+  if (r == nullptr) return false;
+  for (int i = 0; i < PQntuples(r.get()); ++i) names->emplace_back(PQgetvalue(r.get(), i, 0));
+  return true;
+}
+
+}  // namespace stockd::backends

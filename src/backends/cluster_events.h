@@ -1,0 +1,79 @@
+// cluster_events.h: the reader side of the cluster store's events feed (GET /v1/events) and SKU
+// listing (GET /v1/skus), both served from the ledger's PostgreSQL (docs/cluster.md "Events feed",
+// "SKU listing"). Only a node started with --ledger has them; without it the routes answer 501.
+//
+// The ledger writer (ledger.h) inserts the events in the same transaction that applies the outbox
+// entries they come from, numbered in commit order (seq from 1, no gaps, survives restarts: it is a
+// table), and NOTIFYs kEventsNotifyChannel with the last seq as it commits. This class reads them
+// with its own libpq connection and LISTENs on that channel, so a long poll waits on a socket, not
+// on a timer.
+//
+// Blocking: read(), last_seq() and list_skus() are one PostgreSQL round trip each (bounded by the
+// connection's statement timeout, 5 s); wait() blocks up to its timeout. Run them OFF the event loop
+// thread (a worker thread that owns this object), or use the non-blocking pair notify_fd() +
+// take_notified() on the loop to learn when to read.
+//
+// REQUIRES: external synchronization: one ClusterEvents per thread (it owns one connection).
+// Nothing throws; a failed call returns false with *error, and the connection is reset on the next.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/event_record.h"
+
+namespace stockd::backends {
+
+inline constexpr std::size_t kEventsPageMax = 10'000;  // read()'s limit is clamped to [1, this]
+inline constexpr std::size_t kSkuPageMax = 1'000;      // list_skus()'s limit is clamped to [1, this]
+
+struct ClusterEventsOptions {
+  std::string conninfo;  // the ledger's PostgreSQL (LedgerOptions::conninfo)
+};
+
+class ClusterEvents {
+ public:
+  // Connects and LISTENs. The ledger must have created the schema (Ledger::open) at least once.
+  static std::unique_ptr<ClusterEvents> open(const ClusterEventsOptions& options, std::string* error);
+  ~ClusterEvents();
+  ClusterEvents(const ClusterEvents&) = delete;
+  ClusterEvents& operator=(const ClusterEvents&) = delete;
+
+  // Up to `limit` events with seq > after, in seq order, appended to *out as the embedded feed's
+  // records (render them with net::render_event / render_events_page). *next is the seq of the last
+  // event returned, or `after` when none is (the contract's `next`).
+  bool read(std::uint64_t after, std::size_t limit, std::vector<net::EventRecord>* out, std::uint64_t* next,
+            std::string* error);
+
+  // The newest seq (0 when there is none yet).
+  bool last_seq(std::uint64_t* seq, std::string* error);
+
+  // Blocks until an event with seq > after exists or timeout_ms passed (the long poll: then read()).
+  // *ready says which. Waits on the LISTEN socket, checking the table once first and again after
+  // every notification.
+  bool wait(std::uint64_t after, int timeout_ms, bool* ready, std::string* error);
+
+  // Non-blocking: the connection's socket (poll it for readable; -1 if the connection is down, then
+  // call last_seq() to reconnect), and the highest seq notified since the last call (0: none).
+  int notify_fd() const;
+  std::uint64_t take_notified();
+
+  // The SKU listing: names in byte order (COLLATE "C"), `offset` skipped, at most `limit`, and the
+  // number of SKUs. From the ledger's stock_levels, so a SKU appears once the ledger applied its
+  // creation (the feed's lag); the caller reads each view from the store (ClusterStore::get_sku).
+  bool list_skus(std::uint64_t offset, std::size_t limit, std::vector<std::string>* names, std::uint64_t* total,
+                 std::string* error);
+
+  struct Impl;
+
+ private:
+  explicit ClusterEvents(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The event type named `name` (core::event_type_name's inverse). False for an unknown name.
+bool parse_event_type(std::string_view name, core::EventType* out);
+
+}  // namespace stockd::backends
