@@ -325,10 +325,8 @@ bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelIn
         // The id is taken in its own partition (HERE: take the multi-partition path, which answers for
         // it), or by another hold: a hold made here meanwhile is undone (released, then forgotten: it
         // was never answered, and a later hold with this id must not find it).
-        if (is_new) {
-          finish_hold(c.id, "release", "", now_ms, reply, home);
-          forget(home, c.id);
-        }
+        if (is_new && finish_hold(c.id, "release", "", now_ms, reply, home).ok())
+          forget(home, c.id, false);  // the pointer (if any) is not this hold's
         *reply = StoreReply{};
         if (tag == "HERE") return false;
         if (tag != "PTR") *out = transport_error(cr);

@@ -138,7 +138,8 @@ struct ClusterStore::Impl {
                            std::int64_t now_ms, StoreReply* reply);
   core::Outcome verdict(const core::CreateHold& c, const std::vector<RedisReply>& result);
   void repair(int partition, const std::string& id, std::int64_t now_ms);
-  void forget(int partition, const std::string& id);
+  // Forgets a finished hold: its pointer (unless !unpoint: a hold never claimed), lines, record.
+  void forget(int partition, const std::string& id, bool unpoint = true);
   void forget_ref(int partition, const std::string& member);
   // `partition`: where the hold's record is when the caller knows (-1: look in the id's partition,
   // which points to it when it lives elsewhere).

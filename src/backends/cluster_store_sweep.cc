@@ -73,14 +73,14 @@ void ClusterStore::Impl::repair(int k, const std::string& id, std::int64_t now_m
   if (!drive(id, &rec, now_ms, &out, k)) spdlog::warn("event=hold_repair_failed id={} error=\"{}\"", id, out.message);
 }
 
-void ClusterStore::Impl::forget(int k, const std::string& id) {
+void ClusterStore::Impl::forget(int k, const std::string& id, bool unpoint) {
   std::vector<std::string> keys = hold_keys_of_partition(k, id);
   RedisReply r = cc->command(keys[0], {"HGETALL", keys[0]}, true);
   if (r.type != RedisReply::Type::array) return;
   Fields rec = to_fields(r);
   // A local hold in another partition than its id's: its pointer goes first (a pointer without its
   // hold would block the id; a hold without its pointer is found here again by the next sweep).
-  if (k != partition_of(id)) {
+  if (unpoint && k != partition_of(id)) {
     RedisReply u = fcall("stockd_hold_unpoint", hold_keys(id), {id, std::to_string(k), ""}, true);
     if (u.type != RedisReply::Type::array) return;
   }
