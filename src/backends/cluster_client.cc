@@ -7,7 +7,8 @@
 // ASKING, without touching the table).
 //
 // Every send goes through one engine, execute(): the calls still to be answered are grouped by the
-// node they go to; each group is written as one pipeline and read back in order; calls answered with
+// node they go to; each group is written as one pipeline and read back in order (every group is written
+// before any is read, so several nodes cost one round trip); calls answered with
 // a redirect (or TRYAGAIN, or a broken connection that allows a retry) go into the next round. Each
 // round does at most one slot-map reload and one TRYAGAIN pause for all its calls, and each call has
 // a bounded number of hops, so the loop ends. command() is a pipeline of one.
@@ -157,8 +158,9 @@ struct ClusterClient::Impl {
 
   void execute(std::vector<Pending> todo, std::vector<RedisReply>* out);
   void route(std::vector<Pending>* todo, std::vector<RedisReply>* out, bool* refreshed);
+  // written: execute() already wrote the group's calls (one chunk), only their replies are read here.
   void run_group(const std::string& addr, const std::vector<Pending*>& group, std::vector<RedisReply>* out,
-                 std::vector<Pending>* next, RoundNeeds* needs);
+                 std::vector<Pending>* next, RoundNeeds* needs, bool written);
   void fail(Pending* p, bool written, const std::string& why, std::vector<RedisReply>* out, std::vector<Pending>* next);
   void answer(const std::string& addr, Pending* p, RedisReply reply, std::vector<RedisReply>* out,
               std::vector<Pending>* next, RoundNeeds* needs);
@@ -279,7 +281,27 @@ void ClusterClient::Impl::execute(std::vector<Pending> todo, std::vector<RedisRe
     for (Pending& p : todo) groups[p.target].push_back(&p);
     std::vector<Pending> next;
     RoundNeeds needs;
-    for (const auto& [addr, group] : groups) run_group(addr, group, out, &next, &needs);
+    // Several nodes: each one's calls are written before any node's replies are read, so the nodes
+    // work in parallel (one round trip, not one per node). A group larger than one pipeline chunk is
+    // written by run_group chunk by chunk instead.
+    std::set<std::string> written;
+    if (groups.size() > 1) {
+      for (const auto& [addr, group] : groups) {
+        std::string why;
+        redisContext* c = group.size() <= kPipelineDepthMax ? conn(addr, &why) : nullptr;
+        if (c == nullptr) continue;  // run_group connects (or fails the calls) as usual
+        for (const Pending* p : group) {
+          if (p->asking) append(c, {"ASKING"});
+          append(c, *p->argv);
+        }
+        // A write error leaves the context failed: run_group's reads then fail and count the calls
+        // as written (they may have executed), which is what they may be.
+        for (int done = 0; done == 0;)
+          if (redisBufferWrite(c, &done) != REDIS_OK) break;
+        written.insert(addr);
+      }
+    }
+    for (const auto& [addr, group] : groups) run_group(addr, group, out, &next, &needs, written.count(addr) > 0);
     if (needs.refresh) refresh(nullptr);
     if (needs.pause) std::this_thread::sleep_for(std::chrono::milliseconds(kTryAgainDelayMs));
     todo = std::move(next);
@@ -307,7 +329,8 @@ void ClusterClient::Impl::route(std::vector<Pending>* todo, std::vector<RedisRep
 
 // Writes a node's calls as pipelines of at most kPipelineDepthMax, reading each back before the next.
 void ClusterClient::Impl::run_group(const std::string& addr, const std::vector<Pending*>& group,
-                                    std::vector<RedisReply>* out, std::vector<Pending>* next, RoundNeeds* needs) {
+                                    std::vector<RedisReply>* out, std::vector<Pending>* next, RoundNeeds* needs,
+                                    bool written) {
   std::string why;
   redisContext* c = conn(addr, &why);
   if (c == nullptr) {
@@ -317,7 +340,7 @@ void ClusterClient::Impl::run_group(const std::string& addr, const std::vector<P
   }
   for (std::size_t begin = 0; begin < group.size(); begin += kPipelineDepthMax) {
     std::size_t end = std::min(group.size(), begin + kPipelineDepthMax);
-    for (std::size_t i = begin; i < end; ++i) {
+    for (std::size_t i = begin; i < end && !written; ++i) {
       if (group[i]->asking) append(c, {"ASKING"});
       append(c, *group[i]->argv);
     }

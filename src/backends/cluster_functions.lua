@@ -27,9 +27,10 @@
 -- expiring|aborting|confirmed|released|expired, ch, lines (request order "sku:qty,..."), canon
 -- (sorted), conf (1: a sale), ttl (ms), cat, exp, fin, hver, cl (confirmed lines), t0 (step start).
 
-local VERSION = 2
+local VERSION = 3
 local OUTBOX_MAXLEN = '1000000'
 local CLOSED = '9007199254740991'  -- the safety stock of a closed shard (see split_in)
+local TOMBSTONE_MS = '600000'  -- kTombstoneMs (cluster_store_impl.h)
 
 local function S(n) return string.format('%d', n) end
 local function N(v) if v == nil or v == false or v == '' then return 0 end return tonumber(v) end
@@ -262,8 +263,9 @@ end
 -- now, attempt, buckets in
 -- draw order... A line record belongs to one attempt (the hold record's att): a take of an attempt
 -- that a repair tombstoned, or that a newer attempt replaced, is refused (TOMB).
-local function take(keys, args)
-  local key, line, out = keys[1], keys[2], keys[3]
+-- take_refusal checks without writing: the answer to give instead of taking, or nil and the SKU's
+-- and the line's hashes for take_apply.
+local function take_refusal(key, line, args)
   local qty = tonumber(args[4])
   local l = hmap(line)
   if l.st ~= nil then
@@ -273,7 +275,6 @@ local function take(keys, args)
       return err('idempotency_conflict', 'hold ' .. args[2] .. ' already holds another quantity of ' .. args[1])
     end
     if l.st == 'held' then return {'TOMB'} end
-    redis.call('DEL', line)
   end
   local m = hmap(key)
   if m.ver == nil then return {'UNKNOWN'} end
@@ -283,6 +284,13 @@ local function take(keys, args)
   local avail = 0
   for i = 8, #args do avail = avail + N(m['F:' .. args[i]]) end
   if avail < qty then return {'SHORT', S(avail)} end
+  return nil, m, l
+end
+
+local function take_apply(keys, args, m, l)
+  local key, line, out = keys[1], keys[2], keys[3]
+  local qty = tonumber(args[4])
+  if l.st ~= nil then redis.call('DEL', line) end
   local f = {hd = S(N(m.hd) + qty)}
   local draws = {}
   local left = qty
@@ -302,6 +310,12 @@ local function take(keys, args)
   redis.call('PERSIST', line)
   redis.call('SADD', keys[4], args[2])
   sku_entry(out, args[1], m, 'hold', 0, qty, args[2], '', args[6])
+end
+
+local function take(keys, args)
+  local answer, m, l = take_refusal(keys[1], keys[2], args)
+  if answer then return answer end
+  take_apply(keys, args, m, l)
   return {'OK'}
 end
 
@@ -383,7 +397,13 @@ local function line_finish(keys, args)
   return {'OK'}
 end
 
--- Hold records. KEYS (every hold function): hold, expiry index, repair index, retention index, outbox.
+-- Hold records. KEYS (every hold function): hold, expiry index, repair index, retention index, outbox,
+-- pointer. A hold whose lines all live in one partition lives there too, record and lines ("local",
+-- made in one call by hold_create, field loc = 1); when that is not its id's partition, the id's
+-- partition keeps a pointer to it (key "{p<k>}:hp:<id>": home partition, canon, ch, lines, att), so
+-- that a request naming only the id finds it with one hop. The functions of the id's partition answer
+-- {'AT', home} for a hold that lives elsewhere, {'PTR', home, canon, ch, att, t} when a new hold would reuse
+-- its id.
 local function hold_entry(out, id, h)
   outbox(out, {'t', 'hold', 'id', id, 'ch', h.ch, 'st', h.st, 'lines', h.cl or h.lines, 'cat', h.cat,
                'exp', h.exp, 'fin', h.fin or '0', 'hver', h.hver})
@@ -391,18 +411,30 @@ end
 
 local function hold_set(key, h, fields) versioned_set(key, h, 'hver', fields) end
 
+-- The answer to a new hold whose id an existing hold (h, its record) has: conflict, or EXISTS.
+local function hold_exists(key, h, args)
+  if h.ch ~= args[2] or h.canon ~= args[4] then
+    return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists with another channel or lines')
+  end
+  if args[5] == '1' and (h.st == 'held' or h.st == 'releasing' or h.st == 'expiring') then
+    return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists and is held, not sold: confirm it instead')
+  end
+  return {'EXISTS', redis.call('HGETALL', key)}
+end
+
+-- The pointer answer for a hold that lives in another partition, or nil.
+local function pointer(key)
+  local p = hmap(key)
+  if p.home == nil then return nil end
+  return {'PTR', p.home, p.canon or '', p.ch or '', p.att or '', p.t or '0'}
+end
+
 -- ARGV: id, channel, lines, canon, conf (0|1), now, ttl ms, attempt token.
 local function hold_begin(keys, args)
   local h = hmap(keys[1])
-  if h.st ~= nil then
-    if h.ch ~= args[2] or h.canon ~= args[4] then
-      return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists with another channel or lines')
-    end
-    if args[5] == '1' and (h.st == 'held' or h.st == 'releasing' or h.st == 'expiring') then
-      return err('idempotency_conflict', 'hold ' .. args[1] .. ' exists and is held, not sold: confirm it instead')
-    end
-    return {'EXISTS', redis.call('HGETALL', keys[1])}
-  end
+  if h.st ~= nil then return hold_exists(keys[1], h, args) end
+  local ptr = keys[6] and pointer(keys[6])
+  if ptr then return ptr end
   redis.call('HSET', keys[1], 'st', 'pending', 'ch', args[2], 'lines', args[3], 'canon', args[4], 'conf', args[5],
              'ttl', args[7], 'cat', args[6], 'exp', '0', 'fin', '0', 'hver', '1', 't0', args[6], 'att', args[8])
   redis.call('ZADD', keys[3], args[6], args[1])
@@ -450,13 +482,58 @@ local function hold_drop(keys, args)
 end
 
 local FINISH = {confirm = 'confirming', release = 'releasing', expire = 'expiring'}
+local DONE = {confirming = 'confirmed', releasing = 'released', expiring = 'expired'}
+
+-- {'AT', home} when the hold `id` lives in another partition (keys[6] is its pointer), else nil.
+local function elsewhere(keys)
+  if keys[6] == nil then return nil end
+  local home = redis.call('HGET', keys[6], 'home')
+  if home then return {'AT', home} end
+  return nil
+end
+
+-- The keys of a local hold's line on `sku`, in the record's partition: sku hash, line, outbox,
+-- live-line set (as take and line_finish want them).
+local function local_line_keys(keys, id, sku)
+  local tag = string.sub(keys[1], 1, string.find(keys[1], '}', 1, true))
+  return {tag .. ':s:' .. sku, tag .. ':l:' .. id .. ':' .. sku, keys[5], tag .. ':ls:' .. sku}
+end
+
+local function lines_of(s)
+  local r = {}
+  for _, item in ipairs(split(s, ',')) do
+    local colon = string.find(item, ':[^:]*$')
+    r[#r + 1] = {string.sub(item, 1, colon - 1), string.sub(item, colon + 1)}
+  end
+  return r
+end
+
+-- A local hold (loc = 1) in state FINISH[action] is finished in the same call: every line consumed
+-- (confirm: up to its confirmed quantity) and/or given back, then the final state; the same changes
+-- and outbox entries as line_finish per line and hold_finish_end, in one atomic step.
+local function finish_local(keys, id, h, now)
+  local want = {}
+  if h.st == 'confirming' then
+    for _, l in ipairs(lines_of(h.cl or '')) do want[l[1]] = l[2] end
+  end
+  local kind = ({confirming = 'confirm', releasing = 'release', expiring = 'expire'})[h.st]
+  for _, l in ipairs(lines_of(h.lines)) do
+    line_finish(local_line_keys(keys, id, l[1]), {l[1], id, kind, now, TOMBSTONE_MS, want[l[1]] or '0', h.att})
+  end
+  hold_set(keys[1], h, {st = DONE[h.st], fin = now})
+  redis.call('ZREM', keys[2], id)
+  redis.call('ZREM', keys[3], id)
+  redis.call('ZADD', keys[4], now, id)
+  hold_entry(keys[5], id, h)
+end
 
 -- ARGV: id, action (confirm | release | expire), now, confirmed lines ("" = all). Moves a held hold
 -- into the action's intermediate state (expiring instead when its time is up); a hold already in an
--- intermediate state is returned as it is, so the caller finishes that step (idempotent).
+-- intermediate state is returned as it is, so the caller finishes that step (idempotent). A local
+-- hold goes on to its final state in the same call.
 local function hold_finish_begin(keys, args)
   local h = hmap(keys[1])
-  if h.st == nil then return {'UNKNOWN'} end
+  if h.st == nil then return elsewhere(keys) or {'UNKNOWN'} end
   local now = N(args[3])
   if h.st == 'held' then
     local action = args[2]
@@ -465,13 +542,15 @@ local function hold_finish_begin(keys, args)
     local f = {st = FINISH[action], t0 = args[3]}
     if action == 'confirm' then f.cl = args[4] end
     hold_set(keys[1], h, f)
-    redis.call('ZREM', keys[2], args[1])
-    redis.call('ZADD', keys[3], args[3], args[1])
+    if h.loc == '1' then
+      finish_local(keys, args[1], h, args[3])
+    else
+      redis.call('ZREM', keys[2], args[1])
+      redis.call('ZADD', keys[3], args[3], args[1])
+    end
   end
   return {'STATE', redis.call('HGETALL', keys[1])}
 end
-
-local DONE = {confirming = 'confirmed', releasing = 'released', expiring = 'expired'}
 
 -- ARGV: id, now, retention ms. Ends the intermediate state (idempotent).
 local function hold_finish_end(keys, args)
@@ -490,7 +569,7 @@ end
 -- ARGV: id, now, ttl ms.
 local function hold_extend(keys, args)
   local h = hmap(keys[1])
-  if h.st == nil then return {'UNKNOWN'} end
+  if h.st == nil then return elsewhere(keys) or {'UNKNOWN'} end
   if h.st == 'held' and N(args[2]) < N(h.exp) then
     local exp = S(N(args[2]) + N(args[3]))
     hold_set(keys[1], h, {exp = exp})
@@ -507,6 +586,73 @@ local function hold_forget(keys, args)
     redis.call('DEL', keys[1])
     redis.call('ZREM', keys[4], args[1])
   end
+  return {'OK'}
+end
+
+-- A hold whose lines all live in the partition of keys[1], in one call: the checks of hold_begin, then
+-- every line's take checked before any is taken (all or nothing: a refused hold writes nothing and
+-- answers {'REFUSED', {answer per line}}), then the record, held (or, for a sale, confirmed: every
+-- line consumed in the same call). The outbox gets the entries the steps of a multi-partition hold
+-- write. KEYS: the hold keys (6). ARGV: id, channel, lines, canon, conf (0|1), now, ttl ms, attempt,
+-- then per line: sku, qty, aver, number of buckets, the buckets in draw order. Answers {'NEW',
+-- record}, {'EXISTS', record}, {'PTR', ...} (the id's partition points elsewhere) or an error.
+local function hold_create(keys, args)
+  local h = hmap(keys[1])
+  if h.st ~= nil then return hold_exists(keys[1], h, args) end
+  local ptr = pointer(keys[6])
+  if ptr then return ptr end
+  local lines, results, refused = {}, {}, false
+  local i = 9
+  while i <= #args do
+    local nb = tonumber(args[i + 3])
+    local targs = {args[i], args[1], args[2], args[i + 1], args[i + 2], args[6], args[8]}
+    for j = 1, nb do targs[#targs + 1] = args[i + 3 + j] end
+    local tkeys = local_line_keys(keys, args[1], args[i])
+    local answer, m, l = take_refusal(tkeys[1], tkeys[2], targs)
+    if answer then refused = true end
+    results[#results + 1] = answer or {'OK'}
+    lines[#lines + 1] = {tkeys, targs, m, l}
+    i = i + 4 + nb
+  end
+  if refused then return {'REFUSED', results} end
+  for _, x in ipairs(lines) do take_apply(x[1], x[2], x[3], x[4]) end
+  local exp = S(N(args[6]) + N(args[7]))
+  h = {st = 'pending', ch = args[2], lines = args[3], canon = args[4], conf = args[5], ttl = args[7], cat = args[6],
+       exp = '0', fin = '0', hver = '1', t0 = args[6], att = args[8], loc = '1'}
+  redis.call('HSET', keys[1], 'st', h.st, 'ch', h.ch, 'lines', h.lines, 'canon', h.canon, 'conf', h.conf, 'ttl', h.ttl,
+             'cat', h.cat, 'exp', h.exp, 'fin', h.fin, 'hver', h.hver, 't0', h.t0, 'att', h.att, 'loc', h.loc)
+  if args[5] == '1' then
+    hold_set(keys[1], h, {st = 'confirming', exp = exp, cl = args[3]})
+    finish_local(keys, args[1], h, args[6])
+  else
+    hold_set(keys[1], h, {st = 'held', exp = exp})
+    redis.call('ZADD', keys[2], exp, args[1])
+    hold_entry(keys[5], args[1], h)
+  end
+  return {'NEW', redis.call('HGETALL', keys[1])}
+end
+
+-- In the id's partition, for a local hold made elsewhere. KEYS: the hold keys (6). ARGV: id, home,
+-- canon, ch, lines, attempt, replace (an attempt: a pointer of that attempt is replaced; "" = none),
+-- now. Answers {'NEW'} (the pointer now names home), {'HERE'} (a hold with this id lives in this
+-- partition) or the pointer there was: {'PTR', home, canon, ch, att, t}.
+local function hold_claim(keys, args)
+  if redis.call('EXISTS', keys[1]) == 1 then return {'HERE'} end
+  local p = hmap(keys[6])
+  if p.home ~= nil and not (args[7] ~= '' and p.att == args[7]) then
+    return {'PTR', p.home, p.canon or '', p.ch or '', p.att or '', p.t or '0'}
+  end
+  redis.call('DEL', keys[6])
+  redis.call('HSET', keys[6], 'home', args[2], 'canon', args[3], 'ch', args[4], 'lines', args[5], 'att', args[6],
+             't', args[8])
+  return {'NEW'}
+end
+
+-- KEYS: the hold keys (6). ARGV: id, home, attempt ("" = any). Removes the pointer when it names home
+-- (and, when given, was made by that attempt).
+local function hold_unpoint(keys, args)
+  local p = hmap(keys[6])
+  if p.home == args[2] and (args[3] == '' or p.att == args[3]) then redis.call('DEL', keys[6]) end
   return {'OK'}
 end
 
@@ -686,6 +832,9 @@ redis.register_function('stockd_hold_finish_begin', hold_finish_begin)
 redis.register_function('stockd_hold_finish_end', hold_finish_end)
 redis.register_function('stockd_hold_extend', hold_extend)
 redis.register_function('stockd_hold_forget', hold_forget)
+redis.register_function('stockd_hold_create', hold_create)
+redis.register_function('stockd_hold_claim', hold_claim)
+redis.register_function('stockd_hold_unpoint', hold_unpoint)
 redis.register_function('stockd_channel_put', channel_put)
 redis.register_function('stockd_sku_check', sku_check)
 redis.register_function('stockd_split_begin', split_begin)

@@ -16,7 +16,7 @@ int partition_of(std::string_view name) { return key_slot(name) % kPartitions; }
 
 std::vector<std::string> hold_keys_of_partition(int k, std::string_view id) {
   std::string t = partition_tag(k);
-  return {t + ":h:" + std::string(id), t + ":x", t + ":pend", t + ":ret", t + ":out"};
+  return {t + ":h:" + std::string(id), t + ":x", t + ":pend", t + ":ret", t + ":out", t + ":hp:" + std::string(id)};
 }
 std::vector<std::string> hold_keys(std::string_view id) { return hold_keys_of_partition(partition_of(id), id); }
 

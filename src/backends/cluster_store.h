@@ -10,10 +10,11 @@
 //
 // Key layout (docs/cluster.md): names are spread over kPartitions partitions by
 // partition_of(name) = crc16(name) % kPartitions; a partition's keys share the hash tag "{p<k>}", so
-// one partition is one slot. A SKU's keys are in partition_of(sku); a hold's record, its expiry index
-// and its repair index are in partition_of(hold id); a hold line's record is in its SKU's partition.
-// Holds whose lines live in other partitions than the hold are made of per-line takes with
-// compensation (all or nothing for the client) and repaired by sweep() after a crash.
+// one partition is one slot. A SKU's keys are in partition_of(sku); a hold line's record is in its
+// SKU's partition. A hold whose lines share one partition lives there too and is one atomic call
+// (with a pointer in partition_of(hold id) when that is another); any other hold's record, expiry
+// and repair index are in partition_of(hold id), and it is made of per-line takes with compensation
+// (all or nothing for the client), repaired by sweep() after a crash.
 //
 // Acknowledgement: when ClusterStoreOptions::wait_replicas > 0 an operation returns ok only after
 // WAIT confirmed that every master it wrote to replicated its writes to that many replicas; otherwise

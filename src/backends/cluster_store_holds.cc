@@ -2,7 +2,11 @@
 // expiry and the repair of operations a crashed node left half done (their sweep is in
 // cluster_store_sweep.cc).
 //
-// A hold's record lives in its id's partition, each line in its SKU's partition, so a hold is a
+// A local hold (every line in one partition, no split SKU) lives with its lines in that partition and
+// is one call: hold_create (checks, takes, record "held"; a sale is confirmed in the same call), with
+// the id's pointer (hold_claim) written in the same round trip when the id's partition is another;
+// its confirm, release and expiry are one call of hold_finish_begin (docs/cluster.md "Local holds").
+// Any other hold's record lives in its id's partition, each line in its SKU's partition, so it is a
 // sequence of single-slot function calls:
 //   create:  hold_begin (record "pending", idempotency check) -> take per line (pipelined) ->
 //            all taken: hold_commit ("held", or "confirming" for a sale, then as confirm);
@@ -16,6 +20,7 @@
 // its attempt had not taken yet, so a take still in flight cannot land afterwards.
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 
 #include "backends/cluster_store_impl.h"
 #include "spdlog/spdlog.h"
@@ -159,8 +164,9 @@ std::vector<LineRec> ClusterStore::Impl::physical_lines(const Fields& rec, std::
   return out;
 }
 
-bool ClusterStore::Impl::drive(const std::string& id, Fields* rec, std::int64_t now_ms, core::Outcome* out) {
-  std::vector<std::string> keys = hold_keys(id);
+bool ClusterStore::Impl::drive(const std::string& id, Fields* rec, std::int64_t now_ms, core::Outcome* out,
+                               int partition) {
+  std::vector<std::string> keys = partition < 0 ? hold_keys(id) : hold_keys_of_partition(partition, id);
   std::string st(field_str(*rec, "st"));
   if (st == "pending") {
     if (now_ms - field_int(*rec, "t0") < opt.repair_after_ms) return true;  // its creator is still at it
@@ -202,8 +208,8 @@ core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::in
   const ChannelInfo* ch = channels.find(c.channel);
   std::vector<std::string> keys = hold_keys(c.id);
   if (!ch) {
-    RedisReply r = cc->command(keys[0], {"EXISTS", keys[0]}, true);
-    if (r.type == RedisReply::Type::integer && r.integer == 1)
+    RedisReply r = cc->command(keys[0], {"EXISTS", keys[0], keys[5]}, true);  // the record or its pointer
+    if (r.type == RedisReply::Type::integer && r.integer >= 1)
       return fail(core::Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
     return fail(core::Code::unknown_channel, "unknown channel " + c.channel);
   }
@@ -211,12 +217,20 @@ core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::in
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.sku < b.sku; });
   std::int64_t ttl_ms = c.ttl_s.value_or(ch->hold_ttl_s) * 1000;
   std::string att = random_token();
+  core::Outcome out;
+  if (int home = local_home(c); home >= 0 && ch->state != core::ChannelState::frozen &&
+                                create_local(c, *ch, home, join_lines(sorted), ttl_ms, att, now_ms, reply, &out))
+    return out;
   RedisReply r = fcall("stockd_hold_begin", keys,
                        {c.id, c.channel, join_lines(c.lines), join_lines(sorted), c.confirm ? "1" : "0",
                         std::to_string(now_ms), std::to_string(ttl_ms), att});
-  core::Outcome out;
   if (library_error(r, &out)) return out;
   if (r.type != RedisReply::Type::array || r.elements.empty()) return transport_error(r);
+  if (r.elements[0].str == "PTR") {  // a local hold elsewhere has this id
+    if (r.elements.size() < 4 || r.elements[2].str != join_lines(sorted) || r.elements[3].str != c.channel)
+      return fail(core::Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
+    return replay(c, now_ms, reply);
+  }
   if (r.elements[0].str == "EXISTS") {
     Fields rec;
     record_of(r, &rec);
@@ -232,6 +246,155 @@ core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::in
     return fail(core::Code::channel_frozen, "channel " + c.channel + " is frozen");
   }
   return take_lines(c, *ch, att, now_ms, reply);
+}
+
+core::Outcome ClusterStore::Impl::replay(const core::CreateHold& c, std::int64_t now_ms, StoreReply* reply) {
+  core::Outcome out = get_hold(c.id, now_ms, reply);
+  if (out.ok() && c.confirm && reply->hold.state == core::HoldState::held)
+    return fail(core::Code::idempotency_conflict, "hold " + c.id + " exists and is held, not sold: confirm it instead");
+  return out;
+}
+
+int ClusterStore::Impl::local_home(const core::CreateHold& c) {
+  if (c.lines.empty()) return -1;
+  int home = partition_of(c.lines[0].sku);
+  for (const core::HoldLine& l : c.lines)
+    if (partition_of(l.sku) != home || alloc_of(l.sku).smax > 0) return -1;
+  return home;
+}
+
+bool ClusterStore::Impl::pointer_is_ours(const core::CreateHold& c, int home, const std::string& canon,
+                                         const RedisReply& ptr, const std::string& att, std::int64_t now_ms,
+                                         core::Outcome* out) {
+  const auto& e = ptr.elements;
+  if (e.size() >= 4 && e[1].str == std::to_string(home) && e[2].str == canon && e[3].str == c.channel) return true;
+  *out = fail(core::Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
+  // A pointer whose hold does not exist is left by a request that died or was refused between its two
+  // calls: once older than repair_after_ms (its request is over), it is replaced.
+  if (e.size() < 6 || now_ms - std::atoll(e[5].str.c_str()) < opt.repair_after_ms) return false;
+  std::string target = partition_tag(std::atoi(e[1].str.c_str())) + ":h:" + c.id;
+  RedisReply exists = cc->command(target, {"EXISTS", target}, true);
+  if (exists.type != RedisReply::Type::integer || exists.integer != 0) return false;
+  RedisReply r;
+  if (home == partition_of(c.id)) {  // the hold goes here: the pointer goes (hold_create runs again)
+    r = fcall("stockd_hold_unpoint", hold_keys(c.id), {c.id, e[1].str, e[4].str}, true);
+    if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].str == "OK") return *out = {}, true;
+  } else {
+    r = fcall("stockd_hold_claim", hold_keys(c.id),
+              {c.id, std::to_string(home), canon, c.channel, join_lines(c.lines), att, e[4].str, std::to_string(now_ms)}, true);
+    if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].str == "NEW") return *out = {}, true;
+  }
+  *out = transport_error(r);
+  return false;
+}
+
+// The common case: one call in the home partition, and the id's pointer in parallel when the id lives
+// elsewhere (cc->pipeline writes to every master before it reads), then the operation's WAIT.
+bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelInfo& ch, int home,
+                                      const std::string& canon, std::int64_t ttl_ms, const std::string& att,
+                                      std::int64_t now_ms, StoreReply* reply, core::Outcome* out) {
+  ChannelTable channels = channels_copy();
+  std::vector<std::string> keys = hold_keys_of_partition(home, c.id);
+  const bool remote = home != partition_of(c.id);
+  const std::string lines = join_lines(c.lines);
+  bool claimed = false;  // the id's partition names this hold
+  auto unclaim = [&] {
+    if (remote) fcall("stockd_hold_unpoint", hold_keys(c.id), {c.id, std::to_string(home), att}, true);
+  };
+  for (int round = 0; round < 4; ++round) {
+    std::vector<std::string> args{c.id, c.channel, lines, canon, c.confirm ? "1" : "0", std::to_string(now_ms),
+                                  std::to_string(ttl_ms), att};
+    for (const core::HoldLine& l : c.lines) {
+      ClusterShared::Alloc a = alloc_of(l.sku);
+      std::vector<std::string> order = draw_order(a.cfg, channels, ch.name);
+      args.insert(args.end(), {l.sku, std::to_string(l.qty), a.aver.empty() ? "-" : a.aver, std::to_string(order.size())});
+      args.insert(args.end(), order.begin(), order.end());
+    }
+    std::vector<ClusterClient::Call> calls{fcall_call("stockd_hold_create", keys, args, true)};
+    if (remote && !claimed)
+      calls.push_back(fcall_call("stockd_hold_claim", hold_keys(c.id),
+                                 {c.id, std::to_string(home), canon, c.channel, lines, att, "", std::to_string(now_ms)}, true));
+    std::vector<RedisReply> r = cc->pipeline(calls);
+    const RedisReply& made = r[0];
+    bool is_new = made.type == RedisReply::Type::array && !made.elements.empty() && made.elements[0].str == "NEW";
+    if (calls.size() > 1) {
+      const RedisReply& cr = r[1];
+      std::string tag = cr.type == RedisReply::Type::array && !cr.elements.empty() ? cr.elements[0].str : "";
+      bool ours = tag == "NEW" || (tag == "PTR" && pointer_is_ours(c, home, canon, cr, att, now_ms, out));
+      if (tag == "HERE" || !ours) {
+        // The id is taken in its own partition (HERE: take the multi-partition path, which answers for
+        // it), or by another hold: a hold made here meanwhile is undone (released, then forgotten: it
+        // was never answered, and a later hold with this id must not find it).
+        if (is_new && finish_hold(c.id, "release", "", now_ms, reply, home).ok())
+          forget(home, c.id, false);  // the pointer (if any) is not this hold's
+        *reply = StoreReply{};
+        if (tag == "HERE") return false;
+        if (tag != "PTR") *out = transport_error(cr);
+        return true;
+      }
+      claimed = true;
+    }
+    if (library_error(made, out)) {
+      if (claimed) unclaim();
+      return true;
+    }
+    if (made.type != RedisReply::Type::array || made.elements.empty()) {
+      *out = transport_error(made);
+      return true;
+    }
+    std::string_view tag = made.elements[0].str;
+    if (tag == "PTR") {  // the id's partition is this one, and it points elsewhere
+      if (pointer_is_ours(c, home, canon, made, att, now_ms, out)) continue;  // removed a dangling one: again
+      return true;
+    }
+    if (tag == "EXISTS") {
+      Fields rec;
+      record_of(made, &rec);
+      std::string_view st = field_str(rec, "st");
+      if (st == "pending" || st == "aborting")
+        *out = fail(core::Code::overloaded, "hold " + c.id + " is being created by another request: retry");
+      else
+        *out = replay(c, now_ms, reply);
+      return true;
+    }
+    if (tag == "REFUSED" && made.elements.size() >= 2) {
+      const std::vector<RedisReply>& result = made.elements[1].elements;
+      bool stale = false, split = false;
+      for (std::size_t i = 0; i < result.size() && i < c.lines.size(); ++i) {
+        if (!is_stale(result[i])) continue;
+        stale = true;
+        split |= remember_stale(c.lines[i].sku, result[i]).smax > 0;
+      }
+      if (split) {  // a line of a split SKU: the multi-partition path
+        if (claimed) unclaim();
+        return false;
+      }
+      if (stale) continue;
+      if (result.size() != c.lines.size()) {
+        *out = transport_error(made);
+        return true;
+      }
+      *out = verdict(c, result);
+      if (claimed) unclaim();  // a refused hold is not remembered
+      return true;
+    }
+    if (tag != "NEW") {
+      *out = transport_error(made);
+      return true;
+    }
+    if (*out = acknowledged(); !out->ok()) return true;
+    Fields rec;
+    record_of(made, &rec);
+    reply->kind = StoreReply::Kind::hold;
+    fill_hold(c.id, rec, &reply->hold);
+    out->created = true;
+    out->changed = true;
+    out->hold_state = reply->hold.state;
+    return true;
+  }
+  if (claimed) unclaim();
+  *out = fail(core::Code::unavailable, "the allocation of a line kept changing: retry");
+  return true;
 }
 
 core::Outcome ClusterStore::Impl::take_lines(const core::CreateHold& c, const ChannelInfo& ch, const std::string& att,
@@ -341,14 +504,30 @@ core::Outcome ClusterStore::Impl::verdict(const core::CreateHold& c, const std::
   return {};
 }
 
+int ClusterStore::Impl::at_partition(const RedisReply& r) {
+  if (r.type != RedisReply::Type::array || r.elements.size() < 2 || r.elements[0].str != "AT") return -1;
+  int k = std::atoi(r.elements[1].str.c_str());
+  return k >= 0 && k < kPartitions ? k : -1;
+}
+
 core::Outcome ClusterStore::Impl::finish_hold(const std::string& id, std::string_view action,
-                                              const std::string& confirm_lines, std::int64_t now_ms, StoreReply* reply) {
-  std::vector<std::string> keys = hold_keys(id);
+                                              const std::string& confirm_lines, std::int64_t now_ms, StoreReply* reply,
+                                              int partition) {
+  std::vector<std::string> keys = partition < 0 ? hold_keys(id) : hold_keys_of_partition(partition, id);
   std::string cl;
   if (action == "confirm") {
-    RedisReply r = cc->command(keys[0], {"HGETALL", keys[0]}, true);
-    if (r.type != RedisReply::Type::array) return transport_error(r);
-    Fields rec = to_fields(r);
+    // The record, or the pointer to it (one round trip to the id's partition), then the record.
+    std::vector<RedisReply> r = cc->pipeline({{keys[0], {"HGETALL", keys[0]}, true}, {keys[5], {"HGET", keys[5], "home"}, true}});
+    if (r[0].type != RedisReply::Type::array) return transport_error(r[0]);
+    if (r[1].is_error()) return transport_error(r[1]);
+    Fields rec = to_fields(r[0]);
+    if (rec.empty() && r[1].type == RedisReply::Type::string) {
+      partition = std::atoi(r[1].str.c_str());
+      keys = hold_keys_of_partition(partition, id);
+      RedisReply h = cc->command(keys[0], {"HGETALL", keys[0]}, true);
+      if (h.type != RedisReply::Type::array) return transport_error(h);
+      rec = to_fields(h);
+    }
     if (rec.empty()) return fail(core::Code::unknown_hold, "unknown hold " + id);
     std::vector<Line> held = parse_lines(field_str(rec, "lines"));
     if (confirm_lines.empty()) {
@@ -368,12 +547,17 @@ core::Outcome ClusterStore::Impl::finish_hold(const std::string& id, std::string
     }
   }
   RedisReply r = fcall("stockd_hold_finish_begin", keys, {id, std::string(action), std::to_string(now_ms), cl}, true);
-  if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].str == "UNKNOWN")
+  if (int at = at_partition(r); at >= 0) {  // a local hold in another partition (a local one is finished by this call)
+    partition = at;
+    keys = hold_keys_of_partition(at, id);
+    r = fcall("stockd_hold_finish_begin", keys, {id, std::string(action), std::to_string(now_ms), cl}, true);
+  }
+  if (r.type == RedisReply::Type::array && !r.elements.empty() && (r.elements[0].str == "UNKNOWN" || r.elements[0].str == "AT"))
     return fail(core::Code::unknown_hold, "unknown hold " + id);
   Fields rec;
   if (!record_of(r, &rec)) return transport_error(r);
   core::Outcome out;
-  if (!drive(id, &rec, now_ms, &out)) return out;
+  if (!drive(id, &rec, now_ms, &out, partition)) return out;
   std::string_view st = field_str(rec, "st");
   if (rec.empty() || st == "pending" || st == "aborting") {
     if (action == "expire") return {};
@@ -393,19 +577,24 @@ core::Outcome ClusterStore::Impl::finish_hold(const std::string& id, std::string
 core::Outcome ClusterStore::Impl::extend_hold(const core::ExtendHold& c, std::int64_t now_ms, StoreReply* reply) {
   std::vector<std::string> keys = hold_keys(c.id);
   RedisReply r = fcall("stockd_hold_extend", keys, {c.id, std::to_string(now_ms), std::to_string(c.ttl_s * 1000)}, true);
-  if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].str == "UNKNOWN")
+  int partition = at_partition(r);
+  if (partition >= 0) {  // a local hold in another partition
+    keys = hold_keys_of_partition(partition, c.id);
+    r = fcall("stockd_hold_extend", keys, {c.id, std::to_string(now_ms), std::to_string(c.ttl_s * 1000)}, true);
+  }
+  if (r.type == RedisReply::Type::array && !r.elements.empty() && (r.elements[0].str == "UNKNOWN" || r.elements[0].str == "AT"))
     return fail(core::Code::unknown_hold, "unknown hold " + c.id);
   Fields rec;
   if (!record_of(r, &rec)) return transport_error(r);
   std::string st(field_str(rec, "st"));
   if (st == "held" && now_ms >= field_int(rec, "exp")) {
     StoreReply ignored;
-    core::Outcome e = finish_hold(c.id, "expire", "", now_ms, &ignored);
+    core::Outcome e = finish_hold(c.id, "expire", "", now_ms, &ignored, partition);
     if (!e.ok()) return e;
     return fail(core::Code::hold_expired, "hold " + c.id + " has expired");
   }
   core::Outcome out;
-  if (!drive(c.id, &rec, now_ms, &out)) return out;
+  if (!drive(c.id, &rec, now_ms, &out, partition)) return out;
   st = std::string(field_str(rec, "st"));
   if (rec.empty() || st == "pending" || st == "aborting") return fail(core::Code::unknown_hold, "unknown hold " + c.id);
   if (st == "expired") return fail(core::Code::hold_expired, "hold " + c.id + " has expired");

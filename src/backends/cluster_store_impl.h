@@ -19,7 +19,7 @@
 namespace stockd::backends {
 
 extern const char* const kFunctionLibrary;  // cluster_functions.lua, embedded at build time
-inline constexpr int kFunctionLibraryVersion = 2;
+inline constexpr int kFunctionLibraryVersion = 3;
 inline constexpr std::int64_t kTombstoneMs = 10 * 60 * 1000;  // see line_finish in the library
 inline constexpr std::size_t kSweepBatch = 200;               // holds per index per partition per sweep
 // Lua numbers are doubles: every figure the functions compute must stay exact.
@@ -57,7 +57,7 @@ inline std::string shard_name(std::string_view sku, int j) { return std::string(
 inline std::string_view base_sku(std::string_view name) { return name.substr(0, name.find('#')); }
 inline std::string transfers_key(int partition) { return partition_tag(partition) + ":spx"; }
 std::string random_token();  // 16 hex digits
-std::vector<std::string> hold_keys(std::string_view id);  // hold, expiry, repair, retention, outbox
+std::vector<std::string> hold_keys(std::string_view id);  // hold, expiry, repair, retention, outbox, pointer
 std::vector<std::string> hold_keys_of_partition(int k, std::string_view id);
 
 using Fields = std::map<std::string, std::string, std::less<>>;
@@ -119,18 +119,36 @@ struct ClusterStore::Impl {
 
   // cluster_store_holds.cc
   core::Outcome create_hold(const core::CreateHold& c, std::int64_t now_ms, StoreReply* reply);
+  // A hold whose lines all live in one partition (and none is of a split SKU): that partition, else -1.
+  int local_home(const core::CreateHold& c);
+  // Creates such a hold in one call in its home partition (with, when that is not its id's partition,
+  // the pointer there in the same round trip). False when it must take the multi-partition path
+  // instead (*out unset); true with *out (and *reply) the answer otherwise.
+  bool create_local(const core::CreateHold& c, const ChannelInfo& ch, int home, const std::string& canon,
+                    std::int64_t ttl_ms, const std::string& att, std::int64_t now_ms, StoreReply* reply,
+                    core::Outcome* out);
+  // A replay of an existing hold: the hold as it is now (expired if its time is up); a sale of a hold
+  // that is held is idempotency_conflict.
+  core::Outcome replay(const core::CreateHold& c, std::int64_t now_ms, StoreReply* reply);
+  // The answer to a pointer reply {PTR, home, canon, ch, att, t} met by a new hold: ok when it names
+  // this very hold (home, canon and channel), a replaced dangling pointer, else idempotency_conflict.
+  bool pointer_is_ours(const core::CreateHold& c, int home, const std::string& canon, const RedisReply& ptr,
+                       const std::string& att, std::int64_t now_ms, core::Outcome* out);
   core::Outcome take_lines(const core::CreateHold& c, const ChannelInfo& ch, const std::string& att,
                            std::int64_t now_ms, StoreReply* reply);
   core::Outcome verdict(const core::CreateHold& c, const std::vector<RedisReply>& result);
   void repair(int partition, const std::string& id, std::int64_t now_ms);
-  void forget(const std::string& id);
+  // Forgets a finished hold: its pointer (unless !unpoint: a hold never claimed), lines, record.
+  void forget(int partition, const std::string& id, bool unpoint = true);
   void forget_ref(int partition, const std::string& member);
+  // `partition`: where the hold's record is when the caller knows (-1: look in the id's partition,
+  // which points to it when it lives elsewhere).
   core::Outcome finish_hold(const std::string& id, std::string_view action, const std::string& confirm_lines,
-                            std::int64_t now_ms, StoreReply* reply);
+                            std::int64_t now_ms, StoreReply* reply, int partition = -1);
   core::Outcome extend_hold(const core::ExtendHold& c, std::int64_t now_ms, StoreReply* reply);
   // Drives a hold in an intermediate state (confirming, releasing, expiring, aborting) to its end.
   // Returns the record afterwards; false on a transport error (*out set).
-  bool drive(const std::string& id, Fields* rec, std::int64_t now_ms, core::Outcome* out);
+  bool drive(const std::string& id, Fields* rec, std::int64_t now_ms, core::Outcome* out, int partition = -1);
   bool finish_lines(const std::string& id, const Fields& rec, std::string_view kind, std::int64_t now_ms,
                     core::Outcome* out);
   bool confirm_wants(const std::string& id, const Fields& rec, const std::vector<LineRec>& lines,
@@ -182,6 +200,8 @@ struct ClusterStore::Impl {
   static void fill_hold(const std::string& id, const Fields& f, HoldRecord* out);
   core::Outcome get_sku(std::string_view sku, std::int64_t now_ms, StoreReply* reply);
   core::Outcome get_hold(std::string_view id, std::int64_t now_ms, StoreReply* reply);
+  // The partition a {'AT', home} reply names, or -1 when r is not one.
+  static int at_partition(const RedisReply& r);
   core::Outcome availability(std::string_view channel, const std::vector<std::string_view>& skus,
                              std::int64_t now_ms, StoreReply* reply);
   core::Outcome reconcile(bool repair, std::int64_t now_ms, StoreReply* reply);

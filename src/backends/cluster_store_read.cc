@@ -2,6 +2,7 @@
 // counters. A read that meets a hold whose time is up expires it first, as the embedded core does.
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <map>
 
 #include "backends/cluster_store_impl.h"
@@ -96,14 +97,24 @@ core::Outcome ClusterStore::Impl::get_sku(std::string_view sku, std::int64_t now
 
 core::Outcome ClusterStore::Impl::get_hold(std::string_view id_view, std::int64_t now_ms, StoreReply* reply) {
   std::string id(id_view);
-  std::string key = hold_key(id);
-  RedisReply r = cc->command(key, {"HGETALL", key}, true);
-  if (r.type != RedisReply::Type::array) return transport_error(r);
-  Fields rec = to_fields(r);
+  std::vector<std::string> keys = hold_keys(id);
+  // The record, or the pointer to a local hold in another partition: one round trip, then one more.
+  std::vector<RedisReply> r = cc->pipeline({{keys[0], {"HGETALL", keys[0]}, true}, {keys[5], {"HGET", keys[5], "home"}, true}});
+  if (r[0].type != RedisReply::Type::array) return transport_error(r[0]);
+  if (r[1].is_error()) return transport_error(r[1]);
+  Fields rec = to_fields(r[0]);
+  int partition = -1;
+  if (rec.empty() && r[1].type == RedisReply::Type::string) {
+    partition = std::atoi(r[1].str.c_str());
+    std::string key = hold_keys_of_partition(partition, id)[0];
+    RedisReply h = cc->command(key, {"HGETALL", key}, true);
+    if (h.type != RedisReply::Type::array) return transport_error(h);
+    rec = to_fields(h);
+  }
   std::string_view st = field_str(rec, "st");
   if (rec.empty() || st == "pending" || st == "aborting") return fail(core::Code::unknown_hold, "unknown hold " + id);
   if ((st == "held" && now_ms >= field_int(rec, "exp")) || st == "confirming" || st == "releasing" || st == "expiring") {
-    core::Outcome out = finish_hold(id, "expire", "", now_ms, reply);
+    core::Outcome out = finish_hold(id, "expire", "", now_ms, reply, partition);
     if (!out.ok()) return out;
     if (reply->kind == StoreReply::Kind::hold) return out;
     return get_hold(id, now_ms, reply);
@@ -207,16 +218,21 @@ core::Outcome ClusterStore::Impl::orphan_lines(const std::string& sku, bool repa
   for (const RedisReply& id : ids.elements) {
     calls.push_back({line_key(id.str, sku), {"HMGET", line_key(id.str, sku), "st", "a"}, true});
     calls.push_back({hold_key(id.str), {"HGET", hold_key(id.str), "att"}, true});
+    // a local hold's record is in its lines' partition (cluster_store_holds.cc)
+    std::string local = tag_of(sku) + ":h:" + id.str;
+    calls.push_back({local, {"HGET", local, "att"}, true});
   }
   std::vector<RedisReply> got = cc->pipeline(calls);
   for (std::size_t i = 0; i < ids.elements.size(); ++i) {
-    const RedisReply& line = got[2 * i];
-    const RedisReply& att = got[2 * i + 1];
-    if (line.type != RedisReply::Type::array || line.elements.size() != 2 || att.is_error())
-      return transport_error(line.is_error() ? line : att);
+    const RedisReply& line = got[3 * i];
+    const RedisReply& att = got[3 * i + 1];
+    const RedisReply& local_att = got[3 * i + 2];
+    if (line.type != RedisReply::Type::array || line.elements.size() != 2 || att.is_error() || local_att.is_error())
+      return transport_error(line.is_error() ? line : att.is_error() ? att : local_att);
     if (line.elements[0].str != "held") continue;
     const std::string& line_att = line.elements[1].str;
     if (att.type == RedisReply::Type::string && att.str == line_att) continue;
+    if (local_att.type == RedisReply::Type::string && local_att.str == line_att) continue;
     const std::string& id = ids.elements[i].str;
     // Read the line again, after the record: a hold finished meanwhile (lines first, record last)
     // no longer has this line held.

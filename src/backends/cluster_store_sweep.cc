@@ -4,6 +4,7 @@
 // their retention.
 #include <algorithm>
 #include <cstdlib>
+#include <tuple>
 
 #include "backends/cluster_store_impl.h"
 #include "spdlog/spdlog.h"
@@ -29,15 +30,17 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
   StoreReply ignored;
   // Due holds expire in the order of their expiry time across partitions, as in the embedded core
   // (it decides which bucket gets units back when safety stock is short).
-  std::vector<std::pair<double, std::string>> due_holds;
+  std::vector<std::tuple<double, int, std::string>> due_holds;  // expires_at, partition, id
   for (std::size_t i = 0; i < replies.size(); i += 5) {
     const auto& e = replies[i].elements;
     if (replies[i].type == RedisReply::Type::array)
-      for (std::size_t j = 0; j + 1 < e.size(); j += 2) due_holds.emplace_back(std::atof(e[j + 1].str.c_str()), e[j].str);
+      for (std::size_t j = 0; j + 1 < e.size(); j += 2)
+        due_holds.emplace_back(std::atof(e[j + 1].str.c_str()), static_cast<int>(i / 5), e[j].str);
   }
-  std::stable_sort(due_holds.begin(), due_holds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (const auto& [at, id] : due_holds) {
-    finish_hold(id, "expire", "", now_ms, &ignored);
+  std::stable_sort(due_holds.begin(), due_holds.end(),
+                   [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+  for (const auto& [at, k, id] : due_holds) {
+    finish_hold(id, "expire", "", now_ms, &ignored, k);
     ++acted;
   }
   for (std::size_t i = 0; i < replies.size(); ++i) {
@@ -47,7 +50,7 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
       const std::string& id = member.str;
       switch (i % 5) {
         case 1: repair(k, id, now_ms); break;
-        case 2: forget(id); break;
+        case 2: forget(k, id); break;
         case 3: forget_ref(k, id); break;
         case 4: end_stuck_transfers(k, id, now_ms); break;
       }
@@ -67,14 +70,20 @@ void ClusterStore::Impl::repair(int k, const std::string& id, std::int64_t now_m
     return;
   }
   core::Outcome out;
-  if (!drive(id, &rec, now_ms, &out)) spdlog::warn("event=hold_repair_failed id={} error=\"{}\"", id, out.message);
+  if (!drive(id, &rec, now_ms, &out, k)) spdlog::warn("event=hold_repair_failed id={} error=\"{}\"", id, out.message);
 }
 
-void ClusterStore::Impl::forget(const std::string& id) {
-  std::vector<std::string> keys = hold_keys(id);
+void ClusterStore::Impl::forget(int k, const std::string& id, bool unpoint) {
+  std::vector<std::string> keys = hold_keys_of_partition(k, id);
   RedisReply r = cc->command(keys[0], {"HGETALL", keys[0]}, true);
   if (r.type != RedisReply::Type::array) return;
   Fields rec = to_fields(r);
+  // A local hold in another partition than its id's: its pointer goes first (a pointer without its
+  // hold would block the id; a hold without its pointer is found here again by the next sweep).
+  if (unpoint && k != partition_of(id)) {
+    RedisReply u = fcall("stockd_hold_unpoint", hold_keys(id), {id, std::to_string(k), ""}, true);
+    if (u.type != RedisReply::Type::array) return;
+  }
   // Lines first: while the finished record exists no new attempt with this id can begin.
   std::vector<ClusterClient::Call> calls;
   for (const LineRec& l : physical_lines(rec, "forget"))

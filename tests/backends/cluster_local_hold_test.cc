@@ -1,0 +1,176 @@
+// Tests of local holds (docs/cluster.md "Local holds"): a hold whose lines share one partition lives
+// there and is made, confirmed, released and expired by one function call each, with a pointer in its
+// id's partition when that is another one. Against a real Redis Cluster (STOCKD_TEST_CLUSTER=host:port;
+// ctest starts one with scripts/redis-cluster). By hand:
+//   scripts/redis-cluster start /tmp/rc 7300 && STOCKD_TEST_CLUSTER=127.0.0.1:7300 ./cluster_local_hold_test
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "backends/cluster_client.h"
+#include "backends/cluster_store.h"
+
+namespace stockd::backends {
+namespace {
+
+class LocalHolds : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* seed = std::getenv("STOCKD_TEST_CLUSTER");
+    if (seed == nullptr) {
+      if (std::getenv("STOCKD_TEST_CLUSTER_REQUIRED")) FAIL() << "STOCKD_TEST_CLUSTER is not set";
+      GTEST_SKIP() << "set STOCKD_TEST_CLUSTER=host:port to run the cluster store tests";
+    }
+    opt_.seeds = {seed};
+    opt_.wait_replicas = 1;
+    opt_.hold_retention_ms = 60'000;
+    std::string error;
+    store_ = ClusterStore::open(opt_, ClusterStore::make_shared_state(), &error);
+    ASSERT_NE(store_, nullptr) << error;
+    ClusterOptions co;
+    co.seeds = opt_.seeds;
+    cc_ = ClusterClient::connect(co, &error);
+    ASSERT_NE(cc_, nullptr) << error;
+    prefix_ = "lh" + std::to_string(std::random_device{}() % 1000000) + "-";
+    ASSERT_TRUE(apply(core::PutChannel{n("app"), 1, 900, core::ChannelState::active}).ok());
+    ASSERT_TRUE(apply(core::PutSku{n("A"), 10, 0, {}, {}}).ok());
+  }
+  std::string n(const std::string& name) const { return prefix_ + name; }
+  core::Outcome apply(const core::Command& c, std::int64_t now = kT0, StoreReply* r = nullptr) {
+    StoreReply ignored;
+    return store_->apply(c, now, r ? r : &ignored);
+  }
+  // A hold id whose partition is (same) or is not (!same) the partition of `sku`.
+  std::string id_for(const std::string& base, const std::string& sku, bool same) const {
+    std::string id = n(base);
+    for (int i = 0; (partition_of(id) == partition_of(sku)) != same; ++i) id = n(base + std::to_string(i));
+    return id;
+  }
+  static std::string tag(int k) { return "{p" + std::to_string(k) + "}"; }
+  bool exists(const std::string& key) { return cc_->command(key, {"EXISTS", key}).integer == 1; }
+  std::int64_t held(const std::string& sku) {
+    StoreReply r;
+    EXPECT_TRUE(store_->get_sku(sku, kT0, &r).ok());
+    return r.sku.held;
+  }
+
+  static constexpr std::int64_t kT0 = 1'700'000'000'000;
+  ClusterStoreOptions opt_;
+  std::unique_ptr<ClusterStore> store_;
+  std::unique_ptr<ClusterClient> cc_;
+  std::string prefix_;
+};
+
+TEST_F(LocalHolds, LiveWithTheirLinesAndAreFoundByIdThroughThePointer) {
+  std::string a = n("A");
+  std::string id = id_for("h", a, false);
+  StoreReply r;
+  core::Outcome o = apply(core::CreateHold{id, n("app"), {{a, 3}}, 60, false}, kT0, &r);
+  ASSERT_TRUE(o.ok()) << o.message;
+  EXPECT_TRUE(o.created);
+  // The record is in A's partition, the id's partition has only the pointer.
+  EXPECT_TRUE(exists(tag(partition_of(a)) + ":h:" + id));
+  EXPECT_FALSE(exists(tag(partition_of(id)) + ":h:" + id));
+  EXPECT_TRUE(exists(tag(partition_of(id)) + ":hp:" + id));
+  EXPECT_EQ(held(a), 3);
+  // Found by id: read, replay, extend, partial confirm.
+  ASSERT_TRUE(store_->get_hold(id, kT0, &r).ok());
+  EXPECT_EQ(r.hold.state, core::HoldState::held);
+  o = apply(core::CreateHold{id, n("app"), {{a, 3}}, 60, false});
+  EXPECT_TRUE(o.ok()) << o.message;
+  EXPECT_FALSE(o.created);
+  EXPECT_EQ(apply(core::CreateHold{id, n("app"), {{a, 4}}, 60, false}).code, core::Code::idempotency_conflict);
+  EXPECT_EQ(held(a), 3) << "a replay or a conflict takes nothing";
+  o = apply(core::ExtendHold{id, 120}, kT0 + 1000, &r);
+  ASSERT_TRUE(o.ok()) << o.message;
+  EXPECT_EQ(r.hold.expires_at_ms, kT0 + 1000 + 120'000);
+  o = apply(core::ConfirmHold{id, std::vector<core::HoldLine>{{a, 2}}}, kT0 + 2000, &r);
+  ASSERT_TRUE(o.ok()) << o.message;
+  EXPECT_EQ(r.hold.state, core::HoldState::confirmed);
+  StoreReply sku;
+  ASSERT_TRUE(store_->get_sku(a, kT0, &sku).ok());
+  EXPECT_EQ(sku.sku.on_hand, 8);
+  EXPECT_EQ(sku.sku.held, 0);
+  EXPECT_EQ(sku.sku.available, 8);
+  EXPECT_EQ(apply(core::ReleaseHold{id}, kT0 + 3000).code, core::Code::invalid_state);
+  // Retention over: the sweep forgets pointer, record and line; the id is free for other lines.
+  store_->sweep(kT0 + 2000 + opt_.hold_retention_ms + 1);
+  EXPECT_FALSE(exists(tag(partition_of(id)) + ":hp:" + id));
+  EXPECT_FALSE(exists(tag(partition_of(a)) + ":h:" + id));
+  EXPECT_EQ(store_->get_hold(id, kT0, &r).code, core::Code::unknown_hold);
+}
+
+TEST_F(LocalHolds, ASaleIsConfirmedInOneCallAndExpiryReturnsUnitsOnce) {
+  std::string a = n("A");
+  StoreReply r;
+  core::Outcome o = apply(core::CreateHold{id_for("s", a, false), n("app"), {{a, 2}}, 60, true}, kT0, &r);
+  ASSERT_TRUE(o.ok()) << o.message;
+  EXPECT_EQ(r.hold.state, core::HoldState::confirmed);
+  std::string e = id_for("e", a, true);  // the id's partition is the home: no pointer
+  ASSERT_TRUE(apply(core::CreateHold{e, n("app"), {{a, 5}}, 10, false}).ok());
+  EXPECT_FALSE(exists(tag(partition_of(e)) + ":hp:" + e));
+  EXPECT_EQ(held(a), 5);
+  StoreReply sku;
+  ASSERT_TRUE(store_->get_sku(a, kT0, &sku).ok());
+  EXPECT_EQ(sku.sku.on_hand, 8);
+  EXPECT_EQ(sku.sku.available, 3);
+  // Two sweeps after the TTL: the units come back once.
+  store_->sweep(kT0 + 10'001);
+  store_->sweep(kT0 + 10'002);
+  ASSERT_TRUE(store_->get_hold(e, kT0 + 10'003, &r).ok());
+  EXPECT_EQ(r.hold.state, core::HoldState::expired);
+  ASSERT_TRUE(store_->get_sku(a, kT0, &sku).ok());
+  EXPECT_EQ(sku.sku.held, 0);
+  EXPECT_EQ(sku.sku.available, 8);
+}
+
+TEST_F(LocalHolds, ARefusedHoldLeavesNoPointerAndADanglingOneIsReplaced) {
+  std::string a = n("A");
+  std::string id = id_for("r", a, false);
+  EXPECT_EQ(apply(core::CreateHold{id, n("app"), {{a, 11}}, 60, false}).code, core::Code::insufficient_stock);
+  EXPECT_FALSE(exists(tag(partition_of(id)) + ":hp:" + id)) << "a refused attempt is not remembered";
+  EXPECT_EQ(held(a), 0);
+  // A pointer left by a node that died between its two calls names no hold: after repair_after_ms
+  // another hold may take the id.
+  std::string ptr = tag(partition_of(id)) + ":hp:" + id;
+  cc_->command(ptr, {"HSET", ptr, "home", std::to_string((partition_of(a) + 1) % kPartitions), "canon", "x:1", "ch",
+                     n("app"), "lines", "x:1", "att", "dead", "t", std::to_string(kT0)});
+  EXPECT_EQ(apply(core::CreateHold{id, n("app"), {{a, 1}}, 60, false}, kT0 + 1000).code,
+            core::Code::idempotency_conflict)
+      << "too early: its creator may still be at it";
+  core::Outcome o = apply(core::CreateHold{id, n("app"), {{a, 1}}, 60, false}, kT0 + opt_.repair_after_ms + 1);
+  ASSERT_TRUE(o.ok()) << o.message;
+  EXPECT_EQ(held(a), 1);
+  StoreReply r;
+  ASSERT_TRUE(store_->get_hold(id, kT0 + opt_.repair_after_ms + 2, &r).ok());
+  ASSERT_EQ(r.hold.lines.size(), 1u);
+  EXPECT_EQ(r.hold.lines[0].qty, 1);
+}
+
+TEST_F(LocalHolds, AnIdTakenByAHoldAcrossPartitionsIsAConflictAndTheLocalAttemptIsUndone) {
+  // B and C in two other partitions than A: a hold on B and C has its record in its id's partition.
+  std::string a = n("A");
+  std::string b = n("B"), c = n("C");
+  for (int i = 0; partition_of(b) == partition_of(a); ++i) b = n("B" + std::to_string(i));
+  for (int i = 0; partition_of(c) == partition_of(a) || partition_of(c) == partition_of(b); ++i) c = n("C" + std::to_string(i));
+  ASSERT_TRUE(apply(core::PutSku{b, 10, 0, {}, {}}).ok());
+  ASSERT_TRUE(apply(core::PutSku{c, 10, 0, {}, {}}).ok());
+  std::string id = id_for("x", a, false);
+  ASSERT_TRUE(apply(core::CreateHold{id, n("app"), {{b, 1}, {c, 1}}, 60, false}).ok());
+  EXPECT_TRUE(exists(tag(partition_of(id)) + ":h:" + id));
+  // The same id for a local hold on A: its call in A's partition succeeds, its claim finds the id
+  // taken; the local hold is given back and the answer is the conflict.
+  EXPECT_EQ(apply(core::CreateHold{id, n("app"), {{a, 2}}, 60, false}).code, core::Code::idempotency_conflict);
+  EXPECT_EQ(held(a), 0) << "the local attempt's units are given back";
+  StoreReply r;
+  ASSERT_TRUE(store_->get_hold(id, kT0, &r).ok());
+  EXPECT_EQ(r.hold.lines.size(), 2u) << "the id still names the first hold";
+  ASSERT_TRUE(apply(core::ReleaseHold{id}).ok());
+  EXPECT_EQ(held(b), 0);
+  EXPECT_EQ(held(c), 0);
+}
+
+}  // namespace
+}  // namespace stockd::backends
