@@ -265,7 +265,13 @@ core::Outcome ClusterStore::Impl::sku_write(std::string_view fn, const std::stri
     Fields f = to_fields(r.elements[1]);
     remember(sku, f);
     if (field_int(f, "smax") > 0) {
-      if (!spread(sku, f, now_ms, &out) || !merge_shards(sku, &f, now_ms, &out)) return out;
+      if (!spread(sku, f, now_ms, &out)) return out;
+      // The spread changed home (its shared units went to the shards): sum the shards with home as it
+      // is now, not as the write left it, or the reply counts those units twice (differential test).
+      RedisReply again = cc->command(sku_key(sku), {"HGETALL", sku_key(sku)}, true);
+      if (again.type != RedisReply::Type::array) return transport_error(again);
+      f = to_fields(again);
+      if (!merge_shards(sku, &f, now_ms, &out)) return out;
     }
     if (out = acknowledged(); !out.ok()) return out;
     reply->kind = StoreReply::Kind::sku;
