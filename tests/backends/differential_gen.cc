@@ -65,7 +65,7 @@ Step Generator::next(const core::Inventory& inv) {
 Step Generator::put_sku(const core::Inventory& inv) {
   Step s;
   s.label = "put_sku";
-  core::PutSku p{pick(0, 40) == 0 ? kUnknownSku : any(kSkus), {}, {}, {}, {}};
+  core::PutSku p{any(kSkus), {}, {}, {}, {}};  // (never kUnknownSku: a PutSku creates it)
   if (pick(0, 4) > 0) p.on_hand = pick(0, 80);
   std::uint32_t idx = inv.find_sku(p.sku);
   if (idx != core::kNoIndex && inv.sku(idx).held > 0 && pick(0, 3) == 0)
@@ -107,13 +107,14 @@ Step Generator::adjust(const core::Inventory& inv) {
 Step Generator::allocation() {
   Step s;
   s.label = "allocation";
-  core::SetAllocation a{pick(0, 40) == 0 ? kUnknownSku : any(kSkus), {}, {}, pick(0, 9) < 4};
+  core::SetAllocation a{pick(0, 11) == 0 ? kUnknownSku : any(kSkus), {}, {}, pick(0, 9) < 4};
   for (const std::string& ch : kChannels) {
     if (pick(0, 99) >= 35) continue;
     if (pick(0, 1)) a.fences.push_back({ch, pick(0, 600'000'000), -1});
     else a.fences.push_back({ch, -1, pick(0, 25)});
   }
-  if (pick(0, 40) == 0) a.fences.push_back({kUnknownChannel, -1, 3});
+  // An unknown channel, also together with an unknown SKU (which of the two is named first).
+  if (pick(0, 40) == 0 || a.sku == kUnknownSku) a.fences.push_back({kUnknownChannel, -1, 3});
   for (const std::string& name : kPools) {
     if (pick(0, 99) >= 30) continue;
     core::PoolSpec p{name, pick(0, 20), {}};
