@@ -65,8 +65,8 @@ constexpr int kDefaultSteps = 400;
 constexpr int kSweepEverySteps = 16;
 constexpr int kHeldHoldsEverySteps = 10;
 constexpr int kChannelsEverySteps = 25;
-constexpr std::size_t kHistory = 12;
-constexpr std::int64_t kFinalJumpMs = 3600 * 1000;  // beyond every TTL the generator asks for  // commands shown before a failing one
+constexpr std::size_t kHistory = 12;  // commands shown before a failing one
+constexpr std::int64_t kFinalJumpMs = 3600 * 1000;  // beyond every TTL the generator asks for (and "mini"'s 900 s)
 
 std::int64_t env_int(const char* name, std::int64_t fallback) {
   const char* v = std::getenv(name);
@@ -86,9 +86,9 @@ const char* const kMustCover[] = {
     "replay_other_lines:idempotency_conflict", "confirm:ok", "confirm:invalid_state", "confirm:hold_expired",
     "confirm_partial:ok", "confirm_invalid:invalid_request", "release:ok", "release:invalid_state", "extend:ok",
     "extend:hold_expired", "extend:invalid_state", "lazy_confirm:hold_expired", "lazy_release:ok",
-    "lazy_extend:hold_expired", "lazy_read:ok", "lazy_replay:ok", "adjust:ok", "adjust:invalid_state",
+    "lazy_extend:hold_expired", "lazy_read:ok", "lazy_replay:ok", "adjust:ok", "adjust_below_held:invalid_state",
     "adjust_ref:ok", "adjust_ref_again:replay", "adjust_ref_other:idempotency_conflict", "allocation:ok",
-    "close_pool:ok", "close_pool:invalid_request", "freeze:ok", "put_sku:ok", "put_sku:invalid_state",
+    "close_pool:ok", "close_pool:invalid_request", "freeze:ok", "put_sku:ok", "put_sku_below_held:invalid_state",
     "read_hold:ok", "read_hold:unknown_hold", "jump_retention:ok"};
 
 class Differential {

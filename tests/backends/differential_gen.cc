@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 #include <sstream>
+#include <tuple>
 #include <variant>
 
 namespace stockd::backends::difftest {
@@ -66,15 +67,21 @@ Step Generator::put_sku(const core::Inventory& inv) {
   Step s;
   s.label = "put_sku";
   core::PutSku p{any(kSkus), {}, {}, {}, {}};  // (never kUnknownSku: a PutSku creates it)
-  if (pick(0, 4) > 0) p.on_hand = pick(0, 80);
-  std::uint32_t idx = inv.find_sku(p.sku);
-  if (idx != core::kNoIndex && inv.sku(idx).held > 0 && pick(0, 3) == 0)
-    p.on_hand = inv.sku(idx).held - pick(1, inv.sku(idx).held);  // below what is held: invalid_state
+  if (pick(0, 2) > 0) p.on_hand = pick(0, 80);
+  if (pick(0, 2) == 0) {  // below what is held, on a SKU that holds some: invalid_state
+    for (const std::string& sku : kSkus) {
+      std::uint32_t idx = inv.find_sku(sku);
+      if (idx == core::kNoIndex || inv.sku(idx).held == 0) continue;
+      p.sku = sku;
+      p.on_hand = inv.sku(idx).held - pick(1, inv.sku(idx).held);
+      s.label = "put_sku_below_held";
+    }
+  }
   if (!p.on_hand || pick(0, 2) == 0) p.safety_stock = pick(0, 8);
   if (std::int64_t m = pick(0, 9); m < 2) p.max_per_hold = pick(2, 10);
   else if (m < 4) p.max_per_hold = core::kClear;
   if (std::int64_t t = pick(0, 9); t < 2) p.low_stock_threshold = pick(0, 20);
-  else if (t == 2) p.low_stock_threshold = core::kClear;
+  else if (t < 4) p.low_stock_threshold = core::kClear;  // the default again, from the on_hand of now
   if (splits_ && pick(0, 1)) p.split = pick(1, 4);
   s.command = p;
   return s;
@@ -87,10 +94,15 @@ Step Generator::adjust(const core::Inventory& inv) {
   a.delta = pick(-12, 25);
   if (a.delta == 0) a.delta = 7;
   std::uint32_t idx = inv.find_sku(a.sku);
-  if (idx != core::kNoIndex && pick(0, 7) == 0)  // below what is held: invalid_state
+  if (idx != core::kNoIndex && pick(0, 7) == 0) {  // below what is held: invalid_state
     a.delta = inv.sku(idx).held - inv.sku(idx).on_hand - pick(1, 5);
-  if (pick(0, 9) < 6) {
+    s.label = "adjust_below_held";
+  } else if (pick(0, 9) < 6) {
     a.ref = any(kRefs);
+    // Half the time the latest ref again (refs are forgotten after the retention period: a random
+    // one would mostly be new again by then).
+    if (!last_ref_.first.empty() && pick(0, 1)) std::tie(a.sku, a.ref) = last_ref_;
+    last_ref_ = {a.sku, a.ref};
     auto it = ref_delta_.find({a.sku, a.ref});
     if (it != ref_delta_.end() && pick(0, 9) < 6) {
       a.delta = it->second;  // a replay (or, once the core forgot the ref, a new adjustment)
@@ -153,7 +165,8 @@ Step Generator::create_hold(const core::Inventory& inv) {
   Step s;
   s.label = "create";
   core::CreateHold h{"h" + std::to_string(next_id_++), pick(0, 50) == 0 ? kUnknownChannel : any(kChannels), {}, {}, false};
-  if (pick(0, 9) < 7) h.ttl_s = pick(1, 120);
+  if (std::int64_t t = pick(0, 9); t < 5) h.ttl_s = pick(1, 120);
+  else if (t < 7) h.ttl_s = pick(120, 600);  // (TTL < 600 s: kFinalJumpMs in the test)
   h.confirm = pick(0, 6) == 0;
   if (h.confirm) s.label = "sale";
   std::vector<std::string> names = kSkus;
@@ -208,6 +221,7 @@ Step Generator::replay_hold(const core::Inventory& inv) {
 }
 
 Step Generator::confirm(const core::Inventory& inv, bool partial, bool invalid) {
+  if (invalid && held_holds(inv).empty()) return create_hold(inv);  // lines are checked on a held hold only
   std::string id = some_hold(inv, invalid ? 10 : 3);
   if (id.empty()) return create_hold(inv);
   Step s;
@@ -281,7 +295,7 @@ Step Generator::lazy(const core::Inventory& inv) {
   Step s;
   s.lazy = true;
   s.hold = first;
-  switch (pick(0, 4)) {
+  switch (lazy_kind_++ % 5) {  // in turn: each kind as often
     case 0: s.command = core::ConfirmHold{first, std::nullopt}; s.label = "lazy_confirm"; break;
     case 1: s.command = core::ReleaseHold{first}; s.label = "lazy_release"; break;
     case 2: s.command = core::ExtendHold{first, pick(1, 60)}; s.label = "lazy_extend"; break;

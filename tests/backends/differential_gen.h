@@ -89,9 +89,11 @@ class Generator {
   std::int64_t now_;
   std::int64_t retention_ms_;
   int next_id_ = 0;
+  int lazy_kind_ = 0;
   std::vector<std::string> ids_;
   std::map<std::string, core::CreateHold> requests_;  // the last request sent per hold id
   std::map<std::pair<std::string, std::string>, std::int64_t> ref_delta_;  // (sku, ref) -> last delta sent
+  std::pair<std::string, std::string> last_ref_;                            // (sku, ref) of the latest
 };
 
 // One line of text per command, in the core's names, for failure messages and traces.
