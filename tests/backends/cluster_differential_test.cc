@@ -27,9 +27,10 @@
 // takes each node's clock as it is). Before a step the cluster is swept when the core has something
 // due at that time (expiry, the end of a finished hold's or a ref's retention), and every
 // kSweepEverySteps steps anyway, except for a "lazy" step: then the one hold due is expired by the
-// command itself (it is swept after the command, for the retention ends that may fall due with it). Holds never expire in the same millisecond (the generator sees to it): the cluster
-// expires those in partition order, the core in slot order, and with safety stock short the order
-// decides which bucket the units go back to (docs/allocation.md, "Units coming back").
+// command itself (the sweep comes after it, for retention ends that fell due with it). Holds never
+// expire in the same millisecond (the generator sees to it): the cluster expires those in partition
+// order, the core in slot order, and with safety stock short the order decides which bucket the
+// units go back to (docs/allocation.md, "Units coming back").
 //
 // Runs (STOCKD_TEST_CLUSTER=host:port; ctest starts a cluster, see CMakeLists.txt):
 //   default              seeds kDefaultSeeds, kDefaultSteps steps each, with and without split SKUs

@@ -221,8 +221,10 @@ Step Generator::replay_hold(const core::Inventory& inv) {
 }
 
 Step Generator::confirm(const core::Inventory& inv, bool partial, bool invalid) {
-  if (invalid && held_holds(inv).empty()) return create_hold(inv);  // lines are checked on a held hold only
-  std::string id = some_hold(inv, invalid ? 10 : 3);
+  // Invalid lines: on a held hold (invalid_request) or on a finished one (its state, lines unchecked).
+  const bool on_held = !invalid || pick(0, 1);
+  if (invalid && on_held && held_holds(inv).empty()) return create_hold(inv);
+  std::string id = some_hold(inv, !invalid ? 3 : on_held ? 20 : 0);
   if (id.empty()) return create_hold(inv);
   Step s;
   s.hold = id;
