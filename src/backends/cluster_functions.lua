@@ -177,7 +177,9 @@ local function sku_put(keys, args)
   end
   local d_oh = oh - N(m.oh)
   local f = {oh = S(oh), ss = S(ss)}
-  if args[5] ~= '' then f.base = S(oh) end
+  -- The default threshold is recomputed from on_hand when on_hand is set and when the explicit one
+  -- is cleared (as the core does; the differential test's seed 3 with split SKUs).
+  if args[5] ~= '' or args[8] == '-1' then f.base = S(oh) end
   if args[7] ~= '' then f.mph = args[7] end
   if args[8] ~= '' then f.lst = args[8] end
   if is_new then f.hd = '0'; f.aver = '0'; f.lst = f.lst or '-1'; f.mph = f.mph or '0'; f.base = f.base or '0' end

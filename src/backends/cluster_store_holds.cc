@@ -530,7 +530,11 @@ core::Outcome ClusterStore::Impl::finish_hold(const std::string& id, std::string
     }
     if (rec.empty()) return fail(core::Code::unknown_hold, "unknown hold " + id);
     std::vector<Line> held = parse_lines(field_str(rec, "lines"));
-    if (confirm_lines.empty()) {
+    // Only a hold still held is confirmed: any other (finished, or due to expire) answers its state
+    // whatever lines were asked, as the core does (differential test, seed 2 with split SKUs).
+    if (field_str(rec, "st") != "held" || now_ms >= field_int(rec, "exp")) {
+      // cl stays empty: hold_finish_begin does not confirm such a hold.
+    } else if (confirm_lines.empty()) {
       cl = std::string(field_str(rec, "lines"));
     } else {
       std::vector<std::int64_t> want(held.size(), 0);

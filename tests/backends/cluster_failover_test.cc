@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -64,7 +65,11 @@ TEST(ClusterFailover, AcknowledgedHoldsSurviveAMasterLoss) {
   std::string error;
   auto store = ClusterStore::open(opt, shared, &error);
   ASSERT_NE(store, nullptr) << error;
+  // A unique prefix per run (the test is driven by real time and a real kill, so no seed replays it):
+  // printed, so that a failure's keys can be found in the cluster.
   std::string prefix = "f" + std::to_string(std::random_device{}() % 1000000) + "-";
+  std::printf("failover: names prefixed %s\n", prefix.c_str());
+  SCOPED_TRACE("names prefixed " + prefix);
   StoreReply ignored;
   std::int64_t t0 = wall_ms();
   ASSERT_TRUE(store->apply(core::PutChannel{prefix + "app", 1, 900, core::ChannelState::active}, t0, &ignored).ok());
