@@ -135,6 +135,10 @@ class MovementStore {
     Entry entry;  // offset relative to unwritten_
   };
   std::vector<Pending> pending_;
+  // at_ms as a varint, for the last at_ms seen (a batch's movements mostly share their time).
+  std::int64_t at_ms_cached_ = 0;
+  char at_ms_varint_[10] = {};
+  std::size_t at_ms_varint_bytes_ = 0;  // 0: none cached
   std::int64_t pending_newest_at_ = 0;
   std::int64_t pending_oldest_at_ = 0;
   std::uint64_t pending_first_ = 0;
