@@ -13,7 +13,12 @@
 //                              execute() per batch = one write + one fdatasync (group commit), and one
 //                              maintain() (the server's timer: it zero-fills the next segment ahead of
 //                              need). Items/s is acknowledged, durable holds per second. Commands are
-//                              built outside the timer.
+//                              built outside the timer. /<movements>: the movements history on (1, the
+//                              default) or off (0, Options::movements): its cost on the write path.
+//   BM_JournaledHoldsFixed/<movements>  the same with batches of 4,096 and exactly 32 batches, for
+//                              instruction counts: each timed batch runs inside journaled_batch(), so
+//                              valgrind --tool=callgrind --toggle-collect='*journaled_batch*' counts only
+//                              them (Ir / 131,072 = instructions per hold, fdatasync excluded).
 //   BM_MovementsQuery/<limit>  GET /v1/movements' engine call: one SKU with 1,000,000 movements
 //                              (adjustments, interleaved 1:1 with another SKU's), pages of <limit> at a
 //                              random `after`; p50_us/p99_us over the iterations, index bytes per movement.
@@ -145,17 +150,25 @@ void BM_SyncLatency(benchmark::State& state) {
 }
 BENCHMARK(BM_SyncLatency)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-void BM_JournaledHolds(benchmark::State& state) {
+// One timed batch of BM_JournaledHolds: not inlined, so that callgrind can count it alone.
+[[gnu::noinline]] bool journaled_batch(Engine& e, std::vector<BatchItem>& batch) {
+  e.execute(batch, nullptr);
+  bool ok = batch.back().outcome.ok();
+  e.maintain(kStartMs);
+  return ok;
+}
+
+void journaled_holds(benchmark::State& state, std::size_t n, bool movements) {
   spdlog::set_level(spdlog::level::warn);
   TempDir dir;
   Options o;
   o.data_dir = dir.data();
   o.fsync = FsyncMode::always;
   o.snapshot_every_records = 0;
+  o.movements = movements;
   auto e = open_or_die(o);
   constexpr std::uint32_t kSkus = 100'000;
   setup(*e, kSkus);
-  auto n = static_cast<std::size_t>(state.range(0));
   std::vector<BatchItem> batch;
   std::uint64_t next_id = 0;
   SplitMix64 rng{42};
@@ -164,16 +177,28 @@ void BM_JournaledHolds(benchmark::State& state) {
     state.PauseTiming();
     make_holds(batch, n, next_id, rng, kSkus);
     state.ResumeTiming();
-    e->execute(batch, nullptr);
-    if (!batch.back().outcome.ok()) state.SkipWithError("hold failed");
-    e->maintain(kStartMs);
+    if (!journaled_batch(*e, batch)) state.SkipWithError("hold failed");
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
   state.counters["syncs_per_batch"] =
       static_cast<double>(e->stats().syncs - syncs0) / static_cast<double>(state.iterations());
   state.counters["journal_MB"] = static_cast<double>(e->stats().journal_bytes) / 1e6;
 }
-BENCHMARK(BM_JournaledHolds)->Arg(1)->Arg(64)->Arg(1000)->Arg(4096)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+void BM_JournaledHolds(benchmark::State& state) {
+  journaled_holds(state, static_cast<std::size_t>(state.range(0)), state.range(1) != 0);
+}
+BENCHMARK(BM_JournaledHolds)
+    ->Args({1, 1})
+    ->Args({64, 1})
+    ->Args({1000, 1})
+    ->Args({4096, 1})
+    ->Args({4096, 0})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_JournaledHoldsFixed(benchmark::State& state) { journaled_holds(state, 4096, state.range(0) != 0); }
+BENCHMARK(BM_JournaledHoldsFixed)->Arg(1)->Arg(0)->Iterations(32)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 void BM_MovementsQuery(benchmark::State& state) {
   spdlog::set_level(spdlog::level::warn);

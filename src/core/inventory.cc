@@ -61,7 +61,9 @@ std::string_view movement_cause_name(MovementCause c) {
 
 Movement& Inventory::State::move(MovementCause cause, std::uint32_t sku, std::int64_t on_hand_delta,
                                  std::int64_t held_delta) {
-  Movement& m = movements ? movements->emplace_back() : (discarded_movement = Movement{});
+  // Without a sink the fields go into one movement that nobody reads: its stale fields are harmless,
+  // and resetting it (a temporary with two strings) cost more than the record itself.
+  Movement& m = movements ? movements->emplace_back() : discarded_movement;
   m.seq = ++last_movement_seq;
   m.at_ms = now;
   m.sku = sku;

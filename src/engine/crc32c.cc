@@ -62,7 +62,21 @@ __attribute__((target("sse4.2"))) std::uint32_t crc_hw(std::uint32_t c, const un
     n -= 8;
   }
   auto c32 = static_cast<std::uint32_t>(c64);
-  while (n--) c32 = _mm_crc32_u8(c32, *p++);
+  if (n >= 4) {  // the tail of a short record (a movement is ~40 bytes) in at most three steps
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    c32 = _mm_crc32_u32(c32, v);
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    std::uint16_t v;
+    std::memcpy(&v, p, 2);
+    c32 = _mm_crc32_u16(c32, v);
+    p += 2;
+    n -= 2;
+  }
+  if (n > 0) c32 = _mm_crc32_u8(c32, *p);
   return c32;
 }
 

@@ -62,8 +62,8 @@ class MovementStore {
   // Encodes `moves` (from inv.apply(), before the next apply) into the unwritten buffer; movements with
   // seq <= last_seq() are skipped (replay regenerating what the files already hold).
   void add(std::span<const core::Movement> moves, const core::Inventory& inv);
-  bool has_unwritten() const { return !unwritten_.empty(); }
-  std::size_t unwritten_bytes() const { return unwritten_.size(); }
+  bool has_unwritten() const { return unwritten_.size != 0; }
+  std::size_t unwritten_bytes() const { return unwritten_.size; }
   // Writes the unwritten buffer with one write (rotating to a new file when the current one is full).
   // On failure the buffer is kept and the current file abandoned: the next flush() starts a new file.
   IoError flush();
@@ -83,7 +83,7 @@ class MovementStore {
 
   static std::string file_name(std::uint64_t first_seq);
   static bool parse_file_name(std::string_view name, std::uint64_t* first_seq);
-  static void encode(const MovementRecord& r, std::string* out);  // header + payload
+  static void encode(const MovementRecord& r, std::string* out);  // appends header + payload
   // Decodes the record at `pos` of `data`: false when it is torn or damaged; *next = the following one.
   static bool decode(std::string_view data, std::size_t pos, MovementRecord* r, std::size_t* next);
 
@@ -121,13 +121,24 @@ class MovementStore {
   std::vector<std::vector<Entry>> lists_;                     // per SKU, by seq
   std::vector<std::uint32_t> slot_by_index_;                  // core SKU index -> slot (add()'s cache)
   std::uint64_t entries_ = 0;
-  std::string unwritten_;  // encoded records not yet written
+  // Bytes that grow without being zero-filled first (add() writes each record in place).
+  struct Buffer {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+    std::size_t capacity = 0;
+    char* room(std::size_t n);  // at least n writable bytes at data + size
+    std::string_view view() const { return {data.get(), size}; }
+  };
+  Buffer unwritten_;  // encoded records not yet written
   struct Pending {
     std::uint32_t slot;
     Entry entry;  // offset relative to unwritten_
   };
   std::vector<Pending> pending_;
-  MovementRecord scratch_;
+  // at_ms as a varint, for the last at_ms seen (a batch's movements mostly share their time).
+  std::int64_t at_ms_cached_ = 0;
+  char at_ms_varint_[10] = {};
+  std::size_t at_ms_varint_bytes_ = 0;  // 0: none cached
   std::int64_t pending_newest_at_ = 0;
   std::int64_t pending_oldest_at_ = 0;
   std::uint64_t pending_first_ = 0;

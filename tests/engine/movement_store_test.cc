@@ -3,10 +3,12 @@
 // and reopenings: contiguous seqs, no duplicate, none lost. Retention removes whole old files.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <map>
 #include <set>
 #include <stdexcept>
 
+#include "core/codec.h"
 #include "engine/engine.h"
 #include "engine/movement_store.h"
 #include "engine_test_util.h"
@@ -218,6 +220,42 @@ TEST(Movements, RecordsRoundTripAndDamageIsDetected) {
     EXPECT_FALSE(MovementStore::decode(bad, MovementStore::kMagic.size(), &back, &next)) << "byte " << i;
   }
   EXPECT_FALSE(MovementStore::decode(buf.substr(0, buf.size() - 1), MovementStore::kMagic.size(), &back, &next));
+}
+
+// The record layout of movement_store.h, built here field by field with codec.h's Writer: the files of
+// earlier versions stay readable and new files stay readable by them. Extreme numbers give 10-byte
+// varints; names up to the 256 bytes decode() accepts.
+TEST(Movements, RecordsHaveTheDocumentedLayout) {
+  std::vector<MovementRecord> cases = {
+      {1, 0, core::MovementCause::hold, 0, 1, 0, "A", "web", "h-1", "", ""},
+      {42, 1'700'000'000'123, core::MovementCause::batch, -3, 0, 0, "SKU-1", "", "", "RMA-7", "damaged"},
+      {~0ull, INT64_MIN, core::MovementCause::exposure, INT64_MAX, INT64_MIN, -1, std::string(256, 's'),
+       std::string(200, 'c'), std::string(128, 'h'), std::string(256, 'r'), std::string(256, 'x')},
+  };
+  for (const MovementRecord& r : cases) {
+    core::Writer w;
+    w.varint(r.seq);
+    w.svarint(r.at_ms);
+    w.u8(static_cast<std::uint8_t>(r.cause));
+    w.svarint(r.on_hand_delta);
+    w.svarint(r.held_delta);
+    w.svarint(r.exposed_delta);
+    for (const std::string& s : {r.sku, r.channel, r.hold, r.ref, r.reason}) w.str(s);
+    const std::string& payload = w.buffer();
+    auto len = static_cast<std::uint32_t>(payload.size());
+    std::uint32_t crc = crc32c(0, payload.data(), payload.size());
+    std::string expected("prefix");
+    expected.append(reinterpret_cast<const char*>(&len), 4);
+    expected.append(reinterpret_cast<const char*>(&crc), 4);
+    expected += payload;
+    std::string got("prefix");
+    MovementStore::encode(r, &got);
+    EXPECT_EQ(got, expected) << "seq " << r.seq;
+    MovementRecord back;
+    std::size_t next = 0;
+    ASSERT_TRUE(MovementStore::decode(got, 6, &back, &next)) << "seq " << r.seq;
+    EXPECT_TRUE(back == r) << "seq " << r.seq;
+  }
 }
 
 }  // namespace
