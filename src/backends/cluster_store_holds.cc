@@ -23,6 +23,7 @@
 #include <cstdlib>
 
 #include "backends/cluster_store_impl.h"
+#include "core/assert.h"
 #include "spdlog/spdlog.h"
 
 namespace stockd::backends {
@@ -301,6 +302,29 @@ bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelIn
   auto unclaim = [&] {
     if (remote) fcall("stockd_hold_unpoint", hold_keys(c.id), {c.id, std::to_string(home), att}, true);
   };
+  // The answer of the id's partition to the claim: whether this hold may go on (claimed), else
+  // whether the caller is answered (*out) or goes the multi-partition way (HERE).
+  enum class Claim { ours, answered, here };
+  auto judge_claim = [&](const RedisReply& cr) {
+    std::string tag = cr.type == RedisReply::Type::array && !cr.elements.empty() ? cr.elements[0].str : "";
+    if (tag == "NEW" || (tag == "PTR" && pointer_is_ours(c, home, canon, cr, att, now_ms, out))) return Claim::ours;
+    if (tag == "HERE") return Claim::here;
+    if (tag != "PTR") *out = transport_error(cr);
+    return Claim::answered;
+  };
+  auto claim_call = [&] {
+    return fcall_call("stockd_hold_claim", hold_keys(c.id),
+                      {c.id, std::to_string(home), canon, c.channel, lines, att, "", std::to_string(now_ms)}, true);
+  };
+  // A sale is consumed by its create and cannot be undone when the claim then fails (the id taken by
+  // another hold): its claim goes first, alone (one more round trip for a sale whose id lives in
+  // another partition than its lines).
+  if (remote && c.confirm) {
+    std::vector<RedisReply> r = cc->pipeline({claim_call()});
+    Claim verdict = judge_claim(r[0]);
+    if (verdict != Claim::ours) return verdict == Claim::answered;
+    claimed = true;
+  }
   for (int round = 0; round < 4; ++round) {
     std::vector<std::string> args{c.id, c.channel, lines, canon, c.confirm ? "1" : "0", std::to_string(now_ms),
                                   std::to_string(ttl_ms), att};
@@ -311,26 +335,21 @@ bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelIn
       args.insert(args.end(), order.begin(), order.end());
     }
     std::vector<ClusterClient::Call> calls{fcall_call("stockd_hold_create", keys, args, true)};
-    if (remote && !claimed)
-      calls.push_back(fcall_call("stockd_hold_claim", hold_keys(c.id),
-                                 {c.id, std::to_string(home), canon, c.channel, lines, att, "", std::to_string(now_ms)}, true));
+    if (remote && !claimed) calls.push_back(claim_call());
     std::vector<RedisReply> r = cc->pipeline(calls);
     const RedisReply& made = r[0];
     bool is_new = made.type == RedisReply::Type::array && !made.elements.empty() && made.elements[0].str == "NEW";
     if (calls.size() > 1) {
-      const RedisReply& cr = r[1];
-      std::string tag = cr.type == RedisReply::Type::array && !cr.elements.empty() ? cr.elements[0].str : "";
-      bool ours = tag == "NEW" || (tag == "PTR" && pointer_is_ours(c, home, canon, cr, att, now_ms, out));
-      if (tag == "HERE" || !ours) {
+      Claim verdict = judge_claim(r[1]);
+      if (verdict != Claim::ours) {
         // The id is taken in its own partition (HERE: take the multi-partition path, which answers for
-        // it), or by another hold: a hold made here meanwhile is undone (released, then forgotten: it
-        // was never answered, and a later hold with this id must not find it).
+        // it), or by another hold: a hold made here meanwhile (held: sales claim first) is undone
+        // (released, then forgotten: it was never answered, and a later hold with this id must not find it).
+        STOCKD_ASSERT(!c.confirm);
         if (is_new && finish_hold(c.id, "release", "", now_ms, reply, home).ok())
           forget(home, c.id, false);  // the pointer (if any) is not this hold's
         *reply = StoreReply{};
-        if (tag == "HERE") return false;
-        if (tag != "PTR") *out = transport_error(cr);
-        return true;
+        return verdict == Claim::answered;
       }
       claimed = true;
     }

@@ -38,6 +38,7 @@
 //   STOCKD_DIFF_STEPS=N  N steps per seed (a long run: e.g. 20000)
 //   STOCKD_DIFF_SEEDS=K  K seeds from STOCKD_DIFF_SEED (or 1): a long run over new ground
 //   STOCKD_DIFF_TRACE=1  print every command and its outcomes
+//   STOCKD_DIFF_WATCH=ID after every step, print hold ID as the cluster and the core have it
 // Names carry the prefix d<seed><u|s><k>-, with k the first number whose SKU does not exist yet in the
 // cluster: on a fresh cluster a replay gets the same names, so the same slots and shards.
 #include <gtest/gtest.h>
@@ -61,7 +62,7 @@ using difftest::Step;
 
 constexpr std::int64_t kT0 = 1'700'000'000'000;
 constexpr std::int64_t kRetentionMs = 300'000;  // short, so that holds and refs are forgotten during a run
-constexpr std::uint64_t kDefaultSeeds[] = {1, 2, 3};
+constexpr std::uint64_t kDefaultSeeds[] = {1, 2, 3, 4, 5};
 constexpr int kDefaultSteps = 400;
 constexpr int kSweepEverySteps = 16;
 constexpr int kHeldHoldsEverySteps = 10;
@@ -197,6 +198,14 @@ std::string Differential::one_step(int step, Coverage* coverage) {
   ++(*coverage)[label];
   if (std::getenv("STOCKD_DIFF_TRACE"))
     std::fprintf(stderr, "  core %s | cluster %s\n", code(want).c_str(), code(got).c_str());
+  if (const char* w = std::getenv("STOCKD_DIFF_WATCH")) {
+    StoreReply r;
+    core::Outcome o = store_.get_hold(p(w), now, &r);
+    std::uint32_t h = inv_.find_hold(w);
+    std::fprintf(stderr, "  watch %s: cluster %s fin %lld, core %s fin %lld\n", w, code(o).c_str(),
+                 static_cast<long long>(r.hold.finished_at_ms - kT0), h == core::kNoIndex ? "none" : "known",
+                 h == core::kNoIndex ? 0LL : static_cast<long long>(inv_.hold(h).finished_at_ms - kT0));
+  }
 
   std::string problem = outcome_problem(s, want, got, reply);
   if (problem.empty()) problem = skus_problem();

@@ -167,6 +167,11 @@ TEST_F(LocalHolds, AnIdTakenByAHoldAcrossPartitionsIsAConflictAndTheLocalAttempt
   StoreReply r;
   ASSERT_TRUE(store_->get_hold(id, kT0, &r).ok());
   EXPECT_EQ(r.hold.lines.size(), 2u) << "the id still names the first hold";
+  // A sale with that id: a sale consumes units as it is made, so nothing may be made before the claim.
+  EXPECT_EQ(apply(core::CreateHold{id, n("app"), {{a, 3}}, 60, true}).code, core::Code::idempotency_conflict);
+  StoreReply sa;
+  ASSERT_TRUE(store_->get_sku(a, kT0, &sa).ok());
+  EXPECT_EQ(std::make_pair(sa.sku.on_hand, sa.sku.held), std::make_pair(std::int64_t{10}, std::int64_t{0})) << "the sale took nothing";
   ASSERT_TRUE(apply(core::ReleaseHold{id}).ok());
   EXPECT_EQ(held(b), 0);
   EXPECT_EQ(held(c), 0);
