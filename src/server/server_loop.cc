@@ -299,7 +299,7 @@ void Server::read_done(const store::ReadDone& d) {
 }
 
 void Server::batch_done(std::size_t items, std::int64_t duration_us, bool events) {
-  metrics_.batch(items, duration_us);
+  if (items > 0) metrics_.batch(items, duration_us);  // 0: no batch, the feed advanced (cluster store)
   // New publications (and alerts) start on their way now rather than at the next tick (--tick-ms).
   if (events && outbound_.deliveries) outbound_step(now_ms());
   if (events) answer_polls();

@@ -26,6 +26,8 @@ namespace {
 
 constexpr std::size_t kWritesPerJobMax = 64;   // consecutive writes of a stream acknowledged together
 constexpr std::int64_t kHealthEveryMs = 1000;  // the sweeper's healthy() probe
+constexpr int kFeedReadersMax = 4;              // PostgreSQL connections for feed and listing reads
+constexpr int kFeedWaitMs = 250;                // the watcher's wait (bounds its reaction to stop)
 
 core::Outcome failure(core::Code code, std::string message) {
   core::Outcome o;
@@ -52,11 +54,16 @@ struct ClusterAdapter::Item {
   std::string name;
   std::string channel;
   std::vector<std::string> skus;
+  std::uint64_t after = 0;
+  std::size_t offset = 0;
   std::size_t limit = 0;
   // result
   core::Outcome outcome;
   backends::StoreReply reply;
   std::vector<Available> available;  // availability: points into skus
+  std::string json;                  // events: the rendered page
+  std::vector<backends::SkuRecord> listed;  // sku_list
+  std::size_t total = 0;                    // sku_list
 };
 
 namespace {
@@ -239,6 +246,7 @@ std::unique_ptr<ClusterAdapter> ClusterAdapter::open(const ClusterAdapterOptions
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
+  if (!options.events_conninfo.empty()) a->feed_watcher_ = std::thread([p = a.get()] { p->feed_watcher_main(); });
   for (auto& s : a->stores_) a->threads_.emplace_back([p = a.get(), st = s.get()] { p->worker_main(st); });
   a->sweeper_ = std::thread([p = a.get()] { p->sweeper_main(); });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -259,14 +267,14 @@ ClusterAdapter::~ClusterAdapter() {
   }
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  if (feed_watcher_.joinable()) feed_watcher_.join();  // sees sweep_stop_ within kFeedWaitMs
   if (event_fd_ >= 0) close(event_fd_);
 }
 
 Capabilities ClusterAdapter::capabilities() const {
-  return Capabilities::all()
-      .without(Capability::events_feed)
-      .without(Capability::sku_listing)
-      .without(Capability::stock_batches)
+  Capabilities c = Capabilities::all();
+  if (opt_.events_conninfo.empty()) c = c.without(Capability::events_feed).without(Capability::sku_listing);
+  return c.without(Capability::stock_batches)
       .without(Capability::publications)
       .without(Capability::movements)
       .without(Capability::outbound)
@@ -306,6 +314,8 @@ void ClusterAdapter::read(const Read& r) {
   it->channel = std::string(r.channel);
   it->acting_channel = std::string(r.acting_channel);
   for (std::string_view s : r.skus) it->skus.emplace_back(s);
+  it->after = r.after;
+  it->offset = r.offset;
   it->limit = r.limit;
   enqueue(r.stream, std::move(it));
 }
@@ -344,8 +354,10 @@ void ClusterAdapter::worker_main(backends::ClusterStore* store) {
         s.queue.pop_front();
       }
     }
-    if (job.front()->is_read) {
-      run_read(*store, *job.front(), opt_.ledger);
+    if (Item& r = *job.front(); r.is_read && (r.kind == ReadKind::events || r.kind == ReadKind::sku_list)) {
+      run_feed_read(*store, r);
+    } else if (r.is_read) {
+      run_read(*store, r, opt_.ledger);
     } else {
       store->defer_acknowledgement(true);
       bool any_ok = false;
@@ -390,6 +402,8 @@ void ClusterAdapter::on_completion() {
     deliver(*it);
   }
   delivering_.clear();
+  // The feed advanced: parked long polls are answered (the front end asks feed_has_after()).
+  if (feed_advanced_.exchange(false, std::memory_order_acq_rel)) sink_->batch_done(0, 0, true);
 }
 
 void ClusterAdapter::deliver(Item& it) {
@@ -422,6 +436,7 @@ void ClusterAdapter::deliver(Item& it) {
   core::SkuView sku;
   core::HoldView hold;
   std::vector<core::ChannelView> channels;
+  std::vector<core::SkuView> skus;
   if (o.ok()) {
     switch (it.kind) {
       case ReadKind::sku: sku = it.reply.sku.view(); d.sku = &sku; break;
@@ -435,6 +450,12 @@ void ClusterAdapter::deliver(Item& it) {
         d.count = it.channel.empty() ? it.reply.sku.available : it.reply.available.front().second;
         break;
       case ReadKind::reconcile: d.skus_checked = it.reply.skus_checked; d.drift = it.reply.drift; break;
+      case ReadKind::events: d.json = it.json; break;
+      case ReadKind::sku_list:
+        for (const backends::SkuRecord& r : it.listed) skus.push_back(r.view());
+        d.skus = skus;
+        d.total = it.total;
+        break;
       default: break;
     }
   }
@@ -473,6 +494,97 @@ void ClusterAdapter::sweeper_main() {
   }
 }
 
+// Follows the feed's newest seq: waits on the ledger's NOTIFY (ClusterEvents::wait), and when the
+// seq moved on tells the loop (feed_advanced_, the eventfd). A lost connection is retried after a
+// pause; meanwhile long polls are answered at their deadline.
+void ClusterAdapter::feed_watcher_main() {
+  std::unique_ptr<backends::ClusterEvents> ev;
+  std::uint64_t known = 0;
+  auto stopping = [this] {
+    std::lock_guard<std::mutex> g(sweep_mu_);
+    return sweep_stop_;
+  };
+  while (!stopping()) {
+    std::string error;
+    if (!ev) ev = backends::ClusterEvents::open({opt_.events_conninfo}, &error);
+    bool ready = false;
+    std::uint64_t last = 0;
+    if (!ev || !ev->wait(known, kFeedWaitMs, &ready, &error) || (ready && !ev->last_seq(&last, &error))) {
+      feed_errors_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("event=events_feed_watch_failed error=\"{}\"", error);
+      ev.reset();
+      std::unique_lock<std::mutex> lock(sweep_mu_);
+      sweep_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return sweep_stop_; });
+      continue;
+    }
+    if (ready && last > known) {
+      known = last;
+      feed_last_.store(last, std::memory_order_release);
+      feed_advanced_.store(true, std::memory_order_release);
+      std::uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
+    }
+  }
+}
+
+std::unique_ptr<backends::ClusterEvents> ClusterAdapter::take_reader(std::string* error) {
+  std::unique_lock<std::mutex> lock(readers_mu_);
+  readers_cv_.wait(lock, [this] { return !readers_free_.empty() || readers_open_ < kFeedReadersMax; });
+  if (!readers_free_.empty()) {
+    std::unique_ptr<backends::ClusterEvents> r = std::move(readers_free_.back());
+    readers_free_.pop_back();
+    return r;
+  }
+  ++readers_open_;
+  lock.unlock();
+  std::unique_ptr<backends::ClusterEvents> r = backends::ClusterEvents::open({opt_.events_conninfo}, error);
+  if (!r) {
+    lock.lock();
+    --readers_open_;
+    readers_cv_.notify_one();
+  }
+  return r;
+}
+
+void ClusterAdapter::give_reader(std::unique_ptr<backends::ClusterEvents> reader) {
+  {
+    std::lock_guard<std::mutex> g(readers_mu_);
+    readers_free_.push_back(std::move(reader));
+  }
+  readers_cv_.notify_one();
+}
+
+void ClusterAdapter::run_feed_read(backends::ClusterStore& s, Item& it) {
+  std::string error;
+  std::unique_ptr<backends::ClusterEvents> ev = take_reader(&error);
+  bool ok = ev != nullptr;
+  if (ok && it.kind == ReadKind::events) {
+    std::vector<net::EventRecord> records;
+    std::uint64_t next = 0;
+    ok = ev->read(it.after, it.limit, &records, &next, &error);
+    if (ok) net::render_events_page(records, next, it.json);
+  } else if (ok) {
+    // The names from the ledger (its lag: a SKU appears once its creation was applied), each view
+    // from the store; a SKU the store no longer has is left out of the page.
+    std::vector<std::string> names;
+    std::uint64_t total = 0;
+    ok = ev->list_skus(it.offset, it.limit, &names, &total, &error);
+    it.total = static_cast<std::size_t>(total);
+    for (std::size_t i = 0; ok && i < names.size(); ++i) {
+      backends::StoreReply r;
+      core::Outcome o = s.get_sku(names[i], it.now_ms, &r);
+      if (o.ok()) it.listed.push_back(std::move(r.sku));
+      else if (o.code != core::Code::unknown_sku) it.outcome = std::move(o);
+      if (!it.outcome.ok()) return give_reader(std::move(ev));
+    }
+  }
+  if (ev) give_reader(std::move(ev));
+  if (!ok) {
+    feed_errors_.fetch_add(1, std::memory_order_relaxed);
+    it.outcome = failure(core::Code::unavailable, "the ledger's PostgreSQL: " + error);
+  }
+}
+
 void ClusterAdapter::render_metrics(std::string& out) const {
   server::Prometheus p(out);
   {
@@ -487,6 +599,12 @@ void ClusterAdapter::render_metrics(std::string& out) const {
   p.gauge("stockd_cluster_workers", "Worker threads (one cluster store each).", d(stores_.size()));
   p.counter("stockd_cluster_swept_total", "Holds expired, repaired or forgotten by sweeps.",
             d(swept_total_.load(std::memory_order_relaxed)));
+  if (!opt_.events_conninfo.empty()) {
+    p.gauge("stockd_events_last_seq", "The events feed's newest seq as last seen.",
+            d(feed_last_.load(std::memory_order_relaxed)));
+    p.counter("stockd_events_read_errors_total", "Failed reads of the ledger's events feed or SKU listing.",
+              d(feed_errors_.load(std::memory_order_relaxed)));
+  }
   if (!opt_.ledger) return;
   backends::LedgerStats ls = opt_.ledger->stats();
   p.counter("stockd_ledger_entries_applied_total", "Outbox entries applied to PostgreSQL.", d(ls.entries_applied));

@@ -11,8 +11,12 @@
 // about threads: a pipelined, asynchronous Redis client can replace the pool without changing the
 // interface.
 //
-// What it lacks (capabilities()): the events feed, the SKU listing, stock batches, publications,
-// movements, outbound pushes, snapshots, DBSIZE. The hold-ownership check (a channel's token acting
+// What it lacks (capabilities()): stock batches, publications, movements, outbound pushes,
+// snapshots, DBSIZE; and without a ledger (--ledger) the events feed and the SKU listing, which are
+// read from the ledger's PostgreSQL (backends::ClusterEvents, docs/cluster.md "Events feed"): a small
+// pool of reader connections for the workers, and a watcher thread that follows the feed's last seq
+// (LISTEN) so that feed_has_after() answers on the loop without a round trip and a parked long poll
+// is answered as soon as the ledger commits its event. The hold-ownership check (a channel's token acting
 // on another channel's hold) is a read of the hold before the write, in the job.
 #pragma once
 #include <atomic>
@@ -26,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backends/cluster_events.h"
 #include "backends/cluster_store.h"
 #include "server/metrics.h"
 #include "store/store.h"
@@ -44,6 +49,9 @@ struct ClusterAdapterOptions {
   int workers = kClusterWorkersDefault;
   std::int64_t tick_ms = 100;                  // the sweeper's period
   server::ClusterLedger* ledger = nullptr;     // optional (--ledger): reconcile and /metrics include it
+  // The ledger's PostgreSQL (--ledger): the events feed and the SKU listing read from it. Empty: the
+  // adapter lacks both (501).
+  std::string events_conninfo;
 };
 
 class ClusterAdapter final : public Store {
@@ -67,7 +75,9 @@ class ClusterAdapter final : public Store {
   bool idle() const override { return outstanding_ == 0; }
   void set_draining() override {}
   void read(const Read& r) override;
-  bool feed_has_after(std::string_view, std::uint64_t) override { return false; }  // no feed
+  bool feed_has_after(std::string_view channel, std::uint64_t after) override {
+    return channel.empty() && feed_last_.load(std::memory_order_acquire) > after;
+  }
   bool channel_exists(std::string_view) override { return true; }  // only for publications: lacking
   void tick(std::int64_t) override {}  // the sweeper thread sweeps
   bool healthy() override { return healthy_.load(std::memory_order_relaxed); }
@@ -85,6 +95,11 @@ class ClusterAdapter final : public Store {
   void worker_main(backends::ClusterStore* store);
   void sweeper_main();
   void deliver(Item& item);
+  void feed_watcher_main();
+  // The events feed's page and the SKU listing (ReadKind::events, sku_list), on a worker.
+  void run_feed_read(backends::ClusterStore& store, Item& item);
+  std::unique_ptr<backends::ClusterEvents> take_reader(std::string* error);
+  void give_reader(std::unique_ptr<backends::ClusterEvents> reader);
 
   ClusterAdapterOptions opt_;
   Completions* sink_ = nullptr;
@@ -110,6 +125,17 @@ class ClusterAdapter final : public Store {
   std::atomic<std::uint64_t> swept_total_{0};
   mutable std::mutex metrics_mu_;
   server::Histogram sweep_latency_;
+
+  // The events feed (events_conninfo set): idle reader connections (at most kFeedReadersMax open), the
+  // watcher's thread and what it saw.
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<std::unique_ptr<backends::ClusterEvents>> readers_free_;
+  int readers_open_ = 0;
+  std::thread feed_watcher_;
+  std::atomic<std::uint64_t> feed_last_{0};      // the feed's newest seq as last seen
+  std::atomic<bool> feed_advanced_{false};       // the loop has not yet been told (batch_done)
+  std::atomic<std::uint64_t> feed_errors_{0};
 };
 
 }  // namespace stockd::store

@@ -164,7 +164,8 @@ class Completions {
   virtual void write_done(const WriteDone& d) = 0;
   virtual void read_done(const ReadDone& d) = 0;
   // After the completions of one batch of writes: its size, the time it took (its sync), and whether
-  // it produced events (the front end then answers long polls and starts outbound pushes).
+  // it produced events (the front end then answers long polls and starts outbound pushes). A store
+  // whose feed advances apart from its writes (the cluster store's ledger) calls it with items == 0.
   virtual void batch_done(std::size_t items, std::int64_t duration_us, bool events) = 0;
 
  protected:

@@ -15,6 +15,10 @@ STOCKD = os.environ.get("STOCKD_BIN", "stockd")
 # test cluster that nothing else uses: every Stockd() empties it first, see flush_cluster()).
 STORE = os.environ.get("STOCKD_TEST_STORE", "")
 CLUSTER = STORE.startswith("redis-cluster://")
+# With STOCKD_TEST_PG (a PostgreSQL URL) each cluster-mode stockd runs with a ledger (--ledger) in a
+# database of its own, created here and dropped by cleanup(): the events feed and the SKU listing
+# come from it (docs/cluster.md "Events feed").
+PG = os.environ.get("STOCKD_TEST_PG", "") if CLUSTER else ""
 
 
 def flush_cluster():
@@ -37,6 +41,8 @@ def free_port():
 
 
 class Stockd:
+    # flush=False for a second stockd beside a test class's own: emptying the cluster under that one
+    # would leave its ledger (a database of its own) with SKUs the cluster no longer has.
     def __init__(self, extra_args=(), config=None, data_dir=None, flush=True):
         if CLUSTER and flush and data_dir is None:
             flush_cluster()
@@ -48,6 +54,11 @@ class Stockd:
         self.http_port = free_port()
         self.resp_port = free_port()
         self.log_path = os.path.join(tempfile.gettempdir(), f"stockd-e2e-{self.http_port}.log")
+        self.ledger_db = None
+        if PG and not any(a == "--ledger" for a in self.extra_args):
+            self.ledger_db = f"stockd_e2e_{self.http_port}"
+            subprocess.run(["psql", PG, "-c", f"CREATE DATABASE {self.ledger_db}"], check=True, capture_output=True)
+            self.extra_args += ["--ledger", PG.rsplit("/", 1)[0] + "/" + self.ledger_db]
 
     def start(self, wait=True):
         args = [STOCKD, "--data-dir", self.data_dir, "--http", f"127.0.0.1:{self.http_port}",
@@ -106,6 +117,9 @@ class Stockd:
 
     def cleanup(self):
         self.stop(signal.SIGKILL)
+        if self.ledger_db:
+            subprocess.run(["psql", PG, "-c", f"DROP DATABASE IF EXISTS {self.ledger_db} WITH (FORCE)"],
+                           capture_output=True)
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

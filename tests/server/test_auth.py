@@ -164,7 +164,7 @@ class StartupTest(unittest.TestCase):
         self.assertEqual((p.returncode, p.stdout), (0, "stockd 0.1.0\n"), p.stderr)
 
     def test_start_log_says_auth_is_off_without_auth(self):
-        s = Stockd(config='fsync = "always"\n').start()
+        s = Stockd(config='fsync = "always"\n', flush=False).start()
         try:
             self.assertIn('event=auth state=off reason="no [auth] in ', s.tail_log())
             st, _ = s.http("PUT", "/v1/channels/cfg-open", {"priority": 1})

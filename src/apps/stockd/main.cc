@@ -76,6 +76,7 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
   ao.workers = static_cast<int>(opt.cluster_workers);
   ao.tick_ms = opt.tick_ms;
   ao.ledger = ledger.get();
+  ao.events_conninfo = opt.ledger;  // the events feed and the SKU listing read the ledger's tables
   std::unique_ptr<store::ClusterAdapter> cluster = store::ClusterAdapter::open(ao, &error);
   if (!cluster) {
     spdlog::error("event=cluster_open_failed store={} error=\"{}\"", opt.store, error);
