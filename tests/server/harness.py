@@ -15,9 +15,9 @@ STOCKD = os.environ.get("STOCKD_BIN", "stockd")
 # test cluster that nothing else uses: every Stockd() empties it first, see flush_cluster()).
 STORE = os.environ.get("STOCKD_TEST_STORE", "")
 CLUSTER = STORE.startswith("redis-cluster://")
-# With STOCKD_TEST_PG (a PostgreSQL URL) each cluster-mode stockd runs with a ledger (--ledger) in a
-# database of its own, created here and dropped by cleanup(): the events feed and the SKU listing
-# come from it (docs/cluster.md "Events feed").
+# With STOCKD_TEST_PG (a PostgreSQL URL) each cluster-mode stockd that empties the cluster runs with a
+# ledger (--ledger) in a database of its own, created here and dropped by cleanup(): the events feed
+# and the SKU listing come from it (docs/cluster.md "Events feed").
 PG = os.environ.get("STOCKD_TEST_PG", "") if CLUSTER else ""
 
 
@@ -55,7 +55,9 @@ class Stockd:
         self.resp_port = free_port()
         self.log_path = os.path.join(tempfile.gettempdir(), f"stockd-e2e-{self.http_port}.log")
         self.ledger_db = None
-        if PG and not any(a == "--ledger" for a in self.extra_args):
+        # Only a stockd that emptied the cluster gets a ledger: a second one beside it (flush=False)
+        # would share the ledger's consumer group and take entries away into its own database.
+        if PG and flush and data_dir is None and not any(a == "--ledger" for a in self.extra_args):
             self.ledger_db = f"stockd_e2e_{self.http_port}"
             subprocess.run(["psql", PG, "-c", f"CREATE DATABASE {self.ledger_db}"], check=True, capture_output=True)
             self.extra_args += ["--ledger", PG.rsplit("/", 1)[0] + "/" + self.ledger_db]
