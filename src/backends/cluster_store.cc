@@ -7,6 +7,7 @@
 #include <random>
 
 #include "backends/cluster_store_impl.h"
+#include "core/assert.h"
 #include "core/limits.h"
 #include "spdlog/spdlog.h"
 
@@ -393,6 +394,12 @@ core::Outcome ClusterStore::apply(const core::Command& cmd, std::int64_t now_ms,
         else return core::Outcome{};
       },
       cmd);
+}
+
+void ClusterStore::create_many(std::span<const core::CreateHold* const> holds, std::span<const std::int64_t> now_ms,
+                               std::span<core::Outcome> outs, std::span<StoreReply> replies) {
+  STOCKD_ASSERT(now_ms.size() == holds.size() && outs.size() == holds.size() && replies.size() == holds.size());
+  impl_->create_many(holds, now_ms, outs, replies);
 }
 
 core::Outcome ClusterStore::get_sku(std::string_view sku, std::int64_t now_ms, StoreReply* reply) {

@@ -25,6 +25,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -123,6 +124,13 @@ class ClusterStore {
   // ConfirmHold, ReleaseHold, ExtendHold (Tick and Configure are answered ok and do nothing).
   // Fills reply (channel for PutChannel, hold for holds, sku otherwise) when the outcome is ok.
   core::Outcome apply(const core::Command& cmd, std::int64_t now_ms, StoreReply* reply);
+  // Creates many holds as apply() creates each, with the first calls of all local holds (lines in
+  // one partition) in one pipeline: the masters take them in one turn of their event loop, one
+  // fsync for all (group commit into Redis); every other step is create_hold's own. REQUIRES: the
+  // holds are independent requests (no two of one client connection, whose order would matter) and
+  // each passed core::validate. now_ms (each hold's time), outs and replies have holds.size() entries.
+  void create_many(std::span<const core::CreateHold* const> holds, std::span<const std::int64_t> now_ms,
+                   std::span<core::Outcome> outs, std::span<StoreReply> replies);
 
   // Reads.
   core::Outcome get_sku(std::string_view sku, std::int64_t now_ms, StoreReply* reply);

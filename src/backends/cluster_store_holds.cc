@@ -199,7 +199,7 @@ bool ClusterStore::Impl::drive(const std::string& id, Fields* rec, std::int64_t 
   return true;
 }
 
-core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::int64_t now_ms, StoreReply* reply) {
+bool ClusterStore::Impl::plan_hold(const core::CreateHold& c, std::int64_t now_ms, HoldPlan* plan, core::Outcome* out) {
   load_channels(now_ms, false, nullptr);
   ChannelTable channels = channels_copy();
   if (!channels.find(c.channel)) {
@@ -207,28 +207,81 @@ core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::in
     channels = channels_copy();
   }
   const ChannelInfo* ch = channels.find(c.channel);
-  std::vector<std::string> keys = hold_keys(c.id);
   if (!ch) {
+    std::vector<std::string> keys = hold_keys(c.id);
     RedisReply r = cc->command(keys[0], {"EXISTS", keys[0], keys[5]}, true);  // the record or its pointer
     if (r.type == RedisReply::Type::integer && r.integer >= 1)
-      return fail(core::Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
-    return fail(core::Code::unknown_channel, "unknown channel " + c.channel);
+      *out = fail(core::Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
+    else
+      *out = fail(core::Code::unknown_channel, "unknown channel " + c.channel);
+    return false;
   }
+  plan->ch = *ch;
   std::vector<core::HoldLine> sorted = c.lines;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.sku < b.sku; });
-  std::int64_t ttl_ms = c.ttl_s.value_or(ch->hold_ttl_s) * 1000;
-  std::string att = random_token();
+  plan->canon = join_lines(sorted);
+  plan->ttl_ms = c.ttl_s.value_or(ch->hold_ttl_s) * 1000;
+  plan->att = random_token();
+  plan->home = ch->state == core::ChannelState::frozen ? -1 : local_home(c);
+  return true;
+}
+
+core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::int64_t now_ms, StoreReply* reply) {
+  HoldPlan plan;
   core::Outcome out;
-  if (int home = local_home(c); home >= 0 && ch->state != core::ChannelState::frozen &&
-                                create_local(c, *ch, home, join_lines(sorted), ttl_ms, att, now_ms, reply, &out))
+  if (!plan_hold(c, now_ms, &plan, &out)) return out;
+  return create_planned(c, plan, now_ms, reply, nullptr);
+}
+
+// Plans every hold, sends the first calls of the local ones (not claiming first) in one pipeline, then
+// finishes each as create_hold does, one after another, from its replies.
+void ClusterStore::Impl::create_many(std::span<const core::CreateHold* const> holds, std::span<const std::int64_t> now_ms,
+                                     std::span<core::Outcome> outs, std::span<StoreReply> replies) {
+  std::vector<HoldPlan> plans(holds.size());
+  std::vector<bool> planned(holds.size(), false);
+  std::vector<ClusterClient::Call> calls;
+  std::vector<std::size_t> first_call(holds.size(), SIZE_MAX);  // index of its first call in `calls`
+  for (std::size_t i = 0; i < holds.size(); ++i) {
+    const core::CreateHold& c = *holds[i];
+    if (!plan_hold(c, now_ms[i], &plans[i], &outs[i])) continue;
+    planned[i] = true;
+    const HoldPlan& p = plans[i];
+    if (p.home < 0 || local_claims_first(c, p.home)) continue;
+    first_call[i] = calls.size();
+    for (ClusterClient::Call& call :
+         local_calls(c, p.ch, p.home, p.canon, p.ttl_ms, p.att, now_ms[i], p.home != partition_of(c.id)))
+      calls.push_back(std::move(call));
+  }
+  std::vector<RedisReply> r = calls.empty() ? std::vector<RedisReply>{} : cc->pipeline(calls);
+  for (std::size_t i = 0; i < holds.size(); ++i) {
+    if (!planned[i]) continue;
+    if (first_call[i] == SIZE_MAX) {
+      outs[i] = create_planned(*holds[i], plans[i], now_ms[i], &replies[i], nullptr);
+      continue;
+    }
+    std::size_t n = plans[i].home != partition_of(holds[i]->id) ? 2 : 1;
+    std::vector<RedisReply> first(std::make_move_iterator(r.begin() + static_cast<std::ptrdiff_t>(first_call[i])),
+                                  std::make_move_iterator(r.begin() + static_cast<std::ptrdiff_t>(first_call[i] + n)));
+    outs[i] = create_planned(*holds[i], plans[i], now_ms[i], &replies[i], &first);
+  }
+}
+
+core::Outcome ClusterStore::Impl::create_planned(const core::CreateHold& c, const HoldPlan& plan, std::int64_t now_ms,
+                                                 StoreReply* reply, const std::vector<RedisReply>* first) {
+  const ChannelInfo* ch = &plan.ch;
+  const std::string& att = plan.att;
+  const std::int64_t ttl_ms = plan.ttl_ms;
+  std::vector<std::string> keys = hold_keys(c.id);
+  core::Outcome out;
+  if (plan.home >= 0 && create_local(c, *ch, plan.home, plan.canon, ttl_ms, att, now_ms, reply, &out, first))
     return out;
   RedisReply r = fcall("stockd_hold_begin", keys,
-                       {c.id, c.channel, join_lines(c.lines), join_lines(sorted), c.confirm ? "1" : "0",
+                       {c.id, c.channel, join_lines(c.lines), plan.canon, c.confirm ? "1" : "0",
                         std::to_string(now_ms), std::to_string(ttl_ms), att});
   if (library_error(r, &out)) return out;
   if (r.type != RedisReply::Type::array || r.elements.empty()) return transport_error(r);
   if (r.elements[0].str == "PTR") {  // a local hold elsewhere has this id
-    if (r.elements.size() < 4 || r.elements[2].str != join_lines(sorted) || r.elements[3].str != c.channel)
+    if (r.elements.size() < 4 || r.elements[2].str != plan.canon || r.elements[3].str != c.channel)
       return fail(core::Code::idempotency_conflict, "hold " + c.id + " exists with another channel or lines");
     return replay(c, now_ms, reply);
   }
@@ -291,12 +344,37 @@ bool ClusterStore::Impl::pointer_is_ours(const core::CreateHold& c, int home, co
 
 // The common case: one call in the home partition, and the id's pointer in parallel when the id lives
 // elsewhere (cc->pipeline writes to every master before it reads), then the operation's WAIT.
+std::vector<ClusterClient::Call> ClusterStore::Impl::local_calls(const core::CreateHold& c, const ChannelInfo& ch,
+                                                                  int home, const std::string& canon,
+                                                                  std::int64_t ttl_ms, const std::string& att,
+                                                                  std::int64_t now_ms, bool with_claim) {
+  ChannelTable channels = channels_copy();
+  const std::string lines = join_lines(c.lines);
+  std::vector<std::string> args{c.id, c.channel, lines, canon, c.confirm ? "1" : "0", std::to_string(now_ms),
+                                std::to_string(ttl_ms), att};
+  for (const core::HoldLine& l : c.lines) {
+    ClusterShared::Alloc a = alloc_of(l.sku);
+    std::vector<std::string> order = draw_order(a.cfg, channels, ch.name);
+    args.insert(args.end(), {l.sku, std::to_string(l.qty), a.aver.empty() ? "-" : a.aver, std::to_string(order.size())});
+    args.insert(args.end(), order.begin(), order.end());
+  }
+  std::vector<ClusterClient::Call> calls{fcall_call("stockd_hold_create", hold_keys_of_partition(home, c.id), args, true)};
+  if (with_claim)
+    calls.push_back(fcall_call("stockd_hold_claim", hold_keys(c.id),
+                               {c.id, std::to_string(home), canon, c.channel, lines, att, "", std::to_string(now_ms)}, true));
+  return calls;
+}
+
+bool ClusterStore::Impl::local_claims_first(const core::CreateHold& c, int home) {
+  return c.confirm && home != partition_of(c.id);
+}
+
 bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelInfo& ch, int home,
                                       const std::string& canon, std::int64_t ttl_ms, const std::string& att,
-                                      std::int64_t now_ms, StoreReply* reply, core::Outcome* out) {
-  ChannelTable channels = channels_copy();
-  std::vector<std::string> keys = hold_keys_of_partition(home, c.id);
+                                      std::int64_t now_ms, StoreReply* reply, core::Outcome* out,
+                                      const std::vector<RedisReply>* first) {
   const bool remote = home != partition_of(c.id);
+  STOCKD_ASSERT(first == nullptr || !local_claims_first(c, home));
   const std::string lines = join_lines(c.lines);
   bool claimed = false;  // the id's partition names this hold
   auto unclaim = [&] {
@@ -312,34 +390,24 @@ bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelIn
     if (tag != "PTR") *out = transport_error(cr);
     return Claim::answered;
   };
-  auto claim_call = [&] {
-    return fcall_call("stockd_hold_claim", hold_keys(c.id),
-                      {c.id, std::to_string(home), canon, c.channel, lines, att, "", std::to_string(now_ms)}, true);
-  };
   // A sale is consumed by its create and cannot be undone when the claim then fails (the id taken by
   // another hold): its claim goes first, alone (one more round trip for a sale whose id lives in
   // another partition than its lines).
-  if (remote && c.confirm) {
-    std::vector<RedisReply> r = cc->pipeline({claim_call()});
+  if (local_claims_first(c, home)) {
+    std::vector<RedisReply> r = cc->pipeline({local_calls(c, ch, home, canon, ttl_ms, att, now_ms, true)[1]});
     Claim verdict = judge_claim(r[0]);
     if (verdict != Claim::ours) return verdict == Claim::answered;
     claimed = true;
   }
   for (int round = 0; round < 4; ++round) {
-    std::vector<std::string> args{c.id, c.channel, lines, canon, c.confirm ? "1" : "0", std::to_string(now_ms),
-                                  std::to_string(ttl_ms), att};
-    for (const core::HoldLine& l : c.lines) {
-      ClusterShared::Alloc a = alloc_of(l.sku);
-      std::vector<std::string> order = draw_order(a.cfg, channels, ch.name);
-      args.insert(args.end(), {l.sku, std::to_string(l.qty), a.aver.empty() ? "-" : a.aver, std::to_string(order.size())});
-      args.insert(args.end(), order.begin(), order.end());
-    }
-    std::vector<ClusterClient::Call> calls{fcall_call("stockd_hold_create", keys, args, true)};
-    if (remote && !claimed) calls.push_back(claim_call());
-    std::vector<RedisReply> r = cc->pipeline(calls);
+    // The first round's replies may come from the caller (create_many: many holds' calls in one pipeline).
+    std::vector<RedisReply> r;
+    if (round == 0 && first != nullptr) r = *first;
+    else r = cc->pipeline(local_calls(c, ch, home, canon, ttl_ms, att, now_ms, remote && !claimed));
+    const std::size_t ncalls = r.size();
     const RedisReply& made = r[0];
     bool is_new = made.type == RedisReply::Type::array && !made.elements.empty() && made.elements[0].str == "NEW";
-    if (calls.size() > 1) {
+    if (ncalls > 1) {
       Claim verdict = judge_claim(r[1]);
       if (verdict != Claim::ours) {
         // The id is taken in its own partition (HERE: take the multi-partition path, which answers for

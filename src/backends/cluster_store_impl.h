@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -119,6 +120,31 @@ struct ClusterStore::Impl {
 
   // cluster_store_holds.cc
   core::Outcome create_hold(const core::CreateHold& c, std::int64_t now_ms, StoreReply* reply);
+  // What create_hold decides before its first call: the channel, the canonical lines, the TTL, the
+  // attempt token, and the home partition of a local hold (-1: the multi-partition path).
+  struct HoldPlan {
+    ChannelInfo ch;
+    std::string canon;
+    std::int64_t ttl_ms = 0;
+    std::string att;
+    int home = -1;
+  };
+  // False with *out when the hold is answered already (unknown channel, or its id taken then).
+  bool plan_hold(const core::CreateHold& c, std::int64_t now_ms, HoldPlan* plan, core::Outcome* out);
+  // create_hold after its plan; `first`: the replies to local_calls(..., with_claim) when the caller
+  // already sent them (create_many), else nullptr.
+  core::Outcome create_planned(const core::CreateHold& c, const HoldPlan& plan, std::int64_t now_ms,
+                               StoreReply* reply, const std::vector<RedisReply>* first);
+  // Many holds at once (ClusterStore::create_many).
+  void create_many(std::span<const core::CreateHold* const> holds, std::span<const std::int64_t> now_ms,
+                   std::span<core::Outcome> outs, std::span<StoreReply> replies);
+  // The first round of a local hold: the create in its home partition, and the claim of its id when
+  // with_claim (the id lives in another partition).
+  std::vector<ClusterClient::Call> local_calls(const core::CreateHold& c, const ChannelInfo& ch, int home,
+                                               const std::string& canon, std::int64_t ttl_ms, const std::string& att,
+                                               std::int64_t now_ms, bool with_claim);
+  // A local sale whose id lives elsewhere claims its id alone, before its create (which consumes).
+  bool local_claims_first(const core::CreateHold& c, int home);
   // A hold whose lines all live in one partition (and none is of a split SKU): that partition, else -1.
   int local_home(const core::CreateHold& c);
   // Creates such a hold in one call in its home partition (with, when that is not its id's partition,
@@ -126,7 +152,7 @@ struct ClusterStore::Impl {
   // instead (*out unset); true with *out (and *reply) the answer otherwise.
   bool create_local(const core::CreateHold& c, const ChannelInfo& ch, int home, const std::string& canon,
                     std::int64_t ttl_ms, const std::string& att, std::int64_t now_ms, StoreReply* reply,
-                    core::Outcome* out);
+                    core::Outcome* out, const std::vector<RedisReply>* first = nullptr);
   // A replay of an existing hold: the hold as it is now (expired if its time is up); a sale of a hold
   // that is held is idempotency_conflict.
   core::Outcome replay(const core::CreateHold& c, std::int64_t now_ms, StoreReply* reply);

@@ -25,6 +25,7 @@ namespace stockd::store {
 namespace {
 
 constexpr std::size_t kWritesPerJobMax = 64;   // consecutive writes of a stream acknowledged together
+constexpr std::size_t kStreamsPerJobMax = 64;  // streams whose writes one job runs together
 constexpr std::int64_t kHealthEveryMs = 1000;  // the sweeper's healthy() probe
 constexpr int kFeedReadersMax = 4;              // PostgreSQL connections for feed and listing reads
 constexpr int kFeedWaitMs = 250;                // the watcher's wait (bounds its reaction to stop)
@@ -81,30 +82,57 @@ void check_hold_owner(backends::ClusterStore& s, const Item& it, bool* forbidden
   else if (o.code == core::Code::unknown_hold) *unknown = std::move(o);
 }
 
-// One write, in the order of the cluster front end it replaces: owner, decoder, core::validate (the
-// embedded engine's check and message), unknown hold, then the store.
-void run_write(backends::ClusterStore& s, Item& it) {
+// A write's checks, in the order of the embedded store: owner, decoder, core::validate (the embedded
+// engine's check and message), unknown hold. False with it.outcome when the write is answered.
+bool check_write(backends::ClusterStore& s, Item& it) {
   core::Outcome unknown_hold;
   bool forbidden = false;
   check_hold_owner(s, it, &forbidden, &unknown_hold);
   if (forbidden) {
     it.outcome = failure(core::Code::forbidden, "hold " + it.hold_id + " belongs to another channel");
-    return;
+    return false;
   }
   if (!it.status.ok()) {
     it.outcome = failure(it.status.code, it.status.message);
-    return;
+    return false;
   }
   std::string message;
   if (core::validate(it.cmd, &message) != core::Code::ok) {
     it.outcome = failure(core::Code::invalid_request, std::move(message));
-    return;
+    return false;
   }
   if (!unknown_hold.ok()) {
     it.outcome = std::move(unknown_hold);
-    return;
+    return false;
   }
-  it.outcome = s.apply(it.cmd, it.now_ms, &it.reply);
+  return true;
+}
+
+// Writes of different connections (independent: any order is a valid one): each checked, the new
+// holds created together (ClusterStore::create_many: their first calls in one pipeline, one fsync
+// per master for all), the rest applied one by one.
+void run_writes(backends::ClusterStore& s, std::span<Item* const> items) {
+  std::vector<const core::CreateHold*> holds;
+  std::vector<std::int64_t> nows;
+  std::vector<Item*> hold_items;
+  for (Item* it : items) {
+    if (!check_write(s, *it)) continue;
+    if (const auto* c = std::get_if<core::CreateHold>(&it->cmd)) {
+      holds.push_back(c);
+      nows.push_back(it->now_ms);
+      hold_items.push_back(it);
+    } else {
+      it->outcome = s.apply(it->cmd, it->now_ms, &it->reply);
+    }
+  }
+  if (holds.empty()) return;
+  std::vector<core::Outcome> outs(holds.size());
+  std::vector<backends::StoreReply> replies(holds.size());
+  s.create_many(holds, nows, outs, replies);
+  for (std::size_t i = 0; i < holds.size(); ++i) {
+    hold_items[i]->outcome = std::move(outs[i]);
+    hold_items[i]->reply = std::move(replies[i]);
+  }
 }
 
 // Whether `channel` is a channel of the cluster (the embedded store answers an unknown channel first).
@@ -333,61 +361,94 @@ void ClusterAdapter::enqueue(std::uint64_t stream, std::unique_ptr<Item> item) {
   cv_.notify_one();
 }
 
-// Takes the next job of a runnable stream (one read, or its consecutive writes), runs it, hands the
-// completions back, and puts the stream back in line when more of it waits.
+// Takes the next job and runs it: one read, or the consecutive writes of up to kStreamsPerJobMax
+// streams (connections) whose next request is a write, run in waves (the k-th write of every stream
+// in wave k: writes of one wave are of different streams, so they go to Redis together), with one
+// acknowledgement (WAIT) for the whole job. Hands the completions back and puts a stream with more
+// requests back in line.
 void ClusterAdapter::worker_main(backends::ClusterStore* store) {
-  std::vector<std::unique_ptr<Item>> job;
-  for (;;) {
+  struct Part {
     std::uint64_t stream = 0;
-    job.clear();
+    std::vector<std::unique_ptr<Item>> items;
+  };
+  std::vector<Part> parts;
+  for (;;) {
+    parts.clear();
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !runnable_.empty(); });
       if (stop_) return;
-      stream = runnable_.front();
+      auto take = [&](std::uint64_t stream) {
+        Stream& s = streams_[stream];
+        STOCKD_ASSERT(s.busy && !s.queue.empty());
+        Part& part = parts.emplace_back();
+        part.stream = stream;
+        bool reads = s.queue.front()->is_read;
+        while (!s.queue.empty() && s.queue.front()->is_read == reads &&
+               part.items.size() < (reads ? 1 : kWritesPerJobMax)) {
+          part.items.push_back(std::move(s.queue.front()));
+          s.queue.pop_front();
+        }
+      };
+      std::uint64_t first = runnable_.front();
       runnable_.pop_front();
-      Stream& s = streams_[stream];
-      STOCKD_ASSERT(s.busy && !s.queue.empty());
-      bool reads = s.queue.front()->is_read;
-      while (!s.queue.empty() && s.queue.front()->is_read == reads && job.size() < (reads ? 1 : kWritesPerJobMax)) {
-        job.push_back(std::move(s.queue.front()));
-        s.queue.pop_front();
-      }
-    }
-    if (Item& r = *job.front(); r.is_read && (r.kind == ReadKind::events || r.kind == ReadKind::sku_list)) {
-      run_feed_read(*store, r);
-    } else if (r.is_read) {
-      run_read(*store, r, opt_.ledger);
-    } else {
-      store->defer_acknowledgement(true);
-      bool any_ok = false;
-      for (auto& it : job) {
-        run_write(*store, *it);
-        any_ok = any_ok || it->outcome.ok();
-      }
-      store->defer_acknowledgement(false);
-      if (any_ok) {
-        core::Outcome ack = store->acknowledge();
-        if (!ack.ok()) {
-          for (auto& it : job)
-            if (it->outcome.ok()) it->outcome = failure(ack.code, ack.message);
+      take(first);
+      if (!parts.front().items.front()->is_read) {
+        for (auto r = runnable_.begin(); r != runnable_.end() && parts.size() < kStreamsPerJobMax;) {
+          if (streams_[*r].queue.front()->is_read) {
+            ++r;
+            continue;
+          }
+          take(*r);
+          r = runnable_.erase(r);
         }
       }
     }
+    if (Item& r = *parts.front().items.front(); r.is_read) {
+      if (r.kind == ReadKind::events || r.kind == ReadKind::sku_list) run_feed_read(*store, r);
+      else run_read(*store, r, opt_.ledger);
+    } else {
+      run_job_writes(*store, parts);
+    }
     {
       std::lock_guard<std::mutex> g(mu_);
-      for (auto& it : job) done_.push_back(std::move(it));
-      Stream& s = streams_[stream];
-      if (s.queue.empty()) {
-        streams_.erase(stream);
-      } else {
-        runnable_.push_back(stream);
-        cv_.notify_one();
+      for (Part& part : parts) {
+        for (auto& it : part.items) done_.push_back(std::move(it));
+        Stream& s = streams_[part.stream];
+        if (s.queue.empty()) {
+          streams_.erase(part.stream);
+        } else {
+          runnable_.push_back(part.stream);
+          cv_.notify_one();
+        }
       }
     }
     std::uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
   }
+}
+
+template <typename Parts>
+void ClusterAdapter::run_job_writes(backends::ClusterStore& store, Parts& parts) {
+  store.defer_acknowledgement(true);
+  std::vector<Item*> wave;
+  for (std::size_t k = 0;; ++k) {
+    wave.clear();
+    for (auto& part : parts)
+      if (k < part.items.size()) wave.push_back(part.items[k].get());
+    if (wave.empty()) break;
+    run_writes(store, wave);
+  }
+  store.defer_acknowledgement(false);
+  bool any_ok = false;
+  for (auto& part : parts)
+    for (auto& it : part.items) any_ok = any_ok || it->outcome.ok();
+  if (!any_ok) return;
+  core::Outcome ack = store.acknowledge();
+  if (ack.ok()) return;
+  for (auto& part : parts)
+    for (auto& it : part.items)
+      if (it->outcome.ok()) it->outcome = failure(ack.code, ack.message);
 }
 
 void ClusterAdapter::on_completion() {

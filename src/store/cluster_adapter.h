@@ -96,6 +96,9 @@ class ClusterAdapter final : public Store {
   void sweeper_main();
   void deliver(Item& item);
   void feed_watcher_main();
+  // The writes of one job (worker_main): in waves, one acknowledgement.
+  template <typename Parts>
+  void run_job_writes(backends::ClusterStore& store, Parts& parts);
   // The events feed's page and the SKU listing (ReadKind::events, sku_list), on a worker.
   void run_feed_read(backends::ClusterStore& store, Item& item);
   std::unique_ptr<backends::ClusterEvents> take_reader(std::string* error);

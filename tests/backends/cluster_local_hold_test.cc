@@ -177,5 +177,62 @@ TEST_F(LocalHolds, AnIdTakenByAHoldAcrossPartitionsIsAConflictAndTheLocalAttempt
   EXPECT_EQ(held(c), 0);
 }
 
+// create_many (the cluster adapter's path for the holds of many connections at once): the first calls
+// of all local holds go out in one pipeline; every hold is answered as if it had been made alone, and
+// the stock is never oversold.
+TEST_F(LocalHolds, ManyHoldsAtOnceAreAnsweredAsAloneAndNeverOversell) {
+  std::string a = n("A"), b = n("B");
+  for (int i = 0; partition_of(b) == partition_of(a); ++i) b = n("B" + std::to_string(i));
+  ASSERT_TRUE(apply(core::PutSku{b, 5, 0, {}, {}}).ok());
+  std::vector<core::CreateHold> holds;
+  for (int i = 0; i < 30; ++i) holds.push_back(core::CreateHold{n("m" + std::to_string(i)), n("app"), {{a, 1}}, 60, false});
+  holds.push_back(core::CreateHold{n("dup"), n("app"), {{a, 1}}, 60, false});
+  holds.push_back(core::CreateHold{n("dup"), n("app"), {{a, 1}}, 60, false});        // the same request again
+  holds.push_back(core::CreateHold{id_for("sale", a, false), n("app"), {{a, 2}}, 60, true});  // claims first
+  holds.push_back(core::CreateHold{n("across"), n("app"), {{a, 1}, {b, 1}}, 60, false});      // multi-partition
+  holds.push_back(core::CreateHold{n("nochan"), n("ghost"), {{a, 1}}, 60, false});
+  std::vector<const core::CreateHold*> ptrs;
+  for (const auto& h : holds) ptrs.push_back(&h);
+  std::vector<std::int64_t> nows(holds.size(), kT0);
+  std::vector<core::Outcome> outs(holds.size());
+  std::vector<StoreReply> replies(holds.size());
+  store_->create_many(ptrs, nows, outs, replies);
+
+  std::int64_t held_a = 0, sold_a = 0, held_b = 0, refused = 0;
+  for (std::size_t i = 0; i < holds.size(); ++i) {
+    const core::CreateHold& h = holds[i];
+    if (h.channel == n("ghost")) {
+      EXPECT_EQ(outs[i].code, core::Code::unknown_channel);
+      continue;
+    }
+    if (!outs[i].ok()) {
+      EXPECT_EQ(outs[i].code, core::Code::insufficient_stock) << h.id << ": " << outs[i].message;
+      StoreReply none;
+      EXPECT_EQ(store_->get_hold(h.id, kT0, &none).code, core::Code::unknown_hold) << "a refused hold is not kept";
+      ++refused;
+      continue;
+    }
+    EXPECT_EQ(replies[i].hold.id, h.id);
+    if (i + 1 < holds.size() && holds[i + 1].id == h.id) continue;  // dup: counted once, below
+    for (const core::HoldLine& l : h.lines) {
+      std::int64_t& sum = l.sku == b ? held_b : (h.confirm ? sold_a : held_a);
+      sum += l.qty;
+    }
+  }
+  const std::size_t dup = 30;
+  if (outs[dup].ok() && outs[dup + 1].ok()) {
+    EXPECT_NE(outs[dup].created, outs[dup + 1].created) << "one creates, the same request again replays";
+  }
+  EXPECT_GT(refused, 0) << "34 units asked of 10";
+  StoreReply sa, sb;
+  ASSERT_TRUE(store_->get_sku(a, kT0, &sa).ok());
+  ASSERT_TRUE(store_->get_sku(b, kT0, &sb).ok());
+  EXPECT_EQ(sa.sku.on_hand, 10 - sold_a);
+  EXPECT_EQ(sa.sku.held, held_a);
+  EXPECT_EQ(sb.sku.held, held_b);
+  EXPECT_LE(sa.sku.held + sold_a, 10) << "never oversold";
+  EXPECT_EQ(sa.sku.available, sa.sku.on_hand - sa.sku.held);
+}
+
 }  // namespace
 }  // namespace stockd::backends
