@@ -3,13 +3,14 @@
 //
 // Inside, for now (docs/cluster.md "Front end"): a pool of worker threads, each owning one synchronous
 // ClusterStore (the store REQUIRES one per thread), a queue of jobs and a queue of completions whose
-// eventfd wakes the loop. A job is the next requests of one stream (connection): one read, or the
-// stream's consecutive writes run with defer_acknowledgement and one acknowledge() (a failed
-// acknowledgement answers every ok write of the job with its error, 503). One job per stream at a
-// time, so a connection's requests complete in order. A sweeper thread with its own ClusterStore
-// calls sweep() every tick_ms and healthy() about once a second. Only the inside of this class knows
-// about threads: a pipelined, asynchronous Redis client can replace the pool without changing the
-// interface.
+// eventfd wakes the loop. A job is one read, or the consecutive writes of up to 64 streams
+// (connections) whose next request is a write, run in waves (the k-th write of each stream in wave
+// k), the new holds of a wave together (ClusterStore::create_many: one pipeline, so each master
+// fsyncs once for all of them), with one acknowledge() (WAIT) for the job (a failed acknowledgement
+// answers every ok write of the job with its error, 503). A stream is in at most one job at a time,
+// so a connection's requests complete in order. A sweeper thread with its own ClusterStore calls
+// sweep() every tick_ms and healthy() about once a second. Only the inside of this class knows about
+// threads: a pipelined, asynchronous Redis client can replace the pool without changing the interface.
 //
 // What it lacks (capabilities()): stock batches, publications, movements, outbound pushes,
 // snapshots, DBSIZE; and without a ledger (--ledger) the events feed and the SKU listing, which are
