@@ -97,10 +97,9 @@ void render_sku_list(std::string& out, const core::Inventory& inv, std::size_t o
 void render_sku_list(std::string& out, std::span<const core::SkuView> page, std::size_t total);
 void render_hold(std::string& out, const core::HoldView& h);
 // A stock batch's answer: {"ref":"R"|null,"results":[{"sku","ok":true,"sku_view":{SKU}} |
-// {"sku","ok":false,"error":{"code","message","details":{} | {"actual":N}}}]}. The SKU views are the
-// SKUs as they are now. HTTP status: 409 when answer.failed, else 200.
-void render_batch(std::string& out, const core::BatchAnswer& answer, const core::Inventory& inv);
-// The same with the SKU views given: `ok_skus` holds the view of every ok row, in row order.
+// {"sku","ok":false,"error":{"code","message","details":{} | {"actual":N}}}]}. `ok_skus` holds the
+// view of every ok row's SKU right after the batch, in row order. HTTP status: 409 when
+// answer.failed, else 200.
 void render_batch(std::string& out, const core::BatchAnswer& answer, std::span<const core::SkuView> ok_skus);
 // REQUIRES: channel < inv.channel_count(). `skus` are the names asked for, known or not.
 void render_availability(std::string& out, const core::Inventory& inv, std::uint32_t channel,

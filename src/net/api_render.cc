@@ -255,34 +255,6 @@ void render_sku(std::string& out, const core::SkuView& v) {
   out += '}';
 }
 
-void render_batch(std::string& out, const core::BatchAnswer& answer, const core::Inventory& inv) {
-  out += "{\"ref\":";
-  if (answer.ref.empty()) out += "null";
-  else append_string(out, answer.ref);
-  out += ",\"results\":[";
-  for (std::size_t i = 0; i < answer.rows.size(); ++i) {
-    const core::BatchRowResult& row = answer.rows[i];
-    if (i) out += ',';
-    out += '{';
-    field(out, "sku", row.sku);
-    std::uint32_t sku = row.code == core::Code::ok ? inv.find_sku(row.sku) : core::kNoIndex;
-    if (sku != core::kNoIndex) {
-      out += ",\"ok\":true,\"sku_view\":";
-      render_sku(out, inv.sku(sku));
-    } else {
-      // An ok row's SKU is always there (SKUs are never removed); an error row renders its error.
-      out += ",\"ok\":false,";
-      std::string err;
-      error_head(err, core::code_name(row.code), row.message);
-      if (row.code == core::Code::precondition_failed) field(err, "actual", row.actual);
-      err += "}}}";
-      out.append(err, 1, err.size() - 2);  // "error":{...} without the outer braces
-    }
-    out += '}';
-  }
-  out += "]}";
-}
-
 void render_sku_list(std::string& out, std::span<const core::SkuView> page, std::size_t total) {
   out += "{\"skus\":[";
   for (std::size_t i = 0; i < page.size(); ++i) {

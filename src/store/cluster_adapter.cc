@@ -30,13 +30,6 @@ constexpr std::int64_t kHealthEveryMs = 1000;  // the sweeper's healthy() probe
 constexpr int kFeedReadersMax = 4;              // PostgreSQL connections for feed and listing reads
 constexpr int kFeedWaitMs = 250;                // the watcher's wait (bounds its reaction to stop)
 
-core::Outcome failure(core::Code code, std::string message) {
-  core::Outcome o;
-  o.code = code;
-  o.message = std::move(message);
-  return o;
-}
-
 }  // namespace
 
 // One request, owned by the adapter from submit()/read() until its completion was delivered.

@@ -13,13 +13,6 @@ namespace {
 
 constexpr std::int64_t kGatherUs = 150;  // longest wait for a batch's stragglers (pump)
 
-core::Outcome failure(core::Code code, std::string message) {
-  core::Outcome o;
-  o.code = code;
-  o.message = std::move(message);
-  return o;
-}
-
 }  // namespace
 
 EngineStore::EngineStore(engine::Engine& engine, server::EventFeed& feed) : engine_(engine), feed_(feed) {}

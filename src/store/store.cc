@@ -19,4 +19,11 @@ const char* capability_message(Capability c) {
   return "not available on this store";
 }
 
+core::Outcome failure(core::Code code, std::string message) {
+  core::Outcome o;
+  o.code = code;
+  o.message = std::move(message);
+  return o;
+}
+
 }  // namespace stockd::store

@@ -62,6 +62,9 @@ class Capabilities {
 // The message of the 501 not_implemented answer to a request that needs `c` (docs/cluster.md).
 const char* capability_message(Capability c);
 
+// An Outcome that failed with `code` and `message` (the stores' completions).
+core::Outcome failure(core::Code code, std::string message);
+
 // The caller's name for a request, handed back in its completion. kNoTag: a write the caller makes
 // itself (expiry ticks, delivery acknowledgements) whose completion nobody answers.
 using Tag = std::uint64_t;
