@@ -27,7 +27,7 @@
 -- expiring|aborting|confirmed|released|expired, ch, lines (request order "sku:qty,..."), canon
 -- (sorted), conf (1: a sale), ttl (ms), cat, exp, fin, hver, cl (confirmed lines), t0 (step start).
 
-local VERSION = 3
+local VERSION = 4
 local OUTBOX_MAXLEN = '1000000'
 local CLOSED = '9007199254740991'  -- the safety stock of a closed shard (see split_in)
 local TOMBSTONE_MS = '600000'  -- kTombstoneMs (cluster_store_impl.h)
@@ -634,6 +634,28 @@ local function hold_create(keys, args)
   return {'NEW', redis.call('HGETALL', keys[1])}
 end
 
+-- Many local holds of one partition in one call (the cluster store's create_many): one script, so one
+-- replicated MULTI/EXEC and one turn of the event loop for all. ARGV: the number of holds, then per
+-- hold the number of its keys, the number of its args, and its args; KEYS: every hold's keys in turn
+-- (hold_create's). Answers hold_create's answer per hold, in order; an error is that hold's answer.
+local function hold_create_many(keys, args)
+  local out = {}
+  local ki, ai = 1, 2
+  for h = 1, tonumber(args[1]) do
+    local nk, na = tonumber(args[ai]), tonumber(args[ai + 1])
+    ai = ai + 2
+    local hk, ha = {}, {}
+    for j = 0, nk - 1 do hk[j + 1] = keys[ki + j] end
+    for j = 0, na - 1 do ha[j + 1] = args[ai + j] end
+    ki, ai = ki + nk, ai + na
+    local ok, r = pcall(hold_create, hk, ha)
+    if ok then out[h] = r
+    elseif type(r) == 'table' and r.err then out[h] = r
+    else out[h] = {err = tostring(r)} end
+  end
+  return out
+end
+
 -- In the id's partition, for a local hold made elsewhere. KEYS: the hold keys (6). ARGV: id, home,
 -- canon, ch, lines, attempt, replace (an attempt: a pointer of that attempt is replaced; "" = none),
 -- now. Answers {'NEW'} (the pointer now names home), {'HERE'} (a hold with this id lives in this
@@ -835,6 +857,7 @@ redis.register_function('stockd_hold_finish_end', hold_finish_end)
 redis.register_function('stockd_hold_extend', hold_extend)
 redis.register_function('stockd_hold_forget', hold_forget)
 redis.register_function('stockd_hold_create', hold_create)
+redis.register_function('stockd_hold_create_many', hold_create_many)
 redis.register_function('stockd_hold_claim', hold_claim)
 redis.register_function('stockd_hold_unpoint', hold_unpoint)
 redis.register_function('stockd_channel_put', channel_put)

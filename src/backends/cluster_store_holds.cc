@@ -20,6 +20,7 @@
 // its attempt had not taken yet, so a take still in flight cannot land afterwards.
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <cstdlib>
 
 #include "backends/cluster_store_impl.h"
@@ -233,36 +234,73 @@ core::Outcome ClusterStore::Impl::create_hold(const core::CreateHold& c, std::in
   return create_planned(c, plan, now_ms, reply, nullptr);
 }
 
-// Plans every hold, sends the first calls of the local ones (not claiming first) in one pipeline, then
-// finishes each as create_hold does, one after another, from its replies.
+// Plans every hold; the creates of the local ones (not claiming first) go as one call per home
+// partition (stockd_hold_create_many), with their claims, all in one pipeline; then each is finished
+// as create_hold does, one after another, from its replies.
 void ClusterStore::Impl::create_many(std::span<const core::CreateHold* const> holds, std::span<const std::int64_t> now_ms,
                                      std::span<core::Outcome> outs, std::span<StoreReply> replies) {
   std::vector<HoldPlan> plans(holds.size());
   std::vector<bool> planned(holds.size(), false);
-  std::vector<ClusterClient::Call> calls;
-  std::vector<std::size_t> first_call(holds.size(), SIZE_MAX);  // index of its first call in `calls`
+  std::vector<std::vector<ClusterClient::Call>> first_calls(holds.size());  // create, claim (if any)
+  std::map<int, std::vector<std::size_t>> by_home;                          // holds sent, by partition
   for (std::size_t i = 0; i < holds.size(); ++i) {
     const core::CreateHold& c = *holds[i];
     if (!plan_hold(c, now_ms[i], &plans[i], &outs[i])) continue;
     planned[i] = true;
     const HoldPlan& p = plans[i];
     if (p.home < 0 || local_claims_first(c, p.home)) continue;
-    first_call[i] = calls.size();
-    for (ClusterClient::Call& call :
-         local_calls(c, p.ch, p.home, p.canon, p.ttl_ms, p.att, now_ms[i], p.home != partition_of(c.id)))
-      calls.push_back(std::move(call));
+    first_calls[i] = local_calls(c, p.ch, p.home, p.canon, p.ttl_ms, p.att, now_ms[i], p.home != partition_of(c.id));
+    by_home[p.home].push_back(i);
   }
-  std::vector<RedisReply> r = calls.empty() ? std::vector<RedisReply>{} : cc->pipeline(calls);
-  for (std::size_t i = 0; i < holds.size(); ++i) {
-    if (!planned[i]) continue;
-    if (first_call[i] == SIZE_MAX) {
-      outs[i] = create_planned(*holds[i], plans[i], now_ms[i], &replies[i], nullptr);
+  // The pipeline: per partition one call (the create itself when alone), then every claim.
+  std::vector<ClusterClient::Call> calls;
+  for (const auto& [home, members] : by_home) {
+    if (members.size() == 1) {
+      calls.push_back(first_calls[members.front()][0]);
       continue;
     }
-    std::size_t n = plans[i].home != partition_of(holds[i]->id) ? 2 : 1;
-    std::vector<RedisReply> first(std::make_move_iterator(r.begin() + static_cast<std::ptrdiff_t>(first_call[i])),
-                                  std::make_move_iterator(r.begin() + static_cast<std::ptrdiff_t>(first_call[i] + n)));
-    outs[i] = create_planned(*holds[i], plans[i], now_ms[i], &replies[i], &first);
+    ClusterClient::Call many;
+    many.key = first_calls[members.front()][0].key;
+    many.idempotent = true;
+    std::vector<std::string> keys, args{std::to_string(members.size())};
+    for (std::size_t i : members) {
+      const std::vector<std::string>& argv = first_calls[i][0].argv;  // FCALL fn numkeys keys... args...
+      std::size_t nk = std::stoul(argv[2]);
+      keys.insert(keys.end(), argv.begin() + 3, argv.begin() + 3 + static_cast<std::ptrdiff_t>(nk));
+      args.push_back(argv[2]);
+      args.push_back(std::to_string(argv.size() - 3 - nk));
+      args.insert(args.end(), argv.begin() + 3 + static_cast<std::ptrdiff_t>(nk), argv.end());
+    }
+    many.argv = {"FCALL", "stockd_hold_create_many", std::to_string(keys.size())};
+    many.argv.insert(many.argv.end(), keys.begin(), keys.end());
+    many.argv.insert(many.argv.end(), args.begin(), args.end());
+    calls.push_back(std::move(many));
+  }
+  const std::size_t creates = calls.size();
+  std::vector<std::size_t> claim_call(holds.size(), SIZE_MAX);
+  for (std::size_t i = 0; i < holds.size(); ++i)
+    if (first_calls[i].size() > 1) {
+      claim_call[i] = calls.size();
+      calls.push_back(first_calls[i][1]);
+    }
+  std::vector<RedisReply> r = calls.empty() ? std::vector<RedisReply>{} : cc->pipeline(calls);
+  // Each hold's first replies: its create's (from its partition's call) and its claim's.
+  std::vector<std::vector<RedisReply>> first(holds.size());
+  std::size_t k = 0;
+  for (const auto& [home, members] : by_home) {
+    const RedisReply& reply = r[k++];
+    for (std::size_t j = 0; j < members.size(); ++j) {
+      bool one = members.size() == 1;
+      bool split = !one && reply.type == RedisReply::Type::array && reply.elements.size() == members.size();
+      first[members[j]].push_back(one ? reply : split ? reply.elements[j] : reply);  // an error: every hold's
+    }
+  }
+  STOCKD_ASSERT(k == creates);
+  for (std::size_t i = 0; i < holds.size(); ++i)
+    if (claim_call[i] != SIZE_MAX) first[i].push_back(std::move(r[claim_call[i]]));
+  for (std::size_t i = 0; i < holds.size(); ++i) {
+    if (!planned[i]) continue;
+    outs[i] = create_planned(*holds[i], plans[i], now_ms[i], &replies[i], first[i].empty() ? nullptr : &first[i]);
   }
 }
 

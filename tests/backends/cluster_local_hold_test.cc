@@ -191,6 +191,9 @@ TEST_F(LocalHolds, ManyHoldsAtOnceAreAnsweredAsAloneAndNeverOversell) {
   holds.push_back(core::CreateHold{id_for("sale", a, false), n("app"), {{a, 2}}, 60, true});  // claims first
   holds.push_back(core::CreateHold{n("across"), n("app"), {{a, 1}, {b, 1}}, 60, false});      // multi-partition
   holds.push_back(core::CreateHold{n("nochan"), n("ghost"), {{a, 1}}, 60, false});
+  std::string unknown = n("Q");  // no such SKU, in A's partition: its create goes in the same call as A's
+  for (int i = 0; partition_of(unknown) != partition_of(a); ++i) unknown = n("Q" + std::to_string(i));
+  holds.push_back(core::CreateHold{n("unknown"), n("app"), {{unknown, 1}}, 60, false});
   std::vector<const core::CreateHold*> ptrs;
   for (const auto& h : holds) ptrs.push_back(&h);
   std::vector<std::int64_t> nows(holds.size(), kT0);
@@ -203,6 +206,10 @@ TEST_F(LocalHolds, ManyHoldsAtOnceAreAnsweredAsAloneAndNeverOversell) {
     const core::CreateHold& h = holds[i];
     if (h.channel == n("ghost")) {
       EXPECT_EQ(outs[i].code, core::Code::unknown_channel);
+      continue;
+    }
+    if (h.id == n("unknown")) {
+      EXPECT_EQ(outs[i].code, core::Code::unknown_sku) << outs[i].message;
       continue;
     }
     if (!outs[i].ok()) {
