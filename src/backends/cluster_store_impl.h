@@ -65,6 +65,10 @@ using Fields = std::map<std::string, std::string, std::less<>>;
 Fields to_fields(const RedisReply& flat);  // HGETALL-style array -> map
 std::int64_t field_int(const Fields& f, std::string_view name, std::int64_t dflt = 0);
 std::string_view field_str(const Fields& f, std::string_view name);
+// "sku:qty,sku:qty" of hold lines, in their order (cluster_store_holds.cc).
+std::string join_lines(const std::vector<core::HoldLine>& lines);
+// The hold record in a STATE/EXISTS/OK/NEW reply {tag, flat fields}; false when there is none.
+bool record_of(const RedisReply& r, Fields* rec);
 
 core::Outcome fail(core::Code code, std::string message);
 
@@ -118,7 +122,8 @@ struct ClusterStore::Impl {
   core::Outcome sku_write(std::string_view fn, const std::string& sku, const std::vector<std::string>& keys,
                           MakeArgs make_args, std::int64_t now_ms, StoreReply* reply);
 
-  // cluster_store_holds.cc
+  // cluster_store_holds.cc (create_many, local_calls, create_local and the other local-hold functions:
+  // cluster_store_local.cc)
   core::Outcome create_hold(const core::CreateHold& c, std::int64_t now_ms, StoreReply* reply);
   // What create_hold decides before its first call: the channel, the canonical lines, the TTL, the
   // attempt token, and the home partition of a local hold (-1: the multi-partition path).

@@ -218,7 +218,7 @@ core::Outcome ClusterStore::Impl::orphan_lines(const std::string& sku, bool repa
   for (const RedisReply& id : ids.elements) {
     calls.push_back({line_key(id.str, sku), {"HMGET", line_key(id.str, sku), "st", "a"}, true});
     calls.push_back({hold_key(id.str), {"HGET", hold_key(id.str), "att"}, true});
-    // a local hold's record is in its lines' partition (cluster_store_holds.cc)
+    // a local hold's record is in its lines' partition (cluster_store_local.cc)
     std::string local = tag_of(sku) + ":h:" + id.str;
     calls.push_back({local, {"HGET", local, "att"}, true});
   }

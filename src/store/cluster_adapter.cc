@@ -2,6 +2,7 @@
 // ClusterStores; completions handed back to the loop through an eventfd. The design is in
 // cluster_adapter.h; the checks and their order are the embedded store's (docs/cluster.md).
 #include "store/cluster_adapter.h"
+#include "store/cluster_adapter_item.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -27,38 +28,9 @@ namespace {
 constexpr std::size_t kWritesPerJobMax = 64;   // consecutive writes of a stream acknowledged together
 constexpr std::size_t kStreamsPerJobMax = 64;  // streams whose writes one job runs together
 constexpr std::int64_t kHealthEveryMs = 1000;  // the sweeper's healthy() probe
-constexpr int kFeedReadersMax = 4;              // PostgreSQL connections for feed and listing reads
-constexpr int kFeedWaitMs = 250;                // the watcher's wait (bounds its reaction to stop)
 
 }  // namespace
 
-// One request, owned by the adapter from submit()/read() until its completion was delivered.
-struct ClusterAdapter::Item {
-  bool is_read = false;
-  Tag tag = kNoTag;
-  // write
-  core::Command cmd;
-  std::int64_t now_ms = 0;
-  Want want = Want::none;
-  core::Status status;
-  std::string hold_id;
-  std::string acting_channel;
-  // read
-  ReadKind kind = ReadKind::sku;
-  std::string name;
-  std::string channel;
-  std::vector<std::string> skus;
-  std::uint64_t after = 0;
-  std::size_t offset = 0;
-  std::size_t limit = 0;
-  // result
-  core::Outcome outcome;
-  backends::StoreReply reply;
-  std::vector<Available> available;  // availability: points into skus
-  std::string json;                  // events: the rendered page
-  std::vector<backends::SkuRecord> listed;  // sku_list
-  std::size_t total = 0;                    // sku_list
-};
 
 namespace {
 
@@ -125,121 +97,6 @@ void run_writes(backends::ClusterStore& s, std::span<Item* const> items) {
   for (std::size_t i = 0; i < holds.size(); ++i) {
     hold_items[i]->outcome = std::move(outs[i]);
     hold_items[i]->reply = std::move(replies[i]);
-  }
-}
-
-// Whether `channel` is a channel of the cluster (the embedded store answers an unknown channel first).
-core::Outcome channel_known(backends::ClusterStore& s, std::string_view channel, bool* known) {
-  backends::StoreReply lr;
-  core::Outcome o = s.list_channels(&lr);
-  *known = false;
-  for (const backends::ChannelRecord& ch : lr.channels) *known = *known || ch.name == channel;
-  return o;
-}
-
-void run_availability(backends::ClusterStore& s, Item& it) {
-  std::string unknown_channel = "unknown channel " + it.name;
-  if (!core::is_identifier(it.name)) {
-    it.outcome = failure(core::Code::unknown_channel, unknown_channel);
-    return;
-  }
-  if (it.skus.empty() || it.skus.size() > it.limit) {
-    bool known = false;
-    if (core::Outcome o = channel_known(s, it.name, &known); !o.ok()) it.outcome = std::move(o);
-    else if (!known) it.outcome = failure(core::Code::unknown_channel, unknown_channel);
-    else it.outcome = failure(core::Code::invalid_request,
-                              it.skus.empty() ? "name at least one sku=" : "at most 1000 skus per request");
-    return;
-  }
-  // Each name once, in the order asked; only identifiers go to the store (others are unknown).
-  std::vector<std::string_view> asked, valid;
-  std::unordered_set<std::string_view> seen;
-  for (const std::string& name : it.skus) {
-    if (!seen.insert(name).second) continue;
-    asked.push_back(name);
-    if (core::is_identifier(name)) valid.push_back(name);
-  }
-  std::unordered_map<std::string_view, std::int64_t> units;
-  if (!valid.empty()) {
-    core::Outcome o = s.availability(it.name, valid, it.now_ms, &it.reply);
-    if (o.code == core::Code::unknown_channel) o.message = unknown_channel;
-    if (!o.ok()) {
-      it.outcome = std::move(o);
-      return;
-    }
-    for (const auto& [name, n] : it.reply.available) units.emplace(name, n);
-  } else {
-    bool known = false;
-    if (core::Outcome o = channel_known(s, it.name, &known); !o.ok()) {
-      it.outcome = std::move(o);
-      return;
-    }
-    if (!known) {
-      it.outcome = failure(core::Code::unknown_channel, unknown_channel);
-      return;
-    }
-  }
-  for (std::string_view name : asked) {
-    auto u = units.find(name);
-    it.available.push_back({name, u == units.end() ? std::nullopt : std::optional(u->second)});
-  }
-}
-
-// RESP AVAIL sku [channel]: checks in the embedded store's order: SKU, then channel.
-void run_avail(backends::ClusterStore& s, Item& it) {
-  std::string unknown_sku = "unknown sku " + it.name;
-  if (!core::is_identifier(it.name)) {
-    it.outcome = failure(core::Code::unknown_sku, unknown_sku);
-    return;
-  }
-  if (it.channel.empty()) {
-    it.outcome = s.get_sku(it.name, it.now_ms, &it.reply);
-    if (it.outcome.code == core::Code::unknown_sku) it.outcome.message = unknown_sku;
-    return;
-  }
-  core::Outcome o;
-  if (core::is_identifier(it.channel)) o = s.availability(it.channel, {it.name}, it.now_ms, &it.reply);
-  else o.code = core::Code::unknown_channel;
-  if (o.code == core::Code::unknown_channel) {
-    backends::StoreReply sr;
-    core::Outcome so = s.get_sku(it.name, it.now_ms, &sr);
-    it.outcome = so.code == core::Code::unknown_sku ? failure(so.code, unknown_sku)
-                                                     : failure(core::Code::unknown_channel, "unknown channel " + it.channel);
-  } else if (o.ok() && it.reply.available.empty()) {
-    it.outcome = failure(core::Code::unknown_sku, unknown_sku);
-  } else {
-    it.outcome = std::move(o);
-  }
-}
-
-void run_read(backends::ClusterStore& s, Item& it, server::ClusterLedger* ledger) {
-  switch (it.kind) {
-    case ReadKind::sku: {
-      std::string unknown = "unknown sku " + it.name;
-      if (!core::is_identifier(it.name)) it.outcome = failure(core::Code::unknown_sku, unknown);
-      else it.outcome = s.get_sku(it.name, it.now_ms, &it.reply);
-      if (it.outcome.code == core::Code::unknown_sku) it.outcome.message = unknown;
-      return;
-    }
-    case ReadKind::hold: {
-      std::string unknown = "unknown hold " + it.name;
-      if (!core::is_identifier(it.name)) it.outcome = failure(core::Code::unknown_hold, unknown);
-      else it.outcome = s.get_hold(it.name, it.now_ms, &it.reply);
-      if (it.outcome.code == core::Code::unknown_hold) it.outcome.message = unknown;
-      if (it.outcome.ok() && !it.acting_channel.empty() && it.reply.hold.channel != it.acting_channel)
-        it.outcome = failure(core::Code::forbidden, "hold " + it.name + " belongs to another channel");
-      return;
-    }
-    case ReadKind::channels: it.outcome = s.list_channels(&it.reply); return;
-    case ReadKind::availability: run_availability(s, it); return;
-    case ReadKind::avail: run_avail(s, it); return;
-    case ReadKind::reconcile:
-      it.outcome = s.reconcile(true, it.now_ms, &it.reply);
-      if (it.outcome.ok() && ledger != nullptr) {
-        for (std::string& d : ledger->reconcile(true, nullptr)) it.reply.drift.push_back("ledger: " + std::move(d));
-      }
-      return;
-    default: it.outcome = failure(core::Code::invalid_state, "not available on the cluster store"); return;
   }
 }
 
@@ -399,7 +256,7 @@ void ClusterAdapter::worker_main(backends::ClusterStore* store) {
     }
     if (Item& r = *parts.front().items.front(); r.is_read) {
       if (r.kind == ReadKind::events || r.kind == ReadKind::sku_list) run_feed_read(*store, r);
-      else run_read(*store, r, opt_.ledger);
+      else run_read(*store, r, opt_.ledger);  // cluster_adapter_reads.cc
     } else {
       run_job_writes(*store, parts);
     }
@@ -545,97 +402,6 @@ void ClusterAdapter::sweeper_main() {
     }
     lock.lock();
     sweep_cv_.wait_until(lock, next, [this] { return sweep_stop_; });
-  }
-}
-
-// Follows the feed's newest seq: waits on the ledger's NOTIFY (ClusterEvents::wait), and when the
-// seq moved on tells the loop (feed_advanced_, the eventfd). A lost connection is retried after a
-// pause; meanwhile long polls are answered at their deadline.
-void ClusterAdapter::feed_watcher_main() {
-  std::unique_ptr<backends::ClusterEvents> ev;
-  std::uint64_t known = 0;
-  auto stopping = [this] {
-    std::lock_guard<std::mutex> g(sweep_mu_);
-    return sweep_stop_;
-  };
-  while (!stopping()) {
-    std::string error;
-    if (!ev) ev = backends::ClusterEvents::open({opt_.events_conninfo}, &error);
-    bool ready = false;
-    std::uint64_t last = 0;
-    if (!ev || !ev->wait(known, kFeedWaitMs, &ready, &error) || (ready && !ev->last_seq(&last, &error))) {
-      feed_errors_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("event=events_feed_watch_failed error=\"{}\"", error);
-      ev.reset();
-      std::unique_lock<std::mutex> lock(sweep_mu_);
-      sweep_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return sweep_stop_; });
-      continue;
-    }
-    if (ready && last > known) {
-      known = last;
-      feed_last_.store(last, std::memory_order_release);
-      feed_advanced_.store(true, std::memory_order_release);
-      std::uint64_t one = 1;
-      [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
-    }
-  }
-}
-
-std::unique_ptr<backends::ClusterEvents> ClusterAdapter::take_reader(std::string* error) {
-  std::unique_lock<std::mutex> lock(readers_mu_);
-  readers_cv_.wait(lock, [this] { return !readers_free_.empty() || readers_open_ < kFeedReadersMax; });
-  if (!readers_free_.empty()) {
-    std::unique_ptr<backends::ClusterEvents> r = std::move(readers_free_.back());
-    readers_free_.pop_back();
-    return r;
-  }
-  ++readers_open_;
-  lock.unlock();
-  std::unique_ptr<backends::ClusterEvents> r = backends::ClusterEvents::open({opt_.events_conninfo}, error);
-  if (!r) {
-    lock.lock();
-    --readers_open_;
-    readers_cv_.notify_one();
-  }
-  return r;
-}
-
-void ClusterAdapter::give_reader(std::unique_ptr<backends::ClusterEvents> reader) {
-  {
-    std::lock_guard<std::mutex> g(readers_mu_);
-    readers_free_.push_back(std::move(reader));
-  }
-  readers_cv_.notify_one();
-}
-
-void ClusterAdapter::run_feed_read(backends::ClusterStore& s, Item& it) {
-  std::string error;
-  std::unique_ptr<backends::ClusterEvents> ev = take_reader(&error);
-  bool ok = ev != nullptr;
-  if (ok && it.kind == ReadKind::events) {
-    std::vector<net::EventRecord> records;
-    std::uint64_t next = 0;
-    ok = ev->read(it.after, it.limit, &records, &next, &error);
-    if (ok) net::render_events_page(records, next, it.json);
-  } else if (ok) {
-    // The names from the ledger (its lag: a SKU appears once its creation was applied), each view
-    // from the store; a SKU the store no longer has is left out of the page.
-    std::vector<std::string> names;
-    std::uint64_t total = 0;
-    ok = ev->list_skus(it.offset, it.limit, &names, &total, &error);
-    it.total = static_cast<std::size_t>(total);
-    for (std::size_t i = 0; ok && i < names.size(); ++i) {
-      backends::StoreReply r;
-      core::Outcome o = s.get_sku(names[i], it.now_ms, &r);
-      if (o.ok()) it.listed.push_back(std::move(r.sku));
-      else if (o.code != core::Code::unknown_sku) it.outcome = std::move(o);
-      if (!it.outcome.ok()) return give_reader(std::move(ev));
-    }
-  }
-  if (ev) give_reader(std::move(ev));
-  if (!ok) {
-    feed_errors_.fetch_add(1, std::memory_order_relaxed);
-    it.outcome = failure(core::Code::unavailable, "the ledger's PostgreSQL: " + error);
   }
 }
 

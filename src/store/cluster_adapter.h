@@ -84,7 +84,7 @@ class ClusterAdapter final : public Store {
   bool healthy() override { return healthy_.load(std::memory_order_relaxed); }
   void render_metrics(std::string& out) const override;
 
-  struct Item;  // one request and its result (cluster_adapter.cc)
+  struct Item;  // one request and its result (cluster_adapter_item.h)
 
  private:
   explicit ClusterAdapter(const ClusterAdapterOptions& options);
