@@ -215,13 +215,14 @@ bool ClusterStore::Impl::plan_hold(const core::CreateHold& c, std::int64_t now_m
       *out = fail(core::Code::unknown_channel, "unknown channel " + c.channel);
     return false;
   }
-  plan->ch = *ch;
+  plan->ch = *ch;  // ch points into `channels`: copied before the table moves into the plan
+  plan->channels = std::move(channels);
   std::vector<core::HoldLine> sorted = c.lines;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.sku < b.sku; });
   plan->canon = join_lines(sorted);
-  plan->ttl_ms = c.ttl_s.value_or(ch->hold_ttl_s) * 1000;
+  plan->ttl_ms = c.ttl_s.value_or(plan->ch.hold_ttl_s) * 1000;
   plan->att = random_token();
-  plan->home = ch->state == core::ChannelState::frozen ? -1 : local_home(c);
+  plan->home = plan->ch.state == core::ChannelState::frozen ? -1 : local_home(c);
   return true;
 }
 
@@ -239,7 +240,7 @@ core::Outcome ClusterStore::Impl::create_planned(const core::CreateHold& c, cons
   const std::int64_t ttl_ms = plan.ttl_ms;
   std::vector<std::string> keys = hold_keys(c.id);
   core::Outcome out;
-  if (plan.home >= 0 && create_local(c, *ch, plan.home, plan.canon, ttl_ms, att, now_ms, reply, &out, first))
+  if (plan.home >= 0 && create_local(c, plan.channels, *ch, plan.home, plan.canon, ttl_ms, att, now_ms, reply, &out, first))
     return out;
   RedisReply r = fcall("stockd_hold_begin", keys,
                        {c.id, c.channel, join_lines(c.lines), plan.canon, c.confirm ? "1" : "0",

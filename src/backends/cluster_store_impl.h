@@ -128,6 +128,7 @@ struct ClusterStore::Impl {
   // What create_hold decides before its first call: the channel, the canonical lines, the TTL, the
   // attempt token, and the home partition of a local hold (-1: the multi-partition path).
   struct HoldPlan {
+    ChannelTable channels;  // the channels as this hold sees them (one copy per hold)
     ChannelInfo ch;
     std::string canon;
     std::int64_t ttl_ms = 0;
@@ -145,7 +146,8 @@ struct ClusterStore::Impl {
                    std::span<core::Outcome> outs, std::span<StoreReply> replies);
   // The first round of a local hold: the create in its home partition, and the claim of its id when
   // with_claim (the id lives in another partition).
-  std::vector<ClusterClient::Call> local_calls(const core::CreateHold& c, const ChannelInfo& ch, int home,
+  std::vector<ClusterClient::Call> local_calls(const core::CreateHold& c, const ChannelTable& channels,
+                                               const ChannelInfo& ch, int home,
                                                const std::string& canon, std::int64_t ttl_ms, const std::string& att,
                                                std::int64_t now_ms, bool with_claim);
   // A local sale whose id lives elsewhere claims its id alone, before its create (which consumes).
@@ -155,7 +157,8 @@ struct ClusterStore::Impl {
   // Creates such a hold in one call in its home partition (with, when that is not its id's partition,
   // the pointer there in the same round trip). False when it must take the multi-partition path
   // instead (*out unset); true with *out (and *reply) the answer otherwise.
-  bool create_local(const core::CreateHold& c, const ChannelInfo& ch, int home, const std::string& canon,
+  bool create_local(const core::CreateHold& c, const ChannelTable& channels, const ChannelInfo& ch, int home,
+                    const std::string& canon,
                     std::int64_t ttl_ms, const std::string& att, std::int64_t now_ms, StoreReply* reply,
                     core::Outcome* out, const std::vector<RedisReply>* first = nullptr);
   // A replay of an existing hold: the hold as it is now (expired if its time is up); a sale of a hold

@@ -46,11 +46,11 @@ bool ClusterStore::Impl::pointer_is_ours(const core::CreateHold& c, int home, co
 
 // The common case: one call in the home partition, and the id's pointer in parallel when the id lives
 // elsewhere (cc->pipeline writes to every master before it reads), then the operation's WAIT.
-std::vector<ClusterClient::Call> ClusterStore::Impl::local_calls(const core::CreateHold& c, const ChannelInfo& ch,
-                                                                  int home, const std::string& canon,
+std::vector<ClusterClient::Call> ClusterStore::Impl::local_calls(const core::CreateHold& c, const ChannelTable& channels,
+                                                                  const ChannelInfo& ch, int home,
+                                                                  const std::string& canon,
                                                                   std::int64_t ttl_ms, const std::string& att,
                                                                   std::int64_t now_ms, bool with_claim) {
-  ChannelTable channels = channels_copy();
   const std::string lines = join_lines(c.lines);
   std::vector<std::string> args{c.id, c.channel, lines, canon, c.confirm ? "1" : "0", std::to_string(now_ms),
                                 std::to_string(ttl_ms), att};
@@ -71,7 +71,8 @@ bool ClusterStore::Impl::local_claims_first(const core::CreateHold& c, int home)
   return c.confirm && home != partition_of(c.id);
 }
 
-bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelInfo& ch, int home,
+bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelTable& channels, const ChannelInfo& ch,
+                                      int home,
                                       const std::string& canon, std::int64_t ttl_ms, const std::string& att,
                                       std::int64_t now_ms, StoreReply* reply, core::Outcome* out,
                                       const std::vector<RedisReply>* first) {
@@ -96,7 +97,7 @@ bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelIn
   // another hold): its claim goes first, alone (one more round trip for a sale whose id lives in
   // another partition than its lines).
   if (local_claims_first(c, home)) {
-    std::vector<RedisReply> r = cc->pipeline({local_calls(c, ch, home, canon, ttl_ms, att, now_ms, true)[1]});
+    std::vector<RedisReply> r = cc->pipeline({local_calls(c, channels, ch, home, canon, ttl_ms, att, now_ms, true)[1]});
     Claim verdict = judge_claim(r[0]);
     if (verdict != Claim::ours) return verdict == Claim::answered;
     claimed = true;
@@ -105,7 +106,7 @@ bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelIn
     // The first round's replies may come from the caller (create_many: many holds' calls in one pipeline).
     std::vector<RedisReply> r;
     if (round == 0 && first != nullptr) r = *first;
-    else r = cc->pipeline(local_calls(c, ch, home, canon, ttl_ms, att, now_ms, remote && !claimed));
+    else r = cc->pipeline(local_calls(c, channels, ch, home, canon, ttl_ms, att, now_ms, remote && !claimed));
     const std::size_t ncalls = r.size();
     const RedisReply& made = r[0];
     bool is_new = made.type == RedisReply::Type::array && !made.elements.empty() && made.elements[0].str == "NEW";
@@ -201,7 +202,8 @@ void ClusterStore::Impl::create_many(std::span<const core::CreateHold* const> ho
     planned[i] = true;
     const HoldPlan& p = plans[i];
     if (p.home < 0 || local_claims_first(c, p.home)) continue;
-    first_calls[i] = local_calls(c, p.ch, p.home, p.canon, p.ttl_ms, p.att, now_ms[i], p.home != partition_of(c.id));
+    first_calls[i] = local_calls(c, p.channels, p.ch, p.home, p.canon, p.ttl_ms, p.att, now_ms[i],
+                                 p.home != partition_of(c.id));
     by_home[p.home].push_back(i);
   }
   // The pipeline: per partition one call (the create itself when alone), then every claim.
