@@ -191,4 +191,72 @@ bool ClusterEvents::list_skus(std::uint64_t offset, std::size_t limit, std::vect
   return true;
 }
 
+namespace {
+
+// The ledger's kinds as the contract's causes. A row of another kind (alloc, pool_close: no figure
+// changed; split_out, split_in, split_back: units moving between a hot SKU and its shards, which add up
+// to 0 over a transfer) is no movement. A reconciler's repair is shown as an adjustment.
+bool movement_cause(std::string_view kind, core::MovementCause* out) {
+  using core::MovementCause;
+  static constexpr std::pair<std::string_view, MovementCause> kCauses[] = {
+      {"set", MovementCause::set},         {"adjust", MovementCause::adjust},   {"hold", MovementCause::hold},
+      {"release", MovementCause::release}, {"expire", MovementCause::expire},   {"confirm", MovementCause::confirm},
+      {"batch", MovementCause::batch},     {"reconcile", MovementCause::adjust}};
+  for (const auto& [name, cause] : kCauses) {
+    if (name == kind) {
+      *out = cause;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool ClusterEvents::movements(std::string_view sku, std::uint64_t after, std::size_t limit,
+                              std::vector<core::MovementRecord>* out, std::uint64_t* next, std::string* error) {
+  limit = std::clamp<std::size_t>(limit, 1, kMovementsPageMax);
+  // The index stock_movements_by_item is on (split_part(sku, '#', 1), seq): a SKU and its shards.
+  PgResult r = impl_->query(
+      "SELECT seq, (extract(epoch FROM at) * 1000)::bigint, kind, delta_on_hand, delta_held, ref, reason, channel "
+      "FROM stock_movements WHERE split_part(sku, '#', 1) = $1 AND seq > $2::bigint "
+      "AND kind IN ('set', 'adjust', 'hold', 'release', 'expire', 'confirm', 'batch', 'reconcile') "
+      "AND (delta_on_hand <> 0 OR delta_held <> 0) ORDER BY seq LIMIT $3::bigint",
+      {std::string(sku), std::to_string(after), std::to_string(limit)}, error);
+  if (r == nullptr) return false;
+  *next = after;
+  const PGresult* res = r.get();
+  for (int i = 0; i < PQntuples(res); ++i) {
+    core::MovementRecord m;
+    m.seq = static_cast<std::uint64_t>(pg_int(res, i, 0));
+    *next = m.seq;
+    const std::string_view kind = PQgetvalue(res, i, 2);
+    if (!movement_cause(kind, &m.cause)) continue;
+    m.at_ms = pg_int(res, i, 1);
+    m.sku = std::string(sku);
+    m.on_hand_delta = pg_int(res, i, 3);
+    m.held_delta = pg_int(res, i, 4);
+    const std::string_view ref = PQgetvalue(res, i, 5);
+    switch (m.cause) {
+      case core::MovementCause::hold:
+      case core::MovementCause::release:
+      case core::MovementCause::expire:
+      case core::MovementCause::confirm:
+        m.hold = ref;  // the ledger's ref of a hold kind is the hold id
+        m.channel = PQgetvalue(res, i, 7);
+        break;
+      default:
+        if (kind == "reconcile") {
+          m.reason = "correction";
+          m.ref = "reconcile";
+        } else {
+          m.ref = ref;
+          m.reason = PQgetvalue(res, i, 6);
+        }
+    }
+    out->push_back(std::move(m));
+  }
+  return true;
+}
+
 }  // namespace stockd::backends

@@ -20,14 +20,17 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/movement.h"
 #include "net/event_record.h"
 
 namespace stockd::backends {
 
 inline constexpr std::size_t kEventsPageMax = 10'000;  // read()'s limit is clamped to [1, this]
 inline constexpr std::size_t kSkuPageMax = 1'000;      // list_skus()'s limit is clamped to [1, this]
+inline constexpr std::size_t kMovementsPageMax = 1'000;  // movements()'s limit is clamped to [1, this]
 
 struct ClusterEventsOptions {
   std::string conninfo;  // the ledger's PostgreSQL (LedgerOptions::conninfo)
@@ -65,6 +68,11 @@ class ClusterEvents {
   // creation (the feed's lag); the caller reads each view from the store (ClusterStore::get_sku).
   bool list_skus(std::uint64_t offset, std::size_t limit, std::vector<std::string>* names, std::uint64_t* total,
                  std::string* error);
+
+  // GET /v1/movements: up to `limit` movements of SKU `sku` (its shards' included) with seq > after,
+  // in seq order, from the ledger's stock_movements (docs/cluster.md "Movements"). *next as read().
+  bool movements(std::string_view sku, std::uint64_t after, std::size_t limit,
+                 std::vector<core::MovementRecord>* out, std::uint64_t* next, std::string* error);
 
   struct Impl;
 

@@ -27,7 +27,7 @@
 -- expiring|aborting|confirmed|released|expired, ch, lines (request order "sku:qty,..."), canon
 -- (sorted), conf (1: a sale), ttl (ms), cat, exp, fin, hver, cl (confirmed lines), t0 (step start).
 
-local VERSION = 4
+local VERSION = 5
 local OUTBOX_MAXLEN = '1000000'
 local CLOSED = '9007199254740991'  -- the safety stock of a closed shard (see split_in)
 local TOMBSTONE_MS = '600000'  -- kTombstoneMs (cluster_store_impl.h)
@@ -78,12 +78,12 @@ end
 
 -- A shard reports oh - in and hd - in: summed with its home's row (whose hd counts the units moved to
 -- the shard) they give the SKU's on_hand and held (docs/ledger.md).
-local function sku_entry(out, sku, m, kind, d_oh, d_hd, ref, reason, now)
+local function sku_entry(out, sku, m, kind, d_oh, d_hd, ref, reason, now, ch)
   local oh, hd = m.oh, m.hd
   if m['in'] ~= nil then oh = S(N(m.oh) - N(m['in'])); hd = S(N(m.hd) - N(m['in'])) end
   outbox(out, {'t', 'sku', 'sku', sku, 'ver', m.ver, 'kind', kind, 'd_oh', S(d_oh), 'd_hd', S(d_hd),
                'ref', ref or '', 'reason', reason or '', 'at', now, 'oh', oh, 'ss', m.ss, 'hd', hd,
-               'fr', frees(m), 'cfg', m.cfg or '', 'lst', m.lst or '-1', 'base', m.base or '0'})
+               'fr', frees(m), 'cfg', m.cfg or '', 'lst', m.lst or '-1', 'base', m.base or '0', 'ch', ch or ''})
 end
 
 local function split(s, sep)
@@ -311,7 +311,7 @@ local function take_apply(keys, args, m, l)
   redis.call('HSET', line, 'st', 'held', 'q', args[4], 'ch', args[3], 'd', table.concat(draws, ';'), 'c', '0', 'a', args[7])
   redis.call('PERSIST', line)
   redis.call('SADD', keys[4], args[2])
-  sku_entry(out, args[1], m, 'hold', 0, qty, args[2], '', args[6])
+  sku_entry(out, args[1], m, 'hold', 0, qty, args[2], '', args[6], args[3])
 end
 
 local function take(keys, args)
@@ -394,7 +394,7 @@ local function line_finish(keys, args)
   redis.call('SREM', keys[4], args[2])
   local kind = args[3]
   if kind == 'abort' then kind = 'release' end
-  sku_entry(out, args[1], m, kind, -consumed, d_hd, args[2], '', args[4])
+  sku_entry(out, args[1], m, kind, -consumed, d_hd, args[2], '', args[4], l.ch)
   if m.ss == CLOSED and N(l.q) > consumed then return {'OK', 'PARKED'} end  -- the caller moves them home
   return {'OK'}
 end

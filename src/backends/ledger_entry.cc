@@ -90,7 +90,8 @@ bool parse_sku(FieldReader& r, SkuChange* c) {
          r.integer("d_hd", kI64Min, kI64Max, &c->delta_held) && r.text("ref", limits::kIdLenMax, true, &c->ref) &&
          r.text("reason", limits::kReasonLenMax, true, &c->reason) && r.time_ms("at", &c->at_ms) &&
          r.integer("oh", kI64Min, kI64Max, &c->on_hand) && r.integer("ss", kI64Min, kI64Max, &c->safety_stock) &&
-         r.integer("hd", kI64Min, kI64Max, &c->held) && parse_sku_buckets(r, c);
+         r.integer("hd", kI64Min, kI64Max, &c->held) && parse_sku_buckets(r, c) &&
+         (!r.has("ch") || r.text("ch", limits::kIdLenMax, true, &c->channel));
 }
 
 // "sku:qty,sku:qty" (empty: no lines). The quantity follows the last ':' of an item.
@@ -212,6 +213,7 @@ std::string sku_changes_json(const std::vector<const SkuChange*>& changes) {
       append_field(&out, "lst", c->low_stock_threshold);
       append_field(&out, "base", c->base_on_hand);
     }
+    if (!c->channel.empty()) append_field(&out, "ch", c->channel);
     close_object(&out);
     out.push_back(',');
   }

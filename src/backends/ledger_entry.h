@@ -26,6 +26,7 @@ struct SkuChange {
   bool has_buckets = false;
   std::string frees, cfg;  // "b=n;b=n"; the allocation
   std::int64_t low_stock_threshold = -1, base_on_hand = 0;  // lst (-1: none), base
+  std::string channel;  // ch: the hold's channel for hold kinds (empty: none, or an older library)
 };
 
 struct HoldChange {

@@ -34,11 +34,11 @@ constexpr const char* kApplySql = R"sql(
 WITH s AS (
   SELECT * FROM json_to_recordset($1::json) AS r(sku text, ver bigint, kind text, d_oh bigint, d_hd bigint,
                                                    ref text, reason text, at bigint, oh bigint, ss bigint, hd bigint,
-                                                   fr text, cfg text, lst bigint, base bigint)
+                                                   fr text, cfg text, lst bigint, base bigint, ch text)
 ), mv AS (
-  INSERT INTO stock_movements (sku, version, kind, delta_on_hand, delta_held, ref, reason, at)
+  INSERT INTO stock_movements (sku, version, kind, delta_on_hand, delta_held, ref, reason, at, channel)
   SELECT s.sku, s.ver, s.kind, s.d_oh, s.d_hd, s.ref, s.reason,
-         'epoch'::timestamptz + s.at * interval '1 millisecond'
+         'epoch'::timestamptz + s.at * interval '1 millisecond', coalesce(s.ch, '')
   FROM s ORDER BY s.sku, s.ver
   ON CONFLICT (sku, version) DO NOTHING
 ), lv AS (

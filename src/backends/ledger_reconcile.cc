@@ -210,13 +210,26 @@ class Reconciler {
     const std::string reason =
         s.pg ? "reconcile: postgres had " + levels_text(*s.pg) : std::string("reconcile: missing in postgres");
     auto str = [](std::int64_t n) { return std::to_string(n); };
-    PgResult r = pg_exec(l_.pg.get(), kRepairSql,
-                         {s.name, str(s.redis.on_hand), str(s.redis.safety_stock), str(s.redis.held),
-                          str(s.redis.version), str(before.on_hand), str(before.safety_stock), str(before.held),
-                          str(before.version), reason});
+    // Under the events lock, as every ledger write: the movement's seq is then in commit order
+    // (GET /v1/movements pages by it).
+    PgResult r = pg_exec(l_.pg.get(), "BEGIN");
+    if (pg_ok(r.get())) {
+      r = pg_exec(l_.pg.get(), "SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(kEventsLockKey)});
+    }
+    if (pg_ok(r.get())) {
+      r = pg_exec(l_.pg.get(), kRepairSql,
+                  {s.name, str(s.redis.on_hand), str(s.redis.safety_stock), str(s.redis.held),
+                   str(s.redis.version), str(before.on_hand), str(before.safety_stock), str(before.held),
+                   str(before.version), reason});
+    }
+    if (pg_ok(r.get()) && PQntuples(r.get()) == 1) {
+      if (PgResult c = pg_exec(l_.pg.get(), "COMMIT"); !pg_ok(c.get())) r = std::move(c);
+    }
     if (!pg_ok(r.get()) || PQntuples(r.get()) != 1) {
       ++l_.stats.errors;
-      return "; not repaired: " + pg_error(l_.pg.get(), r.get());
+      std::string error = pg_error(l_.pg.get(), r.get());
+      pg_exec(l_.pg.get(), "ROLLBACK");
+      return "; not repaired: " + error;
     }
     if (pg_int(r.get(), 0, 0) == 0) return "; not repaired: the row changed during reconcile, run it again";
     spdlog::warn("event=ledger_reconcile_repaired sku={} redis=\"{}\"", printable(s.name), levels_text(s.redis));

@@ -16,6 +16,8 @@
 //           sh, f:<channel>, p:<pool>), cfg (the SKU's allocation as cluster_policy.h encodes it, may be
 //           empty), lst (explicit low-stock threshold, -1: none), base (on_hand last set or adjusted).
 //           Entries written before these four existed lack them; the ledger then keeps what it had.
+//           ch: the hold's channel for the hold kinds (hold, release, expire, confirm), else empty
+//           (library version 5; older entries lack it: the movement then has no channel).
 //   t=hold  a hold changed state: id, ch (channel), st (held | confirmed | released | expired),
 //           lines ("sku:qty,sku:qty"), cat (created_at), exp (expires_at), fin (finished_at, 0 while
 //           held), hver (the hold's version after the change, +1 per change).

@@ -151,10 +151,11 @@ ClusterAdapter::~ClusterAdapter() {
 
 Capabilities ClusterAdapter::capabilities() const {
   Capabilities c = Capabilities::all();
-  if (opt_.events_conninfo.empty()) c = c.without(Capability::events_feed).without(Capability::sku_listing);
+  if (opt_.events_conninfo.empty()) {
+    c = c.without(Capability::events_feed).without(Capability::sku_listing).without(Capability::movements);
+  }
   return c.without(Capability::stock_batches)
       .without(Capability::publications)
-      .without(Capability::movements)
       .without(Capability::outbound)
       .without(Capability::snapshot)
       .without(Capability::sku_count);
@@ -255,8 +256,11 @@ void ClusterAdapter::worker_main(backends::ClusterStore* store) {
       }
     }
     if (Item& r = *parts.front().items.front(); r.is_read) {
-      if (r.kind == ReadKind::events || r.kind == ReadKind::sku_list) run_feed_read(*store, r);
-      else run_read(*store, r, opt_.ledger);  // cluster_adapter_reads.cc
+      if (r.kind == ReadKind::events || r.kind == ReadKind::sku_list || r.kind == ReadKind::movements) {
+        run_feed_read(*store, r);
+      } else {
+        run_read(*store, r, opt_.ledger);  // cluster_adapter_reads.cc
+      }
     } else {
       run_job_writes(*store, parts);
     }
@@ -367,6 +371,7 @@ void ClusterAdapter::deliver(Item& it) {
         d.skus = skus;
         d.total = it.total;
         break;
+      case ReadKind::movements: d.movements = it.movements; d.next = it.next; break;
       default: break;
     }
   }

@@ -12,8 +12,8 @@
 // sweep() every tick_ms and healthy() about once a second. Only the inside of this class knows about
 // threads: a pipelined, asynchronous Redis client can replace the pool without changing the interface.
 //
-// What it lacks (capabilities()): stock batches, publications, movements, outbound pushes,
-// snapshots, DBSIZE; and without a ledger (--ledger) the events feed and the SKU listing, which are
+// What it lacks (capabilities()): stock batches, publications, outbound pushes, snapshots, DBSIZE;
+// and without a ledger (--ledger) the events feed, the SKU listing and the movements, which are
 // read from the ledger's PostgreSQL (backends::ClusterEvents, docs/cluster.md "Events feed"): a small
 // pool of reader connections for the workers, and a watcher thread that follows the feed's last seq
 // (LISTEN) so that feed_has_after() answers on the loop without a round trip and a parked long poll
@@ -100,7 +100,8 @@ class ClusterAdapter final : public Store {
   // The writes of one job (worker_main): in waves, one acknowledgement.
   template <typename Parts>
   void run_job_writes(backends::ClusterStore& store, Parts& parts);
-  // The events feed's page and the SKU listing (ReadKind::events, sku_list), on a worker.
+  // The events feed's page, the SKU listing and the movements (ReadKind::events, sku_list,
+  // movements): from the ledger, on a worker.
   void run_feed_read(backends::ClusterStore& store, Item& item);
   std::unique_ptr<backends::ClusterEvents> take_reader(std::string* error);
   void give_reader(std::unique_ptr<backends::ClusterEvents> reader);

@@ -40,6 +40,8 @@ struct ClusterAdapter::Item {
   std::string json;                  // events: the rendered page
   std::vector<backends::SkuRecord> listed;  // sku_list
   std::size_t total = 0;                    // sku_list
+  std::vector<core::MovementRecord> movements;  // movements
+  std::uint64_t next = 0;                       // movements
 };
 
 // One read of the cluster store (not the events feed or the SKU listing: ClusterAdapter::run_feed_read),

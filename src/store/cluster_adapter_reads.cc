@@ -1,5 +1,5 @@
 // The reads of the cluster adapter (cluster_adapter.h): the store's reads with the embedded store's
-// checks and messages (run_read), and the events feed and SKU listing from the ledger's PostgreSQL
+// checks and messages (run_read), and the events feed, SKU listing and movements from the ledger's PostgreSQL
 // (the watcher thread and the pool of readers).
 #include <unistd.h>
 
@@ -200,7 +200,17 @@ void ClusterAdapter::run_feed_read(backends::ClusterStore& s, Item& it) {
   std::string error;
   std::unique_ptr<backends::ClusterEvents> ev = take_reader(&error);
   bool ok = ev != nullptr;
-  if (ok && it.kind == ReadKind::events) {
+  if (ok && it.kind == ReadKind::movements) {
+    // The SKU from the store (an unknown one is 404 at once), its history from the ledger (its lag).
+    backends::StoreReply r;
+    core::Outcome o = core::is_identifier(it.name) ? s.get_sku(it.name, it.now_ms, &r)
+                                                    : failure(core::Code::unknown_sku, "unknown sku " + it.name);
+    if (!o.ok()) {
+      it.outcome = std::move(o);
+      return give_reader(std::move(ev));
+    }
+    ok = ev->movements(it.name, it.after, it.limit, &it.movements, &it.next, &error);
+  } else if (ok && it.kind == ReadKind::events) {
     std::vector<net::EventRecord> records;
     std::uint64_t next = 0;
     ok = ev->read(it.after, it.limit, &records, &next, &error);

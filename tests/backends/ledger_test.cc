@@ -64,6 +64,11 @@ TEST(LedgerEntry, ParsesSkuHoldAndChannelEntries) {
   EXPECT_EQ(s.held, 3);
   EXPECT_EQ(s.at_ms, 1700000000000);
   EXPECT_EQ(s.reason, "count");
+  EXPECT_EQ(s.channel, "") << "no ch: an adjustment, or an entry of library version 4";
+  StreamFields with_ch = sku_fields("apple", 8);
+  with_ch.push_back({"ch", "web"});
+  ASSERT_TRUE(parse_outbox_entry(with_ch, &c, &error)) << error;
+  EXPECT_EQ(std::get<SkuChange>(c).channel, "web");
 
   const StreamFields hold = {{"t", "hold"},  {"id", "h1"}, {"ch", "web"}, {"st", "held"},
                              {"lines", "apple:2,pear:x:1"}, {"cat", "1"}, {"exp", "2"}, {"fin", "0"}, {"hver", "1"}};
@@ -130,6 +135,10 @@ TEST(LedgerEntry, ValidTextAndJson) {
   EXPECT_EQ(sku_changes_json({&s}),
             R"([{"sku":"x\"y","ver":2,"kind":"set","d_oh":0,"d_hd":0,"ref":"","reason":"","at":0,"oh":0,"ss":0,"hd":0}])");
   EXPECT_EQ(sku_changes_json({}), "[]");
+  s.kind = "hold";
+  s.channel = "web";  // a hold kind's channel (GET /v1/movements on the cluster store)
+  EXPECT_EQ(sku_changes_json({&s}),
+            R"([{"sku":"x\"y","ver":2,"kind":"hold","d_oh":0,"d_hd":0,"ref":"","reason":"","at":0,"oh":0,"ss":0,"hd":0,"ch":"web"}])");
   HoldChange h;
   h.id = "h";
   h.version = 1;
