@@ -27,7 +27,7 @@
 -- expiring|aborting|confirmed|released|expired, ch, lines (request order "sku:qty,..."), canon
 -- (sorted), conf (1: a sale), ttl (ms), cat, exp, fin, hver, cl (confirmed lines), t0 (step start).
 
-local VERSION = 5
+local VERSION = 6
 local OUTBOX_MAXLEN = '1000000'
 local CLOSED = '9007199254740991'  -- the safety stock of a closed shard (see split_in)
 local TOMBSTONE_MS = '600000'  -- kTombstoneMs (cluster_store_impl.h)
@@ -160,12 +160,19 @@ local function sku_for_change(key, sku, aver)
   return m
 end
 
+-- A SKU locked by a stock batch between its prepare and its end (bk: the batch) refuses other changes of
+-- its stock and allocation until then: retry (see "Stock batches" below).
+local function locked(sku, m)
+  return err('overloaded', 'sku ' .. sku .. ' is being changed by stock batch ' .. m.bk .. ': retry')
+end
+
 -- KEYS: sku hash, outbox. ARGV: sku, now, plan, aver, on_hand, safety, max_per_hold, threshold, permille,
 -- split ("" leaves a field as it is; max_per_hold 0 and threshold -1 clear). A new split count bumps
 -- aver, so every node's cached view of the SKU is refreshed before it takes from it again.
 local function sku_put(keys, args)
   local key, out = keys[1], keys[2]
   local m = hmap(key)
+  if m.bk then return locked(args[1], m) end
   local is_new = m.ver == nil
   if is_new then m = {oh = '0', ss = '0', hd = '0', ver = '0', mph = '0', lst = '-1', base = '0', aver = '0'} end
   local st = stale(m, args[4])
@@ -199,6 +206,7 @@ local function sku_adjust(keys, args)
   local key, out = keys[1], keys[2]
   local m, answer = sku_for_change(key, args[1], args[4])
   if not m then return answer end
+  if m.bk then return locked(args[1], m) end
   local delta = tonumber(args[5])
   local ref = args[7]
   if ref ~= '' then
@@ -229,6 +237,7 @@ local function sku_alloc(keys, args)
   local key, out = keys[1], keys[2]
   local m, answer = sku_for_change(key, args[1], args[4])
   if not m then return answer end
+  if m.bk then return locked(args[1], m) end
   local del = {}
   for f, _ in pairs(m) do
     if string.sub(f, 1, 2) == 'U:' then del[#del + 1] = f; m[f] = nil end
@@ -251,6 +260,7 @@ local function pool_close(keys, args)
   local key, out = keys[1], keys[2]
   local m, answer = sku_for_change(key, args[1], args[3])
   if not m then return answer end
+  if m.bk then return locked(args[1], m) end
   local b = 'p:' .. args[5]
   if m['U:' .. b] == nil then return err('invalid_request', 'sku ' .. args[1] .. ' has no open pool ' .. args[5]) end
   redis.call('HDEL', key, 'U:' .. b)
@@ -839,6 +849,152 @@ local function split_forget(keys, args)
   return {'OK'}
 end
 
+-- ---- Stock batches (POST /v1/stock/batches; docs/cluster.md "Stock batches"). A batch B runs in two
+-- steps per partition its rows touch. batch_prep checks the partition's rows (the core's rules and
+-- messages, core/batch.cc) against the SKUs as they are, changes nothing if it refuses, and otherwise
+-- locks each SKU named (bk = B, bd = its net change) and applies the decreases at once (escrow: a hold
+-- can no longer take units the batch removes); batch_end then applies the increases (commit) or gives
+-- the decreases back (abort) and unlocks. The batch record (batch_mark, in B's partition) holds the
+-- decision; a lock whose node died is ended by any node's sweep from that record (lease in {p}:bk).
+local ON_HAND_MAX = 1000000000000000  -- limits.h kOnHandMax
+
+-- One row's verdict: the on_hand after it, or nil and {code, message, actual}.
+local function batch_decide(sku, mode, value, expect, exists, oh, hd)
+  if not exists and (mode ~= 's' or expect ~= '') then return nil, {'unknown_sku', 'unknown sku ' .. sku, ''} end
+  if expect ~= '' and tonumber(expect) ~= oh then
+    return nil, {'precondition_failed', 'expect_on_hand ' .. expect .. ' but on_hand is ' .. S(oh), S(oh)}
+  end
+  local after
+  if mode == 's' then after = tonumber(value) else after = oh + tonumber(value) end
+  if after > ON_HAND_MAX then return nil, {'invalid_request', 'on_hand would exceed ' .. S(ON_HAND_MAX), ''} end
+  if after < hd then
+    return nil, {'invalid_state', 'on_hand would be ' .. S(after) .. ', below the ' .. S(hd) .. ' units held', ''}
+  end
+  return after
+end
+
+-- A SKU's on_hand changes by d for batch B (a new SKU is made first when `create`).
+local function batch_apply(key, out, sku, m, d, plan, now, ref, reason, create)
+  local f = {oh = S(N(m.oh) + d), base = S(N(m.oh) + d)}
+  if create then f.ss = '0'; f.hd = '0'; f.aver = '0'; f.lst = '-1'; f.mph = '0' end
+  bump(key, m, f)
+  resize(key, m, plan)
+  sku_entry(out, sku, m, 'batch', d, 0, ref, reason, now)
+end
+
+-- KEYS: outbox, lock index ({p}:bk), lock record ({p}:bl:<B>), then one SKU hash per SKU. ARGV: now, B,
+-- lease end, atomic (1|0), reason, ref, number of SKUs, then per SKU: sku, plan, aver, number of rows,
+-- and per row: index, mode (s|d), value, expect ('' none); atomic 'c' only checks (an atomic batch that
+-- failed elsewhere wants its other rows' verdicts). Answers {'BUSY', sku, other batch},
+-- {'SPLIT', sku}, {'STALE', sku, aver, cfg, spl, smax} (nothing changed), {'PREPARED'} (B holds the
+-- locks already) or {'OK', failures} where failures is a flat list of index, code, message, actual;
+-- with atomic and a failure nothing changed.
+local function batch_prep(keys, args)
+  local now, B = args[1], args[2]
+  local skus, a = {}, 8
+  for s = 1, tonumber(args[7]) do
+    local sk = {key = keys[3 + s], sku = args[a], plan = args[a + 1], aver = args[a + 2], rows = {}}
+    local n = tonumber(args[a + 3])
+    a = a + 4
+    for r = 1, n do sk.rows[r] = {args[a], args[a + 1], args[a + 2], args[a + 3]}; a = a + 4 end
+    skus[s] = sk
+  end
+  local mine = 0
+  for _, sk in ipairs(skus) do
+    local m = hmap(sk.key)
+    sk.m = m
+    if m.bk then
+      if m.bk ~= B then return {'BUSY', sk.sku, m.bk} end
+      mine = mine + 1
+    elseif m.ver ~= nil then
+      if N(m.smax) > 0 then return {'SPLIT', sk.sku} end
+      local st = stale(m, sk.aver)
+      if st then return {'STALE', sk.sku, st[2], st[3], st[4], st[5]} end
+    end
+  end
+  if mine > 0 then return {'PREPARED'} end
+  local failures = {}
+  for _, sk in ipairs(skus) do
+    local m = sk.m
+    local exists = m.ver ~= nil
+    local oh, hd = N(m.oh), N(m.hd)
+    for _, r in ipairs(sk.rows) do
+      local after, why = batch_decide(sk.sku, r[2], r[3], r[4], exists, oh, hd)
+      if after then
+        exists = true
+        oh = after
+        sk.passed = true
+      else
+        failures[#failures + 1] = r[1]
+        for _, x in ipairs(why) do failures[#failures + 1] = x end
+      end
+    end
+    sk.final = oh
+  end
+  if args[4] == 'c' or (#failures > 0 and args[4] == '1') then return {'OK', failures} end
+  local names = {}
+  for _, sk in ipairs(skus) do
+    if sk.passed then
+      local m = sk.m
+      local create = m.ver == nil
+      local d = sk.final - N(m.oh)
+      if d < 0 then batch_apply(sk.key, keys[1], sk.sku, m, d, sk.plan, now, args[6], args[5], false) end
+      redis.call('HSET', sk.key, 'bk', B, 'bd', S(d), 'bn', create and '1' or '0')
+      names[#names + 1] = sk.sku
+    end
+  end
+  if #names > 0 then
+    redis.call('HSET', keys[3], 'skus', table.concat(names, '\n'), 'reason', args[5], 'ref', args[6])
+    redis.call('ZADD', keys[2], args[3], B)
+  end
+  return {'OK', failures}
+end
+
+-- KEYS: outbox, lock index, lock record, then the SKU hashes B locked here. ARGV: now, B, commit (1|0),
+-- then per SKU: sku, plan. Applies (commit) or gives back (abort) each SKU's change, unlocks, and
+-- answers {'OK', hash, hash, ...} (each SKU's fields after; empty for a SKU that does not exist).
+local function batch_end(keys, args)
+  local now, B, commit = args[1], args[2], args[3] == '1'
+  local rec = hmap(keys[3])
+  local answer = {'OK'}
+  for s = 4, #keys do
+    local key, sku, plan = keys[s], args[4 + 2 * (s - 4)], args[5 + 2 * (s - 4)]
+    local m = hmap(key)
+    if m.bk == B then
+      local d, create = tonumber(m.bd), m.bn == '1'
+      redis.call('HDEL', key, 'bk', 'bd', 'bn')
+      m.bk, m.bd, m.bn = nil, nil, nil
+      if commit and (d > 0 or create) then
+        batch_apply(key, keys[1], sku, m, d, plan, now, rec.ref or '', rec.reason or '', create)
+      elseif not commit and d < 0 then
+        batch_apply(key, keys[1], sku, m, -d, plan, now, rec.ref or '', rec.reason or '', false)
+      elseif not commit and create then
+        redis.call('DEL', key)
+      end
+    end
+    answer[#answer + 1] = redis.call('HGETALL', key)
+  end
+  redis.call('ZREM', keys[2], B)
+  redis.call('DEL', keys[3])
+  return answer
+end
+
+-- KEYS: the batch record ({p}:b:<B>, in B's partition). ARGV: from, to, answer, retention ms. Moves the
+-- record from state `from` ('' = no record) to `to` ('' = removed) with `answer` and answers {'OK'}; otherwise
+-- changes nothing and answers {'STATE', state, answer} ('' when there is no record). Kept retention ms
+-- after its last change.
+local function batch_mark(keys, args)
+  local st = redis.call('HGET', keys[1], 'st') or ''
+  if st ~= args[1] then return {'STATE', st, redis.call('HGET', keys[1], 'ans') or ''} end
+  if args[2] == '' then
+    redis.call('DEL', keys[1])
+    return {'OK'}
+  end
+  redis.call('HSET', keys[1], 'st', args[2], 'ans', args[3])
+  redis.call('PEXPIRE', keys[1], args[4])
+  return {'OK'}
+end
+
 local function version() return VERSION end
 
 redis.register_function{function_name = 'stockd_version', callback = version, flags = {'no-writes'}}
@@ -867,3 +1023,6 @@ redis.register_function('stockd_split_in', split_in)
 redis.register_function('stockd_split_back', split_back)
 redis.register_function('stockd_split_end', split_end)
 redis.register_function('stockd_split_forget', split_forget)
+redis.register_function('stockd_batch_prep', batch_prep)
+redis.register_function('stockd_batch_end', batch_end)
+redis.register_function('stockd_batch_mark', batch_mark)

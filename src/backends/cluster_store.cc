@@ -99,7 +99,8 @@ bool ClusterStore::Impl::library_error(const RedisReply& r, core::Outcome* out) 
   static constexpr std::pair<std::string_view, core::Code> kCodes[] = {
       {"invalid_request", core::Code::invalid_request},     {"unknown_sku", core::Code::unknown_sku},
       {"invalid_state", core::Code::invalid_state},         {"idempotency_conflict", core::Code::idempotency_conflict},
-      {"unknown_channel", core::Code::unknown_channel},     {"unknown_hold", core::Code::unknown_hold}};
+      {"unknown_channel", core::Code::unknown_channel},     {"unknown_hold", core::Code::unknown_hold},
+      {"overloaded", core::Code::overloaded},               {"precondition_failed", core::Code::precondition_failed}};
   core::Code code = core::Code::unavailable;
   for (const auto& [name, c] : kCodes)
     if (r.elements[1].str == name) code = c;
@@ -392,6 +393,7 @@ core::Outcome ClusterStore::apply(const core::Command& cmd, std::int64_t now_ms,
           return m.finish_hold(c.id, "confirm", lines, now_ms, reply);
         } else if constexpr (std::is_same_v<T, core::ReleaseHold>) return m.finish_hold(c.id, "release", "", now_ms, reply);
         else if constexpr (std::is_same_v<T, core::ExtendHold>) return m.extend_hold(c, now_ms, reply);
+        else if constexpr (std::is_same_v<T, core::StockBatch>) return m.stock_batch(c, now_ms, reply);
         else return core::Outcome{};
       },
       cmd);

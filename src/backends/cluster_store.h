@@ -95,7 +95,7 @@ struct HoldRecord {
 
 // What an operation answers with, besides its Outcome.
 struct StoreReply {
-  enum class Kind : std::uint8_t { none, channel, sku, hold, channels, availability, reconcile };
+  enum class Kind : std::uint8_t { none, channel, sku, hold, channels, availability, reconcile, batch };
   Kind kind = Kind::none;
   ChannelRecord channel;
   SkuRecord sku;
@@ -107,6 +107,8 @@ struct StoreReply {
   // reconcile: SKUs compared, and one line per drift found (and what was repaired).
   std::size_t skus_checked = 0;
   std::vector<std::string> drift;
+  // batch: the SKU of every ok row of the outcome's batch answer, in row order.
+  std::vector<SkuRecord> batch_skus;
 };
 
 class ClusterShared;  // caches shared by the ClusterStores of one process (thread-safe)

@@ -20,7 +20,7 @@
 namespace stockd::backends {
 
 extern const char* const kFunctionLibrary;  // cluster_functions.lua, embedded at build time
-inline constexpr int kFunctionLibraryVersion = 5;
+inline constexpr int kFunctionLibraryVersion = 6;
 inline constexpr std::int64_t kTombstoneMs = 10 * 60 * 1000;  // see line_finish in the library
 inline constexpr std::size_t kSweepBatch = 200;               // holds per index per partition per sweep
 // Lua numbers are doubles: every figure the functions compute must stay exact.
@@ -228,6 +228,18 @@ struct ClusterStore::Impl {
                         const std::string& att, std::int64_t now_ms, int first, SplitTake* t, RedisReply* result,
                         std::vector<std::pair<std::string, std::int64_t>>* taken);
   void end_stuck_transfers(int partition, const std::string& member, std::int64_t now_ms);
+
+  // cluster_store_batch.cc: stock batches (docs/cluster.md "Stock batches").
+  struct BatchPart;
+  core::Outcome stock_batch(const core::StockBatch& c, std::int64_t now_ms, StoreReply* reply);
+  RedisReply batch_prep(const core::StockBatch& c, const std::string& id, BatchPart& part, char mode,
+                        std::int64_t now_ms);
+  RedisReply batch_end(const std::string& id, int partition, const std::vector<std::string>& skus, bool commit,
+                       std::int64_t now_ms);
+  RedisReply batch_mark(const std::string& id, std::string_view from, std::string_view to, const std::string& answer);
+  core::Outcome batch_views(const core::BatchAnswer& a, std::int64_t now_ms,
+                            std::map<std::string, SkuRecord, std::less<>>* known, StoreReply* reply);
+  void end_stuck_batch(int partition, const std::string& id, std::int64_t now_ms);
 
   // cluster_store_read.cc
   void fill_sku(const std::string& sku, const Fields& f, const ChannelTable& channels, SkuRecord* out);

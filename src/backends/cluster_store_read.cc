@@ -86,7 +86,8 @@ core::Outcome ClusterStore::Impl::get_sku(std::string_view sku, std::int64_t now
   RedisReply r = cc->command(key, {"HGETALL", key}, true);
   if (r.type != RedisReply::Type::array) return transport_error(r);
   Fields f = to_fields(r);
-  if (f.empty()) return fail(core::Code::unknown_sku, "unknown sku " + std::string(sku));
+  // No version: no SKU (a stock batch's lock on a SKU it is creating, docs/cluster.md "Stock batches").
+  if (f.count("ver") == 0) return fail(core::Code::unknown_sku, "unknown sku " + std::string(sku));
   remember(std::string(sku), f);
   if (core::Outcome out; !merge_shards(std::string(sku), &f, now_ms, &out)) return out;
   load_channels(now_ms, false, nullptr);

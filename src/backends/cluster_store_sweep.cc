@@ -1,6 +1,6 @@
 // The cluster store's sweep, which every node runs about every --tick-ms: expires due holds (in
 // expiry-time order across partitions), rolls back or finishes operations a crashed node left half
-// done (holds, and the transfers of split SKUs), forgets finished holds and adjustment refs past
+// done (holds, the transfers of split SKUs, stock batches), forgets finished holds and adjustment refs past
 // their retention.
 #include <algorithm>
 #include <cstdlib>
@@ -10,6 +10,10 @@
 #include "spdlog/spdlog.h"
 
 namespace stockd::backends {
+namespace {
+constexpr std::size_t kSweepCalls = 6;  // per partition: due holds, stuck holds, old holds, old refs,
+                                        // stuck transfers, stuck stock batches
+}  // namespace
 
 std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
   std::string due = std::to_string(now_ms);
@@ -24,6 +28,7 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":ret", "-inf", old, "LIMIT", "0", limit}, true});
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":rx", "-inf", old, "LIMIT", "0", limit}, true});
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":spx", "-inf", stuck, "LIMIT", "0", limit}, true});
+    calls.push_back({t, {"ZRANGEBYSCORE", t + ":bk", "-inf", due, "LIMIT", "0", limit}, true});
   }
   std::vector<RedisReply> replies = cc->pipeline(calls);
   std::size_t acted = 0;
@@ -31,11 +36,11 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
   // Due holds expire in the order of their expiry time across partitions, as in the embedded core
   // (it decides which bucket gets units back when safety stock is short).
   std::vector<std::tuple<double, int, std::string>> due_holds;  // expires_at, partition, id
-  for (std::size_t i = 0; i < replies.size(); i += 5) {
+  for (std::size_t i = 0; i < replies.size(); i += kSweepCalls) {
     const auto& e = replies[i].elements;
     if (replies[i].type == RedisReply::Type::array)
       for (std::size_t j = 0; j + 1 < e.size(); j += 2)
-        due_holds.emplace_back(std::atof(e[j + 1].str.c_str()), static_cast<int>(i / 5), e[j].str);
+        due_holds.emplace_back(std::atof(e[j + 1].str.c_str()), static_cast<int>(i / kSweepCalls), e[j].str);
   }
   std::stable_sort(due_holds.begin(), due_holds.end(),
                    [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
@@ -44,15 +49,16 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
     ++acted;
   }
   for (std::size_t i = 0; i < replies.size(); ++i) {
-    if (replies[i].type != RedisReply::Type::array || i % 5 == 0) continue;
-    int k = static_cast<int>(i / 5);
+    if (replies[i].type != RedisReply::Type::array || i % kSweepCalls == 0) continue;
+    int k = static_cast<int>(i / kSweepCalls);
     for (const RedisReply& member : replies[i].elements) {
       const std::string& id = member.str;
-      switch (i % 5) {
+      switch (i % kSweepCalls) {
         case 1: repair(k, id, now_ms); break;
         case 2: forget(k, id); break;
         case 3: forget_ref(k, id); break;
         case 4: end_stuck_transfers(k, id, now_ms); break;
+        case 5: end_stuck_batch(k, id, now_ms); break;
       }
       ++acted;
     }

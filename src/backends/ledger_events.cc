@@ -2,7 +2,7 @@
 // applies, inserted in the same transaction (docs/cluster.md "Events feed").
 //
 // Two kinds of events, as the embedded core emits them (src/core/stock.cc publish, sku.cc, holds.cc):
-//   - of one entry: stock_adjusted (t=sku, kind set or adjust), hold_confirmed / hold_released /
+//   - of one entry: stock_adjusted (t=sku, kind set, adjust or batch), hold_confirmed / hold_released /
 //     hold_expired (t=hold reaching that state), channel_frozen and channel_updated (t=ch). Each carries
 //     a name, `src` ("s|sku|ver", "h|id|created_at|state", "c|channel|at|prio|ttl|state"), unique in
 //     the table: an entry delivered twice finds its events there and adds none.
@@ -51,7 +51,7 @@ void entry_events(const OutboxChange& change, std::map<std::string, std::string,
                   std::vector<EventRow>* out) {
   if (const auto* s = std::get_if<SkuChange>(&change)) {
     const bool set = s->kind == "set" && (s->delta_on_hand != 0 || s->version == 1);
-    if (!set && s->kind != "adjust") return;
+    if (!set && s->kind != "adjust" && s->kind != "batch") return;  // batch: a stock batch's change
     EventRow e = event_row("stock_adjusted", s->at_ms);
     e.sku = s->sku;
     e.on_hand = s->on_hand;

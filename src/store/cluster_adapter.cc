@@ -154,8 +154,7 @@ Capabilities ClusterAdapter::capabilities() const {
   if (opt_.events_conninfo.empty()) {
     c = c.without(Capability::events_feed).without(Capability::sku_listing).without(Capability::movements);
   }
-  return c.without(Capability::stock_batches)
-      .without(Capability::publications)
+  return c.without(Capability::publications)
       .without(Capability::outbound)
       .without(Capability::snapshot)
       .without(Capability::sku_count);
@@ -331,6 +330,7 @@ void ClusterAdapter::deliver(Item& it) {
     core::ChannelView ch;
     core::SkuView sku;
     core::HoldView hold;
+    std::vector<core::SkuView> batch_skus;
     if (o.ok()) {
       switch (it.want) {
         case Want::channel:
@@ -338,6 +338,9 @@ void ClusterAdapter::deliver(Item& it) {
         case Want::sku: sku = it.reply.sku.view(); d.sku = &sku; break;
         case Want::hold: hold = it.reply.hold.view(); d.hold = &hold; break;
         case Want::batch:
+          for (const backends::SkuRecord& r : it.reply.batch_skus) batch_skus.push_back(r.view());
+          d.batch_skus = batch_skus;
+          break;
         case Want::none: break;
       }
     }

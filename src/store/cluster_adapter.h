@@ -12,7 +12,7 @@
 // sweep() every tick_ms and healthy() about once a second. Only the inside of this class knows about
 // threads: a pipelined, asynchronous Redis client can replace the pool without changing the interface.
 //
-// What it lacks (capabilities()): stock batches, publications, outbound pushes, snapshots, DBSIZE;
+// What it lacks (capabilities()): publications, outbound pushes, snapshots, DBSIZE;
 // and without a ledger (--ledger) the events feed, the SKU listing and the movements, which are
 // read from the ledger's PostgreSQL (backends::ClusterEvents, docs/cluster.md "Events feed"): a small
 // pool of reader connections for the workers, and a watcher thread that follows the feed's last seq

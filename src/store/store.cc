@@ -7,7 +7,7 @@ const char* capability_message(Capability c) {
     case Capability::events_feed:
       return "the events feed is not available on the cluster store; use the ledger (PostgreSQL stock_movements)";
     case Capability::sku_listing: return "listing SKUs is not available on the cluster store; use GET /v1/skus/{sku}";
-    case Capability::stock_batches: return "stock batches are not supported by the cluster store";
+    case Capability::stock_batches: return "stock batches are not supported by this store";
     case Capability::publications: return "publications are not available on the cluster store yet";
     case Capability::movements:
       return "the movements history is not available on the cluster store; use the ledger (PostgreSQL "

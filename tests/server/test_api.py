@@ -520,15 +520,6 @@ class ClusterDifferencesTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.s.cleanup()
 
-    def test_stock_batches_are_not_implemented(self):
-        body = {"ref": "B-1", "reason": "received", "rows": [{"sku": "CLB", "on_hand": 5}]}
-        st, reply = self.s.http("POST", "/v1/stock/batches", body)
-        self.assertEqual((st, reply["error"]["code"]), (501, "not_implemented"), reply)
-        self.assertEqual(self.s.http("GET", "/v1/skus/CLB")[0], 404, "nothing applied")
-        r = self.s.resp()
-        self.assertTrue(str(r.call("BATCH", "B-1", "received", "EACH", "CLB", "=5")).startswith("ERR"))
-        r.close()
-
     def test_movements_history_is_not_implemented(self):
         st, body = self.s.http("GET", "/v1/movements?sku=A")
         self.assertEqual((st, body["error"]["code"]), (501, "not_implemented"), body)

@@ -1,0 +1,339 @@
+// Stock batches on the cluster store (POST /v1/stock/batches; docs/cluster.md "Stock batches").
+//
+// The rows of one partition are checked and locked by one call (stockd_batch_prep) with the embedded
+// core's rules and messages (core/batch.cc): a SKU named twice sees its earlier rows, a set row makes
+// an unknown SKU. Partitions are prepared one after another in ascending order, so two batches that
+// share SKUs never wait on each other in a cycle: the later one retries the partition it met locked
+// (BUSY) for up to kBusyWaitMs, then gives up with 429. Decreases are applied at prepare (escrow),
+// increases at the end. The decision (commit or abort) is written to the batch record (its id's
+// partition) before any partition ends, so that a node dying half way leaves a batch that any node's
+// sweep ends the same way: abort while the record says prepare (the lease of the locks ran out), commit
+// once it says commit. A batch is all or nothing (atomic) across every master; a non-atomic batch
+// commits the rows that passed.
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "backends/cluster_policy.h"
+#include "backends/cluster_store_impl.h"
+#include "spdlog/spdlog.h"
+
+namespace stockd::backends {
+namespace {
+
+constexpr std::int64_t kLeaseMs = 30'000;         // a lock a dead node left is ended after this
+constexpr std::int64_t kBusyWaitMs = 2'000;       // how long a batch waits for another's locks
+constexpr std::int64_t kRecordRetentionMs = 86'400'000;  // a ref's answer is returned again for 24 h
+constexpr const char* kAbandoned = "abandoned";   // the answer of a batch the sweep aborted
+
+std::string batch_record_key(const std::string& id) { return tag_of(id) + ":b:" + id; }
+std::string lock_index_key(int k) { return partition_tag(k) + ":bk"; }
+std::string lock_record_key(int k, const std::string& id) { return partition_tag(k) + ":bl:" + id; }
+
+// The answer as the batch record keeps it: "1" or "0" (failed), then per row "code\tactual\tsku\tmessage".
+std::string encode_answer(const core::BatchAnswer& a) {
+  std::string out = a.failed ? "1" : "0";
+  for (const core::BatchRowResult& r : a.rows) {
+    std::string msg = r.message;
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    std::replace(msg.begin(), msg.end(), '\t', ' ');
+    out += "\n" + std::to_string(static_cast<int>(r.code)) + "\t" + std::to_string(r.actual) + "\t" + r.sku + "\t" + msg;
+  }
+  return out;
+}
+
+bool decode_answer(const std::string& text, const std::string& ref, core::BatchAnswer* a) {
+  a->ref = ref;
+  std::size_t at = text.find('\n');
+  a->failed = text.substr(0, at) == "1";
+  while (at != std::string::npos) {
+    std::size_t end = text.find('\n', at + 1);
+    std::string line = text.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+    at = end;
+    std::size_t t1 = line.find('\t'), t2 = line.find('\t', t1 + 1), t3 = line.find('\t', t2 + 1);
+    if (t1 == std::string::npos || t2 == std::string::npos || t3 == std::string::npos) return false;
+    core::BatchRowResult r;
+    r.code = static_cast<core::Code>(std::atoi(line.substr(0, t1).c_str()));
+    r.actual = std::atoll(line.substr(t1 + 1, t2 - t1 - 1).c_str());
+    r.sku = line.substr(t2 + 1, t3 - t2 - 1);
+    r.message = line.substr(t3 + 1);
+    a->rows.push_back(std::move(r));
+  }
+  return true;
+}
+
+core::Code code_of(std::string_view name) {
+  static constexpr std::pair<std::string_view, core::Code> kCodes[] = {
+      {"unknown_sku", core::Code::unknown_sku},
+      {"precondition_failed", core::Code::precondition_failed},
+      {"invalid_request", core::Code::invalid_request},
+      {"invalid_state", core::Code::invalid_state}};
+  for (const auto& [n, c] : kCodes)
+    if (n == name) return c;
+  return core::Code::unavailable;
+}
+
+}  // namespace
+
+// One partition's part of a batch: its SKUs in order of first appearance, each with its rows.
+struct ClusterStore::Impl::BatchPart {
+  int partition = 0;
+  struct Sku {
+    std::string name;
+    std::vector<std::size_t> rows;  // indexes into the batch's rows
+  };
+  std::vector<Sku> skus;
+  bool locked = false;  // prepared with at least one lock
+};
+
+RedisReply ClusterStore::Impl::batch_prep(const core::StockBatch& c, const std::string& id, BatchPart& part,
+                                          char mode, std::int64_t now_ms) {
+  ChannelTable channels = channels_copy();
+  std::vector<std::string> keys{outbox_key(part.partition), lock_index_key(part.partition),
+                                lock_record_key(part.partition, id)};
+  std::vector<std::string> args{std::to_string(now_ms), id, std::to_string(now_ms + kLeaseMs), std::string(1, mode),
+                                std::string(core::stock_reason_name(c.reason)), c.ref,
+                                std::to_string(part.skus.size())};
+  for (const BatchPart::Sku& s : part.skus) {
+    keys.push_back(sku_key(s.name));
+    ClusterShared::Alloc a = alloc_of(s.name);
+    args.push_back(s.name);
+    args.push_back(sizing_plan(a.cfg, channels));
+    args.push_back(a.aver.empty() ? "0" : a.aver);
+    args.push_back(std::to_string(s.rows.size()));
+    for (std::size_t i : s.rows) {
+      const core::BatchRow& row = c.rows[i];
+      args.push_back(std::to_string(i));
+      args.push_back(row.set ? "s" : "d");
+      args.push_back(std::to_string(row.value));
+      args.push_back(row.expect_on_hand ? std::to_string(*row.expect_on_hand) : "");
+    }
+  }
+  return fcall("stockd_batch_prep", keys, args);
+}
+
+RedisReply ClusterStore::Impl::batch_end(const std::string& id, int partition, const std::vector<std::string>& skus,
+                                         bool commit, std::int64_t now_ms) {
+  ChannelTable channels = channels_copy();
+  std::vector<std::string> keys{outbox_key(partition), lock_index_key(partition), lock_record_key(partition, id)};
+  std::vector<std::string> args{std::to_string(now_ms), id, commit ? "1" : "0"};
+  for (const std::string& s : skus) {
+    keys.push_back(sku_key(s));
+    args.push_back(s);
+    args.push_back(sizing_plan(alloc_of(s).cfg, channels));
+  }
+  return fcall("stockd_batch_end", keys, args, true);
+}
+
+// {'OK'} or {'STATE', state, answer}.
+RedisReply ClusterStore::Impl::batch_mark(const std::string& id, std::string_view from, std::string_view to,
+                                          const std::string& answer) {
+  return fcall("stockd_batch_mark", {batch_record_key(id)},
+               {std::string(from), std::string(to), answer, std::to_string(kRecordRetentionMs)});
+}
+
+// The views of the SKUs of the ok rows, in row order (a replay reads them as they are now).
+core::Outcome ClusterStore::Impl::batch_views(const core::BatchAnswer& a, std::int64_t now_ms,
+                                              std::map<std::string, SkuRecord, std::less<>>* known,
+                                              StoreReply* reply) {
+  for (const core::BatchRowResult& r : a.rows) {
+    if (r.code != core::Code::ok) continue;
+    auto it = known->find(r.sku);
+    if (it == known->end()) {
+      StoreReply one;
+      if (core::Outcome o = get_sku(r.sku, now_ms, &one); !o.ok()) return o;
+      it = known->emplace(r.sku, std::move(one.sku)).first;
+    }
+    reply->batch_skus.push_back(it->second);
+  }
+  return {};
+}
+
+core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::int64_t now_ms, StoreReply* reply) {
+  const std::string id = c.ref.empty() ? "~" + random_token() : c.ref;
+  auto answer = std::make_shared<core::BatchAnswer>();
+  answer->ref = c.ref;
+  std::map<std::string, SkuRecord, std::less<>> views;
+  core::Outcome out;
+  auto reply_with = [&](std::shared_ptr<core::BatchAnswer> a) {
+    out.batch = std::move(a);
+    reply->kind = StoreReply::Kind::batch;
+    if (core::Outcome o = batch_views(*out.batch, now_ms, &views, reply); !o.ok()) return o;
+    return out;
+  };
+  // The record: a repeated ref is answered from it.
+  RedisReply m = batch_mark(id, "", "prep", "");
+  if (library_error(m, &out)) return out;
+  if (m.type != RedisReply::Type::array || m.elements.empty()) return transport_error(m);
+  if (m.elements[0].str == "STATE") {
+    const std::string ans = m.elements.size() > 2 ? m.elements[2].str : "";
+    if (ans == kAbandoned) {
+      return fail(core::Code::unavailable, "stock batch " + id + " was abandoned by the node applying it (nothing "
+                                           "applied): send it again with a new ref");
+    }
+    if (ans.empty()) return fail(core::Code::overloaded, "stock batch " + id + " is being applied: retry");
+    auto first = std::make_shared<core::BatchAnswer>();
+    if (!decode_answer(ans, c.ref, first.get())) return fail(core::Code::unavailable, "stock batch record unreadable");
+    return reply_with(std::move(first));
+  }
+  // Rows: their own syntax here, the rest in their partition.
+  answer->rows.resize(c.rows.size());
+  std::map<int, BatchPart> parts;
+  for (std::size_t i = 0; i < c.rows.size(); ++i) {
+    core::BatchRowResult& res = answer->rows[i];
+    res.sku = c.rows[i].sku;
+    if (core::validate_row(c.rows[i], i, &res.message) != core::Code::ok) {
+      res.code = core::Code::invalid_request;
+      continue;
+    }
+    int k = partition_of(res.sku);
+    BatchPart& p = parts[k];
+    p.partition = k;
+    auto s = std::find_if(p.skus.begin(), p.skus.end(), [&](const BatchPart::Sku& x) { return x.name == res.sku; });
+    if (s == p.skus.end()) s = p.skus.insert(p.skus.end(), BatchPart::Sku{res.sku, {}});
+    s->rows.push_back(i);
+  }
+  load_channels(now_ms, false, nullptr);
+  // Ends every part prepared so far and removes the record: nothing of the batch stays.
+  auto undo = [&](core::Outcome why) {
+    for (auto& [k, p] : parts) {
+      if (!p.locked) continue;
+      std::vector<std::string> names;
+      for (const auto& s : p.skus) names.push_back(s.name);
+      batch_end(id, k, names, false, now_ms);
+    }
+    batch_mark(id, "prep", "", "");
+    replicate();
+    return why;
+  };
+  bool any_failed = std::any_of(answer->rows.begin(), answer->rows.end(),
+                                [](const auto& r) { return r.code != core::Code::ok; });
+  const auto busy_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyWaitMs);
+  for (auto& [k, p] : parts) {
+    for (int attempt = 0;; ++attempt) {
+      // An atomic batch that already failed only checks the rest (its rows' own verdicts).
+      char mode = !c.atomic ? '0' : (any_failed ? 'c' : '1');
+      RedisReply r = batch_prep(c, id, p, mode, now_ms);
+      if (library_error(r, &out) || r.type != RedisReply::Type::array || r.elements.empty()) {
+        return undo(out.ok() ? transport_error(r) : out);
+      }
+      const std::string& tag = r.elements[0].str;
+      if (tag == "BUSY") {
+        if (std::chrono::steady_clock::now() > busy_deadline) {
+          return undo(fail(core::Code::overloaded, "sku " + r.elements[1].str + " is being changed by another stock "
+                                                   "batch: retry"));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1 + attempt, 20)));
+        continue;
+      }
+      if (tag == "STALE" && r.elements.size() >= 6) {
+        RedisReply stale;
+        stale.type = RedisReply::Type::array;
+        stale.elements.assign(r.elements.begin(), r.elements.end());
+        stale.elements.erase(stale.elements.begin() + 1);  // {'STALE', aver, cfg, spl, smax}
+        remember_stale(r.elements[1].str, stale);
+        if (attempt < 8) continue;
+        return undo(fail(core::Code::overloaded, "the allocation of sku " + r.elements[1].str + " keeps changing: retry"));
+      }
+      if (tag == "SPLIT") {
+        // A SKU split over shards is set through PUT /v1/skus (docs/cluster.md "Stock batches").
+        auto s = std::find_if(p.skus.begin(), p.skus.end(), [&](const auto& x) { return x.name == r.elements[1].str; });
+        if (s == p.skus.end()) return undo(fail(core::Code::unavailable, "unexpected SPLIT answer"));
+        for (std::size_t i : s->rows) {
+          answer->rows[i].code = core::Code::invalid_request;
+          answer->rows[i].message = "sku " + s->name + " is split over shards: set it with PUT /v1/skus/" + s->name;
+        }
+        any_failed = true;
+        p.skus.erase(s);
+        if (p.skus.empty()) break;
+        continue;
+      }
+      if (tag == "PREPARED") {
+        p.locked = true;
+        break;
+      }
+      if (tag != "OK" || r.elements.size() < 2) return undo(transport_error(r));
+      const auto& f = r.elements[1].elements;
+      for (std::size_t j = 0; j + 3 < f.size(); j += 4) {
+        std::size_t i = static_cast<std::size_t>(std::atoll(f[j].str.c_str()));
+        if (i >= answer->rows.size()) continue;
+        answer->rows[i].code = code_of(f[j + 1].str);
+        answer->rows[i].message = f[j + 2].str;
+        if (!f[j + 3].str.empty()) answer->rows[i].actual = std::atoll(f[j + 3].str.c_str());
+        any_failed = true;
+      }
+      p.locked = mode == '0' || (mode == '1' && f.empty());
+      break;
+    }
+  }
+  // The decision.
+  const bool commit = !(c.atomic && any_failed);
+  if (!commit) {
+    answer->failed = true;
+    std::size_t first = 0;
+    while (answer->rows[first].code == core::Code::ok) ++first;
+    std::string why = "not applied: row " + std::to_string(first) + " of this atomic batch failed";
+    for (core::BatchRowResult& r : answer->rows) {
+      if (r.code != core::Code::ok) continue;
+      r.code = core::Code::invalid_state;
+      r.message = why;
+    }
+  }
+  if (core::Outcome o = replicate(); !o.ok()) return undo(o);  // the locks and escrows are on replicas
+  RedisReply d = batch_mark(id, "prep", commit ? "commit" : "abort", encode_answer(*answer));
+  if (d.type != RedisReply::Type::array || d.elements.empty()) return undo(transport_error(d));
+  if (d.elements[0].str != "OK") {
+    // The sweep aborted it: this node took longer than the lease.
+    undo({});
+    return fail(core::Code::unavailable, "stock batch " + id + " took longer than its lease and was aborted: retry");
+  }
+  ChannelTable channels = channels_copy();
+  for (auto& [k, p] : parts) {
+    if (!p.locked) continue;
+    std::vector<std::string> names;
+    for (const auto& s : p.skus) names.push_back(s.name);
+    RedisReply e = batch_end(id, k, names, commit, now_ms);
+    if (e.type != RedisReply::Type::array || e.elements.size() != names.size() + 1) {
+      // Decided: the sweep finishes this partition after the lease.
+      return transport_error(e);
+    }
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      Fields fields = to_fields(e.elements[j + 1]);
+      if (fields.count("ver") == 0) continue;
+      remember(names[j], fields);
+      fill_sku(names[j], fields, channels, &views[names[j]]);
+    }
+  }
+  if (core::Outcome o = acknowledged(); !o.ok()) return o;
+  out.changed = commit;
+  return reply_with(std::move(answer));
+}
+
+// A batch whose locks in partition k outlived their lease: its node died (or stalled) between its
+// prepare and its end. The record decides: commit if the node decided so, else abort (and the record
+// says so, so a late node cannot commit it any more).
+void ClusterStore::Impl::end_stuck_batch(int k, const std::string& id, std::int64_t now_ms) {
+  RedisReply m = batch_mark(id, "prep", "abort", kAbandoned);
+  if (m.type != RedisReply::Type::array || m.elements.empty()) return;
+  bool commit = m.elements[0].str == "STATE" && m.elements.size() > 1 && m.elements[1].str == "commit";
+  if (m.elements[0].str == "STATE" && m.elements.size() > 1 && m.elements[1].str.empty()) {
+    batch_mark(id, "", "abort", kAbandoned);  // no record (never written, or removed by an undo)
+  }
+  std::string rec = lock_record_key(k, id);
+  RedisReply names = cc->command(rec, {"HGET", rec, "skus"}, true);
+  std::vector<std::string> skus;
+  if (names.type == RedisReply::Type::string) {
+    for (std::size_t at = 0; at <= names.str.size();) {
+      std::size_t end = names.str.find('\n', at);
+      if (end == std::string::npos) end = names.str.size();
+      if (end > at) skus.push_back(names.str.substr(at, end - at));
+      at = end + 1;
+    }
+  }
+  batch_end(id, k, skus, commit, now_ms);
+  replicate();
+  spdlog::warn("event=stock_batch_ended_by_sweep batch={} partition={} decision={}", id, k, commit ? "commit" : "abort");
+}
+
+}  // namespace stockd::backends
