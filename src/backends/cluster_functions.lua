@@ -922,6 +922,7 @@ local function batch_prep(keys, args)
       local after, why = batch_decide(sk.sku, r[2], r[3], r[4], exists, oh, hd)
       if after then
         exists = true
+        if after ~= oh then sk.moved = true end  -- (rows that cancel out still change the SKU, as in the core)
         oh = after
         sk.passed = true
       else
@@ -939,7 +940,7 @@ local function batch_prep(keys, args)
       local create = m.ver == nil
       local d = sk.final - N(m.oh)
       if d < 0 then batch_apply(sk.key, keys[1], sk.sku, m, d, sk.plan, now, args[6], args[5], false) end
-      redis.call('HSET', sk.key, 'bk', B, 'bd', S(d), 'bn', create and '1' or '0')
+      redis.call('HSET', sk.key, 'bk', B, 'bd', S(d), 'bn', create and '1' or '0', 'bm', sk.moved and '1' or '0')
       names[#names + 1] = sk.sku
     end
   end
@@ -961,10 +962,10 @@ local function batch_end(keys, args)
     local key, sku, plan = keys[s], args[4 + 2 * (s - 4)], args[5 + 2 * (s - 4)]
     local m = hmap(key)
     if m.bk == B then
-      local d, create = tonumber(m.bd), m.bn == '1'
-      redis.call('HDEL', key, 'bk', 'bd', 'bn')
-      m.bk, m.bd, m.bn = nil, nil, nil
-      if commit and (d > 0 or create) then
+      local d, create, moved = tonumber(m.bd), m.bn == '1', m.bm == '1'
+      redis.call('HDEL', key, 'bk', 'bd', 'bn', 'bm')
+      m.bk, m.bd, m.bn, m.bm = nil, nil, nil, nil
+      if commit and (d > 0 or create or (d == 0 and moved)) then
         batch_apply(key, keys[1], sku, m, d, plan, now, rec.ref or '', rec.reason or '', create)
       elseif not commit and d < 0 then
         batch_apply(key, keys[1], sku, m, -d, plan, now, rec.ref or '', rec.reason or '', false)

@@ -51,7 +51,8 @@ void entry_events(const OutboxChange& change, std::map<std::string, std::string,
                   std::vector<EventRow>* out) {
   if (const auto* s = std::get_if<SkuChange>(&change)) {
     const bool set = s->kind == "set" && (s->delta_on_hand != 0 || s->version == 1);
-    if (!set && s->kind != "adjust" && s->kind != "batch") return;  // batch: a stock batch's change
+    // batch: a stock batch's change (delta 0: its rows cancelled out; no stock moved, no event)
+    if (!set && s->kind != "adjust" && !(s->kind == "batch" && s->delta_on_hand != 0)) return;
     EventRow e = event_row("stock_adjusted", s->at_ms);
     e.sku = s->sku;
     e.on_hand = s->on_hand;

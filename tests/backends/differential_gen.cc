@@ -33,7 +33,8 @@ Step Generator::next(const core::Inventory& inv) {
   now_ += pick(1, 300);
   std::int64_t r = pick(0, 999);
   if (r < 50) return put_sku(inv);
-  if (r < 120) return adjust(inv);
+  if (r < 95 || (r < 120 && splits_)) return adjust(inv);  // (the cluster refuses batches on split SKUs)
+  if (r < 120) return batch(inv);
   if (r < 175) return allocation();
   if (r < 195) {
     Step s;
@@ -113,6 +114,45 @@ Step Generator::adjust(const core::Inventory& inv) {
     ref_delta_[{a.sku, a.ref}] = a.delta;
   }
   s.command = a;
+  return s;
+}
+
+// A stock batch of 1-4 rows: sets and deltas, some with expect_on_hand (right, or off by one), some
+// below what is held, some on the unknown SKU (a delta: unknown_sku; never a set, which would make it),
+// atomic or not; half of them repeat the previous batch's ref (with another body) while the core still
+// remembers it: the first answer again.
+Step Generator::batch(const core::Inventory& inv) {
+  Step s;
+  core::StockBatch b;
+  b.reason = static_cast<core::StockReason>(pick(0, core::kStockReasonCount - 1));
+  b.atomic = pick(0, 1) == 1;
+  s.label = b.atomic ? "batch_atomic" : "batch";
+  const int rows = static_cast<int>(pick(1, 4));
+  for (int i = 0; i < rows; ++i) {
+    core::BatchRow row;
+    row.sku = any(kSkus);
+    std::uint32_t idx = inv.find_sku(row.sku);
+    const std::int64_t on_hand = idx != core::kNoIndex ? inv.sku(idx).on_hand : 0;
+    const std::int64_t held = idx != core::kNoIndex ? inv.sku(idx).held : 0;
+    row.set = pick(0, 1) == 1;
+    if (pick(0, 12) == 0) {
+      row.sku = kUnknownSku;
+      row.set = false;
+    }
+    row.value = row.set ? pick(0, 80) : pick(-12, 25);
+    if (held > 0 && pick(0, 5) == 0) row.value = row.set ? held - pick(1, held) : held - on_hand - pick(1, 5);
+    if (pick(0, 2) == 0) row.expect_on_hand = on_hand + (pick(0, 3) == 0 ? 1 : 0);
+    b.rows.push_back(std::move(row));
+  }
+  if (!last_batch_ref_.empty() && now_ - last_batch_at_ < retention_ms_ / 2 && pick(0, 1)) {
+    b.ref = last_batch_ref_;  // a replay: the first answer, whatever this body says
+    s.label += "_again";
+  } else if (pick(0, 4) > 0) {
+    b.ref = "BR" + std::to_string(next_batch_++);
+    last_batch_ref_ = b.ref;
+    last_batch_at_ = now_;
+  }
+  s.command = std::move(b);
   return s;
 }
 
@@ -398,6 +438,13 @@ std::string describe(const core::Command& cmd) {
           os << "release " << c.id;
         } else if constexpr (std::is_same_v<T, core::ExtendHold>) {
           os << "extend " << c.id << " ttl_s=" << c.ttl_s;
+        } else if constexpr (std::is_same_v<T, core::StockBatch>) {
+          os << "batch" << (c.atomic ? " atomic" : "") << (c.ref.empty() ? "" : " ref=" + c.ref) << " reason="
+             << core::stock_reason_name(c.reason);
+          for (const auto& r : c.rows) {
+            os << " " << r.sku << (r.set ? "=" : (r.value >= 0 ? "+" : "")) << r.value;
+            if (r.expect_on_hand) os << "?" << *r.expect_on_hand;
+          }
         } else if constexpr (std::is_same_v<T, core::Tick>) {
           os << "tick";
         } else {
@@ -433,6 +480,10 @@ core::Command prefixed(core::Command c, const std::string& prefix) {
             for (auto& l : *x.lines) p(l.sku);
         }
         if constexpr (std::is_same_v<T, core::ReleaseHold> || std::is_same_v<T, core::ExtendHold>) p(x.id);
+        if constexpr (std::is_same_v<T, core::StockBatch>) {
+          if (!x.ref.empty()) p(x.ref);  // (the cluster keeps batch refs across runs: one per run)
+          for (auto& r : x.rows) p(r.sku);
+        }
       },
       c);
   return c;

@@ -9,7 +9,8 @@
 // confirms (lines with quantities up to what is held, some lines left out, and invalid ones), hold
 // replays (same request in another line order; other lines, channel or a sale flag: conflicts),
 // max_per_hold, extends, finished holds confirmed and released again, clock jumps past TTLs and past
-// the retention period, frozen channels, adjustment refs (replays and conflicts), allocations (fences
+// the retention period, frozen channels, adjustment refs (replays and conflicts), stock batches (set
+// and delta rows, compare-and-set, every row error, atomic or not, ref replays), allocations (fences
 // by ratio and by units, pools, preempt, pool close), and "lazy" steps: a hold operation at a time
 // when that hold is due and no other hold is, so the cluster must expire it on the way (no sweep
 // first) exactly as the core's clock would.
@@ -64,6 +65,7 @@ class Generator {
  private:
   Step put_sku(const core::Inventory& inv);
   Step adjust(const core::Inventory& inv);
+  Step batch(const core::Inventory& inv);
   Step allocation();
   Step put_channel();
   Step create_hold(const core::Inventory& inv);
@@ -94,6 +96,9 @@ class Generator {
   std::map<std::string, core::CreateHold> requests_;  // the last request sent per hold id
   std::map<std::pair<std::string, std::string>, std::int64_t> ref_delta_;  // (sku, ref) -> last delta sent
   std::pair<std::string, std::string> last_ref_;                            // (sku, ref) of the latest
+  int next_batch_ = 0;
+  std::string last_batch_ref_;           // the latest stock batch's ref ("" none)
+  std::int64_t last_batch_at_ = 0;       // and when it was sent
 };
 
 // One line of text per command, in the core's names, for failure messages and traces.
