@@ -718,6 +718,7 @@ local function sku_check(keys, args)
   local key, out = keys[1], keys[2]
   local m = hmap(key)
   if m.ver == nil then return {'GONE'} end
+  if m.bk then return {'OK'} end  -- a stock batch's escrow is out of its buckets until the batch ends
   local tag = string.sub(key, 1, string.find(key, '}', 1, true))
   local lines = 0
   local stale_members = {}
@@ -852,10 +853,13 @@ end
 -- ---- Stock batches (POST /v1/stock/batches; docs/cluster.md "Stock batches"). A batch B runs in two
 -- steps per partition its rows touch. batch_prep checks the partition's rows (the core's rules and
 -- messages, core/batch.cc) against the SKUs as they are, changes nothing if it refuses, and otherwise
--- locks each SKU named (bk = B, bd = its net change) and applies the decreases at once (escrow: a hold
--- can no longer take units the batch removes); batch_end then applies the increases (commit) or gives
--- the decreases back (abort) and unlocks. The batch record (batch_mark, in B's partition) holds the
--- decision; a lock whose node died is ended by any node's sweep from that record (lease in {p}:bk).
+-- locks each SKU named (bk = B, bd = its net change). A decrease's units are put aside at once
+-- (escrow): the free units it removes are taken out of the buckets (be: "b=n;b=n", shared first), so
+-- no hold can take them meanwhile; on_hand, held and the version do not change yet. batch_end puts the
+-- escrowed units back where they were taken from, then (commit) applies the net change as one set of
+-- on_hand (resize, entry) or (abort) leaves the SKU exactly as it was; and unlocks. The batch record
+-- (batch_mark, in B's partition) holds the decision; a lock whose node died is ended by any node's
+-- sweep from that record (lease in {p}:bk).
 local ON_HAND_MAX = 1000000000000000  -- limits.h kOnHandMax
 
 -- One row's verdict: the on_hand after it, or nil and {code, message, actual}.
@@ -871,6 +875,43 @@ local function batch_decide(sku, mode, value, expect, exists, oh, hd)
     return nil, {'invalid_state', 'on_hand would be ' .. S(after) .. ', below the ' .. S(hd) .. ' units held', ''}
   end
   return after
+end
+
+-- Takes the free units a decrease of on_hand by -d removes out of the buckets (shared first, then the
+-- others in name order); returns the draws "b=n;b=n".
+local function batch_escrow(key, m, d)
+  local before = total_free(m)
+  local after = math.max(0, N(m.oh) + d - N(m.ss) - N(m.hd))
+  local left = before - after
+  local names = {}
+  for f, _ in pairs(m) do
+    if string.sub(f, 1, 2) == 'F:' and f ~= 'F:sh' then names[#names + 1] = f end
+  end
+  table.sort(names)
+  table.insert(names, 1, 'F:sh')
+  local draws, f = {}, {}
+  for _, b in ipairs(names) do
+    if left <= 0 then break end
+    local q = math.min(N(m[b]), left)
+    if q > 0 then
+      f[#f + 1] = b
+      f[#f + 1] = S(N(m[b]) - q)
+      draws[#draws + 1] = string.sub(b, 3) .. '=' .. S(q)
+      left = left - q
+    end
+  end
+  if #f > 0 then redis.call('HSET', key, unpack(f)) end
+  return table.concat(draws, ';')
+end
+
+-- Puts escrowed units back into the buckets they came from.
+local function batch_unescrow(key, m, draws)
+  for _, d in ipairs(split(draws or '', ';')) do
+    local eq = string.find(d, '=', 1, true)
+    local b = 'F:' .. string.sub(d, 1, eq - 1)
+    m[b] = S(N(m[b]) + tonumber(string.sub(d, eq + 1)))
+    redis.call('HSET', key, b, m[b])
+  end
 end
 
 -- A SKU's on_hand changes by d for batch B (a new SKU is made first when `create`).
@@ -939,8 +980,10 @@ local function batch_prep(keys, args)
       local m = sk.m
       local create = m.ver == nil
       local d = sk.final - N(m.oh)
-      if d < 0 then batch_apply(sk.key, keys[1], sk.sku, m, d, sk.plan, now, args[6], args[5], false) end
-      redis.call('HSET', sk.key, 'bk', B, 'bd', S(d), 'bn', create and '1' or '0', 'bm', sk.moved and '1' or '0')
+      local escrow = ''
+      if d < 0 then escrow = batch_escrow(sk.key, m, d) end
+      redis.call('HSET', sk.key, 'bk', B, 'bd', S(d), 'bn', create and '1' or '0', 'bm', sk.moved and '1' or '0',
+                 'be', escrow)
       names[#names + 1] = sk.sku
     end
   end
@@ -963,12 +1006,11 @@ local function batch_end(keys, args)
     local m = hmap(key)
     if m.bk == B then
       local d, create, moved = tonumber(m.bd), m.bn == '1', m.bm == '1'
-      redis.call('HDEL', key, 'bk', 'bd', 'bn', 'bm')
-      m.bk, m.bd, m.bn, m.bm = nil, nil, nil, nil
-      if commit and (d > 0 or create or (d == 0 and moved)) then
+      batch_unescrow(key, m, m.be)
+      redis.call('HDEL', key, 'bk', 'bd', 'bn', 'bm', 'be')
+      m.bk, m.bd, m.bn, m.bm, m.be = nil, nil, nil, nil, nil
+      if commit and (d ~= 0 or create or moved) then
         batch_apply(key, keys[1], sku, m, d, plan, now, rec.ref or '', rec.reason or '', create)
-      elseif not commit and d < 0 then
-        batch_apply(key, keys[1], sku, m, -d, plan, now, rec.ref or '', rec.reason or '', false)
       elseif not commit and create then
         redis.call('DEL', key)
       end

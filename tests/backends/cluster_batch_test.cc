@@ -1,6 +1,7 @@
 // Stock batches on the cluster store (docs/cluster.md "Stock batches"): all or nothing across
-// partitions (a decrease escrowed at prepare comes back when another partition refuses), a locked SKU
-// refuses other stock writes but not holds, and a batch whose node died between prepare and end is
+// partitions (a decrease's units put aside at prepare come back when another partition refuses), a locked SKU
+// refuses other stock writes but not holds (which cannot take the units a decrease puts aside), and a
+// batch whose node died between prepare and end is
 // ended by the sweep as its record decided (abort while it says prepare, commit once it says commit).
 // A dead node is played by calling the library's functions directly. Against a real Redis Cluster
 // (STOCKD_TEST_CLUSTER=host:port; ctest starts one with scripts/redis-cluster).
@@ -120,8 +121,8 @@ TEST_F(Batches, AnAtomicBatchAcrossPartitionsIsAllOrNothing) {
 
 TEST_F(Batches, ADeadNodesBatchIsAbortedByTheSweepAndItsEscrowComesBack) {
   const std::string id = prefix_ + "dead-1";
-  prepare_and_die(id, a_, 3);  // a decrease of 7, escrowed at once
-  EXPECT_EQ(on_hand(a_), 3);
+  prepare_and_die(id, a_, 3);  // a decrease of 7: its units are put aside at once (on_hand moves at the end)
+  EXPECT_EQ(on_hand(a_), 10);
   // Locked: other stock writes wait (429), holds take what is left.
   core::Outcome o = apply(core::PutSku{a_, 50, {}, {}, {}});
   EXPECT_EQ(o.code, core::Code::overloaded) << o.message;
@@ -131,9 +132,13 @@ TEST_F(Batches, ADeadNodesBatchIsAbortedByTheSweepAndItsEscrowComesBack) {
   EXPECT_EQ(o.code, core::Code::insufficient_stock) << "the escrowed units are nobody's";
   // Within the lease the sweep leaves it; after it, the record still says prepare: abort.
   store_->sweep(kT0 + kLease - 1);
-  EXPECT_EQ(on_hand(a_), 3);
+  o = apply(core::CreateHold{prefix_ + "h3", prefix_ + "app", {{a_, 2}}, 600, false});
+  EXPECT_EQ(o.code, core::Code::insufficient_stock) << "still locked within the lease";
   store_->sweep(kT0 + kLease + 1);
   EXPECT_EQ(on_hand(a_), 10);
+  o = apply(core::CreateHold{prefix_ + "h4", prefix_ + "app", {{a_, 8}}, 600, false});
+  ASSERT_TRUE(o.ok()) << "the escrowed units are back: " << o.message;
+  ASSERT_TRUE(apply(core::ReleaseHold{prefix_ + "h4"}).ok());
   ASSERT_TRUE(apply(core::PutSku{a_, 12, {}, {}, {}}).ok()) << "unlocked";
   StoreReply r;
   ASSERT_TRUE(store_->get_sku(a_, kT0, &r).ok());
