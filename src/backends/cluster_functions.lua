@@ -851,32 +851,15 @@ local function split_forget(keys, args)
 end
 
 -- ---- Stock batches (POST /v1/stock/batches; docs/cluster.md "Stock batches"). A batch B runs in two
--- steps per partition its rows touch. batch_prep checks the partition's rows (the core's rules and
--- messages, core/batch.cc) against the SKUs as they are, changes nothing if it refuses, and otherwise
--- locks each SKU named (bk = B, bd = its net change). A decrease's units are put aside at once
+-- steps per partition its rows touch. The node decides the rows with the core's rule
+-- (core::plan_stock_batch) on figures it read; batch_prep checks that the partition's SKUs still have
+-- those figures, changes nothing if not, and otherwise locks each SKU (bk = B, bd = its net change). A decrease's units are put aside at once
 -- (escrow): the free units it removes are taken out of the buckets (be: "b=n;b=n", shared first), so
 -- no hold can take them meanwhile; on_hand, held and the version do not change yet. batch_end puts the
 -- escrowed units back where they were taken from, then (commit) applies the net change as one set of
 -- on_hand (resize, entry) or (abort) leaves the SKU exactly as it was; and unlocks. The batch record
 -- (batch_mark, in B's partition) holds the decision; a lock whose node died is ended by any node's
 -- sweep from that record (lease in {p}:bk).
-local ON_HAND_MAX = 1000000000000000  -- limits.h kOnHandMax
-
--- One row's verdict: the on_hand after it, or nil and {code, message, actual}.
-local function batch_decide(sku, mode, value, expect, exists, oh, hd)
-  if not exists and (mode ~= 's' or expect ~= '') then return nil, {'unknown_sku', 'unknown sku ' .. sku, ''} end
-  if expect ~= '' and tonumber(expect) ~= oh then
-    return nil, {'precondition_failed', 'expect_on_hand ' .. expect .. ' but on_hand is ' .. S(oh), S(oh)}
-  end
-  local after
-  if mode == 's' then after = tonumber(value) else after = oh + tonumber(value) end
-  if after > ON_HAND_MAX then return nil, {'invalid_request', 'on_hand would exceed ' .. S(ON_HAND_MAX), ''} end
-  if after < hd then
-    return nil, {'invalid_state', 'on_hand would be ' .. S(after) .. ', below the ' .. S(hd) .. ' units held', ''}
-  end
-  return after
-end
-
 -- Takes the free units a decrease of on_hand by -d removes out of the buckets (shared first, then the
 -- others in name order); returns the draws "b=n;b=n".
 local function batch_escrow(key, m, d)
@@ -924,21 +907,20 @@ local function batch_apply(key, out, sku, m, d, plan, now, ref, reason, create)
 end
 
 -- KEYS: outbox, lock index ({p}:bk), lock record ({p}:bl:<B>), then one SKU hash per SKU. ARGV: now, B,
--- lease end, atomic (1|0), reason, ref, number of SKUs, then per SKU: sku, plan, aver, number of rows,
--- and per row: index, mode (s|d), value, expect ('' none); atomic 'c' only checks (an atomic batch that
--- failed elsewhere wants its other rows' verdicts). Answers {'BUSY', sku, other batch},
--- {'SPLIT', sku}, {'STALE', sku, aver, cfg, spl, smax} (nothing changed), {'PREPARED'} (B holds the
--- locks already) or {'OK', failures} where failures is a flat list of index, code, message, actual;
--- with atomic and a failure nothing changed.
+-- lease end, reason, ref, number of SKUs, then per SKU: sku, plan, aver, and what the node decided on
+-- (core::plan_stock_batch, the rows' rule: it is not here): exists (1|0), on_hand, held, then the
+-- change d, create (1|0), moved (1|0). Answers {'BUSY', sku, other batch}, {'CHANGED', sku} (the SKU no
+-- longer has the figures decided on: it exists or not otherwise, another on_hand, or more held; a
+-- decrease of held changes no verdict), {'SPLIT', sku}, {'STALE', sku, aver, cfg, spl, smax}: nothing
+-- changed; {'PREPARED'} (B holds the locks already) or {'OK'}.
 local function batch_prep(keys, args)
-  local now, B = args[1], args[2]
-  local skus, a = {}, 8
-  for s = 1, tonumber(args[7]) do
-    local sk = {key = keys[3 + s], sku = args[a], plan = args[a + 1], aver = args[a + 2], rows = {}}
-    local n = tonumber(args[a + 3])
-    a = a + 4
-    for r = 1, n do sk.rows[r] = {args[a], args[a + 1], args[a + 2], args[a + 3]}; a = a + 4 end
-    skus[s] = sk
+  local B = args[2]
+  local skus, a = {}, 7
+  for s = 1, tonumber(args[6]) do
+    skus[s] = {key = keys[3 + s], sku = args[a], aver = args[a + 2], exists = args[a + 3] == '1',
+               oh = tonumber(args[a + 4]), hd = tonumber(args[a + 5]), d = tonumber(args[a + 6]),
+               create = args[a + 7], moved = args[a + 8]}
+    a = a + 9
   end
   local mine = 0
   for _, sk in ipairs(skus) do
@@ -947,51 +929,28 @@ local function batch_prep(keys, args)
     if m.bk then
       if m.bk ~= B then return {'BUSY', sk.sku, m.bk} end
       mine = mine + 1
-    elseif m.ver ~= nil then
-      if N(m.smax) > 0 then return {'SPLIT', sk.sku} end
-      local st = stale(m, sk.aver)
-      if st then return {'STALE', sk.sku, st[2], st[3], st[4], st[5]} end
+    else
+      if (m.ver ~= nil) ~= sk.exists or N(m.oh) ~= sk.oh or N(m.hd) > sk.hd then return {'CHANGED', sk.sku} end
+      if m.ver ~= nil then
+        if N(m.smax) > 0 then return {'SPLIT', sk.sku} end
+        local st = stale(m, sk.aver)
+        if st then return {'STALE', sk.sku, st[2], st[3], st[4], st[5]} end
+      end
     end
   end
   if mine > 0 then return {'PREPARED'} end
-  local failures = {}
-  for _, sk in ipairs(skus) do
-    local m = sk.m
-    local exists = m.ver ~= nil
-    local oh, hd = N(m.oh), N(m.hd)
-    for _, r in ipairs(sk.rows) do
-      local after, why = batch_decide(sk.sku, r[2], r[3], r[4], exists, oh, hd)
-      if after then
-        exists = true
-        if after ~= oh then sk.moved = true end  -- (rows that cancel out still change the SKU, as in the core)
-        oh = after
-        sk.passed = true
-      else
-        failures[#failures + 1] = r[1]
-        for _, x in ipairs(why) do failures[#failures + 1] = x end
-      end
-    end
-    sk.final = oh
-  end
-  if args[4] == 'c' or (#failures > 0 and args[4] == '1') then return {'OK', failures} end
   local names = {}
   for _, sk in ipairs(skus) do
-    if sk.passed then
-      local m = sk.m
-      local create = m.ver == nil
-      local d = sk.final - N(m.oh)
-      local escrow = ''
-      if d < 0 then escrow = batch_escrow(sk.key, m, d) end
-      redis.call('HSET', sk.key, 'bk', B, 'bd', S(d), 'bn', create and '1' or '0', 'bm', sk.moved and '1' or '0',
-                 'be', escrow)
-      names[#names + 1] = sk.sku
-    end
+    local escrow = ''
+    if sk.d < 0 then escrow = batch_escrow(sk.key, sk.m, sk.d) end
+    redis.call('HSET', sk.key, 'bk', B, 'bd', S(sk.d), 'bn', sk.create, 'bm', sk.moved, 'be', escrow)
+    names[#names + 1] = sk.sku
   end
   if #names > 0 then
-    redis.call('HSET', keys[3], 'skus', table.concat(names, '\n'), 'reason', args[5], 'ref', args[6])
+    redis.call('HSET', keys[3], 'skus', table.concat(names, '\n'), 'reason', args[4], 'ref', args[5])
     redis.call('ZADD', keys[2], args[3], B)
   end
-  return {'OK', failures}
+  return {'OK'}
 end
 
 -- KEYS: outbox, lock index, lock record, then the SKU hashes B locked here. ARGV: now, B, commit (1|0),

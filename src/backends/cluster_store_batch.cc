@@ -1,22 +1,26 @@
 // Stock batches on the cluster store (POST /v1/stock/batches; docs/cluster.md "Stock batches").
 //
-// The rows of one partition are checked and locked by one call (stockd_batch_prep) with the embedded
-// core's rules and messages (core/batch.cc): a SKU named twice sees its earlier rows, a set row makes
-// an unknown SKU. Partitions are prepared one after another in ascending order, so two batches that
-// share SKUs never wait on each other in a cycle: the later one retries the partition it met locked
-// (BUSY) for up to kBusyWaitMs, then gives up with 429. Decreases are applied at prepare (escrow),
-// increases at the end. The decision (commit or abort) is written to the batch record (its id's
-// partition) before any partition ends, so that a node dying half way leaves a batch that any node's
-// sweep ends the same way: abort while the record says prepare (the lease of the locks ran out), commit
-// once it says commit. A batch is all or nothing (atomic) across every master; a non-atomic batch
-// commits the rows that passed.
+// The rows are decided with the embedded core's rule (core::plan_stock_batch, core/batch.h) on the
+// SKUs' figures read from Redis; the library's functions hold no row rule. The SKUs of one partition
+// are then locked by one call (stockd_batch_prep) that first checks they still have the figures the
+// rows were decided on (else CHANGED: read again, decide again). Partitions are prepared one after
+// another in ascending order, so two batches that share SKUs never wait on each other in a cycle: the
+// later one retries the partition it met locked (BUSY) for up to kBusyWaitMs, then gives up with 429.
+// A decrease's units are put aside at prepare (escrow), the net change of each SKU is applied at the
+// end. The decision (commit or abort) is written to the batch record (its id's partition) before any
+// partition ends, so that a node dying half way leaves a batch that any node's sweep ends the same
+// way: abort while the record says prepare (the lease of the locks ran out), commit once it says
+// commit. An atomic batch is all or nothing across every master; a non-atomic batch commits the rows
+// that passed.
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "backends/cluster_policy.h"
 #include "backends/cluster_store_impl.h"
+#include "core/batch.h"
 #include "spdlog/spdlog.h"
 
 namespace stockd::backends {
@@ -63,53 +67,39 @@ bool decode_answer(const std::string& text, const std::string& ref, core::BatchA
   return true;
 }
 
-core::Code code_of(std::string_view name) {
-  static constexpr std::pair<std::string_view, core::Code> kCodes[] = {
-      {"unknown_sku", core::Code::unknown_sku},
-      {"precondition_failed", core::Code::precondition_failed},
-      {"invalid_request", core::Code::invalid_request},
-      {"invalid_state", core::Code::invalid_state}};
-  for (const auto& [n, c] : kCodes)
-    if (n == name) return c;
-  return core::Code::unavailable;
-}
-
 }  // namespace
 
-// One partition's part of a batch: its SKUs in order of first appearance, each with its rows.
+// One partition's part of a batch: its SKUs in order of first appearance.
 struct ClusterStore::Impl::BatchPart {
   int partition = 0;
-  struct Sku {
-    std::string name;
-    std::vector<std::size_t> rows;  // indexes into the batch's rows
-  };
-  std::vector<Sku> skus;
-  bool locked = false;  // prepared with at least one lock
+  std::vector<std::string> skus;
+  bool locked = false;  // prepared
 };
 
-RedisReply ClusterStore::Impl::batch_prep(const core::StockBatch& c, const std::string& id, BatchPart& part,
-                                          char mode, std::int64_t now_ms) {
+RedisReply ClusterStore::Impl::batch_prep(const core::StockBatch& c, const std::string& id, const BatchPart& part,
+                                          const core::BatchPlan& plan, std::int64_t now_ms) {
   ChannelTable channels = channels_copy();
   std::vector<std::string> keys{outbox_key(part.partition), lock_index_key(part.partition),
                                 lock_record_key(part.partition, id)};
-  std::vector<std::string> args{std::to_string(now_ms), id, std::to_string(now_ms + kLeaseMs), std::string(1, mode),
-                                std::string(core::stock_reason_name(c.reason)), c.ref,
-                                std::to_string(part.skus.size())};
-  for (const BatchPart::Sku& s : part.skus) {
-    keys.push_back(sku_key(s.name));
-    ClusterShared::Alloc a = alloc_of(s.name);
-    args.push_back(s.name);
-    args.push_back(sizing_plan(a.cfg, channels));
-    args.push_back(a.aver.empty() ? "0" : a.aver);
-    args.push_back(std::to_string(s.rows.size()));
-    for (std::size_t i : s.rows) {
-      const core::BatchRow& row = c.rows[i];
-      args.push_back(std::to_string(i));
-      args.push_back(row.set ? "s" : "d");
-      args.push_back(std::to_string(row.value));
-      args.push_back(row.expect_on_hand ? std::to_string(*row.expect_on_hand) : "");
-    }
+  std::vector<std::string> args{std::to_string(now_ms), id, std::to_string(now_ms + kLeaseMs),
+                                std::string(core::stock_reason_name(c.reason)), c.ref};
+  std::size_t count_at = args.size();
+  args.push_back("");
+  std::size_t n = 0;
+  for (const std::string& sku : part.skus) {
+    auto it = plan.find(sku);
+    if (it == plan.end() || !it->second.passed) continue;  // no row of it passed: not locked
+    const core::BatchSkuPlan& p = it->second;
+    keys.push_back(sku_key(sku));
+    ClusterShared::Alloc a = alloc_of(sku);
+    for (std::string v : {sku, sizing_plan(a.cfg, channels), a.aver.empty() ? std::string("0") : a.aver,
+                          std::string(p.before.exists ? "1" : "0"), std::to_string(p.before.on_hand),
+                          std::to_string(p.before.held), std::to_string(p.on_hand - p.before.on_hand),
+                          std::string(p.before.exists ? "0" : "1"), std::string(p.moved ? "1" : "0")})
+      args.push_back(std::move(v));
+    ++n;
   }
+  args[count_at] = std::to_string(n);
   return fcall("stockd_batch_prep", keys, args);
 }
 
@@ -150,10 +140,31 @@ core::Outcome ClusterStore::Impl::batch_views(const core::BatchAnswer& a, std::i
   return {};
 }
 
+// The figures of `skus` (one pipelined round): exists, on_hand, held; split SKUs into *split.
+bool ClusterStore::Impl::batch_figures(const std::vector<std::string>& skus,
+                                       std::map<std::string, core::BatchFigures, std::less<>>* figures,
+                                       std::set<std::string, std::less<>>* split, core::Outcome* out) {
+  std::vector<ClusterClient::Call> calls;
+  for (const std::string& sku : skus) calls.push_back({sku_key(sku), {"HMGET", sku_key(sku), "ver", "oh", "hd", "smax"}, true});
+  std::vector<RedisReply> r = cc->pipeline(calls);
+  for (std::size_t i = 0; i < skus.size(); ++i) {
+    if (r[i].type != RedisReply::Type::array || r[i].elements.size() != 4) {
+      *out = transport_error(r[i]);
+      return false;
+    }
+    const auto& e = r[i].elements;
+    core::BatchFigures f;
+    f.exists = e[0].type == RedisReply::Type::string;
+    f.on_hand = std::atoll(e[1].str.c_str());
+    f.held = std::atoll(e[2].str.c_str());
+    (*figures)[skus[i]] = f;
+    if (std::atoll(e[3].str.c_str()) > 0) split->insert(skus[i]);
+  }
+  return true;
+}
+
 core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::int64_t now_ms, StoreReply* reply) {
   const std::string id = c.ref.empty() ? "~" + random_token() : c.ref;
-  auto answer = std::make_shared<core::BatchAnswer>();
-  answer->ref = c.ref;
   std::map<std::string, SkuRecord, std::less<>> views;
   core::Outcome out;
   auto reply_with = [&](std::shared_ptr<core::BatchAnswer> a) {
@@ -177,48 +188,72 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
     if (!decode_answer(ans, c.ref, first.get())) return fail(core::Code::unavailable, "stock batch record unreadable");
     return reply_with(std::move(first));
   }
-  // Rows: their own syntax here, the rest in their partition.
-  answer->rows.resize(c.rows.size());
+  // The SKUs by partition (valid names only: a bad row fails in the plan), and their figures.
   std::map<int, BatchPart> parts;
-  for (std::size_t i = 0; i < c.rows.size(); ++i) {
-    core::BatchRowResult& res = answer->rows[i];
-    res.sku = c.rows[i].sku;
-    if (core::validate_row(c.rows[i], i, &res.message) != core::Code::ok) {
-      res.code = core::Code::invalid_request;
-      continue;
+  std::vector<std::string> names;
+  {
+    std::set<std::string_view> seen;
+    for (const core::BatchRow& row : c.rows) {
+      if (!core::is_identifier(row.sku) || !seen.insert(row.sku).second) continue;
+      names.push_back(row.sku);
+      BatchPart& p = parts[partition_of(row.sku)];
+      p.partition = partition_of(row.sku);
+      p.skus.push_back(row.sku);
     }
-    int k = partition_of(res.sku);
-    BatchPart& p = parts[k];
-    p.partition = k;
-    auto s = std::find_if(p.skus.begin(), p.skus.end(), [&](const BatchPart::Sku& x) { return x.name == res.sku; });
-    if (s == p.skus.end()) s = p.skus.insert(p.skus.end(), BatchPart::Sku{res.sku, {}});
-    s->rows.push_back(i);
   }
-  load_channels(now_ms, false, nullptr);
   // Ends every part prepared so far and removes the record: nothing of the batch stays.
   auto undo = [&](core::Outcome why) {
     for (auto& [k, p] : parts) {
-      if (!p.locked) continue;
-      std::vector<std::string> names;
-      for (const auto& s : p.skus) names.push_back(s.name);
-      batch_end(id, k, names, false, now_ms);
+      if (p.locked) batch_end(id, k, p.skus, false, now_ms);
     }
     batch_mark(id, "prep", "", "");
     replicate();
     return why;
   };
-  bool any_failed = std::any_of(answer->rows.begin(), answer->rows.end(),
-                                [](const auto& r) { return r.code != core::Code::ok; });
+  std::map<std::string, core::BatchFigures, std::less<>> figures;
+  std::set<std::string, std::less<>> split;
+  if (!batch_figures(names, &figures, &split, &out)) return undo(out);
+  load_channels(now_ms, false, nullptr);
+  // Decides every row with the core's rule (core/batch.h) on the figures known now.
+  std::shared_ptr<core::BatchAnswer> answer;
+  core::BatchPlan plan;
+  auto decide = [&] {
+    answer = std::make_shared<core::BatchAnswer>();
+    answer->ref = c.ref;
+    answer->rows.resize(c.rows.size());
+    for (std::size_t i = 0; i < c.rows.size(); ++i) {
+      core::BatchRowResult& r = answer->rows[i];
+      r.sku = c.rows[i].sku;
+      if (split.count(r.sku)) {  // a SKU split over shards is set through PUT (docs/cluster.md)
+        r.code = core::Code::invalid_request;
+        r.message = "sku " + r.sku + " is split over shards: set it with PUT /v1/skus/" + r.sku;
+      }
+    }
+    plan.clear();
+    core::plan_stock_batch(c, [&](std::string_view sku) { return figures.find(sku)->second; }, answer.get(), &plan);
+    return !core::fail_atomic_batch(c, answer.get());
+  };
+  bool commit = decide();
   const auto busy_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyWaitMs);
-  for (auto& [k, p] : parts) {
-    for (int attempt = 0;; ++attempt) {
-      // An atomic batch that already failed only checks the rest (its rows' own verdicts).
-      char mode = !c.atomic ? '0' : (any_failed ? 'c' : '1');
-      RedisReply r = batch_prep(c, id, p, mode, now_ms);
+  auto any_passed = [&](const BatchPart& p) {
+    return std::any_of(p.skus.begin(), p.skus.end(), [&](const std::string& s) {
+      auto f = plan.find(s);
+      return f != plan.end() && f->second.passed;
+    });
+  };
+  for (auto it = parts.begin(); commit && it != parts.end(); ++it) {
+    BatchPart& p = it->second;
+    for (int attempt = 0; commit && any_passed(p); ++attempt) {
+      RedisReply r = batch_prep(c, id, p, plan, now_ms);
       if (library_error(r, &out) || r.type != RedisReply::Type::array || r.elements.empty()) {
         return undo(out.ok() ? transport_error(r) : out);
       }
       const std::string& tag = r.elements[0].str;
+      if (tag == "OK" || tag == "PREPARED") {
+        p.locked = true;
+        break;
+      }
+      if (attempt >= 64) return undo(fail(core::Code::overloaded, "the skus of this stock batch keep changing: retry"));
       if (tag == "BUSY") {
         if (std::chrono::steady_clock::now() > busy_deadline) {
           return undo(fail(core::Code::overloaded, "sku " + r.elements[1].str + " is being changed by another stock "
@@ -233,51 +268,16 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
         stale.elements.assign(r.elements.begin(), r.elements.end());
         stale.elements.erase(stale.elements.begin() + 1);  // {'STALE', aver, cfg, spl, smax}
         remember_stale(r.elements[1].str, stale);
-        if (attempt < 8) continue;
-        return undo(fail(core::Code::overloaded, "the allocation of sku " + r.elements[1].str + " keeps changing: retry"));
-      }
-      if (tag == "SPLIT") {
-        // A SKU split over shards is set through PUT /v1/skus (docs/cluster.md "Stock batches").
-        auto s = std::find_if(p.skus.begin(), p.skus.end(), [&](const auto& x) { return x.name == r.elements[1].str; });
-        if (s == p.skus.end()) return undo(fail(core::Code::unavailable, "unexpected SPLIT answer"));
-        for (std::size_t i : s->rows) {
-          answer->rows[i].code = core::Code::invalid_request;
-          answer->rows[i].message = "sku " + s->name + " is split over shards: set it with PUT /v1/skus/" + s->name;
-        }
-        any_failed = true;
-        p.skus.erase(s);
-        if (p.skus.empty()) break;
         continue;
       }
-      if (tag == "PREPARED") {
-        p.locked = true;
-        break;
+      if (tag == "CHANGED" || tag == "SPLIT") {
+        // The partition's SKUs changed since they were read: read them again and decide again (the
+        // rows of other partitions' SKUs keep their verdicts: a row depends on its SKU only).
+        if (!batch_figures(p.skus, &figures, &split, &out)) return undo(out);
+        commit = decide();
+        continue;
       }
-      if (tag != "OK" || r.elements.size() < 2) return undo(transport_error(r));
-      const auto& f = r.elements[1].elements;
-      for (std::size_t j = 0; j + 3 < f.size(); j += 4) {
-        std::size_t i = static_cast<std::size_t>(std::atoll(f[j].str.c_str()));
-        if (i >= answer->rows.size()) continue;
-        answer->rows[i].code = code_of(f[j + 1].str);
-        answer->rows[i].message = f[j + 2].str;
-        if (!f[j + 3].str.empty()) answer->rows[i].actual = std::atoll(f[j + 3].str.c_str());
-        any_failed = true;
-      }
-      p.locked = mode == '0' || (mode == '1' && f.empty());
-      break;
-    }
-  }
-  // The decision.
-  const bool commit = !(c.atomic && any_failed);
-  if (!commit) {
-    answer->failed = true;
-    std::size_t first = 0;
-    while (answer->rows[first].code == core::Code::ok) ++first;
-    std::string why = "not applied: row " + std::to_string(first) + " of this atomic batch failed";
-    for (core::BatchRowResult& r : answer->rows) {
-      if (r.code != core::Code::ok) continue;
-      r.code = core::Code::invalid_state;
-      r.message = why;
+      return undo(transport_error(r));
     }
   }
   if (core::Outcome o = replicate(); !o.ok()) return undo(o);  // the locks and escrows are on replicas
@@ -291,18 +291,16 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
   ChannelTable channels = channels_copy();
   for (auto& [k, p] : parts) {
     if (!p.locked) continue;
-    std::vector<std::string> names;
-    for (const auto& s : p.skus) names.push_back(s.name);
-    RedisReply e = batch_end(id, k, names, commit, now_ms);
-    if (e.type != RedisReply::Type::array || e.elements.size() != names.size() + 1) {
+    RedisReply e = batch_end(id, k, p.skus, commit, now_ms);
+    if (e.type != RedisReply::Type::array || e.elements.size() != p.skus.size() + 1) {
       // Decided: the sweep finishes this partition after the lease.
       return transport_error(e);
     }
-    for (std::size_t j = 0; j < names.size(); ++j) {
+    for (std::size_t j = 0; j < p.skus.size(); ++j) {
       Fields fields = to_fields(e.elements[j + 1]);
       if (fields.count("ver") == 0) continue;
-      remember(names[j], fields);
-      fill_sku(names[j], fields, channels, &views[names[j]]);
+      remember(p.skus[j], fields);
+      fill_sku(p.skus[j], fields, channels, &views[p.skus[j]]);
     }
   }
   if (core::Outcome o = acknowledged(); !o.ok()) return o;

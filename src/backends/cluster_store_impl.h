@@ -15,6 +15,7 @@
 #include "backends/cluster_policy.h"
 #include "backends/cluster_store.h"
 #include "backends/outbox.h"
+#include "core/batch.h"
 #include "core/limits.h"
 
 namespace stockd::backends {
@@ -232,8 +233,10 @@ struct ClusterStore::Impl {
   // cluster_store_batch.cc: stock batches (docs/cluster.md "Stock batches").
   struct BatchPart;
   core::Outcome stock_batch(const core::StockBatch& c, std::int64_t now_ms, StoreReply* reply);
-  RedisReply batch_prep(const core::StockBatch& c, const std::string& id, BatchPart& part, char mode,
-                        std::int64_t now_ms);
+  RedisReply batch_prep(const core::StockBatch& c, const std::string& id, const BatchPart& part,
+                        const core::BatchPlan& plan, std::int64_t now_ms);
+  bool batch_figures(const std::vector<std::string>& skus, std::map<std::string, core::BatchFigures, std::less<>>* figures,
+                     std::set<std::string, std::less<>>* split, core::Outcome* out);
   RedisReply batch_end(const std::string& id, int partition, const std::vector<std::string>& skus, bool commit,
                        std::int64_t now_ms);
   RedisReply batch_mark(const std::string& id, std::string_view from, std::string_view to, const std::string& answer);

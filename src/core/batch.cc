@@ -1,19 +1,15 @@
 // Stock batches (POST /v1/stock/batches): many rows of "set on_hand" or "add delta", each optionally a
 // compare-and-set on on_hand, in one command and so in one journal record.
 //
-// Two passes. The first decides every row against the state as the rows before it leave it (a SKU
-// named twice sees its first row's result; a SKU created by a set row exists for the rows after it),
-// without changing anything: a planned on_hand per SKU named so far stands in for the change. The
-// second applies the rows that passed, in order, through set_stock() (the same code as PUT /v1/skus,
-// so sizing, thresholds and availability events are the same), unless the batch is atomic and a row
-// failed: then nothing is applied and the rows that passed report that the batch failed.
-//
-// A row fails with:
-//   invalid_request      its own syntax (validate_row), or on_hand would pass 10^15
-//   unknown_sku          a delta or an expect_on_hand on a SKU that does not exist
-//   precondition_failed  expect_on_hand differs from on_hand (actual: the on_hand found)
-//   invalid_state        on_hand would fall below what is held (negative included, as adjustments)
-// A batch with a ref is remembered with its answer until the retention period has passed.
+// Two passes. The first (plan_stock_batch, batch.h: the rule both stores use) decides every row against
+// the state as the rows before it leave it, without changing anything: a planned on_hand per SKU named
+// so far stands in for the change. The second applies the rows that passed, in order, through
+// set_stock() (the same code as PUT /v1/skus, so sizing, thresholds and availability events are the
+// same), unless the batch is atomic and a row failed: then nothing is applied and the rows that passed
+// report that the batch failed. A batch with a ref is remembered with its answer until the retention
+// period has passed.
+#include "core/batch.h"
+
 #include <string>
 
 #include "core/assert.h"
@@ -52,6 +48,48 @@ void decide(const BatchRow& row, bool exists, std::int64_t on_hand, std::int64_t
 
 }  // namespace
 
+void plan_stock_batch(const StockBatch& c, const std::function<BatchFigures(std::string_view)>& lookup,
+                      BatchAnswer* answer, BatchPlan* plan) {
+  STOCKD_ASSERT(answer->rows.size() == c.rows.size());
+  plan->reserve(plan->size() + c.rows.size());
+  for (std::size_t i = 0; i < c.rows.size(); ++i) {
+    const BatchRow& row = c.rows[i];
+    BatchRowResult& res = answer->rows[i];
+    if (res.code != Code::ok) continue;
+    if (validate_row(row, i, &res.message) != Code::ok) {
+      res.code = Code::invalid_request;
+      continue;
+    }
+    auto [it, fresh] = plan->try_emplace(std::string_view(row.sku));
+    BatchSkuPlan& p = it->second;
+    if (fresh) {
+      p.before = lookup(row.sku);
+      p.on_hand = p.before.on_hand;
+    }
+    std::int64_t next = 0;
+    decide(row, p.before.exists || p.passed, p.on_hand, p.before.held, &res, &next);
+    if (res.code != Code::ok) continue;
+    p.moved = p.moved || next != p.on_hand || !(p.before.exists || p.passed);
+    p.on_hand = next;
+    p.passed = true;
+  }
+}
+
+bool fail_atomic_batch(const StockBatch& c, BatchAnswer* answer) {
+  if (!c.atomic) return false;
+  std::size_t first_failed = 0;
+  while (first_failed < answer->rows.size() && answer->rows[first_failed].code == Code::ok) ++first_failed;
+  if (first_failed == answer->rows.size()) return false;
+  answer->failed = true;
+  std::string why = "not applied: row " + std::to_string(first_failed) + " of this atomic batch failed";
+  for (BatchRowResult& res : answer->rows) {
+    if (res.code != Code::ok) continue;
+    res.code = Code::invalid_state;
+    res.message = why;
+  }
+  return true;
+}
+
 Outcome Inventory::State::stock_batch(const StockBatch& c) {
   Outcome out;
   if (!c.ref.empty()) {
@@ -63,36 +101,16 @@ Outcome Inventory::State::stock_batch(const StockBatch& c) {
   auto answer = std::make_shared<BatchAnswer>();
   answer->ref = c.ref;
   answer->rows.resize(c.rows.size());
-  absl::flat_hash_map<std::string_view, std::int64_t> planned;  // on_hand after the passed rows so far
-  planned.reserve(c.rows.size());
-  std::size_t first_failed = c.rows.size();
-  for (std::size_t i = 0; i < c.rows.size(); ++i) {
-    const BatchRow& row = c.rows[i];
-    BatchRowResult& res = answer->rows[i];
-    res.sku = row.sku;
-    if (validate_row(row, i, &res.message) != Code::ok) {
-      res.code = Code::invalid_request;
-    } else {
-      std::uint32_t idx = sku_index.find(row.sku);
-      auto p = planned.find(std::string_view(row.sku));
-      bool exists = idx != kNoIndex || p != planned.end();
-      std::int64_t on_hand = p != planned.end() ? p->second : (idx != kNoIndex ? skus[idx].on_hand : 0);
-      std::int64_t held = idx != kNoIndex ? skus[idx].held : 0;
-      std::int64_t next = 0;
-      decide(row, exists, on_hand, held, &res, &next);
-      if (res.code == Code::ok) planned[row.sku] = next;
-    }
-    if (res.code != Code::ok && first_failed == c.rows.size()) first_failed = i;
-  }
-  if (c.atomic && first_failed < c.rows.size()) {
-    answer->failed = true;
-    std::string why = "not applied: row " + std::to_string(first_failed) + " of this atomic batch failed";
-    for (BatchRowResult& res : answer->rows) {
-      if (res.code != Code::ok) continue;
-      res.code = Code::invalid_state;
-      res.message = why;
-    }
-  } else {
+  for (std::size_t i = 0; i < c.rows.size(); ++i) answer->rows[i].sku = c.rows[i].sku;
+  BatchPlan plan;
+  plan_stock_batch(
+      c,
+      [&](std::string_view sku) {
+        std::uint32_t idx = sku_index.find(sku);
+        return idx == kNoIndex ? BatchFigures{} : BatchFigures{true, skus[idx].on_hand, skus[idx].held};
+      },
+      answer.get(), &plan);
+  if (!fail_atomic_batch(c, answer.get())) {
     std::string_view reason = stock_reason_name(c.reason);
     for (std::size_t i = 0; i < c.rows.size(); ++i) {
       if (answer->rows[i].code != Code::ok) continue;

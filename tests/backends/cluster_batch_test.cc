@@ -1,8 +1,8 @@
 // Stock batches on the cluster store (docs/cluster.md "Stock batches"): all or nothing across
-// partitions (a decrease's units put aside at prepare come back when another partition refuses), a locked SKU
+// partitions, a prepare on figures that changed since they were read changes nothing, a locked SKU
 // refuses other stock writes but not holds (which cannot take the units a decrease puts aside), and a
-// batch whose node died between prepare and end is
-// ended by the sweep as its record decided (abort while it says prepare, commit once it says commit).
+// batch whose node died between prepare and end is ended by the sweep as its record decided (abort
+// while it says prepare, commit once it says commit).
 // A dead node is played by calling the library's functions directly. Against a real Redis Cluster
 // (STOCKD_TEST_CLUSTER=host:port; ctest starts one with scripts/redis-cluster).
 #include <gtest/gtest.h>
@@ -35,8 +35,7 @@ class Batches : public ::testing::Test {
     cc_ = ClusterClient::connect(co, &error);
     ASSERT_NE(cc_, nullptr) << error;
     prefix_ = "bt" + std::to_string(std::random_device{}() % 1000000) + "-";
-    // B's partition after A's: partitions are prepared in ascending order, so A's decrease is escrowed
-    // before B's partition refuses.
+    // B's partition after A's: partitions are prepared in ascending order.
     a_ = prefix_ + "A";
     for (int i = 0; partition_of(a_) > 200; ++i) a_ = prefix_ + "A" + std::to_string(i);
     b_ = prefix_ + "B";
@@ -62,7 +61,7 @@ class Batches : public ::testing::Test {
     return core::BatchRow{sku, false, v, expect};
   }
   // What a node does first for batch `id`: the record, then the prepare of one SKU's single set row
-  // in its partition. Then it "dies".
+  // in its partition (the SKU has 10 on hand, none held). Then it "dies".
   void prepare_and_die(const std::string& id, const std::string& sku, std::int64_t value) {
     std::string rec = "{p" + std::to_string(partition_of(id)) + "}:b:" + id;
     RedisReply m = cc_->command(rec, {"FCALL", "stockd_batch_mark", "1", rec, "", "prep", "", "86400000"});
@@ -70,11 +69,11 @@ class Batches : public ::testing::Test {
     ASSERT_EQ(m.elements[0].str, "OK");
     std::string t = "{p" + std::to_string(partition_of(sku)) + "}";
     RedisReply r = cc_->command(t, {"FCALL", "stockd_batch_prep", "4", t + ":out", t + ":bk", t + ":bl:" + id,
-                                    t + ":s:" + sku, std::to_string(kT0), id, std::to_string(kT0 + kLease), "1",
-                                    "correction", id, "1", sku, "", "0", "1", "0", "s", std::to_string(value), ""});
-    ASSERT_EQ(r.elements.size(), 2u) << r.str;
+                                    t + ":s:" + sku, std::to_string(kT0), id, std::to_string(kT0 + kLease),
+                                    "correction", id, "1", sku, "", "0", "1", "10", "0", std::to_string(value - 10), "0",
+                                    "1"});
+    ASSERT_EQ(r.elements.size(), 1u) << r.str;
     ASSERT_EQ(r.elements[0].str, "OK");
-    ASSERT_TRUE(r.elements[1].elements.empty()) << "the row passed";
   }
 
   static constexpr std::int64_t kT0 = 1'700'000'000'000;
@@ -86,7 +85,7 @@ class Batches : public ::testing::Test {
 };
 
 TEST_F(Batches, AnAtomicBatchAcrossPartitionsIsAllOrNothing) {
-  // A's decrease is escrowed when its partition is prepared; B's partition refuses: A comes back.
+  // B's row fails on the figures read: decided before anything is locked, nothing changes.
   core::StockBatch bad{prefix_ + "at-1", core::StockReason::cycle_count, true,
                        {set_row(a_, 4), delta_row(b_, -2, 4)}};
   StoreReply r;
@@ -169,6 +168,19 @@ TEST_F(Batches, ABatchDecidedBeforeItsNodeDiedIsCommittedByTheSweep) {
   EXPECT_EQ(o.batch->rows[0].code, core::Code::ok);
   ASSERT_EQ(r.batch_skus.size(), 1u);
   EXPECT_EQ(r.batch_skus[0].on_hand, 20);
+}
+
+TEST_F(Batches, APrepareOnFiguresThatChangedChangesNothing) {
+  // The node decided on on_hand 9 (a stale read): the library refuses, the SKU stays as it is.
+  std::string t = "{p" + std::to_string(partition_of(a_)) + "}";
+  const std::string id = prefix_ + "stale";
+  RedisReply r = cc_->command(t, {"FCALL", "stockd_batch_prep", "4", t + ":out", t + ":bk", t + ":bl:" + id,
+                                  t + ":s:" + a_, std::to_string(kT0), id, std::to_string(kT0 + kLease), "correction",
+                                  id, "1", a_, "", "0", "1", "9", "0", "-6", "0", "1"});
+  ASSERT_EQ(r.elements.size(), 2u);
+  EXPECT_EQ(r.elements[0].str, "CHANGED");
+  EXPECT_EQ(on_hand(a_), 10);
+  ASSERT_TRUE(apply(core::PutSku{a_, 11, {}, {}, {}}).ok()) << "not locked";
 }
 
 TEST_F(Batches, TwoBatchesOnTheSameSkusNeverBothWin) {
