@@ -3,9 +3,11 @@
 // The rows are decided with the embedded core's rule (core::plan_stock_batch, core/batch.h) on the
 // SKUs' figures read from Redis; the library's functions hold no row rule. The SKUs of one partition
 // are then locked by one call (stockd_batch_prep) that first checks they still have the figures the
-// rows were decided on (else CHANGED: read again, decide again). Partitions are prepared one after
-// another in ascending order, so two batches that share SKUs never wait on each other in a cycle: the
-// later one retries the partition it met locked (BUSY) for up to kBusyWaitMs, then gives up with 429.
+// rows were decided on (else CHANGED: read again, decide again). All partitions are prepared in one
+// pipeline (each master fsyncs once for all of its partitions); a batch that meets another's lock
+// (BUSY) gives its own locks back and goes on one partition after another in ascending order, so two
+// batches that share SKUs never wait on each other in a cycle, retrying the locked partition for up to
+// kBusyWaitMs, then giving up with 429. The ends are one pipeline too.
 // A decrease's units are put aside at prepare (escrow), the net change of each SKU is applied at the
 // end. The decision (commit or abort) is written to the batch record (its id's partition) before any
 // partition ends, so that a node dying half way leaves a batch that any node's sweep ends the same
@@ -76,8 +78,9 @@ struct ClusterStore::Impl::BatchPart {
   bool locked = false;  // prepared
 };
 
-RedisReply ClusterStore::Impl::batch_prep(const core::StockBatch& c, const std::string& id, const BatchPart& part,
-                                          const core::BatchPlan& plan, std::int64_t now_ms) {
+ClusterClient::Call ClusterStore::Impl::batch_prep(const core::StockBatch& c, const std::string& id,
+                                                   const BatchPart& part, const core::BatchPlan& plan,
+                                                   std::int64_t now_ms) {
   ChannelTable channels = channels_copy();
   std::vector<std::string> keys{outbox_key(part.partition), lock_index_key(part.partition),
                                 lock_record_key(part.partition, id)};
@@ -100,11 +103,12 @@ RedisReply ClusterStore::Impl::batch_prep(const core::StockBatch& c, const std::
     ++n;
   }
   args[count_at] = std::to_string(n);
-  return fcall("stockd_batch_prep", keys, args);
+  return fcall_call("stockd_batch_prep", keys, args);
 }
 
-RedisReply ClusterStore::Impl::batch_end(const std::string& id, int partition, const std::vector<std::string>& skus,
-                                         bool commit, std::int64_t now_ms) {
+ClusterClient::Call ClusterStore::Impl::batch_end(const std::string& id, int partition,
+                                                  const std::vector<std::string>& skus, bool commit,
+                                                  std::int64_t now_ms) {
   ChannelTable channels = channels_copy();
   std::vector<std::string> keys{outbox_key(partition), lock_index_key(partition), lock_record_key(partition, id)};
   std::vector<std::string> args{std::to_string(now_ms), id, commit ? "1" : "0"};
@@ -113,7 +117,7 @@ RedisReply ClusterStore::Impl::batch_end(const std::string& id, int partition, c
     args.push_back(s);
     args.push_back(sizing_plan(alloc_of(s).cfg, channels));
   }
-  return fcall("stockd_batch_end", keys, args, true);
+  return fcall_call("stockd_batch_end", keys, args, true);
 }
 
 // {'OK'} or {'STATE', state, answer}.
@@ -201,11 +205,18 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
       p.skus.push_back(row.sku);
     }
   }
-  // Ends every part prepared so far and removes the record: nothing of the batch stays.
-  auto undo = [&](core::Outcome why) {
+  // Gives back every part prepared so far (the record stays as it is).
+  auto release = [&] {
+    std::vector<ClusterClient::Call> calls;
     for (auto& [k, p] : parts) {
-      if (p.locked) batch_end(id, k, p.skus, false, now_ms);
+      if (p.locked) calls.push_back(batch_end(id, k, p.skus, false, now_ms));
+      p.locked = false;
     }
+    if (!calls.empty()) cc->pipeline(calls);
+  };
+  // ... and removes the record: nothing of the batch stays.
+  auto undo = [&](core::Outcome why) {
+    release();
     batch_mark(id, "prep", "", "");
     replicate();
     return why;
@@ -234,51 +245,82 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
     return !core::fail_atomic_batch(c, answer.get());
   };
   bool commit = decide();
-  const auto busy_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyWaitMs);
   auto any_passed = [&](const BatchPart& p) {
     return std::any_of(p.skus.begin(), p.skus.end(), [&](const std::string& s) {
       auto f = plan.find(s);
       return f != plan.end() && f->second.passed;
     });
   };
-  for (auto it = parts.begin(); commit && it != parts.end(); ++it) {
-    BatchPart& p = it->second;
-    for (int attempt = 0; commit && any_passed(p); ++attempt) {
-      RedisReply r = batch_prep(c, id, p, plan, now_ms);
+  // Prepares `todo` (one pipeline: each master fsyncs once for all its partitions). Returns false
+  // with *out on a transport or library error; sets *busy when another batch holds a lock.
+  auto prepare = [&](const std::vector<BatchPart*>& todo, bool* busy, std::vector<BatchPart*>* again) {
+    std::vector<ClusterClient::Call> calls;
+    for (BatchPart* p : todo) calls.push_back(batch_prep(c, id, *p, plan, now_ms));
+    std::vector<RedisReply> replies = cc->pipeline(calls);
+    std::vector<std::string> reread;
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+      const RedisReply& r = replies[i];
       if (library_error(r, &out) || r.type != RedisReply::Type::array || r.elements.empty()) {
-        return undo(out.ok() ? transport_error(r) : out);
+        if (out.ok()) out = transport_error(r);
+        return false;
       }
       const std::string& tag = r.elements[0].str;
       if (tag == "OK" || tag == "PREPARED") {
-        p.locked = true;
-        break;
-      }
-      if (attempt >= 64) return undo(fail(core::Code::overloaded, "the skus of this stock batch keep changing: retry"));
-      if (tag == "BUSY") {
-        if (std::chrono::steady_clock::now() > busy_deadline) {
-          return undo(fail(core::Code::overloaded, "sku " + r.elements[1].str + " is being changed by another stock "
-                                                   "batch: retry"));
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1 + attempt, 20)));
+        todo[i]->locked = true;
         continue;
       }
-      if (tag == "STALE" && r.elements.size() >= 6) {
+      again->push_back(todo[i]);
+      if (tag == "BUSY") {
+        *busy = true;
+      } else if (tag == "STALE" && r.elements.size() >= 6) {
         RedisReply stale;
         stale.type = RedisReply::Type::array;
         stale.elements.assign(r.elements.begin(), r.elements.end());
         stale.elements.erase(stale.elements.begin() + 1);  // {'STALE', aver, cfg, spl, smax}
         remember_stale(r.elements[1].str, stale);
-        continue;
-      }
-      if (tag == "CHANGED" || tag == "SPLIT") {
+      } else if (tag == "CHANGED" || tag == "SPLIT") {
         // The partition's SKUs changed since they were read: read them again and decide again (the
         // rows of other partitions' SKUs keep their verdicts: a row depends on its SKU only).
-        if (!batch_figures(p.skus, &figures, &split, &out)) return undo(out);
-        commit = decide();
-        continue;
+        reread.insert(reread.end(), todo[i]->skus.begin(), todo[i]->skus.end());
+      } else {
+        out = transport_error(r);
+        return false;
       }
-      return undo(transport_error(r));
     }
+    if (!reread.empty()) {
+      if (!batch_figures(reread, &figures, &split, &out)) return false;
+      commit = decide();
+    }
+    return true;
+  };
+  // First every partition at once; while another batch holds a lock, one partition after another in
+  // ascending order (two batches then never wait on each other in a cycle).
+  bool ordered = false;
+  const auto busy_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyWaitMs);
+  std::vector<BatchPart*> todo;
+  for (auto& [k, p] : parts)
+    if (any_passed(p)) todo.push_back(&p);
+  for (int round = 0; commit && !todo.empty(); ++round) {
+    if (round >= 64) return undo(fail(core::Code::overloaded, "the skus of this stock batch keep changing: retry"));
+    bool busy = false;
+    std::vector<BatchPart*> again;
+    std::vector<BatchPart*> now_todo = ordered ? std::vector<BatchPart*>{todo.front()} : todo;
+    if (!prepare(now_todo, &busy, &again)) return undo(out);
+    if (busy) {
+      if (std::chrono::steady_clock::now() > busy_deadline) {
+        return undo(fail(core::Code::overloaded, "a sku of this stock batch is being changed by another stock batch: retry"));
+      }
+      if (!ordered) {
+        release();  // this batch's locks out of order could close a cycle with the other batch's
+        ordered = true;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1 + round, 20)));
+      }
+    }
+    std::vector<BatchPart*> next;
+    for (auto& [k, p] : parts)
+      if (!p.locked && any_passed(p)) next.push_back(&p);
+    todo = std::move(next);
   }
   if (core::Outcome o = replicate(); !o.ok()) return undo(o);  // the locks and escrows are on replicas
   RedisReply d = batch_mark(id, "prep", commit ? "commit" : "abort", encode_answer(*answer));
@@ -289,9 +331,17 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
     return fail(core::Code::unavailable, "stock batch " + id + " took longer than its lease and was aborted: retry");
   }
   ChannelTable channels = channels_copy();
+  std::vector<ClusterClient::Call> calls;
+  std::vector<BatchPart*> ended;
   for (auto& [k, p] : parts) {
     if (!p.locked) continue;
-    RedisReply e = batch_end(id, k, p.skus, commit, now_ms);
+    calls.push_back(batch_end(id, k, p.skus, commit, now_ms));
+    ended.push_back(&p);
+  }
+  std::vector<RedisReply> replies = cc->pipeline(calls);
+  for (std::size_t i = 0; i < ended.size(); ++i) {
+    const RedisReply& e = replies[i];
+    const BatchPart& p = *ended[i];
     if (e.type != RedisReply::Type::array || e.elements.size() != p.skus.size() + 1) {
       // Decided: the sweep finishes this partition after the lease.
       return transport_error(e);
@@ -329,7 +379,8 @@ void ClusterStore::Impl::end_stuck_batch(int k, const std::string& id, std::int6
       at = end + 1;
     }
   }
-  batch_end(id, k, skus, commit, now_ms);
+  ClusterClient::Call call = batch_end(id, k, skus, commit, now_ms);
+  cc->command(call.key, call.argv, true);
   replicate();
   spdlog::warn("event=stock_batch_ended_by_sweep batch={} partition={} decision={}", id, k, commit ? "commit" : "abort");
 }

@@ -233,12 +233,12 @@ struct ClusterStore::Impl {
   // cluster_store_batch.cc: stock batches (docs/cluster.md "Stock batches").
   struct BatchPart;
   core::Outcome stock_batch(const core::StockBatch& c, std::int64_t now_ms, StoreReply* reply);
-  RedisReply batch_prep(const core::StockBatch& c, const std::string& id, const BatchPart& part,
-                        const core::BatchPlan& plan, std::int64_t now_ms);
+  ClusterClient::Call batch_prep(const core::StockBatch& c, const std::string& id, const BatchPart& part,
+                                 const core::BatchPlan& plan, std::int64_t now_ms);
   bool batch_figures(const std::vector<std::string>& skus, std::map<std::string, core::BatchFigures, std::less<>>* figures,
                      std::set<std::string, std::less<>>* split, core::Outcome* out);
-  RedisReply batch_end(const std::string& id, int partition, const std::vector<std::string>& skus, bool commit,
-                       std::int64_t now_ms);
+  ClusterClient::Call batch_end(const std::string& id, int partition, const std::vector<std::string>& skus,
+                                bool commit, std::int64_t now_ms);
   RedisReply batch_mark(const std::string& id, std::string_view from, std::string_view to, const std::string& answer);
   core::Outcome batch_views(const core::BatchAnswer& a, std::int64_t now_ms,
                             std::map<std::string, SkuRecord, std::less<>>* known, StoreReply* reply);

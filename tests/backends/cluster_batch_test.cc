@@ -170,6 +170,22 @@ TEST_F(Batches, ABatchDecidedBeforeItsNodeDiedIsCommittedByTheSweep) {
   EXPECT_EQ(r.batch_skus[0].on_hand, 20);
 }
 
+TEST_F(Batches, ABatchMeetingAnothersLockGivesItsOwnBackAndCanBeSentAgain) {
+  prepare_and_die(prefix_ + "dead-3", a_, 3);  // A stays locked until the sweep ends it
+  core::StockBatch b{prefix_ + "busy-1", core::StockReason::received, true, {set_row(b_, 7), set_row(a_, 8)}};
+  core::Outcome o = apply(b);
+  EXPECT_EQ(o.code, core::Code::overloaded) << o.message;
+  EXPECT_EQ(on_hand(b_), 5) << "nothing of it applied";
+  ASSERT_TRUE(apply(core::PutSku{b_, 5, {}, {}, {}}).ok()) << "B's lock was given back";
+  store_->sweep(kT0 + kLease + 1);
+  StoreReply r;
+  o = apply(b, kT0, &r);  // the same ref again: it was never decided, so it runs now
+  ASSERT_TRUE(o.ok()) << o.message;
+  EXPECT_FALSE(o.batch->failed);
+  EXPECT_EQ(on_hand(a_), 8);
+  EXPECT_EQ(on_hand(b_), 7);
+}
+
 TEST_F(Batches, APrepareOnFiguresThatChangedChangesNothing) {
   // The node decided on on_hand 9 (a stale read): the library refuses, the SKU stays as it is.
   std::string t = "{p" + std::to_string(partition_of(a_)) + "}";
