@@ -259,4 +259,39 @@ bool ClusterEvents::movements(std::string_view sku, std::uint64_t after, std::si
   return true;
 }
 
+constexpr const char* kAlertsLockKey = "8315240373478213749";  // "sTockALR", a session advisory lock
+
+bool ClusterEvents::lead_alerts(bool* leading, std::string* error) {
+  PgResult r = impl_->query("SELECT pg_try_advisory_lock($1::bigint)", {kAlertsLockKey}, error);
+  if (r == nullptr) return false;
+  *leading = std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
+  return true;
+}
+
+bool ClusterEvents::alerts_cursor(std::uint64_t* seq, bool* found, std::string* error) {
+  PgResult r = impl_->query("SELECT seq FROM alert_cursor WHERE id = 1", {}, error);
+  if (r == nullptr) return false;
+  *found = PQntuples(r.get()) == 1;
+  *seq = *found ? static_cast<std::uint64_t>(pg_int(r.get(), 0, 0)) : 0;
+  return true;
+}
+
+bool ClusterEvents::save_alerts_cursor(std::uint64_t seq, std::string* error) {
+  PgResult r = impl_->query(
+      "INSERT INTO alert_cursor (id, seq) VALUES (1, $1::bigint) "
+      "ON CONFLICT (id) DO UPDATE SET seq = GREATEST(alert_cursor.seq, EXCLUDED.seq)",
+      {std::to_string(seq)}, error);
+  return r != nullptr;
+}
+
+bool ClusterEvents::seq_before(std::int64_t at_ms, std::uint64_t* seq, std::string* error) {
+  PgResult r = impl_->query(
+      "SELECT coalesce((SELECT min(seq) - 1 FROM events WHERE at_ms >= $1::bigint), "
+      "(SELECT coalesce(max(seq), 0) FROM events))",
+      {std::to_string(at_ms)}, error);
+  if (r == nullptr) return false;
+  *seq = static_cast<std::uint64_t>(pg_int(r.get(), 0, 0));
+  return true;
+}
+
 }  // namespace stockd::backends

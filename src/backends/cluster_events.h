@@ -74,6 +74,15 @@ class ClusterEvents {
   bool movements(std::string_view sku, std::uint64_t after, std::size_t limit,
                  std::vector<core::MovementRecord>* out, std::uint64_t* next, std::string* error);
 
+  // Alerts in cluster mode (server/cluster_alerts.h): one node at a time sends them, the holder of a
+  // session advisory lock on this connection (*leading; a lost connection loses it), from the seq
+  // the table alert_cursor keeps (*found false: none yet).
+  bool lead_alerts(bool* leading, std::string* error);
+  bool alerts_cursor(std::uint64_t* seq, bool* found, std::string* error);
+  bool save_alerts_cursor(std::uint64_t seq, std::string* error);
+  // The seq just before the first event at or after at_ms (the newest seq when there is none).
+  bool seq_before(std::int64_t at_ms, std::uint64_t* seq, std::string* error);
+
   struct Impl;
 
  private:

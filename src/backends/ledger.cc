@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS events (
   ref text NOT NULL,
   src text NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS events_src ON events (src);
+CREATE TABLE IF NOT EXISTS alert_cursor (id int PRIMARY KEY, seq bigint NOT NULL);
 CREATE OR REPLACE VIEW sku_levels AS
   SELECT split_part(sku, '#', 1) AS sku, sum(on_hand)::bigint AS on_hand,
          coalesce(max(safety_stock) FILTER (WHERE strpos(sku, '#') = 0), 0)::bigint AS safety_stock,

@@ -81,6 +81,7 @@ void entry_events(const OutboxChange& change, std::map<std::string, std::string,
     state = c->state;
     EventRow& e = out->emplace_back(event_row("channel_updated", c->at_ms));
     e.channel = c->channel;
+    e.reason = c->state;  // not in the feed's JSON; the alerts re-arm a freeze alert on "active"
     e.src = "c" + name;
   }
 }

@@ -186,42 +186,57 @@ void Alerter::clear(std::string_view kind, std::string_view key) {
 // in the loop's thread after every batch.
 void Alerter::on_events(std::span<const core::Event> events, const core::Inventory& inv) {
   for (const core::Event& e : events) {
-    std::string_view sku = e.sku != core::kNoIndex ? inv.sku_name(e.sku) : std::string_view{};
-    std::string_view channel = e.channel != core::kNoIndex ? inv.channel_name(e.channel) : std::string_view{};
-    switch (e.type) {
-      case core::EventType::low_stock:
-        enqueue(Alert{"low_stock", std::string(sku), "", e.at_ms,
-                      "low stock: " + sku_label(sku) + " available " + std::to_string(e.available) +
-                          " is below its threshold " + std::to_string(e.threshold),
-                      {{"available", e.available}, {"threshold", e.threshold}}, {}});
-        break;
-      case core::EventType::out_of_stock:
-        enqueue(Alert{"out_of_stock", std::string(sku), "", e.at_ms, "out of stock: " + sku_label(sku) + " available 0",
-                      {{"available", 0}}, {}});
-        break;
-      case core::EventType::exposure_deficit:
-        enqueue(Alert{"exposure_deficit", std::string(sku), std::string(channel), e.at_ms,
-                      "exposure deficit: " + sku_label(sku) + " was adjusted below what is published to channel " +
-                          std::string(channel),
-                      {{"on_hand", e.on_hand}, {"deficit", -e.delta}}, {}});
-        break;
-      case core::EventType::channel_frozen:
-        // Deliveries raise it first when they freeze (the latch keeps it to one); a freeze by hand
-        // arrives only here.
-        raise(Alert{"channel_frozen", "", std::string(channel), e.at_ms,
-                    "channel frozen: channel " + std::string(channel) + " (" + e.reason + ")", {}, {}});
-        break;
-      case core::EventType::delivery_failing:
-        raise(Alert{"delivery_failing", "", std::string(channel), e.at_ms,
-                    "deliveries failing: channel " + std::string(channel), {}, {}});
-        break;
-      case core::EventType::channel_updated:
-        // Active again: the next freeze alerts again.
-        if (inv.channel(e.channel).state == core::ChannelState::active) latch_.clear("channel_frozen", channel);
-        break;
-      default:
-        break;
-    }
+    Named n{e.type, e.sku != core::kNoIndex ? inv.sku_name(e.sku) : std::string_view{},
+            e.channel != core::kNoIndex ? inv.channel_name(e.channel) : std::string_view{}, e.reason, e.at_ms,
+            e.available, e.threshold, e.on_hand, e.delta, false};
+    if (e.type == core::EventType::channel_updated)
+      n.channel_active = inv.channel(e.channel).state == core::ChannelState::active;
+    on_event(n);
+  }
+}
+
+void Alerter::on_records(std::span<const net::EventRecord> records) {
+  for (const net::EventRecord& r : records) {
+    on_event(Named{r.type, r.sku, r.channel, r.reason, r.at_ms, r.available, r.threshold, r.on_hand, r.delta,
+                   r.type == core::EventType::channel_updated && r.reason == "active"});
+  }
+}
+
+void Alerter::on_event(const Named& e) {
+  const std::string_view sku = e.sku, channel = e.channel;
+  switch (e.type) {
+    case core::EventType::low_stock:
+      enqueue(Alert{"low_stock", std::string(sku), "", e.at_ms,
+                    "low stock: " + sku_label(sku) + " available " + std::to_string(e.available) +
+                        " is below its threshold " + std::to_string(e.threshold),
+                    {{"available", e.available}, {"threshold", e.threshold}}, {}});
+      break;
+    case core::EventType::out_of_stock:
+      enqueue(Alert{"out_of_stock", std::string(sku), "", e.at_ms, "out of stock: " + sku_label(sku) + " available 0",
+                    {{"available", 0}}, {}});
+      break;
+    case core::EventType::exposure_deficit:
+      enqueue(Alert{"exposure_deficit", std::string(sku), std::string(channel), e.at_ms,
+                    "exposure deficit: " + sku_label(sku) + " was adjusted below what is published to channel " +
+                        std::string(channel),
+                    {{"on_hand", e.on_hand}, {"deficit", -e.delta}}, {}});
+      break;
+    case core::EventType::channel_frozen:
+      // Deliveries raise it first when they freeze (the latch keeps it to one); a freeze by hand
+      // arrives only here.
+      raise(Alert{"channel_frozen", "", std::string(channel), e.at_ms,
+                  "channel frozen: channel " + std::string(channel) + " (" + std::string(e.reason) + ")", {}, {}});
+      break;
+    case core::EventType::delivery_failing:
+      raise(Alert{"delivery_failing", "", std::string(channel), e.at_ms,
+                  "deliveries failing: channel " + std::string(channel), {}, {}});
+      break;
+    case core::EventType::channel_updated:
+      // Active again: the next freeze alerts again.
+      if (e.channel_active) latch_.clear("channel_frozen", channel);
+      break;
+    default:
+      break;
   }
 }
 

@@ -5,7 +5,8 @@
 // Threads: every method is called from the event loop's thread. Only the HTTP request runs elsewhere
 // (an OutboundWorker), so a dead alert URL never slows a hold.
 // Events: on_events() sees each applied batch's events (live only: replayed events at start-up never
-// reach it, so a restart does not repeat old alerts). Each kind is the core's event of the same name,
+// reach it, so a restart does not repeat old alerts); in cluster mode on_records() sees the ledger's
+// feed from where the alerting node left it (ClusterAlertFeed, cluster_alerts.h). Each kind is the core's event of the same name,
 // which the core raises once per state change:
 //   low_stock         available fell below the threshold
 //   out_of_stock      available fell from above 0 to 0 (not a SKU created or left at on_hand 0)
@@ -27,6 +28,7 @@
 #include "core/event.h"
 #include "core/inventory.h"
 #include "core/status.h"
+#include "net/event_record.h"
 #include "server/alert.h"
 #include "server/backoff.h"
 #include "server/outbound_http.h"
@@ -90,6 +92,9 @@ class Alerter final : public AlertSink {
   void clear(std::string_view kind, std::string_view key) override;
   // The alerts a batch's events imply. REQUIRES: inv has not been applied to since the events.
   void on_events(std::span<const core::Event> events, const core::Inventory& inv);
+  // The same from events as the feed serves them (the cluster store's ledger feed, ClusterAlertFeed):
+  // a channel_updated's `reason` is then the channel's state ("active" re-arms its freeze alert).
+  void on_records(std::span<const net::EventRecord> records);
   // Queues a sample alert (kind "test"), past the deduplication. False when no URL is configured.
   bool send_test(std::int64_t now_ms);
   // Takes the finished request's result and starts the next one when due. Called every loop tick.
@@ -103,6 +108,14 @@ class Alerter final : public AlertSink {
   std::uint64_t sent_total() const { return sent_total_; }
 
  private:
+  // One event, by name (on_events and on_records).
+  struct Named {
+    core::EventType type;
+    std::string_view sku, channel, reason;
+    std::int64_t at_ms = 0, available = 0, threshold = 0, on_hand = 0, delta = 0;
+    bool channel_active = false;  // channel_updated: the channel is active now
+  };
+  void on_event(const Named& e);
   void enqueue(Alert a);
 
   AlerterOptions opt_;

@@ -60,9 +60,9 @@ constexpr CapabilityShape kCapabilityRoutes[] = {
     {"POST", {"v1", "channels", "*", "publications", "ack"},
      {"POST /v1/channels/{channel}/publications/ack", Capability::publications, 2}},
     {"POST", {"v1", "stock", "batches"}, {"POST /v1/stock/batches", Capability::stock_batches, -1}},
-    {"GET", {"v1", "alerts"}, {"GET /v1/alerts", Capability::outbound, -1}},
-    {"PUT", {"v1", "alerts"}, {"PUT /v1/alerts", Capability::outbound, -1}},
-    {"POST", {"v1", "alerts", "test"}, {"POST /v1/alerts/test", Capability::outbound, -1}},
+    {"GET", {"v1", "alerts"}, {"GET /v1/alerts", Capability::alerts, -1}},
+    {"PUT", {"v1", "alerts"}, {"PUT /v1/alerts", Capability::alerts, -1}},
+    {"POST", {"v1", "alerts", "test"}, {"POST /v1/alerts/test", Capability::alerts, -1}},
     {"GET", {"v1", "deliveries"}, {"GET /v1/deliveries", Capability::outbound, -1}},
     {"POST", {"v1", "admin", "snapshot"}, {"POST /v1/admin/snapshot", Capability::snapshot, -1}},
 };

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/command.h"
+#include "net/event_record.h"
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/options.h"
@@ -56,6 +57,9 @@ class Server final : private store::Completions {
     Deliveries* deliveries = nullptr;
     DeliveryActionQueue* actions = nullptr;
     std::function<std::optional<core::Command>(const DeliveryAction&)> to_command;
+    // Events for `alerts` that do not come through the store's events observer (cluster mode: the
+    // ledger's feed, ClusterAlertFeed::take); called at every tick.
+    std::function<void(std::vector<net::EventRecord>*)> take_events;
   };
   void set_outbound(Outbound o) { outbound_ = std::move(o); }
 

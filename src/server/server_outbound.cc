@@ -38,6 +38,11 @@ void Server::outbound_step(std::int64_t now) {
       }
     }
   }
+  if (outbound_.alerts && outbound_.take_events) {
+    std::vector<net::EventRecord> records;
+    outbound_.take_events(&records);
+    if (!records.empty()) outbound_.alerts->on_records(records);
+  }
   if (outbound_.alerts) outbound_.alerts->step(now);
 }
 

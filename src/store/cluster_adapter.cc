@@ -152,7 +152,10 @@ ClusterAdapter::~ClusterAdapter() {
 Capabilities ClusterAdapter::capabilities() const {
   Capabilities c = Capabilities::all();
   if (opt_.events_conninfo.empty()) {
-    c = c.without(Capability::events_feed).without(Capability::sku_listing).without(Capability::movements);
+    c = c.without(Capability::events_feed)
+            .without(Capability::sku_listing)
+            .without(Capability::movements)
+            .without(Capability::alerts);
   }
   return c.without(Capability::publications)
       .without(Capability::outbound)

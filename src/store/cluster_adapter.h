@@ -12,8 +12,8 @@
 // sweep() every tick_ms and healthy() about once a second. Only the inside of this class knows about
 // threads: a pipelined, asynchronous Redis client can replace the pool without changing the interface.
 //
-// What it lacks (capabilities()): publications, outbound pushes, snapshots, DBSIZE;
-// and without a ledger (--ledger) the events feed, the SKU listing and the movements, which are
+// What it lacks (capabilities()): publications, webhook deliveries, snapshots, DBSIZE;
+// and without a ledger (--ledger) the events feed, the SKU listing, the movements and the alerts, which are
 // read from the ledger's PostgreSQL (backends::ClusterEvents, docs/cluster.md "Events feed"): a small
 // pool of reader connections for the workers, and a watcher thread that follows the feed's last seq
 // (LISTEN) so that feed_has_after() answers on the loop without a round trip and a parked long poll

@@ -12,7 +12,8 @@ const char* capability_message(Capability c) {
     case Capability::movements:
       return "the movements history is not available on the cluster store; use the ledger (PostgreSQL "
              "stock_movements)";
-    case Capability::outbound: return "alerts and webhook deliveries are not available on the cluster store";
+    case Capability::outbound: return "webhook deliveries are not available on the cluster store";
+    case Capability::alerts: return "alerts on the cluster store need a node that runs the ledger (--ledger)";
     case Capability::snapshot: return "snapshots belong to the embedded store";
     case Capability::sku_count: return "DBSIZE is not available on the cluster store";
   }

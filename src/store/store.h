@@ -42,11 +42,12 @@ enum class Capability : std::uint8_t {
   stock_batches,  // POST /v1/stock/batches, RESP BATCH
   publications,   // listed channels: publications, their acks, a listing or webhook in PUT /v1/channels
   movements,      // GET /v1/movements
-  outbound,       // alerts and webhook deliveries (/v1/alerts, /v1/deliveries)
+  outbound,       // webhook deliveries (/v1/deliveries)
   snapshot,       // POST /v1/admin/snapshot
   sku_count,      // RESP DBSIZE
+  alerts,         // /v1/alerts, /v1/alerts/test
 };
-inline constexpr int kCapabilityCount = 8;
+inline constexpr int kCapabilityCount = 9;
 
 class Capabilities {
  public:

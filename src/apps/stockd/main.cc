@@ -18,6 +18,7 @@
 #ifdef STOCKD_WITH_CLUSTER
 #include "backends/cluster_client.h"
 #include "backends/cluster_store.h"
+#include "server/cluster_alerts.h"
 #include "server/cluster_ledger.h"
 #include "store/cluster_adapter.h"
 #include <unistd.h>
@@ -70,7 +71,6 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
     }
     spdlog::info("event=ledger_started consumer={}", lo.consumer);
   }
-  if (!opt.alerts_url.empty()) spdlog::warn("event=alerts state=off reason=\"the cluster store does not send alerts yet\"");
   store::ClusterAdapterOptions ao;
   ao.store = std::move(so);
   ao.workers = static_cast<int>(opt.cluster_workers);
@@ -82,12 +82,42 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
     spdlog::error("event=cluster_open_failed store={} error=\"{}\"", opt.store, error);
     return 1;
   }
+  // Alerts need the ledger's feed (docs/cluster.md "Alerts"): <data-dir>/alerts.json (PUT /v1/alerts)
+  // wins over the config file's [alerts], as on the embedded store.
+  std::unique_ptr<server::Alerter> alerter;
+  std::unique_ptr<server::ClusterAlertFeed> alert_feed;
+  if (!opt.ledger.empty()) {
+    server::AlerterOptions alo;
+    alo.data_dir = opt.data_dir;
+    if (!opt.alerts_url.empty())
+      alo.from_file = server::AlertConfig{opt.alerts_url, *server::parse_alert_format(opt.alerts_format)};
+    alerter = std::make_unique<server::Alerter>(std::move(alo));
+    if (core::Status s = alerter->open(); !s.ok()) {
+      spdlog::error("event=alerts_config_failed error=\"{}\"", s.message);
+      return 1;
+    }
+    spdlog::info("event=alerts to={} source={}", alerter->config() ? server::url_origin(alerter->config()->url) : "none",
+                 alerter->config_source());
+    alert_feed = std::make_unique<server::ClusterAlertFeed>(opt.ledger);
+  } else if (!opt.alerts_url.empty()) {
+    spdlog::warn("event=alerts state=off reason=\"the cluster store sends alerts from a node with --ledger\"");
+  }
   int rc = 0;
   {
     server::Server srv(opt, *cluster);
+    if (alerter) {
+      server::Alerter* a = alerter.get();
+      server::ClusterAlertFeed* f = alert_feed.get();
+      srv.set_outbound(server::Server::Outbound{a, nullptr, nullptr, nullptr, [a, f](std::vector<net::EventRecord>* out) {
+                                                  f->set_wanted(a->config().has_value());
+                                                  f->take(out);
+                                                }});
+    }
     if (!srv.listen()) return 1;
     if (ledger) ledger->start();
+    if (alert_feed) alert_feed->start();
     rc = srv.run();
+    if (alert_feed) alert_feed->stop();
   }
   cluster.reset();  // joins the workers and the sweeper
   if (ledger) ledger->stop();
@@ -161,7 +191,7 @@ int main(int argc, char** argv) {
   engine_store.set_events_observer(
       [&alerter](std::span<const core::Event> events, const core::Inventory& inv) { alerter.on_events(events, inv); });
   server::Server srv(opt, engine_store);
-  srv.set_outbound(server::Server::Outbound{&alerter, &deliveries, &delivery_actions, server::delivery_command});
+  srv.set_outbound(server::Server::Outbound{&alerter, &deliveries, &delivery_actions, server::delivery_command, nullptr});
   if (!srv.listen()) return 1;
   int rc = srv.run();
   eng->close();
