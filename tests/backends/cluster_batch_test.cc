@@ -7,34 +7,18 @@
 // (STOCKD_TEST_CLUSTER=host:port; ctest starts one with scripts/redis-cluster).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <random>
 #include <string>
 
-#include "backends/cluster_client.h"
-#include "backends/cluster_store.h"
+#include "live_cluster.h"
 
 namespace stockd::backends {
 namespace {
 
-class Batches : public ::testing::Test {
+class Batches : public LiveCluster {
  protected:
   void SetUp() override {
-    const char* seed = std::getenv("STOCKD_TEST_CLUSTER");
-    if (seed == nullptr) {
-      if (std::getenv("STOCKD_TEST_CLUSTER_REQUIRED")) FAIL() << "STOCKD_TEST_CLUSTER is not set";
-      GTEST_SKIP() << "set STOCKD_TEST_CLUSTER=host:port to run the cluster store tests";
-    }
-    opt_.seeds = {seed};
-    opt_.wait_replicas = 1;
-    std::string error;
-    store_ = ClusterStore::open(opt_, ClusterStore::make_shared_state(), &error);
-    ASSERT_NE(store_, nullptr) << error;
-    ClusterOptions co;
-    co.seeds = opt_.seeds;
-    cc_ = ClusterClient::connect(co, &error);
-    ASSERT_NE(cc_, nullptr) << error;
-    prefix_ = "bt" + std::to_string(std::random_device{}() % 1000000) + "-";
+    connect("bt");
+    if (IsSkipped() || HasFatalFailure()) return;
     // B's partition after A's: partitions are prepared in ascending order.
     a_ = prefix_ + "A";
     for (int i = 0; partition_of(a_) > 200; ++i) a_ = prefix_ + "A" + std::to_string(i);
@@ -43,10 +27,6 @@ class Batches : public ::testing::Test {
     ASSERT_TRUE(apply(core::PutChannel{prefix_ + "app", 1, 900, core::ChannelState::active}).ok());
     ASSERT_TRUE(apply(core::PutSku{a_, 10, 0, {}, {}}).ok());
     ASSERT_TRUE(apply(core::PutSku{b_, 5, 0, {}, {}}).ok());
-  }
-  core::Outcome apply(const core::Command& c, std::int64_t now = kT0, StoreReply* r = nullptr) {
-    StoreReply ignored;
-    return store_->apply(c, now, r ? r : &ignored);
   }
   std::int64_t on_hand(const std::string& sku) {
     StoreReply r;
@@ -76,12 +56,8 @@ class Batches : public ::testing::Test {
     ASSERT_EQ(r.elements[0].str, "OK");
   }
 
-  static constexpr std::int64_t kT0 = 1'700'000'000'000;
   static constexpr std::int64_t kLease = 30'000;  // cluster_store_batch.cc kLeaseMs
-  ClusterStoreOptions opt_;
-  std::unique_ptr<ClusterStore> store_;
-  std::unique_ptr<ClusterClient> cc_;
-  std::string prefix_, a_, b_;
+  std::string a_, b_;
 };
 
 TEST_F(Batches, AnAtomicBatchAcrossPartitionsIsAllOrNothing) {

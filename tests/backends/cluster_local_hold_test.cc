@@ -5,43 +5,23 @@
 //   scripts/redis-cluster start /tmp/rc 7300 && STOCKD_TEST_CLUSTER=127.0.0.1:7300 ./cluster_local_hold_test
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <random>
 #include <string>
 
-#include "backends/cluster_client.h"
-#include "backends/cluster_store.h"
+#include "live_cluster.h"
 
 namespace stockd::backends {
 namespace {
 
-class LocalHolds : public ::testing::Test {
+class LocalHolds : public LiveCluster {
  protected:
   void SetUp() override {
-    const char* seed = std::getenv("STOCKD_TEST_CLUSTER");
-    if (seed == nullptr) {
-      if (std::getenv("STOCKD_TEST_CLUSTER_REQUIRED")) FAIL() << "STOCKD_TEST_CLUSTER is not set";
-      GTEST_SKIP() << "set STOCKD_TEST_CLUSTER=host:port to run the cluster store tests";
-    }
-    opt_.seeds = {seed};
-    opt_.wait_replicas = 1;
     opt_.hold_retention_ms = 60'000;
-    std::string error;
-    store_ = ClusterStore::open(opt_, ClusterStore::make_shared_state(), &error);
-    ASSERT_NE(store_, nullptr) << error;
-    ClusterOptions co;
-    co.seeds = opt_.seeds;
-    cc_ = ClusterClient::connect(co, &error);
-    ASSERT_NE(cc_, nullptr) << error;
-    prefix_ = "lh" + std::to_string(std::random_device{}() % 1000000) + "-";
+    connect("lh");
+    if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_TRUE(apply(core::PutChannel{n("app"), 1, 900, core::ChannelState::active}).ok());
     ASSERT_TRUE(apply(core::PutSku{n("A"), 10, 0, {}, {}}).ok());
   }
   std::string n(const std::string& name) const { return prefix_ + name; }
-  core::Outcome apply(const core::Command& c, std::int64_t now = kT0, StoreReply* r = nullptr) {
-    StoreReply ignored;
-    return store_->apply(c, now, r ? r : &ignored);
-  }
   // A hold id whose partition is (same) or is not (!same) the partition of `sku`.
   std::string id_for(const std::string& base, const std::string& sku, bool same) const {
     std::string id = n(base);
@@ -56,11 +36,6 @@ class LocalHolds : public ::testing::Test {
     return r.sku.held;
   }
 
-  static constexpr std::int64_t kT0 = 1'700'000'000'000;
-  ClusterStoreOptions opt_;
-  std::unique_ptr<ClusterStore> store_;
-  std::unique_ptr<ClusterClient> cc_;
-  std::string prefix_;
 };
 
 TEST_F(LocalHolds, LiveWithTheirLinesAndAreFoundByIdThroughThePointer) {
