@@ -41,6 +41,17 @@ class BatchTest(unittest.TestCase):
             body["atomic"] = atomic
         return self.s.http("POST", BATCHES, body)
 
+    def feed_next(self, skus):
+        """The events feed's `next`, once it has a stock_adjusted event of each of `skus` (the cluster
+        store's feed lags its writes; a deadline for a state, not a timing assertion)."""
+        deadline = time.monotonic() + 30
+        while True:
+            st, ev = self.s.http("GET", "/v1/events?after=0&limit=10000")
+            seen = {e["sku"] for e in ev["events"] if e["type"] == "stock_adjusted"}
+            if set(skus) <= seen or not CLUSTER or time.monotonic() > deadline:
+                return ev["next"]
+            time.sleep(0.05)
+
     def hold(self, hold_id, sku, qty):
         self.assertEqual(self.s.http("PUT", "/v1/channels/web", {"priority": 1})[0], 200)
         st, body = self.s.http("POST", "/v1/holds", {"id": hold_id, "channel": "web",
@@ -100,8 +111,7 @@ class BatchTest(unittest.TestCase):
     def test_failed_atomic_batch_is_409_and_changes_nothing(self):
         self.put_sku("A", 10)
         self.put_sku("B", 5)
-        st, ev = self.s.http("GET", "/v1/events?after=0&limit=10000")
-        seq_before = ev["next"]
+        seq_before = self.feed_next(["A", "B"])
         rows = [{"sku": "A", "on_hand": 50}, {"sku": "C", "on_hand": 1},
                 {"sku": "B", "delta": -2, "expect_on_hand": 4}]
         st, body = self.batch(rows, ref="AT-1", atomic=True)
@@ -123,13 +133,7 @@ class BatchTest(unittest.TestCase):
 
     def test_events_carry_the_batch_reason_and_ref(self):
         self.put_sku("A", 10)
-        deadline = time.monotonic() + 30  # on the cluster store, until the feed has the PUT's event
-        while True:
-            st, ev = self.s.http("GET", "/v1/events?after=0&limit=10000")
-            if ev["events"] or not CLUSTER or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        after = ev["next"]
+        after = self.feed_next(["A"])
         st, body = self.batch([{"sku": "A", "delta": 4}, {"sku": "Z", "on_hand": 2}], ref="EV-1",
                               reason="received")
         self.assertEqual(st, 200, body)
