@@ -44,7 +44,11 @@ std::string encode_answer(const core::BatchAnswer& a) {
     std::string msg = r.message;
     std::replace(msg.begin(), msg.end(), '\n', ' ');
     std::replace(msg.begin(), msg.end(), '\t', ' ');
-    out += "\n" + std::to_string(static_cast<int>(r.code)) + "\t" + std::to_string(r.actual) + "\t" + r.sku + "\t" + msg;
+    out.push_back('\n');
+    out.append(std::to_string(static_cast<int>(r.code))).push_back('\t');
+    out.append(std::to_string(r.actual)).push_back('\t');
+    out.append(r.sku).push_back('\t');
+    out.append(msg);
   }
   return out;
 }
@@ -168,7 +172,9 @@ bool ClusterStore::Impl::batch_figures(const std::vector<std::string>& skus,
 }
 
 core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::int64_t now_ms, StoreReply* reply) {
-  const std::string id = c.ref.empty() ? "~" + random_token() : c.ref;
+  // (Built by append: GCC 12 at -O3 warns -Wrestrict, wrongly, on "literal" + std::string&&.)
+  std::string id = c.ref;
+  if (id.empty()) id.append("~").append(random_token());
   std::map<std::string, SkuRecord, std::less<>> views;
   core::Outcome out;
   auto reply_with = [&](std::shared_ptr<core::BatchAnswer> a) {
