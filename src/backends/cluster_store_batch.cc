@@ -196,6 +196,18 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
     if (ans.empty()) return fail(core::Code::overloaded, "stock batch " + id + " is being applied: retry");
     auto first = std::make_shared<core::BatchAnswer>();
     if (!decode_answer(ans, c.ref, first.get())) return fail(core::Code::unavailable, "stock batch record unreadable");
+    // Decided, but a partition its node did not end (it died, or lost Redis) is ended by the sweep
+    // after the lease: until then the views would not show the batch yet.
+    std::vector<ClusterClient::Call> locks;
+    std::set<std::string_view> asked;
+    for (const core::BatchRowResult& r : first->rows)
+      if (r.code == core::Code::ok && asked.insert(r.sku).second)
+        locks.push_back({sku_key(r.sku), {"HGET", sku_key(r.sku), "bk"}, true});
+    for (const RedisReply& l : cc->pipeline(locks)) {
+      if (l.is_error()) return transport_error(l);
+      if (l.type == RedisReply::Type::string && l.str == id)
+        return fail(core::Code::overloaded, "stock batch " + id + " is being applied: retry");
+    }
     return reply_with(std::move(first));
   }
   // The SKUs by partition (valid names only: a bad row fails in the plan), and their figures.

@@ -134,6 +134,9 @@ TEST_F(Batches, ABatchDecidedBeforeItsNodeDiedIsCommittedByTheSweep) {
                                     "86400000"});
   ASSERT_EQ(m.elements.size(), 1u);
   EXPECT_EQ(m.elements[0].str, "OK");
+  // Decided, not ended: its ref answers "retry" rather than views without the batch.
+  core::Outcome early = apply(core::StockBatch{id, core::StockReason::correction, true, {set_row(a_, 99)}});
+  EXPECT_EQ(early.code, core::Code::overloaded) << early.message;
   store_->sweep(kT0 + kLease + 1);
   EXPECT_EQ(on_hand(a_), 20);
   // Its ref answers the decided answer, with the SKU as it is now.
