@@ -7,7 +7,7 @@
 //
 // Writers adjust (+1, ref "<prefix><i>") SKUs of their own through ClusterStore, paced to --rate
 // writes/s in all, each acknowledged as stockd acknowledges it (WAIT 1). Ledger threads run the loop of
-// stockd's ledger thread (src/server/cluster_ledger.cc: poll again at once while a round applied
+// stockd's ledger thread (src/store/cluster_ledger.cc: poll again at once while a round applied
 // something, else after --idle-ms). A reader long-polls the feed (ClusterEvents::wait, then read) as a
 // channel adapter would. Lag of a write = the time the reader got its stock_adjusted event - the time
 // its apply() returned (0 when the event came first: the ledger may apply an entry before the store's

@@ -29,13 +29,13 @@
 #include "core/inventory.h"
 #include "core/status.h"
 #include "net/event_record.h"
+#include "net/prometheus.h"
 #include "server/alert.h"
 #include "server/backoff.h"
 #include "server/outbound_http.h"
 
 namespace stockd::server {
 
-class Prometheus;
 
 inline constexpr std::size_t kAlertQueueMax = 1000;
 
@@ -103,7 +103,7 @@ class Alerter final : public AlertSink {
   // GET /v1/alerts: {"url","format","source","queued","sent_total","failures_total","dropped_total",
   // "consecutive_failures","last_error","last_sent_at","next_attempt_at"} (url null when none).
   void render(std::string& out) const;
-  void render_metrics(Prometheus& p) const;
+  void render_metrics(net::Prometheus& p) const;
   std::size_t queued() const { return queue_.size(); }
   std::uint64_t sent_total() const { return sent_total_; }
 

@@ -32,13 +32,13 @@
 #include <utility>
 #include <vector>
 
+#include "net/prometheus.h"
 #include "server/alerts.h"
 #include "server/backoff.h"
 #include "server/outbound_http.h"
 
 namespace stockd::server {
 
-class Prometheus;
 
 // The most publications in one webhook request, and the most channels with a webhook served at once.
 inline constexpr std::size_t kDeliveryBatchMax = 500;
@@ -133,7 +133,7 @@ class Deliveries {
   // "delivered_seq"}]} ("state": idle | sending | retrying).
   void render(std::string& out, std::int64_t now_ms) const;
   // stockd_delivery_lag_seconds, stockd_delivery_failures_total, stockd_delivery_queue_depth per channel.
-  void render_metrics(Prometheus& p, std::int64_t now_ms) const;
+  void render_metrics(net::Prometheus& p, std::int64_t now_ms) const;
 
   struct ChannelStats {
     std::uint64_t delivered_seq = 0;

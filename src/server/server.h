@@ -30,7 +30,6 @@
 namespace stockd::server {
 
 // The wall clock in epoch milliseconds: the time the server gives the core (the core clamps it).
-std::int64_t wall_clock_ms();
 
 struct Conn;
 struct Pending;

@@ -16,7 +16,7 @@
 #include <cstring>
 
 #include "core/assert.h"
-#include "server/clock.h"
+#include "store/clock.h"
 #include "server/conn.h"
 #include "server/http_route.h"
 #include "server/listen.h"
@@ -53,14 +53,9 @@ Server::~Server() {
     if (fd >= 0) close(fd);
 }
 
-std::int64_t wall_clock_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
+std::int64_t Server::now_ms() const { return store::wall_clock_ms(); }
 
-std::int64_t Server::now_ms() const { return wall_clock_ms(); }
-
-std::int64_t Server::now_us() const { return steady_us(); }
+std::int64_t Server::now_us() const { return store::steady_us(); }
 
 bool Server::listen() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);

@@ -17,9 +17,8 @@
 #include <unordered_set>
 
 #include "core/assert.h"
-#include "server/clock.h"
-#include "server/cluster_ledger.h"
-#include "server/server.h"  // wall_clock_ms
+#include "store/clock.h"
+#include "store/cluster_ledger.h"
 #include "spdlog/spdlog.h"
 
 namespace stockd::store {
@@ -400,14 +399,14 @@ void ClusterAdapter::sweeper_main() {
   while (!sweep_stop_) {
     lock.unlock();
     auto next = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.tick_ms);
-    std::int64_t start_us = server::steady_us();
-    std::size_t acted = sweep_store_->sweep(server::wall_clock_ms());
+    std::int64_t start_us = steady_us();
+    std::size_t acted = sweep_store_->sweep(wall_clock_ms());
     swept_total_.fetch_add(acted, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> g(metrics_mu_);
-      sweep_latency_.observe_us(server::steady_us() - start_us);
+      sweep_latency_.observe_us(steady_us() - start_us);
     }
-    if (std::int64_t now = server::steady_ms(); now >= next_health_ms) {
+    if (std::int64_t now = steady_ms(); now >= next_health_ms) {
       healthy_.store(sweep_store_->healthy(), std::memory_order_relaxed);
       next_health_ms = now + kHealthEveryMs;
     }
@@ -417,7 +416,7 @@ void ClusterAdapter::sweeper_main() {
 }
 
 void ClusterAdapter::render_metrics(std::string& out) const {
-  server::Prometheus p(out);
+  net::Prometheus p(out);
   {
     std::lock_guard<std::mutex> g(metrics_mu_);
     p.family("stockd_cluster_sweep_seconds", "histogram",

@@ -33,14 +33,12 @@
 
 #include "backends/cluster_events.h"
 #include "backends/cluster_store.h"
-#include "server/metrics.h"
+#include "net/prometheus.h"
 #include "store/store.h"
 
-namespace stockd::server {
-class ClusterLedger;
-}
-
 namespace stockd::store {
+
+class ClusterLedger;
 
 inline constexpr int kClusterWorkersDefault = 64;
 inline constexpr int kClusterWorkersMax = 256;
@@ -49,7 +47,7 @@ struct ClusterAdapterOptions {
   backends::ClusterStoreOptions store;
   int workers = kClusterWorkersDefault;
   std::int64_t tick_ms = 100;                  // the sweeper's period
-  server::ClusterLedger* ledger = nullptr;     // optional (--ledger): reconcile and /metrics include it
+  ClusterLedger* ledger = nullptr;     // optional (--ledger): reconcile and /metrics include it
   // The ledger's PostgreSQL (--ledger): the events feed and the SKU listing read from it. Empty: the
   // adapter lacks both (501).
   std::string events_conninfo;
@@ -129,7 +127,7 @@ class ClusterAdapter final : public Store {
   std::atomic<bool> healthy_{true};
   std::atomic<std::uint64_t> swept_total_{0};
   mutable std::mutex metrics_mu_;
-  server::Histogram sweep_latency_;
+  net::Histogram sweep_latency_;
 
   // The events feed (events_conninfo set): idle reader connections (at most kFeedReadersMax open), the
   // watcher's thread and what it saw.

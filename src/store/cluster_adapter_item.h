@@ -8,11 +8,9 @@
 #include "backends/cluster_store.h"
 #include "store/cluster_adapter.h"
 
-namespace stockd::server {
-class ClusterLedger;
-}
-
 namespace stockd::store {
+
+class ClusterLedger;
 
 // One request, owned by the adapter from submit()/read() until its completion was delivered.
 struct ClusterAdapter::Item {
@@ -46,6 +44,6 @@ struct ClusterAdapter::Item {
 
 // One read of the cluster store (not the events feed or the SKU listing: ClusterAdapter::run_feed_read),
 // with the embedded store's checks and messages; reconcile includes the ledger's when there is one.
-void run_read(backends::ClusterStore& s, ClusterAdapter::Item& it, server::ClusterLedger* ledger);
+void run_read(backends::ClusterStore& s, ClusterAdapter::Item& it, ClusterLedger* ledger);
 
 }  // namespace stockd::store

@@ -4,8 +4,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
-#include "server/cluster_ledger.h"
+#include "store/cluster_ledger.h"
 #include "spdlog/spdlog.h"
 #include "store/cluster_adapter.h"
 #include "store/cluster_adapter_item.h"
@@ -104,7 +107,7 @@ void run_avail(backends::ClusterStore& s, Item& it) {
 
 }  // namespace
 
-void run_read(backends::ClusterStore& s, Item& it, server::ClusterLedger* ledger) {
+void run_read(backends::ClusterStore& s, Item& it, ClusterLedger* ledger) {
   switch (it.kind) {
     case ReadKind::sku: {
       std::string unknown = "unknown sku " + it.name;

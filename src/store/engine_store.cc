@@ -5,17 +5,44 @@
 #include <unordered_set>
 
 #include "core/assert.h"
-#include "server/clock.h"
-#include "server/metrics.h"
+#include "store/clock.h"
+#include "net/prometheus.h"
 
 namespace stockd::store {
+
+void render_engine_metrics(net::Prometheus& p, const engine::EngineStats& s) {
+  auto d = [](auto v) { return static_cast<double>(v); };
+  p.gauge("stockd_journal_last_lsn", "Sequence number of the last durable journal record.", d(s.last_lsn));
+  p.counter("stockd_journal_batches_total", "Batches written to the journal since start.", d(s.batches));
+  p.counter("stockd_journal_records_total", "Journal records written since start.", d(s.records));
+  p.counter("stockd_journal_syncs_total", "fdatasync calls on journal segments since start.", d(s.syncs));
+  p.counter("stockd_journal_sync_failures_total", "Failed journal syncs since start.", d(s.sync_failures));
+  p.counter("stockd_journal_write_failures_total", "Failed journal writes since start.", d(s.write_failures));
+  p.counter("stockd_journal_storage_recoveries_total", "Recoveries from a storage fault since start.",
+            d(s.storage_recoveries));
+  p.gauge("stockd_journal_segments", "Live journal segment files.", d(s.segments));
+  p.gauge("stockd_journal_bytes", "Bytes in live journal segments.", d(s.journal_bytes));
+  p.gauge("stockd_journal_replayed_records", "Journal records replayed at start.", d(s.replayed_records));
+  p.gauge("stockd_journal_recovery_seconds", "Time the last open (recovery) took.", d(s.recovery_us) / 1e6);
+  p.gauge("stockd_snapshot_lsn", "Journal sequence number of the newest snapshot.", d(s.snapshot_lsn));
+  p.counter("stockd_snapshot_written_total", "Snapshots written since start.", d(s.snapshots_written));
+  p.counter("stockd_snapshot_failures_total", "Failed snapshots since start.", d(s.snapshot_failures));
+  p.gauge("stockd_snapshot_duration_seconds", "Time the last snapshot took (background: fork to installed).",
+          d(s.snapshot_us) / 1e6);
+  p.gauge("stockd_snapshot_fork_seconds", "Time the last background snapshot's fork() stalled the writer.",
+          d(s.snapshot_fork_us) / 1e6);
+  p.gauge("stockd_snapshot_in_progress", "1 while a background snapshot is being written.",
+          d(s.snapshot_in_progress ? 1 : 0));
+}
+
+
 namespace {
 
 constexpr std::int64_t kGatherUs = 150;  // longest wait for a batch's stragglers (pump)
 
 }  // namespace
 
-EngineStore::EngineStore(engine::Engine& engine, server::EventFeed& feed) : engine_(engine), feed_(feed) {}
+EngineStore::EngineStore(engine::Engine& engine, EventFeed& feed) : engine_(engine), feed_(feed) {}
 
 // The hold-ownership check: a channel's token may act on its own channel's holds only. A hold's
 // channel never changes, so the state before the forming batch decides; a hold unknown here goes on
@@ -46,7 +73,7 @@ void EngineStore::pump() {
   // last one, it waits up to kGatherUs for the others (the loop wakes up at wake_at_us()).
   // Only with a sync to share (FsyncMode::always); never beyond the queue bound.
   if (engine_.completion_fd() >= 0 && !draining_ && batch_.size() * 2 < last_batch_items_) {
-    std::int64_t now = server::steady_us();
+    std::int64_t now = steady_us();
     if (gather_until_us_ == 0) gather_until_us_ = now + kGatherUs;
     if (now < gather_until_us_) return;
   }
@@ -56,7 +83,7 @@ void EngineStore::pump() {
   flight_meta_.swap(meta_);
   batch_.clear();
   meta_.clear();
-  flight_start_us_ = server::steady_us();
+  flight_start_us_ = steady_us();
   delivered_ = 0;
   if (!engine_.begin(flight_batch_)) {  // refused at once (storage unavailable): outcomes are set
     for (std::size_t i = 0; i < flight_batch_.size(); ++i) deliver(flight_meta_[i], flight_batch_[i].outcome);
@@ -91,7 +118,7 @@ void EngineStore::finish_batch() {
   if (observer_ && !events_.empty()) observer_(events_, engine_.inventory());
   flight_batch_.clear();
   flight_meta_.clear();
-  sink_->batch_done(items, server::steady_us() - flight_start_us_, !events_.empty());
+  sink_->batch_done(items, steady_us() - flight_start_us_, !events_.empty());
 }
 
 void EngineStore::applied(std::size_t index, const engine::BatchItem& item) {
@@ -289,7 +316,7 @@ void EngineStore::read(const Read& r) {
 }
 
 void EngineStore::render_metrics(std::string& out) const {
-  server::Prometheus p(out);
+  net::Prometheus p(out);
   core::Stats st = engine_.inventory().stats();
   p.family("stockd_holds", "gauge", "Holds by state (finished holds while remembered).");
   p.sample("stockd_holds", "state=\"held\"", std::uint64_t{st.holds_held});
@@ -313,7 +340,7 @@ void EngineStore::render_metrics(std::string& out) const {
   p.counter("stockd_movements_write_failures_total", "Failed writes of movement files.",
             static_cast<double>(mv.write_failures));
   p.gauge("stockd_storage_healthy", "1 when the engine accepts writes.", engine_.healthy() ? 1.0 : 0.0);
-  server::render_engine_metrics(p, engine_.stats());
+  render_engine_metrics(p, engine_.stats());
 }
 
 }  // namespace stockd::store

@@ -19,14 +19,18 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "server/event_feed.h"
+#include "net/prometheus.h"
+#include "store/event_feed.h"
 #include "store/store.h"
 
 namespace stockd::store {
 
+// The engine's statistics as stockd_journal_* and stockd_snapshot_* metrics (GET /metrics).
+void render_engine_metrics(net::Prometheus& p, const engine::EngineStats& s);
+
 class EngineStore final : public Store, private engine::AppliedHook {
  public:
-  EngineStore(engine::Engine& engine, server::EventFeed& feed);
+  EngineStore(engine::Engine& engine, EventFeed& feed);
   // Told after every applied batch with events, while the inventory still matches them (alerts).
   using EventsObserver = std::function<void(std::span<const core::Event>, const core::Inventory&)>;
   void set_events_observer(EventsObserver o) { observer_ = std::move(o); }
@@ -61,7 +65,7 @@ class EngineStore final : public Store, private engine::AppliedHook {
   void read_done(const Read& r, ReadDone& d, const core::Outcome& o);
 
   engine::Engine& engine_;
-  server::EventFeed& feed_;
+  EventFeed& feed_;
   Completions* sink_ = nullptr;
   EventsObserver observer_;
   bool draining_ = false;

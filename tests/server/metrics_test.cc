@@ -5,6 +5,7 @@
 
 #include "engine/engine.h"
 #include "server/metrics.h"
+#include "store/engine_store.h"
 
 namespace stockd::server {
 namespace {
@@ -52,7 +53,7 @@ TEST(Prometheus, EngineStatsBecomeJournalAndSnapshotMetrics) {
   s.snapshot_in_progress = true;
   std::string out;
   Prometheus p(out);
-  render_engine_metrics(p, s);
+  store::render_engine_metrics(p, s);
   EXPECT_NE(out.find("# TYPE stockd_journal_last_lsn gauge\nstockd_journal_last_lsn 1234\n"), std::string::npos)
       << out;
   EXPECT_NE(out.find("\nstockd_snapshot_lsn 1000\n"), std::string::npos) << out;

@@ -96,7 +96,7 @@ class EngineStoreTest : public ::testing::Test {
   }
 
   FaultEnv env_;
-  server::EventFeed feed_{1000};
+  EventFeed feed_{1000};
   std::unique_ptr<engine::Engine> eng_;
   std::unique_ptr<EngineStore> store_;
   Recorder rec_;

@@ -9,17 +9,18 @@
 #include "engine/env.h"
 #include "server/alerts.h"
 #include "server/delivery.h"
-#include "server/event_feed.h"
+#include "store/event_feed.h"
 #include "server/inventory_publications.h"
 #include "server/options.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#include "store/clock.h"
 #include "store/engine_store.h"
 #ifdef STOCKD_WITH_CLUSTER
 #include "backends/cluster_client.h"
 #include "backends/cluster_store.h"
 #include "server/cluster_alerts.h"
-#include "server/cluster_ledger.h"
+#include "store/cluster_ledger.h"
 #include "store/cluster_adapter.h"
 #include <unistd.h>
 #endif
@@ -54,7 +55,7 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
   so.wait_timeout_ms = static_cast<int>(opt.redis_wait_timeout_ms);
   so.hold_retention_ms = opt.hold_retention_s * 1000;
   so.low_stock_permille = static_cast<std::int64_t>(opt.low_stock_ratio * 1000 + 0.5);
-  std::unique_ptr<server::ClusterLedger> ledger;
+  std::unique_ptr<store::ClusterLedger> ledger;
   if (!opt.ledger.empty()) {
     backends::LedgerOptions lo;
     lo.conninfo = opt.ledger;
@@ -64,7 +65,7 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
     backends::ClusterOptions co;
     co.seeds = so.seeds;
     co.password = so.password;
-    ledger = server::ClusterLedger::open(lo, co, &error);
+    ledger = store::ClusterLedger::open(lo, co, &error);
     if (!ledger) {
       spdlog::error("event=ledger_open_failed error=\"{}\"", error);
       return 1;
@@ -152,7 +153,7 @@ int main(int argc, char** argv) {
   eo.events_retained = static_cast<std::size_t>(opt.events_retained);
   eo.movements_retention_ms = opt.movements_retention_days * 24 * 3600 * 1000;
   eo.recover_truncate = opt.recover_truncate;
-  server::EventFeed feed(eo.events_retained);
+  store::EventFeed feed(eo.events_retained);
   core::Result<std::unique_ptr<engine::Engine>> opened = engine::Engine::open(eo, engine::Env::posix(), &feed);
   if (!opened.ok()) {
     spdlog::error("event=open_failed data_dir={} error=\"{}\"", opt.data_dir, opened.status().message);
@@ -164,7 +165,7 @@ int main(int argc, char** argv) {
   core::Configure conf{opt.hold_retention_s * 1000, static_cast<std::int64_t>(opt.low_stock_ratio * 1000 + 0.5)};
   const core::Inventory& inv = eng->inventory();
   if (inv.retention_ms() != conf.retention_ms || inv.low_stock_permille() != conf.low_stock_permille) {
-    core::Outcome o = eng->execute_one(conf, server::wall_clock_ms(), nullptr);
+    core::Outcome o = eng->execute_one(conf, store::wall_clock_ms(), nullptr);
     if (!o.ok()) {
       spdlog::error("event=configure_failed data_dir={} code={}", opt.data_dir, core::code_name(o.code));
       return 1;

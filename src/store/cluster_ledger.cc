@@ -1,11 +1,11 @@
 // The ledger writer's thread in a cluster-mode stockd (see cluster_ledger.h).
-#include "server/cluster_ledger.h"
+#include "store/cluster_ledger.h"
 
 #include <chrono>
 
 #include "spdlog/spdlog.h"
 
-namespace stockd::server {
+namespace stockd::store {
 
 std::unique_ptr<ClusterLedger> ClusterLedger::open(const backends::LedgerOptions& options,
                                                    const backends::ClusterOptions& cluster, std::string* error) {
@@ -58,4 +58,4 @@ backends::LedgerStats ClusterLedger::stats() {
   return stats_;
 }
 
-}  // namespace stockd::server
+}  // namespace stockd::store

@@ -1,11 +1,11 @@
-#include "server/event_feed.h"
+#include "store/event_feed.h"
 
 #include <algorithm>
 
 #include "core/codec.h"
 #include "core/limits.h"
 
-namespace stockd::server {
+namespace stockd::store {
 namespace {
 constexpr std::uint8_t kFeedFormatVersion = 1;
 constexpr std::size_t kTextMax = 4096;
@@ -91,4 +91,4 @@ void EventFeed::render_page(std::uint64_t after, std::size_t limit, std::string&
   net::render_events_end(next, out);
 }
 
-}  // namespace stockd::server
+}  // namespace stockd::store

@@ -17,7 +17,7 @@
 #include "backends/cluster_client.h"
 #include "backends/ledger.h"
 
-namespace stockd::server {
+namespace stockd::store {
 
 class ClusterLedger {
  public:
@@ -43,4 +43,4 @@ class ClusterLedger {
   backends::LedgerStats stats_;
 };
 
-}  // namespace stockd::server
+}  // namespace stockd::store

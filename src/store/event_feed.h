@@ -13,7 +13,7 @@
 #include "engine/engine.h"
 #include "net/event_record.h"
 
-namespace stockd::server {
+namespace stockd::store {
 
 class EventFeed final : public engine::EventSink {
  public:
@@ -38,4 +38,4 @@ class EventFeed final : public engine::EventSink {
   std::deque<net::EventRecord> ring_;
 };
 
-}  // namespace stockd::server
+}  // namespace stockd::store
