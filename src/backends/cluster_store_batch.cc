@@ -271,7 +271,7 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
   };
   // Prepares `todo` (one pipeline: each master fsyncs once for all its partitions). Returns false
   // with *out on a transport or library error; sets *busy when another batch holds a lock.
-  auto prepare = [&](const std::vector<BatchPart*>& todo, bool* busy, std::vector<BatchPart*>* again) {
+  auto prepare = [&](const std::vector<BatchPart*>& todo, bool* busy) {
     std::vector<ClusterClient::Call> calls;
     for (BatchPart* p : todo) calls.push_back(batch_prep(c, id, *p, plan, now_ms));
     std::vector<RedisReply> replies = cc->pipeline(calls);
@@ -287,7 +287,6 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
         todo[i]->locked = true;
         continue;
       }
-      again->push_back(todo[i]);
       if (tag == "BUSY") {
         *busy = true;
       } else if (tag == "STALE" && r.elements.size() >= 6) {
@@ -321,9 +320,7 @@ core::Outcome ClusterStore::Impl::stock_batch(const core::StockBatch& c, std::in
   for (int round = 0; commit && !todo.empty(); ++round) {
     if (round >= 64) return undo(fail(core::Code::overloaded, "the skus of this stock batch keep changing: retry"));
     bool busy = false;
-    std::vector<BatchPart*> again;
-    std::vector<BatchPart*> now_todo = ordered ? std::vector<BatchPart*>{todo.front()} : todo;
-    if (!prepare(now_todo, &busy, &again)) return undo(out);
+    if (!prepare(ordered ? std::vector<BatchPart*>{todo.front()} : todo, &busy)) return undo(out);
     if (busy) {
       if (std::chrono::steady_clock::now() > busy_deadline) {
         return undo(fail(core::Code::overloaded, "a sku of this stock batch is being changed by another stock batch: retry"));

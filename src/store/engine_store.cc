@@ -35,7 +35,6 @@ void render_engine_metrics(net::Prometheus& p, const engine::EngineStats& s) {
           d(s.snapshot_in_progress ? 1 : 0));
 }
 
-
 namespace {
 
 constexpr std::int64_t kGatherUs = 150;  // longest wait for a batch's stragglers (pump)
