@@ -262,7 +262,13 @@ bool ClusterEvents::movements(std::string_view sku, std::uint64_t after, std::si
 constexpr const char* kAlertsLockKey = "8315240373478213749";  // "sTockALR", a session advisory lock
 
 bool ClusterEvents::lead_alerts(bool* leading, std::string* error) {
-  PgResult r = impl_->query("SELECT pg_try_advisory_lock($1::bigint)", {kAlertsLockKey}, error);
+  // Taken once: asked again while this session holds it, the lock is not taken a second time (an
+  // advisory lock counts its takes, and the feed asks every round).
+  PgResult r = impl_->query(
+      "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+      "AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = $1::bigint) "
+      "THEN true ELSE pg_try_advisory_lock($1::bigint) END",
+      {kAlertsLockKey}, error);
   if (r == nullptr) return false;
   *leading = std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
   return true;
