@@ -59,6 +59,8 @@ class Server final : private store::Completions {
     // Events for `alerts` that do not come through the store's events observer (cluster mode: the
     // ledger's feed, ClusterAlertFeed::take); called at every tick.
     std::function<void(std::vector<net::EventRecord>*)> take_events;
+    // Metrics of that source (cluster mode: whether this node sends, events dropped), for GET /metrics.
+    std::function<void(net::Prometheus&)> render_source_metrics;
   };
   void set_outbound(Outbound o) { outbound_ = std::move(o); }
 

@@ -16,6 +16,7 @@ void Server::render_metrics(std::string& out) const {
             static_cast<double>(overloaded_total_));
   store_.render_metrics(out);
   if (outbound_.alerts) outbound_.alerts->render_metrics(p);
+  if (outbound_.render_source_metrics) outbound_.render_source_metrics(p);
   if (outbound_.deliveries) outbound_.deliveries->render_metrics(p, now_ms());
 }
 

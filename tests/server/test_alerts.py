@@ -170,6 +170,14 @@ class AlertsTest(unittest.TestCase):
             self.assertEqual([a["sku"] for a in self.rx.delivered("low_stock")], ["tn-1"])
             markers = [r["body"]["sku"] for r in self.rx.requests if str(r["body"].get("sku", "")).startswith("mk-")]
             self.assertEqual(len(markers), len(set(markers)), f"a marker alert was sent twice: {markers}")
+
+            def leading(node):
+                st, text = node.http("GET", "/metrics")
+                self.assertEqual(st, 200)
+                line = [l for l in text.splitlines() if l.startswith("stockd_alerts_feed_leading ")]
+                self.assertEqual(len(line), 1, text[-2000:])
+                return int(float(line[0].split()[1]))
+            self.assertEqual(leading(self.s) + leading(other), 1, "exactly one node sends")
         finally:
             other.cleanup()
 

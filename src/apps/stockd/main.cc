@@ -109,10 +109,17 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
     if (alerter) {
       server::Alerter* a = alerter.get();
       server::ClusterAlertFeed* f = alert_feed.get();
-      srv.set_outbound(server::Server::Outbound{a, nullptr, nullptr, nullptr, [a, f](std::vector<net::EventRecord>* out) {
-                                                  f->set_wanted(a->config().has_value());
-                                                  f->take(out);
-                                                }});
+      auto take = [a, f](std::vector<net::EventRecord>* out) {
+        f->set_wanted(a->config().has_value());
+        f->take(out);
+      };
+      auto metrics = [f](net::Prometheus& p) {
+        p.gauge("stockd_alerts_feed_leading", "1 while this node sends the cluster's alerts (it holds the alerts lock).",
+                f->leading() ? 1 : 0);
+        p.counter("stockd_alerts_feed_dropped_total", "Events dropped because the loop did not take them in time.",
+                  static_cast<double>(f->dropped()));
+      };
+      srv.set_outbound(server::Server::Outbound{a, nullptr, nullptr, nullptr, take, metrics});
     }
     if (!srv.listen()) return 1;
     if (ledger) ledger->start();
@@ -192,7 +199,8 @@ int main(int argc, char** argv) {
   engine_store.set_events_observer(
       [&alerter](std::span<const core::Event> events, const core::Inventory& inv) { alerter.on_events(events, inv); });
   server::Server srv(opt, engine_store);
-  srv.set_outbound(server::Server::Outbound{&alerter, &deliveries, &delivery_actions, server::delivery_command, nullptr});
+  srv.set_outbound(server::Server::Outbound{&alerter, &deliveries, &delivery_actions, server::delivery_command, nullptr,
+                                            nullptr});
   if (!srv.listen()) return 1;
   int rc = srv.run();
   eng->close();
