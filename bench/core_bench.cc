@@ -117,6 +117,30 @@ void BM_Hold(benchmark::State& state) {
 // 1,000,000 SKUs: the figure. 1,000 SKUs (all in cache): the CPU cost alone, for comparison.
 BENCHMARK(BM_Hold)->Unit(benchmark::kNanosecond)->Iterations(kHoldIterations)->Arg(kSkus)->Arg(1000);
 
+// BM_Hold's holds (a direct channel) while a listed channel is shown 20 % of every SKU: each hold
+// changes what is sellable, so the core recomputes the listed channel's exposure target and
+// publishes when it moves (issue 12 item 7: the cost of exposures on the write path).
+void BM_HoldWithListedChannel(benchmark::State& state) {
+  Bed bed;
+  bed.setup(static_cast<std::uint32_t>(state.range(0)));
+  PutChannel listed{"tmall", 5, 900, ChannelState::active};
+  listed.listing = Listing{20, 0, -1, 0};
+  bed.must(listed);
+  Command cmd = Bed::hold_command(kLongTtlS, false);
+  CreateHold& h = std::get<CreateHold>(cmd);
+  std::int64_t failed = 0;
+  for (auto _ : state) {
+    bed.next_hold(h);
+    ++bed.now;
+    Outcome o = bed.inv.apply(cmd, bed.now, &bed.events);
+    failed += !o.ok();
+    bed.events.clear();
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["failed"] = static_cast<double>(failed);
+}
+BENCHMARK(BM_HoldWithListedChannel)->Unit(benchmark::kNanosecond)->Iterations(kHoldIterations)->Arg(1000);
+
 // The same holds applied as the engine applies a batch: while command i is applied, the index slots of
 // command i + 2k and the rows of command i + k are being loaded (Inventory::prefetch_index/_rows).
 void BM_HoldBatched(benchmark::State& state) {
