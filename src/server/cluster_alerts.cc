@@ -6,6 +6,7 @@
 
 #include "backends/cluster_events.h"
 #include "spdlog/spdlog.h"
+#include "store/clock.h"
 
 namespace stockd::server {
 namespace {
@@ -16,11 +17,6 @@ constexpr std::size_t kPage = 1000;
 // Events older than this when read are not alerted: a sender taking over after a long gap (or the
 // first one ever) does not flood the robot with stale states.
 constexpr std::int64_t kStaleMs = 300'000;
-
-std::int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 bool alerting(core::EventType t) {
   switch (t) {
@@ -104,7 +100,7 @@ void ClusterAlertFeed::main() {
     if (!was_leading) {
       // Where the last sender stopped; the first sender ever starts kStaleMs back.
       bool found = false;
-      if (!ev->alerts_cursor(&after, &found, &error) || (!found && !ev->seq_before(wall_ms() - kStaleMs, &after, &error)) ||
+      if (!ev->alerts_cursor(&after, &found, &error) || (!found && !ev->seq_before(store::wall_clock_ms() - kStaleMs, &after, &error)) ||
           (!found && !ev->save_alerts_cursor(after, &error))) {
         ev.reset();
         if (!pause(kRetryMs)) break;
@@ -126,7 +122,7 @@ void ClusterAlertFeed::main() {
     }
     after = next;
     std::lock_guard<std::mutex> g(mu_);
-    const std::int64_t stale_before = wall_ms() - kStaleMs;
+    const std::int64_t stale_before = store::wall_clock_ms() - kStaleMs;
     for (net::EventRecord& r : records) {
       if (!alerting(r.type) || r.at_ms < stale_before) continue;
       if (queue_.size() >= kAlertFeedQueueMax) {

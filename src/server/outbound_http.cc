@@ -11,16 +11,12 @@
 
 #include "client/socket.h"
 #include "core/assert.h"
+#include "store/clock.h"
 
 namespace stockd::server {
 namespace {
 
 constexpr std::size_t kReplyHeadBytesMax = 64 * 1024;
-
-std::int64_t steady_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 // "HTTP/1.1 204 No Content\r\n..." -> 204; 0 when the line is not a status line.
 int status_of(std::string_view head) {
@@ -110,12 +106,12 @@ OutboundResult http_post(const OutboundRequest& req, const OutboundTimeouts& t) 
   client::Socket sock;
   client::Endpoint ep{u.host, u.port, ""};
   if (!sock.connect(ep, t.connect_ms, false, &r.error)) return r;
-  std::int64_t deadline = steady_ms() + t.response_ms;
+  std::int64_t deadline = store::steady_ms() + t.response_ms;
   sock.set_timeout_ms(t.response_ms);
   if (!sock.write_all(wire, &r.error)) return r;
   std::string in;
   while (in.find("\r\n\r\n") == std::string::npos) {
-    std::int64_t left = deadline - steady_ms();
+    std::int64_t left = deadline - store::steady_ms();
     if (left <= 0 || in.size() > kReplyHeadBytesMax) {
       r.error = left <= 0 ? "no reply within " + std::to_string(t.response_ms) + " ms" : "reply head too large";
       return r;
