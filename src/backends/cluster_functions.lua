@@ -27,7 +27,7 @@
 -- expiring|aborting|confirmed|released|expired, ch, lines (request order "sku:qty,..."), canon
 -- (sorted), conf (1: a sale), ttl (ms), cat, exp, fin, hver, cl (confirmed lines), t0 (step start).
 
-local VERSION = 6
+local VERSION = 7
 local OUTBOX_MAXLEN = '1000000'
 local CLOSED = '9007199254740991'  -- the safety stock of a closed shard (see split_in)
 local TOMBSTONE_MS = '600000'  -- kTombstoneMs (cluster_store_impl.h)
@@ -149,6 +149,45 @@ local function stale(m, aver)
 end
 
 local function flat(key) return {'OK', redis.call('HGETALL', key)} end
+
+-- A call's context (hold_create_many: the holds of one partition in one call), or nil: every SKU
+-- hash is read once (m, kept up to date in memory), its changed fields written once at the end
+-- (ctx_flush), and the members added to a set or sorted set go in one command per key. Fewer
+-- redis.call round trips through the Lua bridge is most of what a hold costs here (docs/benchmarks.md).
+local function ctx_new() return {m = {}, dirty = {}, adds = {}, order = {}} end
+local function sku_get(ctx, key)
+  if ctx == nil then return hmap(key) end
+  local m = ctx.m[key]
+  if m == nil then m = hmap(key); ctx.m[key] = m end
+  return m
+end
+-- bump() for a SKU of the context: in memory, written by ctx_flush.
+local function sku_bump(ctx, key, m, fields)
+  if ctx == nil then return bump(key, m, fields) end
+  local d = ctx.dirty[key]
+  if d == nil then d = {}; ctx.dirty[key] = d end
+  m.ver = S(N(m.ver) + 1)
+  d.ver = m.ver
+  for f, v in pairs(fields) do m[f] = v; d[f] = v end
+end
+-- redis.call(cmd, key, ...) now, or with the context once per (cmd, key) at ctx_flush.
+local function ctx_add(ctx, cmd, key, ...)
+  if ctx == nil then return redis.call(cmd, key, ...) end
+  local id = cmd .. ' ' .. key
+  local a = ctx.adds[id]
+  if a == nil then a = {cmd, key}; ctx.adds[id] = a; ctx.order[#ctx.order + 1] = id end
+  for _, v in ipairs({...}) do a[#a + 1] = v end
+end
+local function ctx_flush(ctx)
+  if ctx == nil then return end
+  for key, d in pairs(ctx.dirty) do
+    local args = {'HSET', key}
+    for f, v in pairs(d) do args[#args + 1] = f; args[#args + 1] = v end
+    redis.call(unpack(args))
+  end
+  for _, id in ipairs(ctx.order) do redis.call(unpack(ctx.adds[id])) end
+  ctx.m, ctx.dirty, ctx.adds, ctx.order = {}, {}, {}, {}
+end
 
 -- The hash of a SKU about to change, or nil and the answer to give instead: unknown SKU, or STALE
 -- when the caller computed its policy from another allocation version than `aver`.
@@ -277,7 +316,7 @@ end
 -- that a repair tombstoned, or that a newer attempt replaced, is refused (TOMB).
 -- take_refusal checks without writing: the answer to give instead of taking, or nil and the SKU's
 -- and the line's hashes for take_apply.
-local function take_refusal(key, line, args)
+local function take_refusal(key, line, args, ctx)
   local qty = tonumber(args[4])
   local l = hmap(line)
   if l.st ~= nil then
@@ -288,7 +327,7 @@ local function take_refusal(key, line, args)
     end
     if l.st == 'held' then return {'TOMB'} end
   end
-  local m = hmap(key)
+  local m = sku_get(ctx, key)
   if m.ver == nil then return {'UNKNOWN'} end
   local st = stale(m, args[5])
   if st then return st end
@@ -299,7 +338,7 @@ local function take_refusal(key, line, args)
   return nil, m, l
 end
 
-local function take_apply(keys, args, m, l)
+local function take_apply(keys, args, m, l, ctx)
   local key, line, out = keys[1], keys[2], keys[3]
   local qty = tonumber(args[4])
   if l.st ~= nil then redis.call('DEL', line) end
@@ -317,10 +356,10 @@ local function take_apply(keys, args, m, l)
       left = left - q
     end
   end
-  bump(key, m, f)
+  sku_bump(ctx, key, m, f)
+  -- A line record that existed was deleted above, so the new one has no TTL to clear.
   redis.call('HSET', line, 'st', 'held', 'q', args[4], 'ch', args[3], 'd', table.concat(draws, ';'), 'c', '0', 'a', args[7])
-  redis.call('PERSIST', line)
-  redis.call('SADD', keys[4], args[2])
+  ctx_add(ctx, 'SADD', keys[4], args[2])
   sku_entry(out, args[1], m, 'hold', 0, qty, args[2], '', args[6], args[3])
 end
 
@@ -605,13 +644,14 @@ end
 -- every line's take checked before any is taken (all or nothing: a refused hold writes nothing and
 -- answers {'REFUSED', {answer per line}}), then the record, held (or, for a sale, confirmed: every
 -- line consumed in the same call). The outbox gets the entries the steps of a multi-partition hold
--- write. KEYS: the hold keys (6). ARGV: id, channel, lines, canon, conf (0|1), now, ttl ms, attempt,
+-- write. KEYS: the hold keys (6; 5, without the pointer, when the id lives in another partition: its
+-- pointer is claimed there). ARGV: id, channel, lines, canon, conf (0|1), now, ttl ms, attempt,
 -- then per line: sku, qty, aver, number of buckets, the buckets in draw order. Answers {'NEW',
 -- record}, {'EXISTS', record}, {'PTR', ...} (the id's partition points elsewhere) or an error.
-local function hold_create(keys, args)
+local function hold_create(keys, args, ctx)
   local h = hmap(keys[1])
   if h.st ~= nil then return hold_exists(keys[1], h, args) end
-  local ptr = pointer(keys[6])
+  local ptr = keys[6] and pointer(keys[6])
   if ptr then return ptr end
   local lines, results, refused = {}, {}, false
   local i = 9
@@ -620,36 +660,41 @@ local function hold_create(keys, args)
     local targs = {args[i], args[1], args[2], args[i + 1], args[i + 2], args[6], args[8]}
     for j = 1, nb do targs[#targs + 1] = args[i + 3 + j] end
     local tkeys = local_line_keys(keys, args[1], args[i])
-    local answer, m, l = take_refusal(tkeys[1], tkeys[2], targs)
+    local answer, m, l = take_refusal(tkeys[1], tkeys[2], targs, ctx)
     if answer then refused = true end
     results[#results + 1] = answer or {'OK'}
     lines[#lines + 1] = {tkeys, targs, m, l}
     i = i + 4 + nb
   end
   if refused then return {'REFUSED', results} end
-  for _, x in ipairs(lines) do take_apply(x[1], x[2], x[3], x[4]) end
+  for _, x in ipairs(lines) do take_apply(x[1], x[2], x[3], x[4], ctx) end
   local exp = S(N(args[6]) + N(args[7]))
-  h = {st = 'pending', ch = args[2], lines = args[3], canon = args[4], conf = args[5], ttl = args[7], cat = args[6],
-       exp = '0', fin = '0', hver = '1', t0 = args[6], att = args[8], loc = '1'}
-  redis.call('HSET', keys[1], 'st', h.st, 'ch', h.ch, 'lines', h.lines, 'canon', h.canon, 'conf', h.conf, 'ttl', h.ttl,
-             'cat', h.cat, 'exp', h.exp, 'fin', h.fin, 'hver', h.hver, 't0', h.t0, 'att', h.att, 'loc', h.loc)
+  -- The record as hold_begin then hold_commit would leave it (hver 2), written once.
+  h = {st = 'held', ch = args[2], lines = args[3], canon = args[4], conf = args[5], ttl = args[7], cat = args[6],
+       exp = exp, fin = '0', hver = '2', t0 = args[6], att = args[8], loc = '1'}
+  if args[5] == '1' then h.st = 'confirming'; h.cl = args[3] end
+  local flat_h = {}
+  for f, v in pairs(h) do flat_h[#flat_h + 1] = f; flat_h[#flat_h + 1] = v end
+  redis.call('HSET', keys[1], unpack(flat_h))
   if args[5] == '1' then
-    hold_set(keys[1], h, {st = 'confirming', exp = exp, cl = args[3]})
+    ctx_flush(ctx)  -- finish_local reads the SKU hashes from Redis
     finish_local(keys, args[1], h, args[6])
-  else
-    hold_set(keys[1], h, {st = 'held', exp = exp})
-    redis.call('ZADD', keys[2], exp, args[1])
-    hold_entry(keys[5], args[1], h)
+    return {'NEW', redis.call('HGETALL', keys[1])}
   end
-  return {'NEW', redis.call('HGETALL', keys[1])}
+  ctx_add(ctx, 'ZADD', keys[2], exp, args[1])
+  hold_entry(keys[5], args[1], h)
+  return {'NEW', flat_h}
 end
 
 -- Many local holds of one partition in one call (the cluster store's create_many): one script, so one
--- replicated MULTI/EXEC and one turn of the event loop for all. ARGV: the number of holds, then per
--- hold the number of its keys, the number of its args, and its args; KEYS: every hold's keys in turn
--- (hold_create's). Answers hold_create's answer per hold, in order; an error is that hold's answer.
+-- replicated MULTI/EXEC and one turn of the event loop for all, with one context (ctx_new: each SKU
+-- read and written once). ARGV: the number of holds, then per hold the number of its keys, the number
+-- of its args, and its args; KEYS: every hold's keys in turn (hold_create's: 6, or 5 without the
+-- pointer when the id's partition is another). Answers hold_create's answer per hold, in order; an
+-- error is that hold's answer.
 local function hold_create_many(keys, args)
   local out = {}
+  local ctx = ctx_new()
   local ki, ai = 1, 2
   for h = 1, tonumber(args[1]) do
     local nk, na = tonumber(args[ai]), tonumber(args[ai + 1])
@@ -658,11 +703,12 @@ local function hold_create_many(keys, args)
     for j = 0, nk - 1 do hk[j + 1] = keys[ki + j] end
     for j = 0, na - 1 do ha[j + 1] = args[ai + j] end
     ki, ai = ki + nk, ai + na
-    local ok, r = pcall(hold_create, hk, ha)
+    local ok, r = pcall(hold_create, hk, ha, ctx)
     if ok then out[h] = r
     elseif type(r) == 'table' and r.err then out[h] = r
     else out[h] = {err = tostring(r)} end
   end
+  ctx_flush(ctx)
   return out
 end
 
@@ -676,7 +722,7 @@ local function hold_claim(keys, args)
   if p.home ~= nil and not (args[7] ~= '' and p.att == args[7]) then
     return {'PTR', p.home, p.canon or '', p.ch or '', p.att or '', p.t or '0'}
   end
-  redis.call('DEL', keys[6])
+  if p.home ~= nil then redis.call('DEL', keys[6]) end
   redis.call('HSET', keys[6], 'home', args[2], 'canon', args[3], 'ch', args[4], 'lines', args[5], 'att', args[6],
              't', args[8])
   return {'NEW'}

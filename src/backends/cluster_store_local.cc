@@ -60,7 +60,10 @@ std::vector<ClusterClient::Call> ClusterStore::Impl::local_calls(const core::Cre
     args.insert(args.end(), {l.sku, std::to_string(l.qty), a.aver.empty() ? "-" : a.aver, std::to_string(order.size())});
     args.insert(args.end(), order.begin(), order.end());
   }
-  std::vector<ClusterClient::Call> calls{fcall_call("stockd_hold_create", hold_keys_of_partition(home, c.id), args, true)};
+  // The pointer key only where the id lives: elsewhere the id's partition is claimed instead.
+  std::vector<std::string> keys = hold_keys_of_partition(home, c.id);
+  if (home != partition_of(c.id)) keys.pop_back();
+  std::vector<ClusterClient::Call> calls{fcall_call("stockd_hold_create", keys, args, true)};
   if (with_claim)
     calls.push_back(fcall_call("stockd_hold_claim", hold_keys(c.id),
                                {c.id, std::to_string(home), canon, c.channel, lines, att, "", std::to_string(now_ms)}, true));

@@ -26,6 +26,8 @@ namespace {
 
 constexpr std::size_t kWritesPerJobMax = 64;   // consecutive writes of a stream acknowledged together
 constexpr std::size_t kStreamsPerJobMax = 64;  // streams whose writes one job runs together
+// A hold round (see worker_main) takes every stream whose next request is a new hold, up to this many.
+constexpr std::size_t kStreamsPerRoundMax = 4096;
 constexpr std::int64_t kHealthEveryMs = 1000;  // the sweeper's healthy() probe
 
 }  // namespace
@@ -209,26 +211,49 @@ void ClusterAdapter::enqueue(std::uint64_t stream, std::unique_ptr<Item> item) {
     if (s.busy) return;  // the job running will hand the stream on
     s.busy = true;
     runnable_.push_back(stream);
+    // A new hold while every hold round runs waits for the next round (a round that ends wakes a
+    // worker): waking one now would only put it back to sleep, a context switch per hold.
+    if (next_of(s) == Next::hold && hold_rounds_ >= kHoldRoundsMax) return;
   }
   cv_.notify_one();
 }
 
-// Takes the next job and runs it: one read, or the consecutive writes of up to kStreamsPerJobMax
-// streams (connections) whose next request is a write, run in waves (the k-th write of every stream
-// in wave k: writes of one wave are of different streams, so they go to Redis together), with one
-// acknowledgement (WAIT) for the whole job. Hands the completions back and puts a stream with more
-// requests back in line.
+// What a stream's next request is, for the choice of jobs below.
+ClusterAdapter::Next ClusterAdapter::next_of(const Stream& s) {
+  const Item& it = *s.queue.front();
+  if (it.is_read) return Next::read;
+  return std::holds_alternative<core::CreateHold>(it.cmd) ? Next::hold : Next::write;
+}
+
+// Takes the next job and runs it. A job is one of:
+// - one read;
+// - a hold round: every stream whose next request is a new hold (up to kStreamsPerRoundMax), while
+//   fewer than kHoldRoundsMax rounds run. This is the group commit into Redis: the holds that arrived
+//   while the previous round waited go out together, one call per partition (create_many) and one
+//   WAIT per master for all of them, so a round's cost is shared by however many holds it carries and
+//   the number of holds in flight is not capped by the number of threads;
+// - the consecutive writes of up to kStreamsPerJobMax streams whose next request is another write.
+// A job's writes run in waves (the k-th write of every stream in wave k: writes of one wave are of
+// different streams, so they go to Redis together), with one acknowledgement (WAIT) for the whole job.
+// Hands the completions back and puts a stream with more requests back in line.
 void ClusterAdapter::worker_main(backends::ClusterStore* store) {
   struct Part {
     std::uint64_t stream = 0;
     std::vector<std::unique_ptr<Item>> items;
   };
   std::vector<Part> parts;
+  // Under mu_: the first runnable stream this worker may take (a hold round only while one is free).
+  auto takeable = [&] {
+    for (auto r = runnable_.begin(); r != runnable_.end(); ++r)
+      if (next_of(streams_[*r]) != Next::hold || hold_rounds_ < kHoldRoundsMax) return r;
+    return runnable_.end();
+  };
   for (;;) {
     parts.clear();
+    bool round = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !runnable_.empty(); });
+      cv_.wait(lock, [&] { return stop_ || takeable() != runnable_.end(); });
       if (stop_) return;
       auto take = [&](std::uint64_t stream) {
         Stream& s = streams_[stream];
@@ -242,12 +267,16 @@ void ClusterAdapter::worker_main(backends::ClusterStore* store) {
           s.queue.pop_front();
         }
       };
-      std::uint64_t first = runnable_.front();
-      runnable_.pop_front();
-      take(first);
-      if (!parts.front().items.front()->is_read) {
-        for (auto r = runnable_.begin(); r != runnable_.end() && parts.size() < kStreamsPerJobMax;) {
-          if (streams_[*r].queue.front()->is_read) {
+      auto first = takeable();
+      Next kind = next_of(streams_[*first]);
+      std::uint64_t stream = *first;
+      runnable_.erase(first);
+      take(stream);
+      if (kind != Next::read) {
+        round = kind == Next::hold;
+        const std::size_t max = round ? kStreamsPerRoundMax : kStreamsPerJobMax;
+        for (auto r = runnable_.begin(); r != runnable_.end() && parts.size() < max;) {
+          if (next_of(streams_[*r]) != kind) {
             ++r;
             continue;
           }
@@ -255,6 +284,7 @@ void ClusterAdapter::worker_main(backends::ClusterStore* store) {
           r = runnable_.erase(r);
         }
       }
+      if (round) ++hold_rounds_;
     }
     if (Item& r = *parts.front().items.front(); r.is_read) {
       if (r.kind == ReadKind::events || r.kind == ReadKind::sku_list || r.kind == ReadKind::movements) {
@@ -267,6 +297,10 @@ void ClusterAdapter::worker_main(backends::ClusterStore* store) {
     }
     {
       std::lock_guard<std::mutex> g(mu_);
+      if (round) {
+        --hold_rounds_;
+        cv_.notify_one();  // a round is free: a worker may take the holds that waited meanwhile
+      }
       for (Part& part : parts) {
         for (auto& it : part.items) done_.push_back(std::move(it));
         Stream& s = streams_[part.stream];

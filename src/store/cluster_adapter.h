@@ -41,6 +41,9 @@ namespace stockd::store {
 class ClusterLedger;
 
 inline constexpr int kClusterWorkersDefault = 64;
+// Hold rounds (group commits of new holds into Redis, worker_main) running at once: while one waits
+// for Redis, the next gathers the holds that arrive.
+inline constexpr int kHoldRoundsMax = 2;
 inline constexpr int kClusterWorkersMax = 256;
 
 struct ClusterAdapterOptions {
@@ -90,6 +93,9 @@ class ClusterAdapter final : public Store {
     std::deque<std::unique_ptr<Item>> queue;
     bool busy = false;  // a job of this stream is queued or running
   };
+  // A stream's next request: what kind of job takes it (worker_main).
+  enum class Next : std::uint8_t { read, hold, write };
+  static Next next_of(const Stream& s);
   void enqueue(std::uint64_t stream, std::unique_ptr<Item> item);
   void worker_main(backends::ClusterStore* store);
   void sweeper_main();
@@ -117,6 +123,7 @@ class ClusterAdapter final : public Store {
   std::condition_variable cv_;
   std::unordered_map<std::uint64_t, Stream> streams_;
   std::deque<std::uint64_t> runnable_;  // streams with a job to run
+  int hold_rounds_ = 0;                  // hold rounds running (worker_main), at most kHoldRoundsMax
   bool stop_ = false;
   std::vector<std::unique_ptr<Item>> done_;  // completed, in completion order
   std::vector<std::unique_ptr<Item>> delivering_;  // loop thread: swapped with done_

@@ -159,8 +159,14 @@ TEST_F(LocalHolds, ManyHoldsAtOnceAreAnsweredAsAloneAndNeverOversell) {
   std::string a = n("A"), b = n("B");
   for (int i = 0; partition_of(b) == partition_of(a); ++i) b = n("B" + std::to_string(i));
   ASSERT_TRUE(apply(core::PutSku{b, 5, 0, {}, {}}).ok());
+  StoreReply before;
+  ASSERT_TRUE(store_->get_sku(a, kT0, &before).ok());
   std::vector<core::CreateHold> holds;
-  for (int i = 0; i < 30; ++i) holds.push_back(core::CreateHold{n("m" + std::to_string(i)), n("app"), {{a, 1}}, 60, false});
+  for (int i = 0; i < 30; ++i) {
+    holds.push_back(core::CreateHold{n("m" + std::to_string(i)), n("app"), {{a, 1}}, 60, false});
+    // A sale whose id lives with A: it goes in A's one call, between holds that share A's hash.
+    if (i == 3) holds.push_back(core::CreateHold{id_for("sale-here", a, true), n("app"), {{a, 1}}, 60, true});
+  }
   holds.push_back(core::CreateHold{n("dup"), n("app"), {{a, 1}}, 60, false});
   holds.push_back(core::CreateHold{n("dup"), n("app"), {{a, 1}}, 60, false});        // the same request again
   holds.push_back(core::CreateHold{id_for("sale", a, false), n("app"), {{a, 2}}, 60, true});  // claims first
@@ -176,7 +182,7 @@ TEST_F(LocalHolds, ManyHoldsAtOnceAreAnsweredAsAloneAndNeverOversell) {
   std::vector<StoreReply> replies(holds.size());
   store_->create_many(ptrs, nows, outs, replies);
 
-  std::int64_t held_a = 0, sold_a = 0, held_b = 0, refused = 0;
+  std::int64_t held_a = 0, sold_a = 0, held_b = 0, refused = 0, changes_a = 0;
   for (std::size_t i = 0; i < holds.size(); ++i) {
     const core::CreateHold& h = holds[i];
     if (h.channel == n("ghost")) {
@@ -199,9 +205,11 @@ TEST_F(LocalHolds, ManyHoldsAtOnceAreAnsweredAsAloneAndNeverOversell) {
     for (const core::HoldLine& l : h.lines) {
       std::int64_t& sum = l.sku == b ? held_b : (h.confirm ? sold_a : held_a);
       sum += l.qty;
+      if (l.sku == a) changes_a += h.confirm ? 2 : 1;  // a take, and for a sale its consumption
     }
   }
-  const std::size_t dup = 30;
+  const std::size_t dup = 31;
+  ASSERT_EQ(holds[dup].id, n("dup"));
   if (outs[dup].ok() && outs[dup + 1].ok()) {
     EXPECT_NE(outs[dup].created, outs[dup + 1].created) << "one creates, the same request again replays";
   }
@@ -214,6 +222,8 @@ TEST_F(LocalHolds, ManyHoldsAtOnceAreAnsweredAsAloneAndNeverOversell) {
   EXPECT_EQ(sb.sku.held, held_b);
   EXPECT_LE(sa.sku.held + sold_a, 10) << "never oversold";
   EXPECT_EQ(sa.sku.available, sa.sku.on_hand - sa.sku.held);
+  EXPECT_EQ(sa.sku.version, before.sku.version + changes_a) << "one version per change, as the core counts them";
+  EXPECT_GT(sold_a, 0) << "the sale in A's call was made";
 }
 
 }  // namespace
