@@ -3,9 +3,10 @@
 //
 // Inside, for now (docs/cluster.md "Front end"): a pool of worker threads, each owning one synchronous
 // ClusterStore (the store REQUIRES one per thread), a queue of jobs and a queue of completions whose
-// eventfd wakes the loop. A job is one read, or the consecutive writes of up to 64 streams
-// (connections) whose next request is a write, run in waves (the k-th write of each stream in wave
-// k), the new holds of a wave together (ClusterStore::create_many: one pipeline, so each master
+// eventfd wakes the loop. A job is one read, a hold round (every stream whose next request is a new
+// hold, while fewer than kHoldRoundsMax rounds run: the group commit into Redis), or the consecutive
+// writes of up to 64 streams (connections) whose next request is another write; writes run in waves
+// (the k-th write of each stream in wave k), the new holds of a wave together (ClusterStore::create_many: one pipeline, so each master
 // fsyncs once for all of them), with one acknowledge() (WAIT) for the job (a failed acknowledgement
 // answers every ok write of the job with its error, 503). A stream is in at most one job at a time,
 // so a connection's requests complete in order. A sweeper thread with its own ClusterStore calls
