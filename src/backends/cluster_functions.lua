@@ -78,12 +78,16 @@ end
 
 -- A shard reports oh - in and hd - in: summed with its home's row (whose hd counts the units moved to
 -- the shard) they give the SKU's on_hand and held (docs/ledger.md).
-local function sku_entry(out, sku, m, kind, d_oh, d_hd, ref, reason, now, ch)
+-- parts (optional, library version 7): earlier takes of the same call, "ver|ref|ch|d_hd|at;..." (see
+-- ctx_flush), each a hold change of its own in the ledger.
+local function sku_entry(out, sku, m, kind, d_oh, d_hd, ref, reason, now, ch, parts)
   local oh, hd = m.oh, m.hd
   if m['in'] ~= nil then oh = S(N(m.oh) - N(m['in'])); hd = S(N(m.hd) - N(m['in'])) end
-  outbox(out, {'t', 'sku', 'sku', sku, 'ver', m.ver, 'kind', kind, 'd_oh', S(d_oh), 'd_hd', S(d_hd),
-               'ref', ref or '', 'reason', reason or '', 'at', now, 'oh', oh, 'ss', m.ss, 'hd', hd,
-               'fr', frees(m), 'cfg', m.cfg or '', 'lst', m.lst or '-1', 'base', m.base or '0', 'ch', ch or ''})
+  local f = {'t', 'sku', 'sku', sku, 'ver', m.ver, 'kind', kind, 'd_oh', S(d_oh), 'd_hd', S(d_hd),
+             'ref', ref or '', 'reason', reason or '', 'at', now, 'oh', oh, 'ss', m.ss, 'hd', hd,
+             'fr', frees(m), 'cfg', m.cfg or '', 'lst', m.lst or '-1', 'base', m.base or '0', 'ch', ch or ''}
+  if parts and parts ~= '' then f[#f + 1] = 'parts'; f[#f + 1] = parts end
+  outbox(out, f)
 end
 
 local function split(s, sep)
@@ -154,7 +158,7 @@ local function flat(key) return {'OK', redis.call('HGETALL', key)} end
 -- hash is read once (m, kept up to date in memory), its changed fields written once at the end
 -- (ctx_flush), and the members added to a set or sorted set go in one command per key. Fewer
 -- redis.call round trips through the Lua bridge is most of what a hold costs here (docs/benchmarks.md).
-local function ctx_new() return {m = {}, dirty = {}, adds = {}, order = {}} end
+local function ctx_new() return {m = {}, dirty = {}, adds = {}, order = {}, takes = {}, taken = {}} end
 local function sku_get(ctx, key)
   if ctx == nil then return hmap(key) end
   local m = ctx.m[key]
@@ -178,15 +182,46 @@ local function ctx_add(ctx, cmd, key, ...)
   if a == nil then a = {cmd, key}; ctx.adds[id] = a; ctx.order[#ctx.order + 1] = id end
   for _, v in ipairs({...}) do a[#a + 1] = v end
 end
+-- The outbox entries of a SKU's takes in this call: one entry for up to PARTS_MAX takes, the last take
+-- as the entry itself and the ones before it in `parts`; the figures are the SKU's after all of the
+-- call's takes of it (a ledger keeps the highest version's).
+local PARTS_MAX = 256
+local function takes_flush(ctx, key)
+  local t = ctx.takes[key]
+  local i = 1
+  while i <= #t do
+    local last = math.min(#t, i + PARTS_MAX - 1)
+    local parts = {}
+    for j = i, last - 1 do
+      local x = t[j]
+      parts[#parts + 1] = x.ver .. '|' .. x.ref .. '|' .. x.ch .. '|' .. S(x.qty) .. '|' .. x.at
+    end
+    local x = t[last]
+    local m = x.m
+    local ver = m.ver
+    m.ver = x.ver  -- the entry is its last take's
+    sku_entry(x.out, x.sku, m, 'hold', 0, x.qty, x.ref, '', x.at, x.ch, table.concat(parts, ';'))
+    m.ver = ver
+    i = last + 1
+  end
+end
+-- A take's outbox entry: now, or with the context at ctx_flush.
+local function take_entry(ctx, key, out, sku, m, qty, ref, now, ch)
+  if ctx == nil then return sku_entry(out, sku, m, 'hold', 0, qty, ref, '', now, ch) end
+  local t = ctx.takes[key]
+  if t == nil then t = {}; ctx.takes[key] = t; ctx.taken[#ctx.taken + 1] = key end
+  t[#t + 1] = {ver = m.ver, ref = ref, ch = ch, qty = qty, at = now, out = out, sku = sku, m = m}
+end
 local function ctx_flush(ctx)
   if ctx == nil then return end
+  for _, key in ipairs(ctx.taken) do takes_flush(ctx, key) end
   for key, d in pairs(ctx.dirty) do
     local args = {'HSET', key}
     for f, v in pairs(d) do args[#args + 1] = f; args[#args + 1] = v end
     redis.call(unpack(args))
   end
   for _, id in ipairs(ctx.order) do redis.call(unpack(ctx.adds[id])) end
-  ctx.m, ctx.dirty, ctx.adds, ctx.order = {}, {}, {}, {}
+  ctx.m, ctx.dirty, ctx.adds, ctx.order, ctx.takes, ctx.taken = {}, {}, {}, {}, {}, {}
 end
 
 -- The hash of a SKU about to change, or nil and the answer to give instead: unknown SKU, or STALE
@@ -360,7 +395,7 @@ local function take_apply(keys, args, m, l, ctx)
   -- A line record that existed was deleted above, so the new one has no TTL to clear.
   redis.call('HSET', line, 'st', 'held', 'q', args[4], 'ch', args[3], 'd', table.concat(draws, ';'), 'c', '0', 'a', args[7])
   ctx_add(ctx, 'SADD', keys[4], args[2])
-  sku_entry(out, args[1], m, 'hold', 0, qty, args[2], '', args[6], args[3])
+  take_entry(ctx, key, out, args[1], m, qty, args[2], args[6], args[3])
 end
 
 local function take(keys, args)

@@ -6,6 +6,7 @@
 // strings were already checked by valid_text().
 #include "backends/ledger_entry.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/json_writer.h"
@@ -82,6 +83,44 @@ bool parse_sku_buckets(FieldReader& r, SkuChange* c) {
          r.integer("lst", -1, kI64Max, &c->low_stock_threshold) && r.integer("base", kI64Min, kI64Max, &c->base_on_hand);
 }
 
+// "ver|ref|ch|d_hd|at;..." (outbox.h): versions below the entry's, ascending.
+constexpr std::size_t kPartsMax = 256;
+constexpr std::size_t kPartsTextMax = kPartsMax * (2 * limits::kIdLenMax + 64);
+
+bool parse_parts(FieldReader& r, SkuChange* c) {
+  if (!r.has("parts")) return true;
+  std::string text;
+  if (!r.text("parts", kPartsTextMax, true, &text)) return false;
+  std::string_view rest = text;
+  std::int64_t prev = 0;
+  while (!rest.empty()) {
+    if (c->parts.size() == kPartsMax) return r.fail("parts", "more than " + std::to_string(kPartsMax) + " parts");
+    std::string_view item = rest.substr(0, rest.find(';'));
+    rest.remove_prefix(std::min(rest.size(), item.size() + 1));
+    std::string_view f[5];
+    for (int i = 0; i < 5; ++i) {
+      std::size_t bar = i < 4 ? item.find('|') : item.size();
+      if (bar == std::string_view::npos) return r.fail("parts", "a part without 5 fields");
+      f[i] = item.substr(0, bar);
+      item.remove_prefix(std::min(item.size(), bar + 1));
+    }
+    SkuChange::Part p;
+    auto number = [&](std::string_view v, std::int64_t min, std::int64_t max, std::int64_t* out) {
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+      return !v.empty() && ec == std::errc() && end == v.data() + v.size() && *out >= min && *out <= max;
+    };
+    if (!number(f[0], prev + 1, c->version - 1, &p.version) || !number(f[3], kI64Min, kI64Max, &p.delta_held) ||
+        !number(f[4], 0, kEpochMsMax, &p.at_ms) || f[1].size() > limits::kIdLenMax || f[2].size() > limits::kIdLenMax) {
+      return r.fail("parts", "a malformed part: '" + std::string(text.substr(0, 80)) + "'");
+    }
+    prev = p.version;
+    p.ref = std::string(f[1]);
+    p.channel = std::string(f[2]);
+    c->parts.push_back(std::move(p));
+  }
+  return true;
+}
+
 bool parse_sku(FieldReader& r, SkuChange* c) {
   // A shard of a split SKU is "<sku>#<j>" (docs/cluster.md "Hot SKUs").
   return r.text("sku", limits::kIdLenMax + 3, false, &c->sku) && r.integer("ver", 1, kI64Max, &c->version) &&
@@ -91,7 +130,7 @@ bool parse_sku(FieldReader& r, SkuChange* c) {
          r.text("reason", limits::kReasonLenMax, true, &c->reason) && r.time_ms("at", &c->at_ms) &&
          r.integer("oh", kI64Min, kI64Max, &c->on_hand) && r.integer("ss", kI64Min, kI64Max, &c->safety_stock) &&
          r.integer("hd", kI64Min, kI64Max, &c->held) && parse_sku_buckets(r, c) &&
-         (!r.has("ch") || r.text("ch", limits::kIdLenMax, true, &c->channel));
+         (!r.has("ch") || r.text("ch", limits::kIdLenMax, true, &c->channel)) && parse_parts(r, c);
 }
 
 // "sku:qty,sku:qty" (empty: no lines). The quantity follows the last ':' of an item.
@@ -194,16 +233,18 @@ bool valid_text(std::string_view s) {
 
 std::string sku_changes_json(const std::vector<const SkuChange*>& changes) {
   std::string out = "[";
-  for (const SkuChange* c : changes) {
+  // One row per change: an entry's parts first (their own version, ref, channel, held delta and time;
+  // the entry's kind and figures: a level row keeps only the highest version's), then the entry.
+  auto row = [&](const SkuChange* c, const SkuChange::Part* part) {
     out.push_back('{');
     append_field(&out, "sku", c->sku);
-    append_field(&out, "ver", c->version);
+    append_field(&out, "ver", part ? part->version : c->version);
     append_field(&out, "kind", c->kind);
-    append_field(&out, "d_oh", c->delta_on_hand);
-    append_field(&out, "d_hd", c->delta_held);
-    append_field(&out, "ref", c->ref);
+    append_field(&out, "d_oh", part ? 0 : c->delta_on_hand);
+    append_field(&out, "d_hd", part ? part->delta_held : c->delta_held);
+    append_field(&out, "ref", part ? part->ref : c->ref);
     append_field(&out, "reason", c->reason);
-    append_field(&out, "at", c->at_ms);
+    append_field(&out, "at", part ? part->at_ms : c->at_ms);
     append_field(&out, "oh", c->on_hand);
     append_field(&out, "ss", c->safety_stock);
     append_field(&out, "hd", c->held);
@@ -213,9 +254,14 @@ std::string sku_changes_json(const std::vector<const SkuChange*>& changes) {
       append_field(&out, "lst", c->low_stock_threshold);
       append_field(&out, "base", c->base_on_hand);
     }
-    if (!c->channel.empty()) append_field(&out, "ch", c->channel);
+    const std::string& channel = part ? part->channel : c->channel;
+    if (!channel.empty()) append_field(&out, "ch", channel);
     close_object(&out);
     out.push_back(',');
+  };
+  for (const SkuChange* c : changes) {
+    for (const SkuChange::Part& p : c->parts) row(c, &p);
+    row(c, nullptr);
   }
   if (out.back() == ',') out.pop_back();
   out.push_back(']');

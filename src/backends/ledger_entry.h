@@ -27,6 +27,13 @@ struct SkuChange {
   std::string frees, cfg;  // "b=n;b=n"; the allocation
   std::int64_t low_stock_threshold = -1, base_on_hand = 0;  // lst (-1: none), base
   std::string channel;  // ch: the hold's channel for hold kinds (empty: none, or an older library)
+  // parts (library version 7): the takes of the same SKU that came before this one in the same call
+  // (outbox.h), each a change of its own: (sku, version) names it, kind and figures are this entry's.
+  struct Part {
+    std::int64_t version = 0, delta_held = 0, at_ms = 0;
+    std::string ref, channel;
+  };
+  std::vector<Part> parts;
 };
 
 struct HoldChange {

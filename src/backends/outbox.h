@@ -18,6 +18,10 @@
 //           Entries written before these four existed lack them; the ledger then keeps what it had.
 //           ch: the hold's channel for the hold kinds (hold, release, expire, confirm), else empty
 //           (library version 5; older entries lack it: the movement then has no channel).
+//           parts (optional, library version 7): the earlier takes of the same SKU in the same call
+//           (hold_create_many), "ver|ref|ch|d_hd|at;..." in ascending versions below ver, at most 256;
+//           each is a hold change of its own (a movement); the entry's figures are the SKU's after
+//           all of the call's takes of it (the ledger keeps the highest version's figures). One entry instead of one per hold is most of the outbox's cost per hold.
 //   t=hold  a hold changed state: id, ch (channel), st (held | confirmed | released | expired),
 //           lines ("sku:qty,sku:qty"), cat (created_at), exp (expires_at), fin (finished_at, 0 while
 //           held), hver (the hold's version after the change, +1 per change).

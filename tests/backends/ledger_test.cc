@@ -83,6 +83,42 @@ TEST(LedgerEntry, ParsesSkuHoldAndChannelEntries) {
   EXPECT_EQ(std::get<ChannelChange>(c).hold_ttl_s, 900);
 }
 
+// A take entry of a call that made several holds on one SKU (library version 7, outbox.h): the takes
+// before the last one ride in `parts`, and each becomes a movement row of its own.
+TEST(LedgerEntry, PartsAreTheEarlierTakesOfTheCallEachAChangeOfItsOwn) {
+  StreamFields f = with(with(sku_fields("apple", 9), "kind", "hold"), "ref", "h3");
+  f = with(with(f, "d_oh", "0"), "d_hd", "1");
+  f.push_back({"ch", "web"});
+  f.push_back({"parts", "7|h1|web|2|1700000000001;8|h2|app|1|1700000000002"});
+  OutboxChange c;
+  std::string error;
+  ASSERT_TRUE(parse_outbox_entry(f, &c, &error)) << error;
+  const auto& s = std::get<SkuChange>(c);
+  ASSERT_EQ(s.parts.size(), 2u);
+  EXPECT_EQ(s.parts[0].version, 7);
+  EXPECT_EQ(s.parts[0].ref, "h1");
+  EXPECT_EQ(s.parts[0].channel, "web");
+  EXPECT_EQ(s.parts[0].delta_held, 2);
+  EXPECT_EQ(s.parts[1].at_ms, 1700000000002);
+  EXPECT_EQ(s.parts[1].channel, "app");
+  const std::string json = sku_changes_json({&s});
+  EXPECT_EQ(json.substr(0, json.find("},") + 1),
+            R"([{"sku":"apple","ver":7,"kind":"hold","d_oh":0,"d_hd":2,"ref":"h1","reason":"count","at":1700000000001,)"
+            R"("oh":15,"ss":2,"hd":3,"ch":"web"})")
+      << "a part is a row with its own version, ref, held delta, time and channel";
+  EXPECT_NE(json.find(R"("ver":8,"kind":"hold","d_oh":0,"d_hd":1,"ref":"h2")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("ver":9,"kind":"hold","d_oh":0,"d_hd":1,"ref":"h3")"), std::string::npos) << json;
+
+  for (const char* bad : {"9|h1|web|1|1", "7|h1|web|1", "8|h1|web|1|1;7|h2|web|1|1", "x|h1|web|1|1", "7|h1|web|1|-1"}) {
+    StreamFields g = f;
+    g.back().second = bad;
+    EXPECT_FALSE(parse_outbox_entry(g, &c, &error)) << bad << ": a part's version is below the entry's, ascending, "
+                                                          "with 5 fields and a time";
+    EXPECT_NE(error.find("field parts"), std::string::npos) << error;
+    error.clear();
+  }
+}
+
 TEST(LedgerEntry, RejectsWhatPostgresWouldFailOn) {
   struct Case {
     StreamFields fields;

@@ -96,6 +96,38 @@ class MovementsTest(unittest.TestCase):
         self.assertEqual([m["cause"] for m in b], ["set", "hold", "confirm"])
         self.assertFalse({m["seq"] for m in a} & {m["seq"] for m in b})
 
+    def test_holds_at_once_are_one_movement_each(self):
+        # Many connections hold the same SKU at once: on the cluster store they go to Redis in one call
+        # (a hold round, docs/cluster.md "Front end") whose takes share one outbox entry (its `parts`):
+        # still one movement per hold, with its own hold, channel and held_delta, in version order.
+        import threading
+        self.ok("PUT", "/v1/channels/web", {"hold_ttl_s": 900})
+        self.ok("PUT", "/v1/channels/app", {"hold_ttl_s": 900})
+        self.ok("PUT", "/v1/skus/C", {"on_hand": 1000})
+        n = 48
+        errors = []
+
+        def buyer(i):
+            st, reply = self.s.http("POST", "/v1/holds", {"id": f"c{i}", "channel": ("web", "app")[i % 2],
+                                                          "lines": [{"sku": "C", "qty": 1 + i % 3}]})
+            if st != 201:
+                errors.append((i, st, reply))
+
+        threads = [threading.Thread(target=buyer, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        holds = [m for m in self.history("C", want=n + 1) if m["cause"] == "hold"]
+        self.assertEqual(sorted(m["hold"] for m in holds), sorted(f"c{i}" for i in range(n)))
+        for m in holds:
+            i = int(m["hold"][1:])
+            self.assertEqual((m["channel"], m["held_delta"], m["on_hand_delta"]), (("web", "app")[i % 2], 1 + i % 3, 0))
+        self.assertEqual(sum(m["held_delta"] for m in holds), self.ok("GET", "/v1/skus/C")["held"])
+        seqs = [m["seq"] for m in holds]
+        self.assertEqual(seqs, sorted(set(seqs)))
+
     def test_paging_and_errors(self):
         self.populate()
         whole = self.history("A", want=8)
