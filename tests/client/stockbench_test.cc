@@ -211,8 +211,9 @@ TEST(Codec, OutcomesFromRepliesOfBothProtocols) {
 }
 
 TEST(Checks, ExpectedAvailableFollowsTheContract) {
-  EXPECT_EQ(expected_available(100, 5, 10), 85);
-  EXPECT_EQ(expected_available(10, 5, 10), 0) << "never negative";
+  EXPECT_EQ(expected_available(100, 5, 10, 0), 85);
+  EXPECT_EQ(expected_available(100, 5, 10, 20), 65) << "exposed units are not available to others";
+  EXPECT_EQ(expected_available(10, 5, 10, 0), 0) << "never negative";
 }
 
 TEST(Report, LatencyFormatting) {

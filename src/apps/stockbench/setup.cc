@@ -57,8 +57,9 @@ bool held_now(stockd::client::HttpClient& c, const std::string& sku, std::int64_
 
 }  // namespace
 
-std::int64_t expected_available(std::int64_t on_hand, std::int64_t safety_stock, std::int64_t held) {
-  return std::max<std::int64_t>(0, on_hand - safety_stock - held);
+std::int64_t expected_available(std::int64_t on_hand, std::int64_t safety_stock, std::int64_t held,
+                                std::int64_t exposed) {
+  return std::max<std::int64_t>(0, on_hand - safety_stock - held - exposed);
 }
 
 bool setup_run(const Options& opt, const stockd::client::Endpoint& api, Names* names, std::string* error) {
@@ -127,17 +128,20 @@ CheckResult check_invariants(const Options& opt, const stockd::client::Endpoint&
     }
     for (const auto& s : page["skus"]) {
       SkuRow row{s.value("sku", ""), s.value("on_hand", std::int64_t{-1}), s.value("safety_stock", std::int64_t{0}),
-                 s.value("held", std::int64_t{-1}), s.value("available", std::int64_t{-1})};
+                 s.value("held", std::int64_t{-1}), s.value("available", std::int64_t{-1}),
+                 s.value("exposed", std::int64_t{0})};
       ++res.skus_checked;
       auto fail = [&](const std::string& rule) {
         res.violations.push_back(row.sku + ": " + rule + " (on_hand " + std::to_string(row.on_hand) + ", safety_stock " +
                                  std::to_string(row.safety_stock) + ", held " + std::to_string(row.held) +
-                                 ", available " + std::to_string(row.available) + ")");
+                                 ", exposed " + std::to_string(row.exposed) + ", available " +
+                                 std::to_string(row.available) + ")");
       };
       if (row.held < 0 || row.on_hand < 0) fail("negative held or on_hand");
       if (row.held > row.on_hand) fail("held <= on_hand broken");
-      if (row.available != expected_available(row.on_hand, row.safety_stock, row.held))
-        fail("available != max(0, on_hand - safety_stock - held)");
+      if (row.exposed < 0) fail("negative exposed");
+      if (row.available != expected_available(row.on_hand, row.safety_stock, row.held, row.exposed))
+        fail("available != max(0, on_hand - safety_stock - held - exposed)");
       if (auto it = mine.find(row.sku); it != mine.end()) res.run_skus[it->second] = row;
     }
     std::int64_t total = page.value("total", std::int64_t{0});

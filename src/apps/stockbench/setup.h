@@ -23,6 +23,7 @@ bool setup_run(const Options& opt, const stockd::client::Endpoint& api, Names* n
 struct SkuRow {
   std::string sku;
   std::int64_t on_hand = 0, safety_stock = 0, held = 0, available = 0;
+  std::int64_t exposed = 0;  // set aside for listed channels (0 when the server shows none)
 };
 
 struct CheckResult {
@@ -37,6 +38,9 @@ struct CheckResult {
 CheckResult check_invariants(const Options& opt, const stockd::client::Endpoint& api, const Names& names);
 
 // The contract's rule for the top-level available figure.
-std::int64_t expected_available(std::int64_t on_hand, std::int64_t safety_stock, std::int64_t held);
+// max(0, on_hand - safety_stock - held - exposed): units exposed to listed channels are not available
+// to the others (docs/channels.md).
+std::int64_t expected_available(std::int64_t on_hand, std::int64_t safety_stock, std::int64_t held,
+                                std::int64_t exposed);
 
 }  // namespace stockbench
