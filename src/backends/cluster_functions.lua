@@ -158,7 +158,9 @@ local function flat(key) return {'OK', redis.call('HGETALL', key)} end
 -- hash is read once (m, kept up to date in memory), its changed fields written once at the end
 -- (ctx_flush), and the members added to a set or sorted set go in one command per key. Fewer
 -- redis.call round trips through the Lua bridge is most of what a hold costs here (docs/benchmarks.md).
-local function ctx_new() return {m = {}, dirty = {}, adds = {}, order = {}, takes = {}, taken = {}} end
+local function ctx_new()
+  return {m = {}, dirty = {}, adds = {}, order = {}, takes = {}, taken = {}, holds = {}, houts = {}}
+end
 local function sku_get(ctx, key)
   if ctx == nil then return hmap(key) end
   local m = ctx.m[key]
@@ -212,16 +214,38 @@ local function take_entry(ctx, key, out, sku, m, qty, ref, now, ch)
   if t == nil then t = {}; ctx.takes[key] = t; ctx.taken[#ctx.taken + 1] = key end
   t[#t + 1] = {ver = m.ver, ref = ref, ch = ch, qty = qty, at = now, out = out, sku = sku, m = m}
 end
+-- The outbox entries of the call's new holds (held) of one stream: one entry for up to PARTS_MAX holds,
+-- the last one's, the ones before it in `more` ("id|ch|lines|cat|exp|hver;...": held, fin 0).
+local function holds_flush(ctx, out)
+  local t = ctx.holds[out]
+  local i = 1
+  while i <= #t do
+    local last = math.min(#t, i + PARTS_MAX - 1)
+    local more = {}
+    for j = i, last - 1 do
+      local x = t[j]
+      more[#more + 1] = x.id .. '|' .. x.h.ch .. '|' .. x.h.lines .. '|' .. x.h.cat .. '|' .. x.h.exp .. '|' .. x.h.hver
+    end
+    local x = t[last]
+    local h = x.h
+    local f = {'t', 'hold', 'id', x.id, 'ch', h.ch, 'st', h.st, 'lines', h.cl or h.lines, 'cat', h.cat,
+               'exp', h.exp, 'fin', h.fin or '0', 'hver', h.hver}
+    if #more > 0 then f[#f + 1] = 'more'; f[#f + 1] = table.concat(more, ';') end
+    outbox(out, f)
+    i = last + 1
+  end
+end
 local function ctx_flush(ctx)
   if ctx == nil then return end
   for _, key in ipairs(ctx.taken) do takes_flush(ctx, key) end
+  for _, out in ipairs(ctx.houts) do holds_flush(ctx, out) end
   for key, d in pairs(ctx.dirty) do
     local args = {'HSET', key}
     for f, v in pairs(d) do args[#args + 1] = f; args[#args + 1] = v end
     redis.call(unpack(args))
   end
   for _, id in ipairs(ctx.order) do redis.call(unpack(ctx.adds[id])) end
-  ctx.m, ctx.dirty, ctx.adds, ctx.order, ctx.takes, ctx.taken = {}, {}, {}, {}, {}, {}
+  ctx.m, ctx.dirty, ctx.adds, ctx.order, ctx.takes, ctx.taken, ctx.holds, ctx.houts = {}, {}, {}, {}, {}, {}, {}, {}
 end
 
 -- The hash of a SKU about to change, or nil and the answer to give instead: unknown SKU, or STALE
@@ -717,7 +741,13 @@ local function hold_create(keys, args, ctx)
     return {'NEW', redis.call('HGETALL', keys[1])}
   end
   ctx_add(ctx, 'ZADD', keys[2], exp, args[1])
-  hold_entry(keys[5], args[1], h)
+  if ctx == nil then
+    hold_entry(keys[5], args[1], h)
+  else  -- with the call's other new holds at ctx_flush (holds_flush)
+    local t = ctx.holds[keys[5]]
+    if t == nil then t = {}; ctx.holds[keys[5]] = t; ctx.houts[#ctx.houts + 1] = keys[5] end
+    t[#t + 1] = {id = args[1], h = h}
+  end
   return {'NEW', flat_h}
 end
 

@@ -155,13 +155,52 @@ bool parse_lines(FieldReader& r, const std::string& text, std::vector<std::pair<
   return true;
 }
 
+// "id|ch|lines|cat|exp|hver;..." (outbox.h): new holds, each state held, finished 0.
+constexpr std::size_t kMoreMax = 256;
+constexpr std::size_t kMoreTextMax = kMoreMax * (2 * limits::kIdLenMax + kLinesTextMax + 64);
+
+bool parse_more(FieldReader& r, HoldChange* c) {
+  if (!r.has("more")) return true;
+  std::string text;
+  if (!r.text("more", kMoreTextMax, true, &text)) return false;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    if (c->more.size() == kMoreMax) return r.fail("more", "more than " + std::to_string(kMoreMax) + " holds");
+    std::string_view item = rest.substr(0, rest.find(';'));
+    rest.remove_prefix(std::min(rest.size(), item.size() + 1));
+    std::string_view f[6];
+    for (int i = 0; i < 6; ++i) {
+      std::size_t bar = i < 5 ? item.find('|') : item.size();
+      if (bar == std::string_view::npos) return r.fail("more", "a hold without 6 fields");
+      f[i] = item.substr(0, bar);
+      item.remove_prefix(std::min(item.size(), bar + 1));
+    }
+    HoldChange h;
+    auto number = [&](std::string_view v, std::int64_t min, std::int64_t max, std::int64_t* out) {
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+      return !v.empty() && ec == std::errc() && end == v.data() + v.size() && *out >= min && *out <= max;
+    };
+    if (f[0].empty() || f[0].size() > limits::kIdLenMax || f[1].size() > limits::kIdLenMax ||
+        !number(f[3], 0, kEpochMsMax, &h.created_at_ms) || !number(f[4], 0, kEpochMsMax, &h.expires_at_ms) ||
+        !number(f[5], 1, kI64Max, &h.version)) {
+      return r.fail("more", "a malformed hold: '" + std::string(text.substr(0, 80)) + "'");
+    }
+    h.id = std::string(f[0]);
+    h.channel = std::string(f[1]);
+    h.state = "held";
+    if (!parse_lines(r, std::string(f[2]), &h.lines)) return false;
+    c->more.push_back(std::move(h));
+  }
+  return true;
+}
+
 bool parse_hold(FieldReader& r, HoldChange* c) {
   std::string lines;
   return r.text("id", limits::kIdLenMax, false, &c->id) && r.text("ch", limits::kIdLenMax, true, &c->channel) &&
          r.text("st", limits::kIdLenMax, false, &c->state) && r.text("lines", kLinesTextMax, true, &lines) &&
          parse_lines(r, lines, &c->lines) && r.time_ms("cat", &c->created_at_ms) &&
          r.time_ms("exp", &c->expires_at_ms) && r.time_ms("fin", &c->finished_at_ms) &&
-         r.integer("hver", 1, kI64Max, &c->version);
+         r.integer("hver", 1, kI64Max, &c->version) && parse_more(r, c);
 }
 
 bool parse_channel(FieldReader& r, ChannelChange* c) {
@@ -270,7 +309,13 @@ std::string sku_changes_json(const std::vector<const SkuChange*>& changes) {
 
 std::string hold_changes_json(const std::vector<const HoldChange*>& changes) {
   std::string out = "[";
+  // One row per hold: an entry's `more` first, then the entry's own.
+  std::vector<const HoldChange*> rows;
   for (const HoldChange* c : changes) {
+    for (const HoldChange& m : c->more) rows.push_back(&m);
+    rows.push_back(c);
+  }
+  for (const HoldChange* c : rows) {
     out.push_back('{');
     append_field(&out, "id", c->id);
     append_field(&out, "ch", c->channel);

@@ -41,6 +41,9 @@ struct HoldChange {
   std::vector<std::pair<std::string, std::int64_t>> lines;  // (sku, qty)
   std::int64_t created_at_ms = 0, expires_at_ms = 0, finished_at_ms = 0;  // finished 0: not finished
   std::int64_t version = 0;
+  // more (library version 7): the other holds a hold_create_many call made "held" before this one
+  // (outbox.h); each is a hold change of its own, state held, finished 0, more empty.
+  std::vector<HoldChange> more;
 };
 
 struct ChannelChange {

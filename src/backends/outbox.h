@@ -24,7 +24,10 @@
 //           all of the call's takes of it (the ledger keeps the highest version's figures). One entry instead of one per hold is most of the outbox's cost per hold.
 //   t=hold  a hold changed state: id, ch (channel), st (held | confirmed | released | expired),
 //           lines ("sku:qty,sku:qty"), cat (created_at), exp (expires_at), fin (finished_at, 0 while
-//           held), hver (the hold's version after the change, +1 per change).
+//           held), hver (the hold's version after the change, +1 per change). more (optional,
+//           library version 7): the other holds the same hold_create_many call made held before this
+//           one (its entry is the call's last new hold of that partition), "id|ch|lines|cat|exp|hver;..."
+//           (state held, fin 0), at most 256; each is a hold change of its own.
 //   t=ch    a channel was put: ch, prio, ttl, st (active | frozen), at.
 #pragma once
 #include <string>

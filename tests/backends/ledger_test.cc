@@ -119,6 +119,39 @@ TEST(LedgerEntry, PartsAreTheEarlierTakesOfTheCallEachAChangeOfItsOwn) {
   }
 }
 
+// The new holds of one hold_create_many call (library version 7, outbox.h): the last one's entry carries
+// the others in `more`, each a held hold of its own.
+TEST(LedgerEntry, MoreIsTheOtherNewHoldsOfTheCall) {
+  StreamFields f = {{"t", "hold"}, {"id", "h3"}, {"ch", "web"}, {"st", "held"}, {"lines", "apple:1"}, {"cat", "10"},
+                    {"exp", "20"},  {"fin", "0"},  {"hver", "2"},
+                    {"more", "h1|app|apple:2,pear:1|11|21|2;h2|web|pear:3|12|22|2"}};
+  OutboxChange c;
+  std::string error;
+  ASSERT_TRUE(parse_outbox_entry(f, &c, &error)) << error;
+  const auto& h = std::get<HoldChange>(c);
+  ASSERT_EQ(h.more.size(), 2u);
+  EXPECT_EQ(h.more[0].id, "h1");
+  EXPECT_EQ(h.more[0].channel, "app");
+  EXPECT_EQ(h.more[0].state, "held");
+  ASSERT_EQ(h.more[0].lines.size(), 2u);
+  EXPECT_EQ(h.more[0].lines[1], (std::pair<std::string, std::int64_t>("pear", 1)));
+  EXPECT_EQ(h.more[1].created_at_ms, 12);
+  EXPECT_EQ(h.more[1].expires_at_ms, 22);
+  EXPECT_EQ(h.more[1].version, 2);
+  EXPECT_EQ(hold_changes_json({&h}),
+            R"([{"id":"h1","ch":"app","st":"held","lines":[{"sku":"apple","qty":2},{"sku":"pear","qty":1}],)"
+            R"("cat":11,"exp":21,"fin":0,"hver":2},{"id":"h2","ch":"web","st":"held","lines":[{"sku":"pear","qty":3}],)"
+            R"("cat":12,"exp":22,"fin":0,"hver":2},{"id":"h3","ch":"web","st":"held","lines":[{"sku":"apple","qty":1}],)"
+            R"("cat":10,"exp":20,"fin":0,"hver":2}])");
+  for (const char* bad : {"h1|app|apple:2|11|21", "|app|apple:2|11|21|2", "h1|app|apple:2|11|x|2", "h1|app|apple|11|21|2"}) {
+    StreamFields g = f;
+    g.back().second = bad;
+    EXPECT_FALSE(parse_outbox_entry(g, &c, &error)) << bad;
+    EXPECT_TRUE(error.find("field more") != std::string::npos || error.find("field lines") != std::string::npos) << error;
+    error.clear();
+  }
+}
+
 TEST(LedgerEntry, RejectsWhatPostgresWouldFailOn) {
   struct Case {
     StreamFields fields;
