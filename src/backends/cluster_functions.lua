@@ -184,28 +184,29 @@ local function ctx_add(ctx, cmd, key, ...)
   if a == nil then a = {cmd, key}; ctx.adds[id] = a; ctx.order[#ctx.order + 1] = id end
   for _, v in ipairs({...}) do a[#a + 1] = v end
 end
--- The outbox entries of a SKU's takes in this call: one entry for up to PARTS_MAX takes, the last take
--- as the entry itself and the ones before it in `parts`; the figures are the SKU's after all of the
--- call's takes of it (a ledger keeps the highest version's).
+-- A call's outbox entries of one kind, merged: for every PARTS_MAX items of t (in order), one entry,
+-- the last item's (emit(last, earlier)), the items before it encoded (encode(item)) and joined with ';'.
 local PARTS_MAX = 256
-local function takes_flush(ctx, key)
-  local t = ctx.takes[key]
-  local i = 1
-  while i <= #t do
+local function merged_entries(t, encode, emit)
+  for i = 1, #t, PARTS_MAX do
     local last = math.min(#t, i + PARTS_MAX - 1)
-    local parts = {}
-    for j = i, last - 1 do
-      local x = t[j]
-      parts[#parts + 1] = x.ver .. '|' .. x.ref .. '|' .. x.ch .. '|' .. S(x.qty) .. '|' .. x.at
-    end
-    local x = t[last]
-    local m = x.m
-    local ver = m.ver
-    m.ver = x.ver  -- the entry is its last take's
-    sku_entry(x.out, x.sku, m, 'hold', 0, x.qty, x.ref, '', x.at, x.ch, table.concat(parts, ';'))
-    m.ver = ver
-    i = last + 1
+    local earlier = {}
+    for j = i, last - 1 do earlier[#earlier + 1] = encode(t[j]) end
+    emit(t[last], table.concat(earlier, ';'))
   end
+end
+-- A SKU's takes in this call: the last take's entry with the ones before it in `parts`
+-- ("ver|ref|ch|d_hd|at"); the figures are the SKU's after all of the call's takes of it (a ledger
+-- keeps the highest version's).
+local function takes_flush(ctx, key)
+  merged_entries(ctx.takes[key], function(x) return x.ver .. '|' .. x.ref .. '|' .. x.ch .. '|' .. S(x.qty) .. '|' .. x.at end,
+    function(x, parts)
+      local m = x.m
+      local ver = m.ver
+      m.ver = x.ver  -- the entry is its last take's
+      sku_entry(x.out, x.sku, m, 'hold', 0, x.qty, x.ref, '', x.at, x.ch, parts)
+      m.ver = ver
+    end)
 end
 -- A take's outbox entry: now, or with the context at ctx_flush.
 local function take_entry(ctx, key, out, sku, m, qty, ref, now, ch)
@@ -214,26 +215,18 @@ local function take_entry(ctx, key, out, sku, m, qty, ref, now, ch)
   if t == nil then t = {}; ctx.takes[key] = t; ctx.taken[#ctx.taken + 1] = key end
   t[#t + 1] = {ver = m.ver, ref = ref, ch = ch, qty = qty, at = now, out = out, sku = sku, m = m}
 end
--- The outbox entries of the call's new holds (held) of one stream: one entry for up to PARTS_MAX holds,
--- the last one's, the ones before it in `more` ("id|ch|lines|cat|exp|hver;...": held, fin 0).
+-- The call's new holds (held) of one stream: the last one's entry with the ones before it in `more`
+-- ("id|ch|lines|cat|exp|hver": held, fin 0).
 local function holds_flush(ctx, out)
-  local t = ctx.holds[out]
-  local i = 1
-  while i <= #t do
-    local last = math.min(#t, i + PARTS_MAX - 1)
-    local more = {}
-    for j = i, last - 1 do
-      local x = t[j]
-      more[#more + 1] = x.id .. '|' .. x.h.ch .. '|' .. x.h.lines .. '|' .. x.h.cat .. '|' .. x.h.exp .. '|' .. x.h.hver
-    end
-    local x = t[last]
-    local h = x.h
-    local f = {'t', 'hold', 'id', x.id, 'ch', h.ch, 'st', h.st, 'lines', h.cl or h.lines, 'cat', h.cat,
-               'exp', h.exp, 'fin', h.fin or '0', 'hver', h.hver}
-    if #more > 0 then f[#f + 1] = 'more'; f[#f + 1] = table.concat(more, ';') end
-    outbox(out, f)
-    i = last + 1
-  end
+  merged_entries(ctx.holds[out],
+    function(x) return x.id .. '|' .. x.h.ch .. '|' .. x.h.lines .. '|' .. x.h.cat .. '|' .. x.h.exp .. '|' .. x.h.hver end,
+    function(x, more)
+      local h = x.h
+      local f = {'t', 'hold', 'id', x.id, 'ch', h.ch, 'st', h.st, 'lines', h.cl or h.lines, 'cat', h.cat,
+                 'exp', h.exp, 'fin', h.fin or '0', 'hver', h.hver}
+      if more ~= '' then f[#f + 1] = 'more'; f[#f + 1] = more end
+      outbox(out, f)
+    end)
 end
 local function ctx_flush(ctx)
   if ctx == nil then return end

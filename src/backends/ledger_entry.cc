@@ -83,6 +83,23 @@ bool parse_sku_buckets(FieldReader& r, SkuChange* c) {
          r.integer("lst", -1, kI64Max, &c->low_stock_threshold) && r.integer("base", kI64Min, kI64Max, &c->base_on_hand);
 }
 
+// The n '|'-separated fields of one item of `parts` or `more` (outbox.h) into f; false if not n.
+bool split_item(std::string_view item, std::string_view* f, int n) {
+  for (int i = 0; i < n; ++i) {
+    std::size_t bar = i < n - 1 ? item.find('|') : item.size();
+    if (bar == std::string_view::npos) return false;
+    f[i] = item.substr(0, bar);
+    item.remove_prefix(std::min(item.size(), bar + 1));
+  }
+  return true;  // a '|' in the last field makes that field fail its own check
+}
+
+// A decimal integer in [min, max] that is all of v.
+bool item_number(std::string_view v, std::int64_t min, std::int64_t max, std::int64_t* out) {
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+  return !v.empty() && ec == std::errc() && end == v.data() + v.size() && *out >= min && *out <= max;
+}
+
 // "ver|ref|ch|d_hd|at;..." (outbox.h): versions below the entry's, ascending.
 constexpr std::size_t kPartsMax = 256;
 constexpr std::size_t kPartsTextMax = kPartsMax * (2 * limits::kIdLenMax + 64);
@@ -98,19 +115,11 @@ bool parse_parts(FieldReader& r, SkuChange* c) {
     std::string_view item = rest.substr(0, rest.find(';'));
     rest.remove_prefix(std::min(rest.size(), item.size() + 1));
     std::string_view f[5];
-    for (int i = 0; i < 5; ++i) {
-      std::size_t bar = i < 4 ? item.find('|') : item.size();
-      if (bar == std::string_view::npos) return r.fail("parts", "a part without 5 fields");
-      f[i] = item.substr(0, bar);
-      item.remove_prefix(std::min(item.size(), bar + 1));
-    }
+    if (!split_item(item, f, 5)) return r.fail("parts", "a part without 5 fields");
     SkuChange::Part p;
-    auto number = [&](std::string_view v, std::int64_t min, std::int64_t max, std::int64_t* out) {
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
-      return !v.empty() && ec == std::errc() && end == v.data() + v.size() && *out >= min && *out <= max;
-    };
-    if (!number(f[0], prev + 1, c->version - 1, &p.version) || !number(f[3], kI64Min, kI64Max, &p.delta_held) ||
-        !number(f[4], 0, kEpochMsMax, &p.at_ms) || f[1].size() > limits::kIdLenMax || f[2].size() > limits::kIdLenMax) {
+    if (!item_number(f[0], prev + 1, c->version - 1, &p.version) ||
+        !item_number(f[3], kI64Min, kI64Max, &p.delta_held) || !item_number(f[4], 0, kEpochMsMax, &p.at_ms) ||
+        f[1].size() > limits::kIdLenMax || f[2].size() > limits::kIdLenMax) {
       return r.fail("parts", "a malformed part: '" + std::string(text.substr(0, 80)) + "'");
     }
     prev = p.version;
@@ -169,20 +178,11 @@ bool parse_more(FieldReader& r, HoldChange* c) {
     std::string_view item = rest.substr(0, rest.find(';'));
     rest.remove_prefix(std::min(rest.size(), item.size() + 1));
     std::string_view f[6];
-    for (int i = 0; i < 6; ++i) {
-      std::size_t bar = i < 5 ? item.find('|') : item.size();
-      if (bar == std::string_view::npos) return r.fail("more", "a hold without 6 fields");
-      f[i] = item.substr(0, bar);
-      item.remove_prefix(std::min(item.size(), bar + 1));
-    }
+    if (!split_item(item, f, 6)) return r.fail("more", "a hold without 6 fields");
     HoldChange h;
-    auto number = [&](std::string_view v, std::int64_t min, std::int64_t max, std::int64_t* out) {
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
-      return !v.empty() && ec == std::errc() && end == v.data() + v.size() && *out >= min && *out <= max;
-    };
     if (f[0].empty() || f[0].size() > limits::kIdLenMax || f[1].size() > limits::kIdLenMax ||
-        !number(f[3], 0, kEpochMsMax, &h.created_at_ms) || !number(f[4], 0, kEpochMsMax, &h.expires_at_ms) ||
-        !number(f[5], 1, kI64Max, &h.version)) {
+        !item_number(f[3], 0, kEpochMsMax, &h.created_at_ms) || !item_number(f[4], 0, kEpochMsMax, &h.expires_at_ms) ||
+        !item_number(f[5], 1, kI64Max, &h.version)) {
       return r.fail("more", "a malformed hold: '" + std::string(text.substr(0, 80)) + "'");
     }
     h.id = std::string(f[0]);
