@@ -79,7 +79,7 @@ end
 -- A shard reports oh - in and hd - in: summed with its home's row (whose hd counts the units moved to
 -- the shard) they give the SKU's on_hand and held (docs/ledger.md).
 -- parts (optional, library version 7): earlier takes of the same call, "ver|ref|ch|d_hd|at;..." (see
--- ctx_flush), each a hold change of its own in the ledger.
+-- takes_flush), each a hold change of its own in the ledger.
 local function sku_entry(out, sku, m, kind, d_oh, d_hd, ref, reason, now, ch, parts)
   local oh, hd = m.oh, m.hd
   if m['in'] ~= nil then oh = S(N(m.oh) - N(m['in'])); hd = S(N(m.hd) - N(m['in'])) end

@@ -6,8 +6,9 @@
 // eventfd wakes the loop. A job is one read, a hold round (every stream whose next request is a new
 // hold, while fewer than kHoldRoundsMax rounds run: the group commit into Redis), or the consecutive
 // writes of up to 64 streams (connections) whose next request is another write; writes run in waves
-// (the k-th write of each stream in wave k), the new holds of a wave together (ClusterStore::create_many: one pipeline, so each master
-// fsyncs once for all of them), with one acknowledge() (WAIT) for the job (a failed acknowledgement
+// (the k-th write of each stream in wave k), the new holds of a wave together
+// (ClusterStore::create_many: one call per partition, one pipeline, so each master fsyncs once for
+// all of them), with one acknowledge() (WAIT) for the job (a failed acknowledgement
 // answers every ok write of the job with its error, 503). A stream is in at most one job at a time,
 // so a connection's requests complete in order. A sweeper thread with its own ClusterStore calls
 // sweep() every tick_ms and healthy() about once a second. Only the inside of this class knows about
