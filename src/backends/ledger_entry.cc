@@ -83,15 +83,29 @@ bool parse_sku_buckets(FieldReader& r, SkuChange* c) {
          r.integer("lst", -1, kI64Max, &c->low_stock_threshold) && r.integer("base", kI64Min, kI64Max, &c->base_on_hand);
 }
 
-// The n '|'-separated fields of one item of `parts` or `more` (outbox.h) into f; false if not n.
-bool split_item(std::string_view item, std::string_view* f, int n) {
-  for (int i = 0; i < n; ++i) {
-    std::size_t bar = i < n - 1 ? item.find('|') : item.size();
-    if (bar == std::string_view::npos) return false;
-    f[i] = item.substr(0, bar);
-    item.remove_prefix(std::min(item.size(), bar + 1));
+// The items of the optional list field `name` (`parts` or `more`, outbox.h: "a|b|...;a|b|..."): for
+// each, its N '|'-separated fields go to fn(f), which returns false (having called r.fail) to stop.
+// At most max_items items; true when the field is absent.
+template <int N, typename Fn>
+bool for_each_item(FieldReader& r, const char* name, std::size_t text_max, std::size_t max_items, Fn fn) {
+  if (!r.has(name)) return true;
+  std::string text;
+  if (!r.text(name, text_max, true, &text)) return false;
+  std::string_view rest = text;
+  for (std::size_t count = 0; !rest.empty(); ++count) {
+    if (count == max_items) return r.fail(name, "more than " + std::to_string(max_items) + " items");
+    std::string_view item = rest.substr(0, rest.find(';'));
+    rest.remove_prefix(std::min(rest.size(), item.size() + 1));
+    std::string_view f[N];
+    for (int i = 0; i < N; ++i) {  // a '|' in the last field makes that field fail its own check
+      std::size_t bar = i < N - 1 ? item.find('|') : item.size();
+      if (bar == std::string_view::npos) return r.fail(name, "an item without " + std::to_string(N) + " fields");
+      f[i] = item.substr(0, bar);
+      item.remove_prefix(std::min(item.size(), bar + 1));
+    }
+    if (!fn(f)) return false;
   }
-  return true;  // a '|' in the last field makes that field fail its own check
+  return true;
 }
 
 // A decimal integer in [min, max] that is all of v.
@@ -105,29 +119,20 @@ constexpr std::size_t kPartsMax = 256;
 constexpr std::size_t kPartsTextMax = kPartsMax * (2 * limits::kIdLenMax + 64);
 
 bool parse_parts(FieldReader& r, SkuChange* c) {
-  if (!r.has("parts")) return true;
-  std::string text;
-  if (!r.text("parts", kPartsTextMax, true, &text)) return false;
-  std::string_view rest = text;
   std::int64_t prev = 0;
-  while (!rest.empty()) {
-    if (c->parts.size() == kPartsMax) return r.fail("parts", "more than " + std::to_string(kPartsMax) + " parts");
-    std::string_view item = rest.substr(0, rest.find(';'));
-    rest.remove_prefix(std::min(rest.size(), item.size() + 1));
-    std::string_view f[5];
-    if (!split_item(item, f, 5)) return r.fail("parts", "a part without 5 fields");
+  return for_each_item<5>(r, "parts", kPartsTextMax, kPartsMax, [&](const std::string_view* f) {
     SkuChange::Part p;
     if (!item_number(f[0], prev + 1, c->version - 1, &p.version) ||
         !item_number(f[3], kI64Min, kI64Max, &p.delta_held) || !item_number(f[4], 0, kEpochMsMax, &p.at_ms) ||
         f[1].size() > limits::kIdLenMax || f[2].size() > limits::kIdLenMax) {
-      return r.fail("parts", "a malformed part: '" + std::string(text.substr(0, 80)) + "'");
+      return r.fail("parts", "a malformed part: '" + std::string(f[0]) + "|...'");
     }
     prev = p.version;
     p.ref = std::string(f[1]);
     p.channel = std::string(f[2]);
     c->parts.push_back(std::move(p));
-  }
-  return true;
+    return true;
+  });
 }
 
 bool parse_sku(FieldReader& r, SkuChange* c) {
@@ -169,29 +174,20 @@ constexpr std::size_t kMoreMax = 256;
 constexpr std::size_t kMoreTextMax = kMoreMax * (2 * limits::kIdLenMax + kLinesTextMax + 64);
 
 bool parse_more(FieldReader& r, HoldChange* c) {
-  if (!r.has("more")) return true;
-  std::string text;
-  if (!r.text("more", kMoreTextMax, true, &text)) return false;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    if (c->more.size() == kMoreMax) return r.fail("more", "more than " + std::to_string(kMoreMax) + " holds");
-    std::string_view item = rest.substr(0, rest.find(';'));
-    rest.remove_prefix(std::min(rest.size(), item.size() + 1));
-    std::string_view f[6];
-    if (!split_item(item, f, 6)) return r.fail("more", "a hold without 6 fields");
+  return for_each_item<6>(r, "more", kMoreTextMax, kMoreMax, [&](const std::string_view* f) {
     HoldChange h;
     if (f[0].empty() || f[0].size() > limits::kIdLenMax || f[1].size() > limits::kIdLenMax ||
         !item_number(f[3], 0, kEpochMsMax, &h.created_at_ms) || !item_number(f[4], 0, kEpochMsMax, &h.expires_at_ms) ||
         !item_number(f[5], 1, kI64Max, &h.version)) {
-      return r.fail("more", "a malformed hold: '" + std::string(text.substr(0, 80)) + "'");
+      return r.fail("more", "a malformed hold: '" + std::string(f[0]) + "|...'");
     }
     h.id = std::string(f[0]);
     h.channel = std::string(f[1]);
     h.state = "held";
     if (!parse_lines(r, std::string(f[2]), &h.lines)) return false;
     c->more.push_back(std::move(h));
-  }
-  return true;
+    return true;
+  });
 }
 
 bool parse_hold(FieldReader& r, HoldChange* c) {
