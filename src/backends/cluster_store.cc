@@ -423,7 +423,7 @@ core::Outcome ClusterStore::availability(std::string_view channel, const std::ve
                                          std::int64_t now_ms, StoreReply* reply) {
   return impl_->availability(channel, skus, now_ms, reply);
 }
-std::size_t ClusterStore::sweep(std::int64_t now_ms) { return impl_->sweep(now_ms); }
+std::size_t ClusterStore::sweep(std::int64_t now_ms, bool due_only) { return impl_->sweep(now_ms, due_only); }
 core::Outcome ClusterStore::reconcile(bool repair, std::int64_t now_ms, StoreReply* reply) {
   return impl_->reconcile(repair, now_ms, reply);
 }

@@ -189,7 +189,7 @@ struct ClusterStore::Impl {
   bool confirm_wants(const std::string& id, const Fields& rec, const std::vector<LineRec>& lines,
                      std::vector<std::int64_t>* want, core::Outcome* out);
   std::vector<LineRec> physical_lines(const Fields& rec, std::string_view kind);
-  std::size_t sweep(std::int64_t now_ms);
+  std::size_t sweep(std::int64_t now_ms, bool due_only);
 
   // cluster_store_split.cc: hot SKUs split over shards (docs/cluster.md "Hot SKUs").
   // Ends transfers begun at home (T, "<j>|out|<qty>" or "<j>|back|0"). False on a transport error.

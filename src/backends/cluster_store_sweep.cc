@@ -15,7 +15,7 @@ constexpr std::size_t kSweepCalls = 6;  // per partition: due holds, stuck holds
                                         // stuck transfers, stuck stock batches
 }  // namespace
 
-std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
+std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms, bool due_only) {
   std::string due = std::to_string(now_ms);
   std::string stuck = std::to_string(now_ms - opt.repair_after_ms);
   std::string old = std::to_string(now_ms - opt.hold_retention_ms);
@@ -24,6 +24,7 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
   for (int k = 0; k < kPartitions; ++k) {
     std::string t = partition_tag(k);
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":x", "-inf", due, "WITHSCORES", "LIMIT", "0", limit}, true});
+    if (due_only) continue;
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":pend", "-inf", stuck, "LIMIT", "0", limit}, true});
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":ret", "-inf", old, "LIMIT", "0", limit}, true});
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":rx", "-inf", old, "LIMIT", "0", limit}, true});
@@ -31,16 +32,17 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":bk", "-inf", due, "LIMIT", "0", limit}, true});
   }
   std::vector<RedisReply> replies = cc->pipeline(calls);
+  const std::size_t per_partition = due_only ? 1 : kSweepCalls;
   std::size_t acted = 0;
   StoreReply ignored;
   // Due holds expire in the order of their expiry time across partitions, as in the embedded core
   // (it decides which bucket gets units back when safety stock is short).
   std::vector<std::tuple<double, int, std::string>> due_holds;  // expires_at, partition, id
-  for (std::size_t i = 0; i < replies.size(); i += kSweepCalls) {
+  for (std::size_t i = 0; i < replies.size(); i += per_partition) {
     const auto& e = replies[i].elements;
     if (replies[i].type == RedisReply::Type::array)
       for (std::size_t j = 0; j + 1 < e.size(); j += 2)
-        due_holds.emplace_back(std::atof(e[j + 1].str.c_str()), static_cast<int>(i / kSweepCalls), e[j].str);
+        due_holds.emplace_back(std::atof(e[j + 1].str.c_str()), static_cast<int>(i / per_partition), e[j].str);
   }
   std::stable_sort(due_holds.begin(), due_holds.end(),
                    [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
@@ -48,6 +50,7 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms) {
     finish_hold(id, "expire", "", now_ms, &ignored, k);
     ++acted;
   }
+  if (due_only) return acted;
   for (std::size_t i = 0; i < replies.size(); ++i) {
     if (replies[i].type != RedisReply::Type::array || i % kSweepCalls == 0) continue;
     int k = static_cast<int>(i / kSweepCalls);

@@ -426,15 +426,19 @@ void ClusterAdapter::complete_all() {
 }
 
 // Sweeps every tick_ms (from the start of one sweep to the start of the next, so a slow sweep is
-// followed at once by the next) until the destructor.
+// followed at once by the next) until the destructor: the expiry indexes each time, everything every
+// kFullSweepEveryMs.
 void ClusterAdapter::sweeper_main() {
   std::int64_t next_health_ms = 0;
+  std::int64_t next_full_ms = 0;
   std::unique_lock<std::mutex> lock(sweep_mu_);
   while (!sweep_stop_) {
     lock.unlock();
     auto next = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.tick_ms);
     std::int64_t start_us = steady_us();
-    std::size_t acted = sweep_store_->sweep(wall_clock_ms());
+    const bool full = steady_ms() >= next_full_ms;
+    if (full) next_full_ms = steady_ms() + kFullSweepEveryMs;
+    std::size_t acted = sweep_store_->sweep(wall_clock_ms(), !full);
     swept_total_.fetch_add(acted, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> g(metrics_mu_);

@@ -47,6 +47,9 @@ inline constexpr int kClusterWorkersDefault = 64;
 // for Redis, the next gathers the holds that arrive.
 inline constexpr int kHoldRoundsMax = 2;
 inline constexpr int kClusterWorkersMax = 256;
+// The sweeper reads only the expiry indexes every tick_ms, and every index (repairs, retention, the
+// transfers of split SKUs, stock batch leases) this often: at most a second later than due.
+inline constexpr std::int64_t kFullSweepEveryMs = 1000;
 
 struct ClusterAdapterOptions {
   backends::ClusterStoreOptions store;
