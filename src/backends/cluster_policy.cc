@@ -1,8 +1,11 @@
-// The cluster store's allocation policy: the same draw order and sizing order as src/core/stock.cc.
+// The cluster store's allocation policy: the rules of src/core/allocation_policy.h (which the embedded
+// core calls too) over the cluster's representation, and the encoding of a SKU's allocation.
 #include "backends/cluster_policy.h"
 
 #include <algorithm>
 #include <charconv>
+
+#include "core/allocation_policy.h"
 
 namespace stockd::backends {
 namespace {
@@ -93,16 +96,41 @@ const AllocConfig::Fence* AllocConfig::fence_of(std::string_view channel) const 
   return nullptr;
 }
 
+namespace {
+
+// The view of allocation_policy.h over an AllocConfig and the channel table (keys: channel indexes).
+struct ConfigView {
+  const AllocConfig& cfg;
+  const ChannelTable& t;
+  bool has_fence(std::size_t c) const { return cfg.fence_of(t.channels[c].name) != nullptr; }
+  std::size_t pool_slots() const { return cfg.pools.size(); }
+  bool pool_open(std::size_t slot) const { return cfg.pools[slot].open; }
+  bool pool_lists(std::size_t slot, std::size_t c) const {
+    const auto& chs = cfg.pools[slot].channels;
+    return std::find(chs.begin(), chs.end(), t.channels[c].name) != chs.end();
+  }
+  bool preempt() const { return cfg.preempt; }
+  std::int64_t priority(std::size_t c) const { return t.channels[c].priority; }
+  const std::vector<std::size_t>& by_priority() const { return t.by_priority; }
+};
+
+std::string bucket_id(const AllocConfig& cfg, const ChannelTable& t, const core::policy::Bucket<std::size_t>& b) {
+  switch (b.kind) {
+    case core::policy::BucketKind::fence: return fence_bucket(t.channels[b.channel].name);
+    case core::policy::BucketKind::pool: return pool_bucket(cfg.pools[b.slot].name);
+    case core::policy::BucketKind::shared: break;
+  }
+  return std::string(kSharedBucket);
+}
+
+}  // namespace
+
 std::string sizing_plan(const AllocConfig& cfg, const ChannelTable& channels) {
   std::string plan;
-  auto add = [&](const std::string& b) {
+  core::policy::for_each_sized_bucket<std::size_t>(ConfigView{cfg, channels}, [&](const auto& b) {
     if (!plan.empty()) plan += ',';
-    plan += b;
-  };
-  for (std::size_t i : channels.by_priority)
-    if (cfg.fence_of(channels.channels[i].name)) add(fence_bucket(channels.channels[i].name));
-  for (const auto& p : cfg.pools)
-    if (p.open) add(pool_bucket(p.name));
+    plan += bucket_id(cfg, channels, b);
+  });
   return plan;
 }
 
@@ -110,18 +138,11 @@ std::vector<std::string> draw_order(const AllocConfig& cfg, const ChannelTable& 
   std::vector<std::string> order;
   const ChannelInfo* ch = channels.find(channel);
   if (!ch || ch->state == core::ChannelState::frozen) return order;
-  if (cfg.fence_of(channel)) order.push_back(fence_bucket(channel));
-  for (const auto& p : cfg.pools)
-    if (p.open && std::find(p.channels.begin(), p.channels.end(), channel) != p.channels.end())
-      order.push_back(pool_bucket(p.name));
-  order.emplace_back(kSharedBucket);
-  if (cfg.preempt) {
-    for (auto it = channels.by_priority.rbegin(); it != channels.by_priority.rend(); ++it) {
-      const ChannelInfo& other = channels.channels[*it];
-      if (other.priority <= ch->priority) break;
-      if (cfg.fence_of(other.name)) order.push_back(fence_bucket(other.name));
-    }
-  }
+  const std::size_t c = static_cast<std::size_t>(ch - channels.channels.data());
+  core::policy::for_each_draw_bucket(ConfigView{cfg, channels}, c, [&](const auto& b) {
+    order.push_back(bucket_id(cfg, channels, b));
+    return true;
+  });
   return order;
 }
 

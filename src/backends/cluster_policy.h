@@ -1,13 +1,14 @@
-// cluster_policy.h: the allocation policy of the cluster store, in C++ (docs/allocation.md is the
-// rulebook; src/core/stock.cc and sku.cc are the embedded store's implementation of the same rules).
-// Redis Functions only execute what these functions decide:
+// cluster_policy.h: the allocation policy of the cluster store, in C++: the rules of
+// src/core/allocation_policy.h (the embedded core calls the same ones; docs/allocation.md is the
+// rulebook) over the cluster's representation of channels and allocations. Redis Functions only
+// execute what these functions decide:
 //   - sizing_plan(): the order in which buckets are sized (fences by channel priority, then pools in
-//     slot order);
+//     slot order); the Functions apply policy::fence_size and sized_free in that order, in the call
+//     that changes on_hand (docs/cluster.md, "Policy in C++, mechanisms in Redis Functions");
 //   - draw_order(): the buckets a channel draws from, in order (its fence, the open pools listing it,
 //     shared, then with preempt the fences of lower-priority channels, lowest priority first);
-//   - apply_allocation(): the new fence set and pool slots for PUT /v1/skus/{sku}/allocation (a pool
-//     listed again keeps its slot, a new one takes the first closed slot with nothing held, else a new
-//     slot at the end; a reused slot starts with nothing sold).
+//   - apply_allocation(): the new fence set and pool slots for PUT /v1/skus/{sku}/allocation
+//     (policy::assign_pool_slots, policy::allocation_idle).
 // Pure functions over plain data: no I/O.
 #pragma once
 #include <cstdint>

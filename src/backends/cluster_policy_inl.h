@@ -2,6 +2,8 @@
 #pragma once
 #include <algorithm>
 
+#include "core/allocation_policy.h"
+
 namespace stockd::backends {
 
 template <typename HeldOf>
@@ -16,34 +18,24 @@ AllocConfig apply_allocation(const AllocConfig& old, const core::SetAllocation& 
   }
   a.pools = old.pools;
   for (auto& p : a.pools) p.open = false;
-  std::vector<bool> fresh(a.pools.size(), false);
-  std::vector<const core::PoolSpec*> unmatched;
-  for (const core::PoolSpec& spec : c.pools) {
-    auto slot = std::find_if(a.pools.begin(), a.pools.end(), [&](const auto& p) { return p.name == spec.name; });
-    if (slot == a.pools.end()) {
-      unmatched.push_back(&spec);
-      continue;
-    }
-    slot->units = spec.units;
-    slot->open = true;
-    slot->channels = spec.channels;
-  }
-  for (const core::PoolSpec* spec : unmatched) {
-    std::size_t i = 0;
-    while (i < a.pools.size() && (a.pools[i].open || fresh[i] || held_of(pool_bucket(a.pools[i].name)) != 0)) ++i;
-    if (i == a.pools.size()) {
-      a.pools.emplace_back();
-      fresh.push_back(false);
-    }
-    a.pools[i] = AllocConfig::Pool{spec->name, spec->units, true, spec->channels};
-    fresh[i] = true;
-  }
-  // As the core drops an allocation that has become empty (no fence, no open pool, nothing held from
-  // a pool or a removed fence, no preempt): its closed pools are forgotten, with what they sold.
-  bool idle = a.fences.empty() && !a.preempt && !hidden_fence_held &&
-              std::all_of(a.pools.begin(), a.pools.end(),
-                          [&](const auto& p) { return !p.open && held_of(pool_bucket(p.name)) == 0; });
-  if (idle) a.pools.clear();
+  std::vector<bool> fresh(a.pools.size(), false);  // a new or reused slot: nothing sold yet
+  core::policy::assign_pool_slots(
+      old.pools.size(), [&](std::size_t i) -> const std::string& { return old.pools[i].name; },
+      [&](std::size_t i) { return held_of(pool_bucket(old.pools[i].name)); }, c.pools,
+      [&](std::size_t spec, std::size_t slot, bool reused) {
+        const core::PoolSpec& ps = c.pools[spec];
+        if (slot >= a.pools.size()) {
+          a.pools.resize(slot + 1);
+          fresh.resize(slot + 1, false);
+        }
+        a.pools[slot] = AllocConfig::Pool{ps.name, ps.units, true, ps.channels};
+        fresh[slot] = reused;
+      });
+  // As the core drops an allocation that has become idle: its closed pools are forgotten, with what
+  // they sold.
+  bool pool_in_use = std::any_of(a.pools.begin(), a.pools.end(),
+                                 [&](const auto& p) { return p.open || held_of(pool_bucket(p.name)) != 0; });
+  if (core::policy::allocation_idle(!a.fences.empty(), a.preempt, hidden_fence_held, pool_in_use)) a.pools.clear();
   for (std::size_t i = 0; i < a.pools.size(); ++i)
     if (a.pools[i].open)
       settings->emplace_back(pool_bucket(a.pools[i].name),

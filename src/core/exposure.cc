@@ -23,6 +23,7 @@
 // unacknowledged ones, seq -> SKU, holding only the latest publication per SKU.
 #include <algorithm>
 
+#include "core/allocation_policy.h"
 #include "core/assert.h"
 #include "core/inventory_state.h"
 
@@ -99,11 +100,9 @@ bool Inventory::State::can_draw(const Sku& s, std::uint32_t channel, std::uint32
   if (bucket == kShared) return true;
   if (!s.alloc) return false;
   std::uint32_t key = bucket & kBucketKeyMask;
-  if (bucket & kPoolTag) {
-    const Pool& p = s.alloc->pools[key];
-    return p.open && std::find(p.channels.begin(), p.channels.end(), channel) != p.channels.end();
-  }
-  return key == channel || (s.alloc->preempt && channels[key].priority > channels[channel].priority);
+  const AllocView v{*this, s};
+  if (bucket & kPoolTag) return v.pool_open(key) && v.pool_lists(key, channel);
+  return policy::may_draw_fence(v, channel, key);
 }
 
 // The listed channels in priority order. Channel C's d: the free units it may draw, plus its own

@@ -9,6 +9,7 @@
 // draws), so release and expiry give units back to the bucket they came from, and confirm consumes
 // them there. Invariant: shared_free + sum(free of all buckets) == max(0, on_hand - safety - held).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -267,6 +268,24 @@ struct Inventory::State {
   void consume(Sku& s, const Draw& d);
   void check_sku(const Sku& s) const;  // aborts (STOCKD_ASSERT) when one of the SKU's invariants is broken
   std::int64_t check_buckets(const Sku& s) const;  // check_sku()'s part for a SKU with an allocation
+  // The view of one SKU's allocation and the channels that the rules of allocation_policy.h read.
+  struct AllocView {
+    const State& st;
+    const Sku& s;
+    bool has_fence(std::uint32_t c) const {
+      const Fence* f = st.fence_of(const_cast<Sku&>(s), c);
+      return f && f->active;
+    }
+    std::size_t pool_slots() const { return s.alloc ? s.alloc->pools.size() : 0; }
+    bool pool_open(std::size_t slot) const { return s.alloc->pools[slot].open; }
+    bool pool_lists(std::size_t slot, std::uint32_t c) const {
+      const auto& chs = s.alloc->pools[slot].channels;
+      return std::find(chs.begin(), chs.end(), c) != chs.end();
+    }
+    bool preempt() const { return s.alloc && s.alloc->preempt; }
+    std::int64_t priority(std::uint32_t c) const { return st.channels[c].priority; }
+    const std::vector<std::uint32_t>& by_priority() const { return st.by_priority; }
+  };
 
   // batch.cc
   Outcome stock_batch(const StockBatch& c);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/allocation_policy.h"
 #include "core/inventory_state.h"
 
 namespace stockd::core {
@@ -167,38 +168,25 @@ Outcome Inventory::State::set_allocation(const SetAllocation& c) {
   }
   std::erase_if(a.fences, [](const Fence& f) { return !f.active && f.held == 0; });
 
-  std::vector<bool> matched(a.pools.size(), false);
-  std::vector<const PoolSpec*> unmatched;
   for (Pool& p : a.pools) p.open = false;
-  for (const PoolSpec& spec : c.pools) {
-    auto slot = std::find_if(a.pools.begin(), a.pools.end(), [&](const Pool& p) { return p.name == spec.name; });
-    if (slot == a.pools.end()) {
-      unmatched.push_back(&spec);
-      continue;
-    }
-    matched[slot - a.pools.begin()] = true;
-    slot->units = spec.units;
-    slot->open = true;
-    slot->channels.clear();
-    for (const std::string& ch : spec.channels) slot->channels.push_back(channel_of(ch));
-  }
-  for (const PoolSpec* spec : unmatched) {
-    Pool* p = nullptr;
-    for (std::size_t i = 0; i < a.pools.size() && !p; ++i)
-      if (!matched[i] && !a.pools[i].open && a.pools[i].held == 0) {
-        matched[i] = true;
-        p = &a.pools[i];
-      }
-    if (!p) {
-      p = &a.pools.emplace_back();
-      matched.push_back(true);  // keeps matched[] as long as pools[] for the next unmatched spec
-    }
-    *p = Pool{spec->name, spec->units, {}, 0, 0, 0, true};
-    for (const std::string& ch : spec->channels) p->channels.push_back(channel_of(ch));
-  }
+  policy::assign_pool_slots(
+      a.pools.size(), [&](std::size_t i) -> const std::string& { return a.pools[i].name; },
+      [&](std::size_t i) { return a.pools[i].held; }, c.pools,
+      [&](std::size_t spec, std::size_t slot, bool reused) {
+        const PoolSpec& ps = c.pools[spec];
+        if (slot >= a.pools.size()) a.pools.resize(slot + 1);
+        Pool& p = a.pools[slot];
+        if (reused) p = Pool{ps.name, ps.units, {}, 0, 0, 0, true};  // nothing sold in a reused slot
+        p.units = ps.units;
+        p.open = true;
+        p.channels.clear();
+        for (const std::string& ch : ps.channels) p.channels.push_back(channel_of(ch));
+      });
   a.preempt = c.preempt;
-  bool pools_idle = std::all_of(a.pools.begin(), a.pools.end(), [](const Pool& p) { return !p.open && p.held == 0; });
-  if (a.fences.empty() && pools_idle && !a.preempt) s.alloc.reset();
+  bool any_fence = std::any_of(a.fences.begin(), a.fences.end(), [](const Fence& f) { return f.active; });
+  bool removed_fence_held = std::any_of(a.fences.begin(), a.fences.end(), [](const Fence& f) { return !f.active; });
+  bool pool_in_use = std::any_of(a.pools.begin(), a.pools.end(), [](const Pool& p) { return p.open || p.held != 0; });
+  if (policy::allocation_idle(any_fence, a.preempt, removed_fence_held, pool_in_use)) s.alloc.reset();
 
   resize(s);
   ++s.version;

@@ -8,9 +8,11 @@
 // priority (highest first), then open pools in slot order, then whatever is left is shared:
 //   fence size  = floor(ratio * (on_hand - safety)) or its units; its free = size - its held
 //   pool  free  = units - sold - held (a pool is a total for its event, sold units stay counted)
-// each capped by what is still free, so the buckets never promise more than exists.
+// each capped by what is still free, so the buckets never promise more than exists. The orders and the
+// formulas are the rules of allocation_policy.h, which the cluster store's policy calls too.
 #include <algorithm>
 
+#include "core/allocation_policy.h"
 #include "core/assert.h"
 #include "core/inventory_state.h"
 
@@ -31,12 +33,6 @@ Fence* Inventory::State::fence_of(Sku& s, std::uint32_t channel) const {
   return nullptr;
 }
 
-namespace {
-bool lists(const Pool& p, std::uint32_t channel) {
-  return std::find(p.channels.begin(), p.channels.end(), channel) != p.channels.end();
-}
-}  // namespace
-
 // A listed channel may also take its own exposure (exposure.cc); nobody else may.
 std::int64_t Inventory::State::avail(const Sku& s, std::uint32_t channel) const {
   if (channels[channel].state == ChannelState::frozen) return 0;
@@ -47,40 +43,40 @@ std::int64_t Inventory::State::avail(const Sku& s, std::uint32_t channel) const 
 }
 
 std::int64_t Inventory::State::bucket_avail(const Sku& s, std::uint32_t channel) const {
-  const Channel& ch = channels[channel];
-  std::int64_t sum = s.shared_free;
-  if (!s.alloc) return sum;
-  for (const Fence& f : s.alloc->fences) {
-    if (!f.active) continue;
-    if (f.channel == channel || (s.alloc->preempt && channels[f.channel].priority > ch.priority)) sum += f.free;
-  }
-  for (const Pool& p : s.alloc->pools)
-    if (p.open && lists(p, channel)) sum += p.free;
+  if (!s.alloc) return s.shared_free;
+  std::int64_t sum = 0;
+  policy::for_each_draw_bucket(AllocView{*this, s}, channel, [&](const policy::Bucket<std::uint32_t>& b) {
+    switch (b.kind) {
+      case policy::BucketKind::fence: sum += fence_of(const_cast<Sku&>(s), b.channel)->free; break;
+      case policy::BucketKind::pool: sum += s.alloc->pools[b.slot].free; break;
+      case policy::BucketKind::shared: sum += s.shared_free; break;
+    }
+    return true;
+  });
   return sum;
 }
 
 void Inventory::State::resize(Sku& s) {
-  std::int64_t sellable = std::max<std::int64_t>(0, s.on_hand - s.safety);
+  const std::int64_t sellable = std::max<std::int64_t>(0, s.on_hand - s.safety);
   std::int64_t remaining = total_free(s);
   if (s.alloc) {
     for (Fence& f : s.alloc->fences) f.free = 0;
-    for (std::uint32_t c : by_priority) {
-      Fence* f = fence_of(s, c);
-      if (!f || !f->active) continue;
-      std::int64_t size = f->units >= 0
-                              ? f->units
-                              : static_cast<std::int64_t>(static_cast<__int128>(f->ratio_ppb) * sellable /
-                                                          1'000'000'000);
-      f->free = std::clamp<std::int64_t>(size - f->held, 0, remaining);
-      remaining -= f->free;
-      STOCKD_ASSERT(remaining >= 0);
-    }
-    for (Pool& p : s.alloc->pools) {
-      p.free = 0;
-      if (!p.open) continue;
-      p.free = std::clamp<std::int64_t>(p.units - p.sold - p.held, 0, remaining);
-      remaining -= p.free;
-    }
+    for (Pool& p : s.alloc->pools) p.free = 0;
+    policy::for_each_sized_bucket<std::uint32_t>(AllocView{*this, s}, [&](const policy::Bucket<std::uint32_t>& b) {
+      std::int64_t* free = nullptr;
+      std::int64_t want = 0;
+      if (b.kind == policy::BucketKind::fence) {
+        Fence* f = fence_of(s, b.channel);
+        free = &f->free;
+        want = policy::fence_size(f->units, f->ratio_ppb, sellable) - f->held;
+      } else {
+        Pool& p = s.alloc->pools[b.slot];
+        free = &p.free;
+        want = p.units - p.sold - p.held;
+      }
+      *free = policy::sized_free(want, remaining);
+      remaining -= *free;
+    });
   }
   STOCKD_ASSERT(remaining >= 0);
   s.shared_free = remaining;
@@ -130,21 +126,22 @@ void Inventory::State::draw_buckets(Sku& s, std::uint32_t channel, std::int64_t 
     draws.push_back({bucket, q});
     ++*n;
   };
-  if (s.alloc) {
-    if (Fence* f = fence_of(s, channel); f && f->active) draw(f->free, &f->held, kFenceTag | channel);
-    for (std::uint32_t slot = 0; slot < s.alloc->pools.size() && qty > 0; ++slot) {
-      Pool& p = s.alloc->pools[slot];
-      if (p.open && lists(p, channel)) draw(p.free, &p.held, kPoolTag | slot);
+  policy::for_each_draw_bucket(AllocView{*this, s}, channel, [&](const policy::Bucket<std::uint32_t>& b) {
+    switch (b.kind) {
+      case policy::BucketKind::fence: {
+        Fence* f = fence_of(s, b.channel);
+        draw(f->free, &f->held, kFenceTag | b.channel);
+        break;
+      }
+      case policy::BucketKind::pool: {
+        Pool& p = s.alloc->pools[b.slot];
+        draw(p.free, &p.held, kPoolTag | static_cast<std::uint32_t>(b.slot));
+        break;
+      }
+      case policy::BucketKind::shared: draw(s.shared_free, nullptr, kShared); break;
     }
-  }
-  if (qty > 0) draw(s.shared_free, nullptr, kShared);
-  if (qty > 0 && s.alloc && s.alloc->preempt) {
-    std::int64_t own = channels[channel].priority;
-    for (auto it = by_priority.rbegin(); it != by_priority.rend() && qty > 0; ++it) {
-      if (channels[*it].priority <= own) break;
-      if (Fence* f = fence_of(s, *it); f && f->active) draw(f->free, &f->held, kFenceTag | *it);
-    }
-  }
+    return qty > 0;
+  });
   STOCKD_ASSERT(qty == 0);  // every unit came out of a bucket: avail(s, channel) was >= qty
 }
 
