@@ -99,6 +99,8 @@ end
 
 -- Sizes every bucket, in the order `plan` lists them (fences by channel priority, then pools); what
 -- they do not take is shared. Buckets without a setting (U:b) get no free units. Writes into m and key.
+-- The arithmetic is src/core/allocation_policy.h's fence_size and sized_free, here because it must be
+-- atomic with the change of on_hand (docs/cluster.md, "Policy in C++, mechanisms in Redis Functions").
 local function resize(key, m, plan)
   local sellable = math.max(0, N(m.oh) - N(m.ss))
   local left = total_free(m)
