@@ -14,6 +14,7 @@
 //     kept nor taken in the same allocation and has nothing held, else a new slot at the end;
 //   - an allocation with no fence, no preempt, no open pool and nothing held from a pool or a removed
 //     fence is dropped.
+//   - exposures of listed channels (expose_sku, deficit_cuts): docs/allocation.md "Listed channels".
 // On the cluster store, the one step that cannot leave Redis is the arithmetic of sizing (sized_free,
 // fence_size): it must run in the same atomic call as the change of on_hand that triggers it, so
 // cluster_functions.lua's resize applies these two formulas to the order sizing_order() gave it
@@ -33,6 +34,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "core/command.h"  // Listing
 
 namespace stockd::core::policy {
 
@@ -121,5 +124,77 @@ void assign_pool_slots(std::size_t slots, NameOf name_of, HeldOf held_of, const 
 inline bool allocation_idle(bool any_fence, bool preempt, bool removed_fence_held, bool any_pool_open_or_held) {
   return !any_fence && !preempt && !removed_fence_held && !any_pool_open_or_held;
 }
+
+// Exposures (docs/allocation.md "Listed channels"). A listed channel's target on a SKU from d, what it
+// could hold with no exposure of its own: floor(percent * d / 100) - buffer, at most cap, 0 below min,
+// never below 0.
+inline std::int64_t exposure_target(const Listing& l, std::int64_t d) {
+  std::int64_t t = static_cast<std::int64_t>(static_cast<__int128>(l.percent) * d / 100) - l.buffer;
+  if (l.cap >= 0) t = std::min(t, l.cap);
+  if (t < l.min) t = 0;
+  return std::max<std::int64_t>(t, 0);
+}
+
+// Recomputes the exposures of one SKU: the listed channels in priority order (equal priorities in
+// creation order). Channel i's d is the free units it may draw, plus its own exposure, plus the
+// exposures of lower-priority listed channels it could draw (they are served after it), minus what
+// higher-priority channels still miss of their targets; so a channel's target does not move when a
+// lower-priority one is exposed more, and a higher target that free stock cannot cover waits for
+// lower channels to acknowledge their lower publications. A higher target is drawn at once (as far as
+// free units go); a lower one is only published (the units leave on acknowledgement, ack_excess);
+// a frozen channel's exposure is never raised. What is published is never more than is set aside.
+// Returns whether anything was drawn or published. An exposure view X of one SKU answers:
+//   std::size_t listed() const;                 the listed channels, by priority
+//   const Listing& listing(std::size_t i) const;
+//   bool frozen(std::size_t i) const;
+//   std::int64_t units(std::size_t i) const;    set aside for channel i now
+//   std::int64_t free(std::size_t i) const;     free units channel i may draw now
+//   std::int64_t drawable(std::size_t i, std::size_t j) const;  units of j's exposure i could draw
+//   void draw(std::size_t i, std::int64_t qty); set aside qty more for i, from its buckets in draw order
+//   std::int64_t published(std::size_t i) const;  -1: never
+//   bool stale(std::size_t i) const;            a hold took exposed units: publish again
+//   void publish(std::size_t i, std::int64_t qty);
+template <typename X>
+bool expose_sku(X& x) {
+  bool changed = false;
+  std::int64_t missing = 0;  // higher-priority channels' targets not covered yet
+  for (std::size_t i = 0; i < x.listed(); ++i) {
+    std::int64_t lower = 0;
+    for (std::size_t j = i + 1; j < x.listed(); ++j) lower += x.drawable(i, j);
+    const std::int64_t free = x.free(i);
+    const std::int64_t units = x.units(i);
+    std::int64_t t = exposure_target(x.listing(i), std::max<std::int64_t>(0, free + units + lower - missing));
+    if (x.frozen(i)) t = std::min(t, units);
+    if (std::int64_t more = std::min(t - units, free); more > 0) {
+      x.draw(i, more);
+      changed = true;
+    }
+    const std::int64_t now = x.units(i);
+    missing += std::max<std::int64_t>(0, t - now);
+    const std::int64_t show = std::min(t, now);
+    if (show != x.published(i) || x.stale(i)) {
+      x.publish(i, show);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+// Stock fell below held + exposed: the exposures shrink to `room` (on_hand - safety - held, at least
+// 0), lowest priority first. Calls cut(i, qty) for each exposure cut, from the last listed channel.
+// units(i): as for expose_sku.
+template <typename Units, typename Cut>
+void deficit_cuts(std::size_t listed, std::int64_t exposed, std::int64_t room, Units units, Cut cut) {
+  for (std::size_t k = listed; k-- > 0 && exposed > room;) {
+    const std::int64_t u = units(k);
+    if (u == 0) continue;
+    const std::int64_t q = std::min(u, exposed - room);
+    cut(k, q);
+    exposed -= q;
+  }
+}
+
+// The units an acknowledged publication releases: what is set aside above the acknowledged quantity.
+inline std::int64_t ack_excess(std::int64_t units, std::int64_t published) { return std::max<std::int64_t>(0, units - published); }
 
 }  // namespace stockd::core::policy

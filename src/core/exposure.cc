@@ -5,13 +5,9 @@
 // and a publication of that quantity. Units exposed to one channel are not available to any other, so
 // held + exposed <= on_hand - safety_stock (check_sku()).
 //
-// Target of channel C on a SKU: t = floor(percent * d / 100) - buffer, at most cap, 0 below min, never
-// below 0, where d = what C could hold if it had no exposure (the free units of its buckets + its own
-// exposure). expose() serves the listed channels in priority order (equal priorities in creation order):
-//   t > units : the difference is drawn from the buckets at once (raise at once) and published;
-//   t < units : t is published, the units stay until the channel acknowledges that publication (the
-//               marketplace may sell them until then); ack_publications() then releases the excess;
-//   a frozen channel's exposure is never raised.
+// The rules (targets, priority order, raise at once and lower on acknowledgement, deficit cuts) are
+// allocation_policy.h's expose_sku, deficit_cuts and ack_excess, written for both stores; this file is
+// the core's side of them: its view of a SKU's exposures, the draws, publications and events.
 // expose() runs from publish(), i.e. after every command for the SKUs it touched, and for every SKU
 // when a channel changes (expose_all()). With no listed channel none of this runs.
 //
@@ -29,13 +25,6 @@
 
 namespace stockd::core {
 namespace {
-
-std::int64_t target_of(const Listing& l, std::int64_t d) {
-  std::int64_t t = static_cast<std::int64_t>(static_cast<__int128>(l.percent) * d / 100) - l.buffer;
-  if (l.cap >= 0) t = std::min(t, l.cap);
-  if (t < l.min) t = 0;
-  return std::max<std::int64_t>(t, 0);
-}
 
 // Adds a draw to an exposure's list, one entry per bucket.
 void merge_draw(DrawList& draws, const Draw& d) {
@@ -105,49 +94,47 @@ bool Inventory::State::can_draw(const Sku& s, std::uint32_t channel, std::uint32
   return policy::may_draw_fence(v, channel, key);
 }
 
-// The listed channels in priority order. Channel C's d: the free units it may draw, plus its own
-// exposure, plus the exposures of lower-priority listed channels it could draw (they are served after
-// C), minus what higher-priority channels still miss of their targets. So a channel's target does not
-// move when a lower-priority channel is exposed more; a higher target that free stock cannot cover
-// waits for lower channels to acknowledge their lower publications.
+// The rules (targets, priority order, raise at once, lower on acknowledgement) are policy::expose_sku
+// (allocation_policy.h); this is the core's view of one SKU for it.
 bool Inventory::State::expose(std::uint32_t sku) {
   Sku& s = skus[sku];
   if (!s.expo) s.expo = std::make_unique<ExposureList>();
   for (std::uint32_t c : listed)
     if (!exposure_of(s, c)) s.expo->emplace_back().channel = c;
-  bool changed = false;
-  std::int64_t missing = 0;  // higher-priority channels' targets not covered yet
-  for (std::size_t i = 0; i < listed.size(); ++i) {
-    std::uint32_t c = listed[i];
-    Exposure* e = exposure_of(s, c);
-    std::int64_t lower = 0;
-    for (std::size_t j = i + 1; j < listed.size(); ++j)
-      for (const Draw& d : exposure_of(s, listed[j])->draws)
-        if (can_draw(s, c, d.bucket)) lower += d.qty;
-    std::int64_t free = bucket_avail(s, c);
-    const Channel& ch = channels[c];
-    std::int64_t t = target_of(*ch.listing, std::max<std::int64_t>(0, free + e->units + lower - missing));
-    if (ch.state == ChannelState::frozen) t = std::min(t, e->units);
-    std::int64_t more = std::min(t - e->units, free);
-    if (more > 0) {
+  struct View {
+    State& st;
+    Sku& s;
+    std::uint32_t sku;
+    std::uint32_t ch(std::size_t i) const { return st.listed[i]; }
+    Exposure& e(std::size_t i) const { return *st.exposure_of(s, ch(i)); }
+    std::size_t listed() const { return st.listed.size(); }
+    const Listing& listing(std::size_t i) const { return *st.channels[ch(i)].listing; }
+    bool frozen(std::size_t i) const { return st.channels[ch(i)].state == ChannelState::frozen; }
+    std::int64_t units(std::size_t i) const { return e(i).units; }
+    std::int64_t free(std::size_t i) const { return st.bucket_avail(s, ch(i)); }
+    std::int64_t drawable(std::size_t i, std::size_t j) const {
+      std::int64_t sum = 0;
+      for (const Draw& d : e(j).draws)
+        if (st.can_draw(s, ch(i), d.bucket)) sum += d.qty;
+      return sum;
+    }
+    void draw(std::size_t i, std::int64_t more) {
+      Exposure& x = e(i);
       DrawList drawn;
       std::uint16_t n = 0;
       s.exposed += more;
-      draw_buckets(s, c, more, drawn, &n);
-      for (const Draw& d : drawn) merge_draw(e->draws, d);
-      e->units += more;
-      channels[c].exposed += more;
-      moved_exposure(sku, c, more);
-      changed = true;
+      st.draw_buckets(s, ch(i), more, drawn, &n);
+      for (const Draw& d : drawn) merge_draw(x.draws, d);
+      x.units += more;
+      st.channels[ch(i)].exposed += more;
+      st.moved_exposure(sku, ch(i), more);
     }
-    missing += std::max<std::int64_t>(0, t - e->units);
-    std::int64_t show = std::min(t, e->units);  // never more than is set aside
-    if (show != e->published || e->stale) {
-      publish_quantity(sku, *e, show);
-      changed = true;
-    }
-  }
-  return changed;
+    std::int64_t published(std::size_t i) const { return e(i).published; }
+    bool stale(std::size_t i) const { return e(i).stale; }
+    void publish(std::size_t i, std::int64_t qty) { st.publish_quantity(sku, e(i), qty); }
+  };
+  View v{*this, s, sku};
+  return policy::expose_sku(v);
 }
 
 void Inventory::State::expose_all() {
@@ -188,19 +175,23 @@ void Inventory::State::cover_deficit(std::uint32_t sku) {
   Sku& s = skus[sku];
   if (s.exposed == 0) return;
   std::int64_t room = std::max<std::int64_t>(0, s.on_hand - s.safety - s.held);
-  for (auto it = listed.rbegin(); it != listed.rend() && s.exposed > room; ++it) {
-    Exposure* e = exposure_of(s, *it);
-    if (!e || e->units == 0) continue;
-    std::int64_t cut = std::min(e->units, s.exposed - room);
-    release_exposure(s, *e, cut);
-    e->stale = true;
-    Event& ev = emit_new(EventType::exposure_deficit);
-    ev.sku = sku;
-    ev.channel = *it;
-    ev.delta = -cut;
-    ev.available = e->units;
-    ev.on_hand = s.on_hand;
-  }
+  policy::deficit_cuts(
+      listed.size(), s.exposed, room,
+      [&](std::size_t k) {
+        const Exposure* e = exposure_of(s, listed[k]);
+        return e ? e->units : 0;
+      },
+      [&](std::size_t k, std::int64_t cut) {
+        Exposure* e = exposure_of(s, listed[k]);
+        release_exposure(s, *e, cut);
+        e->stale = true;
+        Event& ev = emit_new(EventType::exposure_deficit);
+        ev.sku = sku;
+        ev.channel = listed[k];
+        ev.delta = -cut;
+        ev.available = e->units;
+        ev.on_hand = s.on_hand;
+      });
   STOCKD_ASSERT(s.exposed <= room);
 }
 
@@ -248,10 +239,11 @@ Outcome Inventory::State::ack_publications(const AckPublications& c) {
     Sku& s = skus[sku];
     Exposure* e = exposure_of(s, idx);
     STOCKD_ASSERT(e != nullptr);
-    if (e->units <= e->published) continue;
+    const std::int64_t excess = policy::ack_excess(e->units, e->published);
+    if (excess == 0) continue;
     capture(s);
     std::int64_t total_before = sellable(s);
-    release_exposure(s, *e, e->units - e->published);
+    release_exposure(s, *e, excess);
     ++s.version;
     publish(sku, total_before, s.low_threshold);
   }
