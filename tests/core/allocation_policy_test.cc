@@ -36,12 +36,14 @@ struct ToyView {
 };
 
 std::string name(const Bucket<int>& b) {
+  // Appended, not "f" + std::to_string(...): that insert-at-0 trips GCC 12's -Wrestrict at -O3.
+  std::string r;
   switch (b.kind) {
-    case BucketKind::fence: return "f" + std::to_string(b.channel);
-    case BucketKind::pool: return "p" + std::to_string(b.slot);
-    case BucketKind::shared: break;
+    case BucketKind::fence: r = "f"; r += std::to_string(b.channel); break;
+    case BucketKind::pool: r = "p"; r += std::to_string(b.slot); break;
+    case BucketKind::shared: r = "sh"; break;
   }
-  return "sh";
+  return r;
 }
 
 std::vector<std::string> draws(const ToyView& v, int c, std::size_t stop_after = 99) {
