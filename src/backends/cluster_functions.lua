@@ -27,7 +27,7 @@
 -- expiring|aborting|confirmed|released|expired, ch, lines (request order "sku:qty,..."), canon
 -- (sorted), conf (1: a sale), ttl (ms), cat, exp, fin, hver, cl (confirmed lines), t0 (step start).
 
-local VERSION = 7
+local VERSION = 8
 local OUTBOX_MAXLEN = '1000000'
 local CLOSED = '9007199254740991'  -- the safety stock of a closed shard (see split_in)
 local TOMBSTONE_MS = '600000'  -- kTombstoneMs (cluster_store_impl.h)
@@ -632,7 +632,8 @@ local function finish_local(keys, id, h, now)
   hold_entry(keys[5], id, h)
 end
 
--- ARGV: id, action (confirm | release | expire), now, confirmed lines ("" = all). Moves a held hold
+-- ARGV: id, action (confirm | release | expire), now, confirmed lines ("sku:qty,..."; "*": every line
+-- in full, library version 8, so that a whole confirm needs no read of the record first). Moves a held hold
 -- into the action's intermediate state (expiring instead when its time is up); a hold already in an
 -- intermediate state is returned as it is, so the caller finishes that step (idempotent). A local
 -- hold goes on to its final state in the same call.
@@ -645,7 +646,7 @@ local function hold_finish_begin(keys, args)
     if now >= N(h.exp) then action = 'expire'
     elseif action == 'expire' then return {'STATE', redis.call('HGETALL', keys[1])} end
     local f = {st = FINISH[action], t0 = args[3]}
-    if action == 'confirm' then f.cl = args[4] end
+    if action == 'confirm' then f.cl = (args[4] == '*') and h.lines or args[4] end
     hold_set(keys[1], h, f)
     if h.loc == '1' then
       finish_local(keys, args[1], h, args[3])

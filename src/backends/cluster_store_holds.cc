@@ -394,7 +394,21 @@ core::Outcome ClusterStore::Impl::finish_hold(const std::string& id, std::string
                                               int partition) {
   std::vector<std::string> keys = partition < 0 ? hold_keys(id) : hold_keys_of_partition(partition, id);
   std::string cl;
-  if (action == "confirm") {
+  const bool whole = action == "release" || (action == "confirm" && confirm_lines.empty());
+  if (whole && partition < 0) {
+    // Every line in full needs no look at the record first: stockd_hold_finish_begin takes the lines
+    // from it ("*"). Only where it lives: the id's pointer (a plain read, far cheaper for Redis than a
+    // function call answering AT), else the id's partition (an unknown hold answers UNKNOWN there).
+    RedisReply home = cc->command(keys[5], {"HGET", keys[5], "home"}, true);
+    if (home.is_error()) return transport_error(home);
+    if (home.type == RedisReply::Type::string) {
+      partition = std::atoi(home.str.c_str());
+      keys = hold_keys_of_partition(partition, id);
+    }
+  }
+  if (action == "confirm" && confirm_lines.empty()) {
+    cl = "*";
+  } else if (action == "confirm") {
     // The record, or the pointer to it (one round trip to the id's partition), then the record.
     std::vector<RedisReply> r = cc->pipeline({{keys[0], {"HGETALL", keys[0]}, true}, {keys[5], {"HGET", keys[5], "home"}, true}});
     if (r[0].type != RedisReply::Type::array) return transport_error(r[0]);
@@ -413,8 +427,6 @@ core::Outcome ClusterStore::Impl::finish_hold(const std::string& id, std::string
     // whatever lines were asked, as the core does (differential test, seed 2 with split SKUs).
     if (field_str(rec, "st") != "held" || now_ms >= field_int(rec, "exp")) {
       // cl stays empty: hold_finish_begin does not confirm such a hold.
-    } else if (confirm_lines.empty()) {
-      cl = std::string(field_str(rec, "lines"));
     } else {
       std::vector<std::int64_t> want(held.size(), 0);
       for (const Line& w : parse_lines(confirm_lines == "," ? "" : confirm_lines)) {

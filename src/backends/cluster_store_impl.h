@@ -21,7 +21,7 @@
 namespace stockd::backends {
 
 extern const char* const kFunctionLibrary;  // cluster_functions.lua, embedded at build time
-inline constexpr int kFunctionLibraryVersion = 7;
+inline constexpr int kFunctionLibraryVersion = 8;
 inline constexpr std::int64_t kTombstoneMs = 10 * 60 * 1000;  // see line_finish in the library
 inline constexpr std::size_t kSweepBatch = 200;               // holds per index per partition per sweep
 // Lua numbers are doubles: every figure the functions compute must stay exact.
