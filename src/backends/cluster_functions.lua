@@ -616,7 +616,13 @@ end
 -- A local hold (loc = 1) in state FINISH[action] is finished in the same call: every line consumed
 -- (confirm: up to its confirmed quantity) and/or given back, then the final state; the same changes
 -- and outbox entries as line_finish per line and hold_finish_end, in one atomic step.
-local function finish_local(keys, id, h, now)
+local function finish_local(keys, id, h, now, pending)
+  -- pending: the intermediate state's fields, not yet written (hold_finish_begin): they go into the
+  -- final write, and hver counts both steps as the multi-partition path's two writes would.
+  if pending then
+    h.hver = S(N(h.hver) + 1)
+    for f, v in pairs(pending) do h[f] = v end
+  end
   local want = {}
   if h.st == 'confirming' then
     for _, l in ipairs(lines_of(h.cl or '')) do want[l[1]] = l[2] end
@@ -625,11 +631,20 @@ local function finish_local(keys, id, h, now)
   for _, l in ipairs(lines_of(h.lines)) do
     line_finish(local_line_keys(keys, id, l[1]), {l[1], id, kind, now, TOMBSTONE_MS, want[l[1]] or '0', h.att})
   end
-  hold_set(keys[1], h, {st = DONE[h.st], fin = now})
-  redis.call('ZREM', keys[2], id)
-  redis.call('ZREM', keys[3], id)
+  local final = {st = DONE[h.st], fin = now}
+  if pending then
+    for f, v in pairs(pending) do if f ~= 'st' then final[f] = v end end
+  end
+  hold_set(keys[1], h, final)
+  redis.call('ZREM', keys[2], id)  -- a local hold is never in the repair index (no pending state)
   redis.call('ZADD', keys[4], now, id)
   hold_entry(keys[5], id, h)
+end
+
+local function flat_of(t)
+  local r = {}
+  for f, v in pairs(t) do r[#r + 1] = f; r[#r + 1] = v end
+  return r
 end
 
 -- ARGV: id, action (confirm | release | expire), now, confirmed lines ("sku:qty,..."; "*": every line
@@ -647,13 +662,13 @@ local function hold_finish_begin(keys, args)
     elseif action == 'expire' then return {'STATE', redis.call('HGETALL', keys[1])} end
     local f = {st = FINISH[action], t0 = args[3]}
     if action == 'confirm' then f.cl = (args[4] == '*') and h.lines or args[4] end
-    hold_set(keys[1], h, f)
-    if h.loc == '1' then
-      finish_local(keys, args[1], h, args[3])
-    else
-      redis.call('ZREM', keys[2], args[1])
-      redis.call('ZADD', keys[3], args[3], args[1])
+    if h.loc == '1' then  -- to its final state in this call: one write of the record, no read-back
+      finish_local(keys, args[1], h, args[3], f)
+      return {'STATE', flat_of(h)}
     end
+    hold_set(keys[1], h, f)
+    redis.call('ZREM', keys[2], args[1])
+    redis.call('ZADD', keys[3], args[3], args[1])
   end
   return {'STATE', redis.call('HGETALL', keys[1])}
 end
