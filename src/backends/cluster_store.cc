@@ -1,6 +1,6 @@
 // The cluster store: connection, the function library, channels, and the SKU writes (set stock,
-// adjust, allocation, pool close). Holds are in cluster_store_holds.cc and cluster_store_local.cc, reads
-// in cluster_store_read.cc.
+// adjust, allocation, pool close). Holds are in cluster_store_holds.cc, cluster_store_local.cc and
+// cluster_store_finish.cc, reads in cluster_store_read.cc.
 #include <algorithm>
 #include <charconv>
 #include <cstdio>

@@ -176,8 +176,8 @@ struct ClusterStore::Impl {
   // Forgets a finished hold: its pointer (unless !unpoint: a hold never claimed), lines, record.
   void forget(int partition, const std::string& id, bool unpoint = true);
   void forget_ref(int partition, const std::string& member);
-  // `partition`: where the hold's record is when the caller knows (-1: look in the id's partition,
-  // which points to it when it lives elsewhere).
+  // cluster_store_finish.cc. `partition`: where the hold's record is when the caller knows (-1: look
+  // in the id's partition, which points to it when it lives elsewhere).
   core::Outcome finish_hold(const std::string& id, std::string_view action, const std::string& confirm_lines,
                             std::int64_t now_ms, StoreReply* reply, int partition = -1);
   core::Outcome extend_hold(const core::ExtendHold& c, std::int64_t now_ms, StoreReply* reply);

@@ -2,8 +2,8 @@
 // partition (and none is of a split SKU) lives there with its lines and is made by one call,
 // hold_create, with the id's pointer (hold_claim) in the same round trip when the id's partition is
 // another; and create_many, the adapter's path for the new holds of many connections at once (one
-// call per partition, hold_create_many, and every claim, in one pipeline). The other holds and every
-// later step of a hold are in cluster_store_holds.cc.
+// call per partition, hold_create_many, and every claim, in one pipeline). The other holds are in
+// cluster_store_holds.cc, every later step of a hold in cluster_store_finish.cc.
 #include <map>
 
 #include "backends/cluster_store_impl.h"
