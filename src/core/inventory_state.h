@@ -257,6 +257,9 @@ struct Inventory::State {
   void capture(const Sku& s);  // remember per-channel availability and total before a change
   void publish(std::uint32_t sku, std::int64_t total_before, std::int64_t threshold_before);
   Fence* fence_of(Sku& s, std::uint32_t channel) const;  // null: no fence (active or not) for the channel
+  const Fence* fence_of(const Sku& s, std::uint32_t channel) const {
+    return fence_of(const_cast<Sku&>(s), channel);
+  }
   Pool& pool_of(Sku& s, std::uint32_t bucket) const;
   // REQUIRES: qty > 0 and avail(s, channel) >= qty (asserted after the draws).
   void take(Sku& s, std::uint32_t channel, std::int64_t qty, DrawList& draws, std::uint16_t* n);
@@ -273,7 +276,7 @@ struct Inventory::State {
     const State& st;
     const Sku& s;
     bool has_fence(std::uint32_t c) const {
-      const Fence* f = st.fence_of(const_cast<Sku&>(s), c);
+      const Fence* f = st.fence_of(s, c);
       return f && f->active;
     }
     std::size_t pool_slots() const { return s.alloc ? s.alloc->pools.size() : 0; }

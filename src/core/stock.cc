@@ -47,7 +47,7 @@ std::int64_t Inventory::State::bucket_avail(const Sku& s, std::uint32_t channel)
   std::int64_t sum = 0;
   policy::for_each_draw_bucket(AllocView{*this, s}, channel, [&](const policy::Bucket<std::uint32_t>& b) {
     switch (b.kind) {
-      case policy::BucketKind::fence: sum += fence_of(const_cast<Sku&>(s), b.channel)->free; break;
+      case policy::BucketKind::fence: sum += fence_of(s, b.channel)->free; break;
       case policy::BucketKind::pool: sum += s.alloc->pools[b.slot].free; break;
       case policy::BucketKind::shared: sum += s.shared_free; break;
     }

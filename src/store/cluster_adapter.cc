@@ -25,11 +25,6 @@ namespace stockd::store {
 namespace {
 
 constexpr std::size_t kWritesPerJobMax = 64;   // consecutive writes of a stream acknowledged together
-// Streams whose other writes (confirm, release, stock) one job runs. One: a job applies them one
-// after another, so with 64 streams per job (before) the last confirm of a job waited for 63 others
-// (hold + confirm on the cluster: p99 157-171 ms at 150 connections; with one stream per job, jobs on
-// many workers at once: p99 54-56 ms and 12 % more pairs/s, docs/benchmarks.md).
-constexpr std::size_t kStreamsPerJobMax = 1;
 // A hold round (see worker_main) takes every stream whose next request is a new hold, up to this many.
 constexpr std::size_t kStreamsPerRoundMax = 4096;
 constexpr std::int64_t kHealthEveryMs = 1000;  // the sweeper's healthy() probe
@@ -236,8 +231,11 @@ ClusterAdapter::Next ClusterAdapter::next_of(const Stream& s) {
 //   while the previous round waited go out together, one call per partition (create_many) and one
 //   WAIT per master for all of them, so a round's cost is shared by however many holds it carries and
 //   the number of holds in flight is not capped by the number of threads;
-// - the consecutive writes (up to kWritesPerJobMax) of kStreamsPerJobMax stream(s) whose next request
-//   is another write.
+// - the consecutive writes (up to kWritesPerJobMax) of one stream whose next request is another
+//   write (confirm, release, stock): one stream, because a job applies such writes one after another,
+//   so with 64 streams per job (before) the last confirm of a job waited for 63 others (hold + confirm
+//   on the cluster: p99 157-171 ms at 150 connections; one stream per job, jobs on many workers at
+//   once: p99 54-56 ms and 12 % more pairs/s, docs/benchmarks.md).
 // A job's writes run in waves (the k-th write of every stream in wave k: writes of one wave are of
 // different streams, so they go to Redis together), with one acknowledgement (WAIT) for the whole job.
 // Hands the completions back and puts a stream with more requests back in line.
@@ -277,19 +275,18 @@ void ClusterAdapter::worker_main(backends::ClusterStore* store) {
       std::uint64_t stream = *first;
       runnable_.erase(first);
       take(stream);
-      if (kind != Next::read) {
-        round = kind == Next::hold;
-        const std::size_t max = round ? kStreamsPerRoundMax : kStreamsPerJobMax;
-        for (auto r = runnable_.begin(); r != runnable_.end() && parts.size() < max;) {
-          if (next_of(streams_[*r]) != kind) {
+      round = kind == Next::hold;
+      if (round) {
+        for (auto r = runnable_.begin(); r != runnable_.end() && parts.size() < kStreamsPerRoundMax;) {
+          if (next_of(streams_[*r]) != Next::hold) {
             ++r;
             continue;
           }
           take(*r);
           r = runnable_.erase(r);
         }
+        ++hold_rounds_;
       }
-      if (round) ++hold_rounds_;
     }
     if (Item& r = *parts.front().items.front(); r.is_read) {
       if (r.kind == ReadKind::events || r.kind == ReadKind::sku_list || r.kind == ReadKind::movements) {
