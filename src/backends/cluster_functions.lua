@@ -26,8 +26,14 @@
 -- A hold (key "{p<k>}:h:<id>", in the hold id's partition): st pending|held|confirming|releasing|
 -- expiring|aborting|confirmed|released|expired, ch, lines (request order "sku:qty,..."), canon
 -- (sorted), conf (1: a sale), ttl (ms), cat, exp, fin, hver, cl (confirmed lines), t0 (step start).
+-- Listed channels (library version 9; docs/cluster.md "Listed channels on the cluster store"): a SKU
+-- hash also has ex (units exposed, all listed channels: not free, not held) and per listed channel c
+-- E:c (units set aside for c), ED:c (their draws "b=n;b=n", counted in the buckets' H:b like a hold's),
+-- EP:c (the quantity last published, -1 never), EV:c (the version of that publication, +1 each), EA:c
+-- (the version c acknowledged) and ES:c (1: a hold took exposed units, publish again). The rules (how
+-- much to expose and publish) are C++'s (core/allocation_policy.h); stockd_expose applies them.
 
-local VERSION = 8
+local VERSION = 9
 local OUTBOX_MAXLEN = '1000000'
 local CLOSED = '9007199254740991'  -- the safety stock of a closed shard (see split_in)
 local TOMBSTONE_MS = '600000'  -- kTombstoneMs (cluster_store_impl.h)
@@ -58,7 +64,7 @@ local function ratio_units(ppb, s)
   return ppb * hi + q1 + math.floor((r1 * 1e4 + b) / 1e9)
 end
 
-local function total_free(m) return math.max(0, N(m.oh) - N(m.ss) - N(m.hd)) end
+local function total_free(m) return math.max(0, N(m.oh) - N(m.ss) - N(m.hd) - N(m.ex)) end
 
 local function outbox(key, fields)
   local args = {'XADD', key, 'MAXLEN', '~', OUTBOX_MAXLEN, '*'}
@@ -97,11 +103,113 @@ local function split(s, sep)
   return r
 end
 
+-- Units of one draw come back: to the bucket they came from while it exists (a pool only up to its
+-- total), else shared; only the part that makes the SKU sellable again becomes free. cnt: the counter
+-- they leave, 'hd' (a hold line, the default) or 'ex' (an exposure).
+local function give_back(m, f, b, q, cnt)
+  cnt = cnt or 'hd'
+  local before = total_free(m)
+  m[cnt] = S(N(m[cnt]) - q)
+  local back = total_free(m) - before
+  local target = 'F:sh'
+  if b ~= 'sh' then
+    m['H:' .. b] = S(N(m['H:' .. b]) - q)
+    f['H:' .. b] = m['H:' .. b]
+    local u = m['U:' .. b]
+    if u and string.sub(b, 1, 2) == 'p:' then
+      local room = math.max(0, tonumber(u) - N(m['S:' .. b]) - N(m['H:' .. b]) - N(m['F:' .. b]))
+      local to_pool = math.min(back, room)
+      m['F:' .. b] = S(N(m['F:' .. b]) + to_pool)
+      f['F:' .. b] = m['F:' .. b]
+      back = back - to_pool
+    elseif u then
+      target = 'F:' .. b
+    end
+  end
+  m[target] = S(N(m[target]) + back)
+  f[target] = m[target]
+  f[cnt] = m[cnt]
+end
+
+-- Exposures (listed channels). Draws "b=n;b=n" as a list of {b, n}, and back.
+local function draws_of(s)
+  local r = {}
+  for _, d in ipairs(split(s, ';')) do
+    local eq = string.find(d, '=', 1, true)
+    r[#r + 1] = {string.sub(d, 1, eq - 1), tonumber(string.sub(d, eq + 1))}
+  end
+  return r
+end
+local function draws_str(t)
+  local r = {}
+  for _, d in ipairs(t) do
+    if d[2] > 0 then r[#r + 1] = d[1] .. '=' .. S(d[2]) end
+  end
+  return table.concat(r, ';')
+end
+local function setf(m, f, name, v) m[name] = v; f[name] = v end
+
+-- Gives q units of channel c's exposure back to the buckets they came from, last drawn first, as the
+-- core's release_exposure. Writes into m and f.
+local function expo_release(m, f, c, q)
+  local d = draws_of(m['ED:' .. c])
+  setf(m, f, 'E:' .. c, S(N(m['E:' .. c]) - q))
+  while q > 0 and #d > 0 do
+    local last = d[#d]
+    local p = math.min(q, last[2])
+    give_back(m, f, last[1], p, 'ex')
+    last[2] = last[2] - p
+    q = q - p
+    if last[2] == 0 then d[#d] = nil end
+  end
+  setf(m, f, 'ED:' .. c, draws_str(d))
+end
+
+-- Stock fell below held + exposed (a set, an adjustment, a stock batch, a higher safety stock): the
+-- exposures shrink to what is left, lowest priority first (`order`: the listed channels, lowest
+-- priority first, from C++: core/allocation_policy.h deficit_cuts), each cut an outbox entry t=dfc
+-- (the exposure_deficit event). Exposures of channels not in `order` go first.
+local function cut_deficit(key, m, order, out, sku, now)
+  local room = math.max(0, N(m.oh) - N(m.ss) - N(m.hd))
+  local ex = N(m.ex)
+  if ex <= room then return end
+  local names, listed = {}, {}
+  for _, c in ipairs(split(order, ',')) do listed[c] = true end
+  for fld, v in pairs(m) do
+    if string.sub(fld, 1, 2) == 'E:' and not listed[string.sub(fld, 3)] and N(v) > 0 then names[#names + 1] = string.sub(fld, 3) end
+  end
+  table.sort(names)
+  for _, c in ipairs(split(order, ',')) do names[#names + 1] = c end
+  local f = {}
+  for _, c in ipairs(names) do
+    if ex <= room then break end
+    local u = N(m['E:' .. c])
+    if u > 0 then
+      local q = math.min(u, ex - room)
+      expo_release(m, f, c, q)
+      setf(m, f, 'ES:' .. c, '1')
+      ex = ex - q
+      if out then
+        outbox(out, {'t', 'dfc', 'sku', sku, 'ch', c, 'cut', S(q), 'left', m['E:' .. c], 'oh', m.oh, 'at', now or '0'})
+      end
+    end
+  end
+  local args = {'HSET', key}
+  for k, v in pairs(f) do args[#args + 1] = k; args[#args + 1] = v end
+  if #args > 2 then redis.call(unpack(args)) end
+end
+
 -- Sizes every bucket, in the order `plan` lists them (fences by channel priority, then pools); what
 -- they do not take is shared. Buckets without a setting (U:b) get no free units. Writes into m and key.
 -- The arithmetic is src/core/allocation_policy.h's fence_size and sized_free, here because it must be
 -- atomic with the change of on_hand (docs/cluster.md, "Policy in C++, mechanisms in Redis Functions").
-local function resize(key, m, plan)
+local function resize(key, m, plan, out, sku, now)
+  -- plan: "<buckets>|<listed channels, lowest priority first>" (the part after | since version 9)
+  local bar = string.find(plan or '', '|', 1, true)
+  if bar then
+    cut_deficit(key, m, string.sub(plan, bar + 1), out, sku, now)
+    plan = string.sub(plan, 1, bar - 1)
+  end
   local sellable = math.max(0, N(m.oh) - N(m.ss))
   local left = total_free(m)
   local set = {}
@@ -289,7 +397,7 @@ local function sku_put(keys, args)
     f.aver = S(N(f.aver or m.aver) + 1)
   end
   bump(key, m, f)
-  resize(key, m, args[3])
+  resize(key, m, args[3], out, args[1], args[2])
   sku_entry(out, args[1], m, 'set', d_oh, 0, '', '', args[2])
   return flat(key)
 end
@@ -315,7 +423,7 @@ local function sku_adjust(keys, args)
   end
   if oh > 1000000000000000 then return err('invalid_request', 'on_hand would exceed 1000000000000000') end  -- limits.h kOnHandMax
   bump(key, m, {oh = S(oh), base = S(oh)})
-  resize(key, m, args[3])
+  resize(key, m, args[3], out, args[1], args[2])
   if ref ~= '' then
     redis.call('HSET', keys[3], ref, args[5])
     redis.call('ZADD', keys[4], args[2], args[1] .. '\n' .. ref)
@@ -343,7 +451,7 @@ local function sku_alloc(keys, args)
     f['U:' .. args[i]] = v
   end
   bump(key, m, f)
-  resize(key, m, args[3])
+  resize(key, m, args[3], out, args[1], args[2])
   sku_entry(out, args[1], m, 'alloc', 0, 0, '', '', args[2])
   return flat(key)
 end
@@ -385,9 +493,12 @@ local function take_refusal(key, line, args, ctx)
   if m.ver == nil then return {'UNKNOWN'} end
   local st = stale(m, args[5])
   if st then return st end
+  -- "~": a frozen listed channel, which may take only its exposure
+  if args[8] == '~' and N(m['E:' .. args[3]]) < qty then return {'FROZEN'} end
   if N(m.mph) > 0 and qty > N(m.mph) then return {'LIMIT', m.mph} end
   local avail = 0
   for i = 8, #args do avail = avail + N(m['F:' .. args[i]]) end
+  if #args >= 8 then avail = avail + N(m['E:' .. args[3]]) end  -- a listed channel's exposure (none if frozen)
   if avail < qty then return {'SHORT', S(avail)} end
   return nil, m, l
 end
@@ -399,20 +510,60 @@ local function take_apply(keys, args, m, l, ctx)
   local f = {hd = S(N(m.hd) + qty)}
   local draws = {}
   local left = qty
-  for i = 8, #args do
-    if left == 0 then break end
-    local b = args[i]
-    local q = math.min(N(m['F:' .. b]), left)
+  local function from_buckets(want)
+    for i = 8, #args do
+      if want == 0 then break end
+      local b = args[i]
+      local q = math.min(N(m['F:' .. b]), want)
+      if q > 0 then
+        setf(m, f, 'F:' .. b, S(N(m['F:' .. b]) - q))
+        if b ~= 'sh' then setf(m, f, 'H:' .. b, S(N(m['H:' .. b]) + q)) end
+        draws[#draws + 1] = b .. '=' .. S(q)
+        left = left - q
+        want = want - q
+      end
+    end
+  end
+  -- A listed channel takes its exposure first, its draws last drawn first (the core's take_exposed);
+  -- with a webhook ("@" leads its buckets) while its latest publication of the SKU is unacknowledged,
+  -- free units first (the core's take(): that publication may be on its way).
+  local c = args[3]
+  local e = N(m['E:' .. c])
+  local pes = nil  -- the exposure's stale flag before this take (an abort restores it: line_finish)
+  if e > 0 then
+    if args[8] == '@' and N(m['EV:' .. c]) > N(m['EA:' .. c]) then
+      local free = 0
+      for i = 9, #args do free = free + N(m['F:' .. args[i]]) end
+      from_buckets(math.min(left, free))
+    end
+    local q = math.min(left, e)
     if q > 0 then
-      f['F:' .. b] = S(N(m['F:' .. b]) - q)
-      if b ~= 'sh' then f['H:' .. b] = S(N(m['H:' .. b]) + q) end
-      draws[#draws + 1] = b .. '=' .. S(q)
+      local d = draws_of(m['ED:' .. c])
+      local part = q
+      while part > 0 do
+        local last = d[#d]
+        local p = math.min(part, last[2])
+        draws[#draws + 1] = '!' .. last[1] .. '=' .. S(p)  -- "!": from the exposure (line_finish)
+        last[2] = last[2] - p
+        part = part - p
+        if last[2] == 0 then d[#d] = nil end
+      end
+      setf(m, f, 'ED:' .. c, draws_str(d))
+      setf(m, f, 'E:' .. c, S(e - q))
+      setf(m, f, 'ex', S(N(m.ex) - q))
+      pes = m['ES:' .. c] or '0'
+      setf(m, f, 'ES:' .. c, '1')
       left = left - q
     end
   end
+  from_buckets(left)
   sku_bump(ctx, key, m, f)
   -- A line record that existed was deleted above, so the new one has no TTL to clear.
-  redis.call('HSET', line, 'st', 'held', 'q', args[4], 'ch', args[3], 'd', table.concat(draws, ';'), 'c', '0', 'a', args[7])
+  if pes then
+    redis.call('HSET', line, 'st', 'held', 'q', args[4], 'ch', args[3], 'd', table.concat(draws, ';'), 'c', '0', 'a', args[7], 'pes', pes)
+  else
+    redis.call('HSET', line, 'st', 'held', 'q', args[4], 'ch', args[3], 'd', table.concat(draws, ';'), 'c', '0', 'a', args[7])
+  end
   ctx_add(ctx, 'SADD', keys[4], args[2])
   take_entry(ctx, key, out, args[1], m, qty, args[2], args[6], args[3])
 end
@@ -424,30 +575,108 @@ local function take(keys, args)
   return {'OK'}
 end
 
--- Units of one draw come back: to the bucket they came from while it exists (a pool only up to its
--- total), else shared; only the part that makes the SKU sellable again becomes free.
-local function give_back(m, f, b, q)
-  local before = total_free(m)
-  m.hd = S(N(m.hd) - q)
-  local back = total_free(m) - before
-  local target = 'F:sh'
-  if b ~= 'sh' then
-    m['H:' .. b] = S(N(m['H:' .. b]) - q)
-    f['H:' .. b] = m['H:' .. b]
-    local u = m['U:' .. b]
-    if u and string.sub(b, 1, 2) == 'p:' then
-      local room = math.max(0, tonumber(u) - N(m['S:' .. b]) - N(m['H:' .. b]) - N(m['F:' .. b]))
-      local to_pool = math.min(back, room)
-      m['F:' .. b] = S(N(m['F:' .. b]) + to_pool)
-      f['F:' .. b] = m['F:' .. b]
-      back = back - to_pool
-    elseif u then
-      target = 'F:' .. b
+-- KEYS: sku hash, outbox. ARGV: sku, now, ver, then per listed channel: channel, units to draw,
+-- quantity to publish (-1: none), number of buckets, its buckets in draw order. Applies what the node
+-- computed (core/allocation_policy.h expose_sku) from the hash at version ver, atomically: units move
+-- from free into the channel's exposure (the core's draw: merged per bucket), publications get the
+-- next version of their (channel, SKU) pair and an outbox entry t=pub. The SKU changed since (or a
+-- stock batch holds it): {'STALE', hash}, nothing written (the node computes again). Else {'OK', hash}.
+local function expose(keys, args)
+  local key, out = keys[1], keys[2]
+  local m = hmap(key)
+  if m.ver == nil then return {'GONE'} end
+  if m.ver ~= args[3] or m.bk then return {'STALE', redis.call('HGETALL', key)} end
+  local f, pubs = {}, {}
+  local i = 4
+  while i <= #args do
+    local c, more, pub, nb = args[i], tonumber(args[i + 1]), tonumber(args[i + 2]), tonumber(args[i + 3])
+    if more > 0 then
+      local d = draws_of(m['ED:' .. c])
+      local left = more
+      for j = 1, nb do
+        local b = args[i + 3 + j]
+        local q = math.min(N(m['F:' .. b]), left)
+        if q > 0 then
+          setf(m, f, 'F:' .. b, S(N(m['F:' .. b]) - q))
+          if b ~= 'sh' then setf(m, f, 'H:' .. b, S(N(m['H:' .. b]) + q)) end
+          local merged = false
+          for _, x in ipairs(d) do
+            if x[1] == b then x[2] = x[2] + q; merged = true; break end
+          end
+          if not merged then d[#d + 1] = {b, q} end
+          left = left - q
+        end
+      end
+      if left > 0 then return err('invalid_state', 'sku ' .. args[1] .. ': ' .. S(left) .. ' units short for the exposure of ' .. c) end
+      setf(m, f, 'ED:' .. c, draws_str(d))
+      setf(m, f, 'E:' .. c, S(N(m['E:' .. c]) + more))
+      setf(m, f, 'ex', S(N(m.ex) + more))
+    end
+    if pub >= 0 then
+      setf(m, f, 'EP:' .. c, S(pub))
+      setf(m, f, 'EV:' .. c, S(N(m['EV:' .. c]) + 1))
+      setf(m, f, 'ES:' .. c, '0')
+      pubs[#pubs + 1] = c
+    end
+    i = i + 4 + nb
+  end
+  if next(f) == nil then return {'OK', redis.call('HGETALL', key)} end
+  bump(key, m, f)
+  sku_entry(out, args[1], m, 'expose', 0, 0, '', '', args[2])
+  for _, c in ipairs(pubs) do
+    outbox(out, {'t', 'pub', 'ch', c, 'sku', args[1], 'q', m['EP:' .. c], 'v', m['EV:' .. c], 'at', args[2]})
+  end
+  return {'OK', redis.call('HGETALL', key)}
+end
+
+-- KEYS: sku hash, outbox. ARGV: sku, now, channel, version. The channel acknowledged version `version`
+-- of its publication of the SKU: remembered (EA), and if it is still the latest, the units set aside
+-- above the published quantity go back (core/allocation_policy.h ack_excess). Idempotent.
+-- Answers {'OK', hash} ({'GONE'}: no such SKU).
+local function expose_ack(keys, args)
+  local key, out = keys[1], keys[2]
+  local m = hmap(key)
+  if m.ver == nil then return {'GONE'} end
+  if m.bk then return locked(args[1], m) end
+  local c = args[3]
+  if N(m['EA:' .. c]) >= N(args[4]) then return {'OK', redis.call('HGETALL', key)} end
+  redis.call('HSET', key, 'EA:' .. c, args[4])
+  m['EA:' .. c] = args[4]
+  if m['EV:' .. c] == args[4] then
+    local excess = math.max(0, N(m['E:' .. c]) - N(m['EP:' .. c]))
+    if excess > 0 then
+      local f = {}
+      expo_release(m, f, c, excess)
+      bump(key, m, f)
+      sku_entry(out, args[1], m, 'expose', 0, 0, '', '', args[2])
     end
   end
-  m[target] = S(N(m[target]) + back)
-  f[target] = m[target]
-  f.hd = m.hd
+  return {'OK', redis.call('HGETALL', key)}
+end
+
+-- KEYS: sku hash, outbox. ARGV: sku, now, channel. The channel is no longer listed: its exposure goes
+-- back at once and its fields go (the core's drop_listing). Answers {'OK', hash}.
+local function expose_drop(keys, args)
+  local key, out = keys[1], keys[2]
+  local m = hmap(key)
+  if m.ver == nil then return {'GONE'} end
+  if m.bk then return locked(args[1], m) end
+  local c = args[3]
+  if m['E:' .. c] == nil and m['EP:' .. c] == nil then return {'OK', redis.call('HGETALL', key)} end
+  local f = {}
+  expo_release(m, f, c, N(m['E:' .. c]))
+  local gone = {}
+  -- EV and EA stay: a channel listed again goes on numbering its publications of the SKU above what
+  -- the ledger applied (it ignores a version it has seen).
+  for _, p in ipairs({'E:', 'ED:', 'EP:', 'ES:'}) do
+    gone[#gone + 1] = p .. c
+    f[p .. c] = nil
+    m[p .. c] = nil
+  end
+  redis.call('HDEL', key, unpack(gone))
+  bump(key, m, f)
+  sku_entry(out, args[1], m, 'expose', 0, 0, '', '', args[2])
+  return {'OK', redis.call('HGETALL', key)}
 end
 
 local function consume(m, f, b, q)
@@ -483,13 +712,38 @@ local function line_finish(keys, args)
   local want = 0
   if args[3] == 'confirm' then want = tonumber(args[6]) end
   local consumed = 0
+  -- Draws marked "!" came from the channel's exposure (take_apply): an abort (the hold never was,
+  -- for its client) puts them back there exactly, in reverse, while the channel is still listed.
+  local restore = args[3] == 'abort' and m['EP:' .. (l.ch or '')] ~= nil
+  local back = {}
   for _, d in ipairs(split(l.d, ';')) do
     local eq = string.find(d, '=', 1, true)
     local b = string.sub(d, 1, eq - 1)
     local q = tonumber(string.sub(d, eq + 1))
-    local c = math.min(want - consumed, q)
-    if c > 0 then consume(m, f, b, c); consumed = consumed + c end
-    if q > c then give_back(m, f, b, q - c) end
+    local xs = string.sub(b, 1, 1) == '!'
+    if xs then b = string.sub(b, 2) end
+    if xs and restore then
+      back[#back + 1] = {b, q}
+    else
+      local c = math.min(want - consumed, q)
+      if c > 0 then consume(m, f, b, c); consumed = consumed + c end
+      if q > c then give_back(m, f, b, q - c) end
+    end
+  end
+  if #back > 0 then
+    local c = l.ch
+    local ed = draws_of(m['ED:' .. c])
+    local units = 0
+    for k = #back, 1, -1 do
+      local b, q = back[k][1], back[k][2]
+      if #ed > 0 and ed[#ed][1] == b then ed[#ed][2] = ed[#ed][2] + q else ed[#ed + 1] = {b, q} end
+      units = units + q
+    end
+    setf(m, f, 'ED:' .. c, draws_str(ed))
+    setf(m, f, 'E:' .. c, S(N(m['E:' .. c]) + units))
+    setf(m, f, 'ex', S(N(m.ex) + units))
+    setf(m, f, 'hd', S(N(m.hd) - units))
+    if l.pes then setf(m, f, 'ES:' .. c, l.pes) end
   end
   local d_hd = -N(l.q)
   bump(key, m, f)
@@ -586,7 +840,10 @@ local function hold_drop(keys, args)
   return {'OK'}
 end
 
-local FINISH = {confirm = 'confirming', release = 'releasing', expire = 'expiring'}
+-- undo (library version 9): a local hold made by a request that was then answered otherwise (its id
+-- taken: cluster_store_local.cc) is released as if it never was: its lines finish as an abort, which
+-- puts units taken from a listed channel's exposure back into it (line_finish).
+local FINISH = {confirm = 'confirming', release = 'releasing', expire = 'expiring', undo = 'releasing'}
 local DONE = {confirming = 'confirmed', releasing = 'released', expiring = 'expired'}
 
 -- {'AT', home} when the hold `id` lives in another partition (keys[6] is its pointer), else nil.
@@ -616,7 +873,7 @@ end
 -- A local hold (loc = 1) in state FINISH[action] is finished in the same call: every line consumed
 -- (confirm: up to its confirmed quantity) and/or given back, then the final state; the same changes
 -- and outbox entries as line_finish per line and hold_finish_end, in one atomic step.
-local function finish_local(keys, id, h, now, pending)
+local function finish_local(keys, id, h, now, pending, undo)
   -- pending: the intermediate state's fields, not yet written (hold_finish_begin): they go into the
   -- final write, and hver counts both steps as the multi-partition path's two writes would.
   if pending then
@@ -628,6 +885,7 @@ local function finish_local(keys, id, h, now, pending)
     for _, l in ipairs(lines_of(h.cl or '')) do want[l[1]] = l[2] end
   end
   local kind = ({confirming = 'confirm', releasing = 'release', expiring = 'expire'})[h.st]
+  if undo then kind = 'abort' end
   for _, l in ipairs(lines_of(h.lines)) do
     line_finish(local_line_keys(keys, id, l[1]), {l[1], id, kind, now, TOMBSTONE_MS, want[l[1]] or '0', h.att})
   end
@@ -663,7 +921,7 @@ local function hold_finish_begin(keys, args)
     local f = {st = FINISH[action], t0 = args[3]}
     if action == 'confirm' then f.cl = (args[4] == '*') and h.lines or args[4] end
     if h.loc == '1' then  -- to its final state in this call: one write of the record, no read-back
-      finish_local(keys, args[1], h, args[3], f)
+      finish_local(keys, args[1], h, args[3], f, action == 'undo')
       return {'STATE', flat_of(h)}
     end
     hold_set(keys[1], h, f)
@@ -812,23 +1070,57 @@ local function hold_unpoint(keys, args)
   return {'OK'}
 end
 
--- KEYS: channels hash, outbox. ARGV: name, priority, ttl s, state ("" = unchanged), now, max channels.
--- A channel is "<priority>|<ttl>|<state>|<order>".
+-- "a|b||c" -> {"a", "b", "", "c"} (split() skips empty parts).
+local function fields_of(s, sep)
+  local r, i = {}, 1
+  while true do
+    local j = string.find(s, sep, i, true)
+    if not j then r[#r + 1] = string.sub(s, i); return r end
+    r[#r + 1] = string.sub(s, i, j - 1)
+    i = j + 1
+  end
+end
+
+-- KEYS: channels hash, outbox, webhooks hash. ARGV: name, priority, ttl s, state ("" = unchanged),
+-- now, max channels, then (library version 9) reason (manual | delivery_failing, with a state: the
+-- core's set_state: a delivery_failing freeze applies only to an active channel, its unfreeze only to
+-- a channel frozen for delivery_failing), listing ("" unchanged, "-" none, else
+-- "percent,buffer,cap,min"), webhook ("" unchanged, "-" none, else as C++ encodes it, in the webhooks
+-- hash). A channel is "<priority>|<ttl>|<state>|<order>|<frozen reason>|<listing>".
 local function channel_put(keys, args)
   local cur = redis.call('HGET', keys[1], args[1])
-  local p = {'100', '900', 'active', ''}
-  if cur then p = split(cur, '|')
+  local p = {'100', '900', 'active', '', '', ''}
+  if cur then
+    p = fields_of(cur, '|')
+    for k = #p + 1, 6 do p[k] = '' end
   else
     if redis.call('HLEN', keys[1]) >= N(args[6]) then return err('invalid_request', 'too many channels (at most ' .. args[6] .. ')') end
     p[4] = S(redis.call('HINCRBY', keys[1], '#order', 1))
   end
   if args[2] ~= '' then p[1] = args[2] end
   if args[3] ~= '' then p[2] = args[3] end
-  if args[4] ~= '' then p[3] = args[4] end
+  if args[4] ~= '' then
+    local why = args[7] or ''
+    if why == '' then why = 'manual' end
+    local apply = true
+    if why == 'delivery_failing' then
+      apply = (args[4] == 'frozen' and p[3] == 'active') or (args[4] == 'active' and p[5] == 'delivery_failing')
+    end
+    if apply then
+      p[3] = args[4]
+      if args[4] == 'frozen' then p[5] = why else p[5] = '' end
+    end
+  end
+  if (args[8] or '') == '-' then p[6] = '' elseif (args[8] or '') ~= '' then p[6] = args[8] end
+  if keys[3] then
+    if args[9] == '-' then redis.call('HDEL', keys[3], args[1])
+    elseif (args[9] or '') ~= '' then redis.call('HSET', keys[3], args[1], args[9]) end
+  end
   local v = table.concat(p, '|')
   redis.call('HSET', keys[1], args[1], v)
   redis.call('HINCRBY', keys[1], '#ver', 1)
-  outbox(keys[2], {'t', 'ch', 'ch', args[1], 'prio', p[1], 'ttl', p[2], 'st', p[3], 'at', args[5]})
+  outbox(keys[2], {'t', 'ch', 'ch', args[1], 'prio', p[1], 'ttl', p[2], 'st', p[3], 'at', args[5],
+                   'lst', p[6] ~= '' and '1' or '0', 'why', p[5]})
   return {'OK', v}
 end
 
@@ -862,7 +1154,7 @@ local function sku_check(keys, args)
   if st then return st end
   if #stale_members > 0 then redis.call('SREM', keys[3], unpack(stale_members)) end
   bump(key, m, {hd = S(lines)})
-  resize(key, m, args[3])
+  resize(key, m, args[3], out, args[1], args[2])
   sku_entry(out, args[1], m, 'reconcile', 0, lines - hd, '', 'reconcile', args[2])
   report[1] = 'REPAIRED'
   return report
@@ -986,7 +1278,7 @@ end
 -- others in name order); returns the draws "b=n;b=n".
 local function batch_escrow(key, m, d)
   local before = total_free(m)
-  local after = math.max(0, N(m.oh) + d - N(m.ss) - N(m.hd))
+  local after = math.max(0, N(m.oh) + d - N(m.ss) - N(m.hd) - N(m.ex))
   local left = before - after
   local names = {}
   for f, _ in pairs(m) do
@@ -1024,7 +1316,7 @@ local function batch_apply(key, out, sku, m, d, plan, now, ref, reason, create)
   local f = {oh = S(N(m.oh) + d), base = S(N(m.oh) + d)}
   if create then f.ss = '0'; f.hd = '0'; f.aver = '0'; f.lst = '-1'; f.mph = '0' end
   bump(key, m, f)
-  resize(key, m, plan)
+  resize(key, m, plan, out, sku, now)
   sku_entry(out, sku, m, 'batch', d, 0, ref, reason, now)
 end
 
@@ -1141,6 +1433,9 @@ redis.register_function('stockd_hold_create_many', hold_create_many)
 redis.register_function('stockd_hold_claim', hold_claim)
 redis.register_function('stockd_hold_unpoint', hold_unpoint)
 redis.register_function('stockd_channel_put', channel_put)
+redis.register_function('stockd_expose', expose)
+redis.register_function('stockd_expose_ack', expose_ack)
+redis.register_function('stockd_expose_drop', expose_drop)
 redis.register_function('stockd_sku_check', sku_check)
 redis.register_function('stockd_split_begin', split_begin)
 redis.register_function('stockd_split_in', split_in)

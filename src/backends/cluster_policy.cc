@@ -41,6 +41,53 @@ void ChannelTable::rebuild() {
   for (std::size_t i = 0; i < by_priority.size(); ++i) by_priority[i] = i;
   std::stable_sort(by_priority.begin(), by_priority.end(),
                    [&](std::size_t a, std::size_t b) { return channels[a].priority < channels[b].priority; });
+  listed.clear();
+  for (std::size_t c : by_priority)
+    if (channels[c].listing) listed.push_back(c);
+}
+
+std::string encode_listing(const std::optional<core::Listing>& l) {
+  if (!l) return {};
+  std::string s = std::to_string(l->percent);
+  for (std::int64_t v : {l->buffer, l->cap, l->min}) {
+    s += ',';
+    s += std::to_string(v);
+  }
+  return s;
+}
+
+std::optional<core::Listing> decode_listing(std::string_view s) {
+  auto parts = split(s, ',');
+  core::Listing l;
+  if (parts.size() != 4 || !to_i64(parts[0], &l.percent) || !to_i64(parts[1], &l.buffer) ||
+      !to_i64(parts[2], &l.cap) || !to_i64(parts[3], &l.min))
+    return std::nullopt;
+  return l;
+}
+
+std::string encode_webhook(const core::Webhook& w) {
+  std::string s = std::to_string(w.freeze_after_s);
+  s += '|';
+  s += std::to_string(w.secret.size());
+  s += '|';
+  s += w.secret;
+  s += w.url;
+  return s;
+}
+
+std::optional<core::Webhook> decode_webhook(std::string_view s) {
+  auto a = s.find('|');
+  if (a == std::string_view::npos) return std::nullopt;
+  auto b = s.find('|', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  core::Webhook w;
+  std::int64_t len = 0;
+  if (!to_i64(s.substr(0, a), &w.freeze_after_s) || !to_i64(s.substr(a + 1, b - a - 1), &len) || len < 0 ||
+      static_cast<std::size_t>(len) > s.size() - b - 1)
+    return std::nullopt;
+  w.secret = std::string(s.substr(b + 1, static_cast<std::size_t>(len)));
+  w.url = std::string(s.substr(b + 1 + static_cast<std::size_t>(len)));
+  return w;
 }
 
 std::string fence_bucket(std::string_view channel) { return "f:" + std::string(channel); }
@@ -131,19 +178,51 @@ std::string sizing_plan(const AllocConfig& cfg, const ChannelTable& channels) {
     if (!plan.empty()) plan += ',';
     plan += bucket_id(cfg, channels, b);
   });
+  if (!channels.listed.empty()) {
+    plan += '|';
+    for (auto it = channels.listed.rbegin(); it != channels.listed.rend(); ++it) {
+      if (it != channels.listed.rbegin()) plan += ',';
+      plan += channels.channels[*it].name;
+    }
+  }
   return plan;
 }
 
 std::vector<std::string> draw_order(const AllocConfig& cfg, const ChannelTable& channels, std::string_view channel) {
   std::vector<std::string> order;
   const ChannelInfo* ch = channels.find(channel);
-  if (!ch || ch->state == core::ChannelState::frozen) return order;
-  const std::size_t c = static_cast<std::size_t>(ch - channels.channels.data());
+  if (!ch) return order;
+  if (ch->state == core::ChannelState::frozen) {
+    if (ch->listing) order.emplace_back("~");  // it may take only its exposure (stockd_take)
+    return order;
+  }
+  if (ch->listing && ch->webhook) order.emplace_back("@");
+  std::vector<std::string> buckets = bucket_order(cfg, channels, static_cast<std::size_t>(ch - channels.channels.data()));
+  order.insert(order.end(), std::make_move_iterator(buckets.begin()), std::make_move_iterator(buckets.end()));
+  return order;
+}
+
+std::vector<std::string> bucket_order(const AllocConfig& cfg, const ChannelTable& channels, std::size_t c) {
+  std::vector<std::string> order;
   core::policy::for_each_draw_bucket(ConfigView{cfg, channels}, c, [&](const auto& b) {
     order.push_back(bucket_id(cfg, channels, b));
     return true;
   });
   return order;
+}
+
+bool may_draw_bucket(const AllocConfig& cfg, const ChannelTable& channels, std::size_t c, std::string_view b) {
+  if (b == kSharedBucket) return true;
+  const ConfigView v{cfg, channels};
+  if (b.starts_with("p:")) {
+    for (std::size_t slot = 0; slot < cfg.pools.size(); ++slot)
+      if (cfg.pools[slot].name == b.substr(2)) return v.pool_open(slot) && v.pool_lists(slot, c);
+    return false;
+  }
+  if (!b.starts_with("f:")) return false;
+  const ChannelInfo* owner = channels.find(b.substr(2));
+  if (!owner) return false;
+  return core::policy::may_draw_fence(v, c, static_cast<std::size_t>(owner - channels.channels.data()));
 }
 
 }  // namespace stockd::backends

@@ -12,6 +12,7 @@
 // Pure functions over plain data: no I/O.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,15 +27,27 @@ struct ChannelInfo {
   std::int64_t hold_ttl_s = 900;
   core::ChannelState state = core::ChannelState::active;
   std::int64_t order = 0;  // creation order
+  core::FrozenReason frozen_reason = core::FrozenReason::none;
+  std::optional<core::Listing> listing;  // a listed channel (docs/channels.md)
+  std::optional<core::Webhook> webhook;
 };
 
-// Channels in creation order, and lookups. by_priority: indexes by (priority, creation order).
+// Channels in creation order, and lookups. by_priority: indexes by (priority, creation order);
+// listed: the listed channels' indexes in that order.
 struct ChannelTable {
   std::vector<ChannelInfo> channels;
   std::vector<std::size_t> by_priority;
+  std::vector<std::size_t> listed;
   const ChannelInfo* find(std::string_view name) const;
-  void rebuild();  // sorts channels by order and recomputes by_priority
+  void rebuild();  // sorts channels by order and recomputes by_priority and listed
 };
+
+// A channel's listing as the channel record keeps it, "percent,buffer,cap,min" ("" none), and back.
+std::string encode_listing(const std::optional<core::Listing>& l);
+std::optional<core::Listing> decode_listing(std::string_view s);
+// A webhook in the webhooks hash: "<freeze_after_s>|<secret length>|<secret><url>", and back.
+std::string encode_webhook(const core::Webhook& w);
+std::optional<core::Webhook> decode_webhook(std::string_view s);
 
 // A SKU's allocation as stored in its hash (field cfg): fences (active ones), pool slots (open or
 // closed), preempt. Encoded "<preempt 0|1>;f|<ch>|r<ppb>|u<units>;p|<name>|<units>|<open 0|1>|<ch>,<ch>".
@@ -63,11 +76,20 @@ std::string fence_bucket(std::string_view channel);  // "f:<channel>"
 std::string pool_bucket(std::string_view pool);      // "p:<pool>"
 inline constexpr std::string_view kSharedBucket = "sh";
 
-// Comma-separated bucket ids in sizing order.
+// Comma-separated bucket ids in sizing order; when channels are listed, then "|" and the listed
+// channels lowest priority first (the order in which a stock deficit cuts exposures: deficit_cuts).
 std::string sizing_plan(const AllocConfig& cfg, const ChannelTable& channels);
 
-// Buckets `channel` may draw from, in order. Empty when the channel is frozen or unknown.
+// Buckets `channel` may draw from, in order. Empty when the channel is frozen or unknown; a frozen
+// listed channel gets the one marker "~" (it may take only its exposure: stockd_take). A listed
+// channel with a webhook gets the marker "@" first (its takes use free units before its exposure
+// while its latest publication of the SKU is unacknowledged: stockd_take).
 std::vector<std::string> draw_order(const AllocConfig& cfg, const ChannelTable& channels, std::string_view channel);
+// The buckets of channel index c in draw order, frozen or not, without the marker (exposures).
+std::vector<std::string> bucket_order(const AllocConfig& cfg, const ChannelTable& channels, std::size_t c);
+// Whether channel index c may draw from bucket id b (the core's can_draw: shared, an open pool that
+// lists it, its own fence or with preempt a lower-priority channel's, active or not).
+bool may_draw_bucket(const AllocConfig& cfg, const ChannelTable& channels, std::size_t c, std::string_view b);
 
 // The new allocation for a SetAllocation; `held_of(bucket)` gives the units held from a bucket now,
 // `hidden_fence_held`: units are still held from a fence that the new allocation does not list.

@@ -3,9 +3,11 @@
 // cluster_store_finish.cc, reads in cluster_store_read.cc.
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <thread>
 
 #include "backends/cluster_store_impl.h"
 #include "core/assert.h"
@@ -151,34 +153,56 @@ bool ClusterStore::Impl::load_library(std::string* error) {
 
 // ---- channels
 
+ChannelRecord channel_record(const ChannelInfo& c) {
+  ChannelRecord r;
+  r.name = c.name;
+  r.priority = c.priority;
+  r.hold_ttl_s = c.hold_ttl_s;
+  r.state = c.state;
+  r.frozen_reason = c.frozen_reason;
+  r.listing = c.listing;
+  r.webhook = c.webhook;
+  return r;
+}
+
 bool ClusterStore::Impl::load_channels(std::int64_t now_ms, bool force, std::string* error) {
   {
     std::lock_guard lock(shared->mu);
     if (!force && shared->channels_loaded_ms >= 0 && now_ms - shared->channels_loaded_ms < opt.channel_cache_ms)
       return true;
   }
-  RedisReply r = cc->command(channels_key(), {"HGETALL", channels_key()}, true);
-  if (r.type != RedisReply::Type::array) {
-    if (error) *error = r.str;
-    return false;
+  std::vector<RedisReply> got = cc->pipeline({{channels_key(), {"HGETALL", channels_key()}, true},
+                                              {channels_key(), {"HGETALL", webhooks_key()}, true}});
+  for (const RedisReply& r : got) {
+    if (r.type != RedisReply::Type::array) {
+      if (error) *error = r.str;
+      return false;
+    }
   }
+  const Fields hooks = to_fields(got[1]);
   ChannelTable t;
-  for (const auto& [name, value] : to_fields(r)) {
+  // "<priority>|<ttl>|<state>|<order>|<frozen reason>|<listing>" (stockd_channel_put; the last two
+  // since library version 9)
+  for (const auto& [name, value] : to_fields(got[0])) {
     if (name.empty() || name[0] == '#') continue;
+    std::vector<std::string_view> p;
+    for (std::string_view v = value;;) {
+      auto bar = v.find('|');
+      p.push_back(v.substr(0, bar));
+      if (bar == std::string_view::npos) break;
+      v.remove_prefix(bar + 1);
+    }
+    p.resize(std::max<std::size_t>(p.size(), 6));
     ChannelInfo c;
     c.name = name;
-    std::int64_t parts[2] = {100, 900};
-    std::string_view v = value;
-    for (std::int64_t& p : parts) {
-      auto bar = v.find('|');
-      std::from_chars(v.data(), v.data() + v.size(), p);
-      v.remove_prefix(bar == std::string_view::npos ? v.size() : bar + 1);
-    }
-    c.priority = parts[0];
-    c.hold_ttl_s = parts[1];
-    c.state = v.substr(0, v.find('|')) == "frozen" ? core::ChannelState::frozen : core::ChannelState::active;
-    auto bar = v.find('|');
-    if (bar != std::string_view::npos) std::from_chars(v.data() + bar + 1, v.data() + v.size(), c.order);
+    std::from_chars(p[0].data(), p[0].data() + p[0].size(), c.priority);
+    std::from_chars(p[1].data(), p[1].data() + p[1].size(), c.hold_ttl_s);
+    c.state = p[2] == "frozen" ? core::ChannelState::frozen : core::ChannelState::active;
+    std::from_chars(p[3].data(), p[3].data() + p[3].size(), c.order);
+    if (c.state == core::ChannelState::frozen)
+      c.frozen_reason = p[4] == "delivery_failing" ? core::FrozenReason::delivery_failing : core::FrozenReason::manual;
+    if (!p[5].empty()) c.listing = decode_listing(p[5]);
+    if (auto h = hooks.find(name); h != hooks.end()) c.webhook = decode_webhook(h->second);
     t.channels.push_back(std::move(c));
   }
   t.rebuild();
@@ -218,21 +242,51 @@ ClusterShared::Alloc ClusterStore::Impl::remember_stale(const std::string& sku, 
 }
 
 core::Outcome ClusterStore::Impl::put_channel(const core::PutChannel& c, std::int64_t now_ms, StoreReply* reply) {
+  load_channels(now_ms, true, nullptr);
+  const ChannelTable before = channels_copy();
+  const ChannelInfo* was = before.find(c.channel);
+  // Listed channels and hot-SKU splits exclude each other on this store for now (docs/cluster.md
+  // "Listed channels on the cluster store": an exposure lives in the SKU's home hash, and a split
+  // SKU's takes go to its shards).
+  if (c.listing && before.listed.empty()) {
+    std::vector<std::string> skus;
+    if (core::Outcome o = all_skus(&skus); !o.ok()) return o;
+    for (const std::string& sku : skus) {
+      if (base_sku(sku) == sku) continue;
+      return fail(core::Code::invalid_request, "sku " + std::string(base_sku(sku)) +
+                                                   " is split over shards: listed channels need every sku unsplit "
+                                                   "on the cluster store (PUT the sku with \"split\":1 first)");
+    }
+  }
   auto opt_int = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string(); };
   std::string state;
   if (c.state) state = *c.state == core::ChannelState::frozen ? "frozen" : "active";
-  RedisReply r = fcall("stockd_channel_put", {channels_key(), outbox_key(0)},
+  std::string reason;
+  if (c.state && c.reason) reason = std::string(core::frozen_reason_name(*c.reason));
+  std::string listing = c.clear_listing ? "-" : c.listing ? encode_listing(c.listing) : "";
+  std::string webhook = c.clear_webhook ? "-" : c.webhook ? encode_webhook(*c.webhook) : "";
+  RedisReply r = fcall("stockd_channel_put", {channels_key(), outbox_key(0), webhooks_key()},
                        {c.channel, opt_int(c.priority), opt_int(c.hold_ttl_s), state, std::to_string(now_ms),
-                        std::to_string(limits::kChannelsMax)});
+                        std::to_string(limits::kChannelsMax), reason, listing, webhook});
   core::Outcome out;
   if (library_error(r, &out)) return out;
   if (r.type != RedisReply::Type::array || r.elements.size() < 2) return transport_error(r);
   if (out = acknowledged(); !out.ok()) return out;
   load_channels(now_ms, true, nullptr);
   ChannelTable t = channels_copy();
+  // The core's put_channel: a change of priority, state or listing moves the listed channels' targets.
+  const bool dropped = c.clear_listing && was && was->listing;
+  const bool moves = c.priority || c.state || c.listing || dropped;
+  if (moves && (!before.listed.empty() || !t.listed.empty())) {
+    // A channel no longer listed: wait until every node's channel cache has seen it (channel_cache_ms),
+    // so no node exposes to it again after its exposures went back.
+    if (dropped) std::this_thread::sleep_for(std::chrono::milliseconds(opt.channel_cache_ms));
+    if (core::Outcome o = expose_all(now_ms, dropped ? c.channel : std::string()); !o.ok()) return o;
+    if (out = acknowledged(); !out.ok()) return out;
+  }
   if (const ChannelInfo* ci = t.find(c.channel)) {
     reply->kind = StoreReply::Kind::channel;
-    reply->channel = ChannelRecord{ci->name, ci->priority, ci->hold_ttl_s, ci->state};
+    reply->channel = channel_record(*ci);
   }
   out.changed = true;
   return out;
@@ -267,6 +321,12 @@ core::Outcome ClusterStore::Impl::sku_write(std::string_view fn, const std::stri
     if ((tag != "OK" && tag != "REPLAY") || r.elements.size() < 2) return transport_error(r);
     Fields f = to_fields(r.elements[1]);
     remember(sku, f);
+    if (field_int(f, "smax") == 0) {
+      Fields exposed;
+      if (core::Outcome e = expose_sku(sku, now_ms, channels, &f, &exposed); !e.ok())
+        spdlog::warn("event=expose_failed sku={} error=\"{}\"", sku, e.message);
+      if (!exposed.empty()) f = std::move(exposed);
+    }
     if (field_int(f, "smax") > 0) {
       if (!spread(sku, f, now_ms, &out)) return out;
       // The spread changed home (its shared units went to the shards): sum the shards with home as it
@@ -286,6 +346,9 @@ core::Outcome ClusterStore::Impl::sku_write(std::string_view fn, const std::stri
 }
 
 core::Outcome ClusterStore::Impl::put_sku(const core::PutSku& c, std::int64_t now_ms, StoreReply* reply) {
+  if (c.split && *c.split > 1 && any_listed(now_ms))
+    return fail(core::Code::invalid_request, "a channel is listed: skus cannot be split over shards on the cluster "
+                                             "store while listed channels exist");
   auto opt_int = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string(); };
   std::string mph = c.max_per_hold ? std::to_string(*c.max_per_hold == core::kClear ? 0 : *c.max_per_hold) : "";
   auto make = [&](const ClusterShared::Alloc& a, const ChannelTable& ch, core::Outcome*) {
@@ -384,7 +447,15 @@ core::Outcome ClusterStore::apply(const core::Command& cmd, std::int64_t now_ms,
         else if constexpr (std::is_same_v<T, core::Adjust>) return m.adjust(c, now_ms, reply);
         else if constexpr (std::is_same_v<T, core::SetAllocation>) return m.set_allocation(c, now_ms, reply);
         else if constexpr (std::is_same_v<T, core::ClosePool>) return m.close_pool(c, now_ms, reply);
-        else if constexpr (std::is_same_v<T, core::CreateHold>) return m.create_hold(c, now_ms, reply);
+        else if constexpr (std::is_same_v<T, core::CreateHold>) {
+          core::Outcome out = m.create_hold(c, now_ms, reply);
+          if (out.ok() && out.changed) {
+            std::vector<std::string> skus;
+            for (const core::HoldLine& l : c.lines) skus.push_back(l.sku);
+            m.expose_skus(skus, now_ms);
+          }
+          return out;
+        }
         else if constexpr (std::is_same_v<T, core::ConfirmHold>) {
           std::string lines;
           if (c.lines)
@@ -393,7 +464,21 @@ core::Outcome ClusterStore::apply(const core::Command& cmd, std::int64_t now_ms,
           return m.finish_hold(c.id, "confirm", lines, now_ms, reply);
         } else if constexpr (std::is_same_v<T, core::ReleaseHold>) return m.finish_hold(c.id, "release", "", now_ms, reply);
         else if constexpr (std::is_same_v<T, core::ExtendHold>) return m.extend_hold(c, now_ms, reply);
-        else if constexpr (std::is_same_v<T, core::StockBatch>) return m.stock_batch(c, now_ms, reply);
+        else if constexpr (std::is_same_v<T, core::StockBatch>) {
+          core::Outcome out = m.stock_batch(c, now_ms, reply);
+          if (out.ok()) {
+            std::vector<std::string> skus;
+            for (const SkuRecord& r : reply->batch_skus) skus.push_back(r.name);
+            if (!skus.empty() && m.any_listed(now_ms)) {
+              m.expose_skus(skus, now_ms);
+              for (SkuRecord& r : reply->batch_skus) {  // the views after the exposures moved
+                StoreReply again;
+                if (m.get_sku(r.name, now_ms, &again).ok()) r = std::move(again.sku);
+              }
+            }
+          }
+          return out;
+        }
         else return core::Outcome{};
       },
       cmd);
@@ -403,6 +488,12 @@ void ClusterStore::create_many(std::span<const core::CreateHold* const> holds, s
                                std::span<core::Outcome> outs, std::span<StoreReply> replies) {
   STOCKD_ASSERT(now_ms.size() == holds.size() && outs.size() == holds.size() && replies.size() == holds.size());
   impl_->create_many(holds, now_ms, outs, replies);
+  if (holds.empty() || !impl_->any_listed(now_ms[0])) return;
+  std::vector<std::string> skus;
+  for (std::size_t i = 0; i < holds.size(); ++i)
+    if (outs[i].ok() && outs[i].changed)
+      for (const core::HoldLine& l : holds[i]->lines) skus.push_back(l.sku);
+  impl_->expose_skus(skus, now_ms.back());
 }
 
 core::Outcome ClusterStore::get_sku(std::string_view sku, std::int64_t now_ms, StoreReply* reply) {
@@ -416,7 +507,7 @@ core::Outcome ClusterStore::list_channels(StoreReply* reply) {
   if (!impl_->load_channels(0, true, &error)) return fail(core::Code::unavailable, "redis: " + error);
   reply->kind = StoreReply::Kind::channels;
   for (const ChannelInfo& c : impl_->channels_copy().channels)
-    reply->channels.push_back(ChannelRecord{c.name, c.priority, c.hold_ttl_s, c.state});
+    reply->channels.push_back(channel_record(c));
   return {};
 }
 core::Outcome ClusterStore::availability(std::string_view channel, const std::vector<std::string_view>& skus,

@@ -25,6 +25,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +58,11 @@ struct ChannelRecord {
   std::int64_t priority = 100;
   std::int64_t hold_ttl_s = 900;
   core::ChannelState state = core::ChannelState::active;
+  core::FrozenReason frozen_reason = core::FrozenReason::none;
+  std::optional<core::Listing> listing;
+  std::optional<core::Webhook> webhook;
+  // Publications (from the ledger: the adapter fills them; 0 here).
+  std::uint64_t last_publication_seq = 0, acked_publication_seq = 0, pending_publications = 0;
   core::ChannelView view() const;
 };
 
@@ -71,11 +77,18 @@ struct SkuRecord {
     std::vector<std::string> channels;
   };
   std::string name;
-  std::int64_t on_hand = 0, safety_stock = 0, held = 0, available = 0;
+  std::int64_t on_hand = 0, safety_stock = 0, held = 0, available = 0, exposed = 0;
   std::int64_t max_per_hold = 0, low_stock_threshold = 0;
   bool low_stock_threshold_explicit = false;
   std::uint64_t version = 0;
   std::vector<std::pair<std::string, std::int64_t>> channels;  // every channel's available, by name
+  // Listed channels (docs/cluster.md "Listed channels on the cluster store"): per channel the quantity
+  // published, the units set aside, and the version of the latest publication (ack_exposures).
+  struct Exposure {
+    std::string channel;
+    std::int64_t published = 0, exposed = 0, version = 0;
+  };
+  std::vector<Exposure> exposures;
   std::vector<Fence> fences;
   std::vector<Pool> pools;
   std::int64_t shared_free = 0;  // home and shards
@@ -154,6 +167,18 @@ class ClusterStore {
   core::Outcome reconcile(bool repair, std::int64_t now_ms, StoreReply* reply);
 
   bool healthy();  // the cluster answers and every slot is served
+
+  // Listed channels (docs/cluster.md "Listed channels on the cluster store"). An acknowledged
+  // publication: the SKU and the version of its publication to the channel (outbox t=pub, field v).
+  struct PublicationAck {
+    std::string sku;
+    std::int64_t version = 0;
+  };
+  // The channel acknowledged these publications (read from the ledger's PostgreSQL): for each SKU
+  // whose latest publication to the channel is still that version, the units set aside above the
+  // published quantity go back (stockd_expose_ack in the SKU's partition), and the SKU is exposed
+  // again. Idempotent. Returns unavailable when Redis failed (the caller retries the whole ack).
+  core::Outcome ack_exposures(std::string_view channel, std::span<const PublicationAck> acks, std::int64_t now_ms);
 
   // Acknowledgement per batch (the front's pipelined requests): while deferred, an operation's last
   // WAIT is left out (the WAITs between its dependent steps are not), and acknowledge() then issues

@@ -241,6 +241,7 @@ core::Outcome ClusterStore::Impl::finish_hold(const std::string& id, std::string
   if (!record_of(r, &rec)) return transport_error(r);
   core::Outcome out;
   if (!drive(id, &rec, now_ms, &out, partition)) return out;
+  expose_hold(rec, now_ms);  // units came back or were sold: listed channels' targets move
   std::string_view st = field_str(rec, "st");
   if (rec.empty() || st == "pending" || st == "aborting") {
     if (action == "expire") return {};

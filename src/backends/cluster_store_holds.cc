@@ -63,7 +63,8 @@ bool ClusterStore::Impl::plan_hold(const core::CreateHold& c, std::int64_t now_m
   plan->canon = join_lines(sorted);
   plan->ttl_ms = c.ttl_s.value_or(plan->ch.hold_ttl_s) * 1000;
   plan->att = random_token();
-  plan->home = plan->ch.state == core::ChannelState::frozen ? -1 : local_home(c);
+  // (A frozen listed channel may still sell its exposure: its takes carry the bucket "~", draw_order.)
+  plan->home = plan->ch.state == core::ChannelState::frozen && !plan->ch.listing ? -1 : local_home(c);
   return true;
 }
 
@@ -101,7 +102,7 @@ core::Outcome ClusterStore::Impl::create_planned(const core::CreateHold& c, cons
       return fail(core::Code::overloaded, "hold " + c.id + " is being created by another request: retry");
     return get_hold(c.id, now_ms, reply);  // a replay: the hold as it is now (expired if its time is up)
   }
-  if (ch->state == core::ChannelState::frozen) {
+  if (ch->state == core::ChannelState::frozen && !ch->listing) {
     Fields rec{{"lines", join_lines(c.lines)}, {"pl", ""}, {"att", att}, {"st", "aborting"}};  // nothing taken
     fcall("stockd_hold_abort", keys, {c.id, std::to_string(now_ms)});
     if (!drive(c.id, &rec, now_ms, &out)) return out;
@@ -201,6 +202,9 @@ core::Outcome ClusterStore::Impl::verdict(const core::CreateHold& c, const std::
     if (library_error(r, &out)) return out;
   for (std::size_t i = 0; i < result.size(); ++i)
     if (result[i].elements[0].str == "UNKNOWN") return fail(core::Code::unknown_sku, "unknown sku " + c.lines[i].sku);
+  for (std::size_t i = 0; i < result.size(); ++i)
+    if (result[i].elements[0].str == "FROZEN")
+      return fail(core::Code::channel_frozen, "channel " + c.channel + " is frozen (it may sell only its exposure)");
   for (std::size_t i = 0; i < result.size(); ++i) {
     if (result[i].elements[0].str != "LIMIT") continue;
     const std::string& sku = c.lines[i].sku;

@@ -21,7 +21,7 @@
 namespace stockd::backends {
 
 extern const char* const kFunctionLibrary;  // cluster_functions.lua, embedded at build time
-inline constexpr int kFunctionLibraryVersion = 8;
+inline constexpr int kFunctionLibraryVersion = 9;
 inline constexpr std::int64_t kTombstoneMs = 10 * 60 * 1000;  // see line_finish in the library
 inline constexpr std::size_t kSweepBatch = 200;               // holds per index per partition per sweep
 // Lua numbers are doubles: every figure the functions compute must stay exact.
@@ -52,6 +52,7 @@ inline std::string line_key(std::string_view hold, std::string_view sku) {
 inline std::string live_lines_key(std::string_view sku) { return tag_of(sku) + ":ls:" + std::string(sku); }
 inline std::string hold_key(std::string_view id) { return tag_of(id) + ":h:" + std::string(id); }
 inline std::string channels_key() { return partition_tag(0) + ":channels"; }
+inline std::string webhooks_key() { return partition_tag(0) + ":webhooks"; }  // channel -> encode_webhook
 // Hot SKUs (cluster_store_split.cc): shard j of a SKU is the SKU-like hash of the name "<sku>#<j>"
 // ('#' is no identifier character), in that name's partition.
 inline constexpr int kSplitMax = static_cast<int>(limits::kSplitMax);
@@ -72,6 +73,7 @@ std::string join_lines(const std::vector<core::HoldLine>& lines);
 bool record_of(const RedisReply& r, Fields* rec);
 
 core::Outcome fail(core::Code code, std::string message);
+ChannelRecord channel_record(const ChannelInfo& c);
 
 struct LineRec {
   std::string sku;  // a SKU, or a shard "<sku>#<j>"
@@ -110,6 +112,20 @@ struct ClusterStore::Impl {
   void remember(const std::string& sku, const Fields& f);
   // Caches the allocation a STALE reply carries; returns it.
   ClusterShared::Alloc remember_stale(const std::string& sku, const RedisReply& stale);
+
+  // cluster_store_expose.cc: listed channels. any_listed: the (cached) channel table lists one.
+  // expose_sku: the core's expose_sku over the SKU's hash (`known`, else read), applied by
+  // stockd_expose; *after (if given and anything changed): the hash after. expose_skus/expose_hold:
+  // after writes (nothing when no channel is listed). expose_all: every SKU (a listing, priority or
+  // state changed), after `dropped`'s exposures went back (a channel no longer listed).
+  bool any_listed(std::int64_t now_ms);
+  core::Outcome expose_sku(const std::string& sku, std::int64_t now_ms, const ChannelTable& t,
+                           const Fields* known = nullptr, Fields* after = nullptr);
+  void expose_skus(const std::vector<std::string>& skus, std::int64_t now_ms);
+  void expose_hold(const Fields& rec, std::int64_t now_ms);
+  core::Outcome expose_all(std::int64_t now_ms, const std::string& dropped);
+  core::Outcome all_skus(std::vector<std::string>* skus);  // SCAN of every master
+  core::Outcome ack_exposures(std::string_view channel, std::span<const PublicationAck> acks, std::int64_t now_ms);
 
   // cluster_store.cc: SKU and channel writes.
   core::Outcome put_channel(const core::PutChannel& c, std::int64_t now_ms, StoreReply* reply);

@@ -118,9 +118,10 @@ bool ClusterStore::Impl::create_local(const core::CreateHold& c, const ChannelTa
       if (verdict != Claim::ours) {
         // The id is taken in its own partition (HERE: take the multi-partition path, which answers for
         // it), or by another hold: a hold made here meanwhile (held: sales claim first) is undone
-        // (released, then forgotten: it was never answered, and a later hold with this id must not find it).
+        // (released as an abort, "undo", then forgotten: it was never answered, and a later hold with
+        // this id must not find it).
         STOCKD_ASSERT(!c.confirm);
-        if (is_new && finish_hold(c.id, "release", "", now_ms, reply, home).ok())
+        if (is_new && finish_hold(c.id, "undo", "", now_ms, reply, home).ok())
           forget(home, c.id, false);  // the pointer (if any) is not this hold's
         *reply = StoreReply{};
         return verdict == Claim::answered;

@@ -34,14 +34,26 @@ void ClusterStore::Impl::fill_sku(const std::string& sku, const Fields& f, const
   out->on_hand = field_int(f, "oh");
   out->safety_stock = field_int(f, "ss");
   out->held = field_int(f, "hd");
-  out->available = std::max<std::int64_t>(0, out->on_hand - out->safety_stock - out->held);
+  out->exposed = field_int(f, "ex");
+  out->available = std::max<std::int64_t>(0, out->on_hand - out->safety_stock - out->held - out->exposed);
   out->max_per_hold = field_int(f, "mph");
   std::int64_t lst = field_int(f, "lst", -1);
   out->low_stock_threshold_explicit = lst >= 0;
   out->low_stock_threshold = lst >= 0 ? lst : field_int(f, "base") * opt.low_stock_permille / 1000;
   out->version = static_cast<std::uint64_t>(field_int(f, "ver"));
-  for (const ChannelInfo& c : channels.channels)
-    out->channels.emplace_back(c.name, sum_free(f, draw_order(cfg, channels, c.name)));
+  for (const ChannelInfo& c : channels.channels) {
+    std::int64_t avail = sum_free(f, draw_order(cfg, channels, c.name));
+    if (c.listing) {
+      const std::int64_t units = field_int(f, "E:" + c.name);
+      if (c.state != core::ChannelState::frozen) avail += units;
+      // A hold that took exposed units leaves the publication stale until the node exposes the SKU
+      // again (right after that write): meanwhile at most what is set aside is shown.
+      std::int64_t published = std::max<std::int64_t>(0, field_int(f, "EP:" + c.name));
+      if (field_str(f, "ES:" + c.name) == "1") published = std::min(published, units);
+      out->exposures.push_back({c.name, published, units, field_int(f, "EV:" + c.name)});
+    }
+    out->channels.emplace_back(c.name, avail);
+  }
   for (const auto& fence : cfg.fences) {
     std::string b = fence_bucket(fence.channel);
     std::int64_t held = field_int(f, "H:" + b);
@@ -153,7 +165,10 @@ core::Outcome ClusterStore::Impl::availability(std::string_view channel, const s
     if (core::Outcome out; !merge_shards(names[i], &f, now_ms, &out)) return out;
     AllocConfig cfg;
     AllocConfig::decode(field_str(f, "cfg"), &cfg);
-    reply->available.emplace_back(names[i], sum_free(f, draw_order(cfg, channels, channel)));
+    std::int64_t units = sum_free(f, draw_order(cfg, channels, channel));
+    if (const ChannelInfo* ci = channels.find(channel); ci && ci->listing && ci->state != core::ChannelState::frozen)
+      units += field_int(f, "E:" + std::string(channel));
+    reply->available.emplace_back(names[i], units);
   }
   return {};
 }
@@ -167,18 +182,7 @@ core::Outcome ClusterStore::Impl::reconcile(bool repair, std::int64_t now_ms, St
   load_channels(now_ms, true, nullptr);
   ChannelTable channels = channels_copy();
   std::vector<std::string> skus;
-  for (const ClusterNode& node : cc->masters()) {
-    std::string cursor = "0";
-    do {
-      RedisReply r = cc->on_node(node.addr, {"SCAN", cursor, "MATCH", "{p*}:s:*", "COUNT", "1000"});
-      if (r.type != RedisReply::Type::array || r.elements.size() < 2) return transport_error(r);
-      cursor = r.elements[0].str;
-      for (const RedisReply& key : r.elements[1].elements) {
-        auto at = key.str.find("}:s:");
-        if (at != std::string::npos) skus.push_back(key.str.substr(at + 4));
-      }
-    } while (cursor != "0");
-  }
+  if (core::Outcome o = all_skus(&skus); !o.ok()) return o;
   for (const std::string& sku : skus) {
     ++reply->skus_checked;
     if (core::Outcome o = orphan_lines(sku, repair, now_ms, reply); !o.ok()) return o;
@@ -262,6 +266,12 @@ core::ChannelView ChannelRecord::view() const {
   v.priority = priority;
   v.hold_ttl_s = hold_ttl_s;
   v.state = state;
+  v.frozen_reason = frozen_reason;
+  v.listing = listing;
+  v.webhook = webhook;
+  v.last_publication_seq = last_publication_seq;
+  v.acked_publication_seq = acked_publication_seq;
+  v.pending_publications = pending_publications;
   return v;
 }
 
@@ -272,11 +282,19 @@ core::SkuView SkuRecord::view() const {
   v.safety_stock = safety_stock;
   v.held = held;
   v.available = available;
+  v.exposed = exposed;
   v.max_per_hold = max_per_hold;
   v.low_stock_threshold = low_stock_threshold;
   v.low_stock_threshold_explicit = low_stock_threshold_explicit;
   v.version = version;
-  for (const auto& [ch, a] : channels) v.channels.push_back({ch, a});
+  for (const auto& [ch, a] : channels) {
+    v.channels.push_back({ch, a});
+    for (const Exposure& e : exposures)
+      if (e.channel == ch) {
+        v.channels.back().published = e.published;
+        v.channels.back().exposed = e.exposed;
+      }
+  }
   for (const Fence& f : fences) v.fences.push_back({f.channel, f.ratio_ppb, f.units, f.size, f.held});
   for (const Pool& p : pools) {
     core::PoolView pv{p.name, p.units, {}, p.size, p.held};

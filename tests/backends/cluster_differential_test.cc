@@ -103,8 +103,9 @@ const char* const kMustCover[] = {
 
 class Differential {
  public:
-  Differential(ClusterStore& store, std::uint64_t seed, bool splits, std::string prefix)
-      : store_(store), seed_(seed), splits_(splits), prefix_(std::move(prefix)), gen_(seed, splits, kT0, kRetentionMs) {}
+  Differential(ClusterStore& store, std::uint64_t seed, bool splits, std::string prefix, bool listings = false)
+      : store_(store), seed_(seed), splits_(splits), listings_(listings), prefix_(std::move(prefix)),
+        gen_(seed, splits, kT0, kRetentionMs, listings) {}
 
   // Runs `steps` steps and the final checks; "" or the first difference, ready to print.
   std::string run(int steps, Coverage* coverage);
@@ -123,6 +124,7 @@ class Differential {
   std::string batch_problem(const core::BatchAnswer& want, const core::Outcome& got, const StoreReply& reply);
   std::string skus_problem();
   std::string sku_problem(const std::string& sku, std::uint32_t idx, const SkuRecord& g);
+  core::Outcome ack_cluster(const std::string& channel, std::int64_t now);
   std::string hold_problem(const std::string& id);
   std::string hold_view_problem(const std::string& id, const core::HoldView& v, const HoldRecord& g);
   std::string availability_problem(const std::string& channel);
@@ -134,6 +136,7 @@ class Differential {
   ClusterStore& store_;
   std::uint64_t seed_;
   bool splits_;
+  bool listings_;
   std::string prefix_;
   difftest::Generator gen_;
   core::Inventory inv_;
@@ -150,7 +153,7 @@ std::string Differential::failure(int step, const std::string& what, const std::
                     ", names prefixed " + prefix_ + ": " + what + "\n  " + problem + "\n  commands before it:";
   for (const std::string& h : history_) out += "\n    " + h;
   out += "\n  replay: STOCKD_DIFF_SEED=" + std::to_string(seed_) + " STOCKD_DIFF_STEPS=" + std::to_string(step + 1) +
-         " cluster_differential_test --gtest_filter=*" + (splits_ ? "Split" : "Unsplit") +
+         " cluster_differential_test --gtest_filter=*" + (listings_ ? "Listed" : splits_ ? "Split" : "Unsplit") +
          "* (on a fresh cluster: the same names and slots)";
   return out;
 }
@@ -209,7 +212,8 @@ std::string Differential::one_step(int step, int last, Coverage* coverage, int* 
   if (!s.lazy && (inv_.next_due_ms() <= now || step % kSweepEverySteps == 0)) sweep(now);
 
   core::Outcome want = inv_.apply(is_read ? core::Command{core::Tick{}} : s.command, now, nullptr);
-  if (!splits_ && step + 1 < last && std::holds_alternative<core::CreateHold>(s.command) && !s.lazy) {
+  // (Not with listings: the core exposes again after each hold of a pair, create_many after both.)
+  if (!splits_ && !listings_ && step + 1 < last && std::holds_alternative<core::CreateHold>(s.command) && !s.lazy) {
     // The next step, generated now: a new hold too (pairable) goes with this one through create_many.
     Step b = gen_.next(inv_);
     const std::int64_t now_b = gen_.now_ms();
@@ -227,6 +231,8 @@ std::string Differential::one_step(int step, int last, Coverage* coverage, int* 
     got = store_.get_hold(p(s.hold), now, &reply);
     want = core::Outcome{};
     if (inv_.find_hold(s.hold) == core::kNoIndex) want.code = core::Code::unknown_hold;
+  } else if (const auto* ack = std::get_if<core::AckPublications>(&s.command)) {
+    got = ack_cluster(ack->channel, now);
   } else if (!std::holds_alternative<core::Tick>(s.command)) {
     got = store_.apply(difftest::prefixed(s.command, prefix_), now, &reply);
   }
@@ -364,6 +370,13 @@ std::string Differential::sku_problem(const std::string& sku, std::uint32_t idx,
   buckets += "\n  cluster: shared " + std::to_string(g.shared_free);
   for (const auto& f : g.fences) buckets += " fence " + f.channel + " " + std::to_string(f.size) + "/" + std::to_string(f.held);
   for (const auto& pl : g.pools) buckets += " pool " + pl.name + " " + std::to_string(pl.size) + "/" + std::to_string(pl.held);
+  if (v.exposed > 0 || g.exposed > 0 || !g.exposures.empty()) {  // exposed/published per listed channel
+    buckets += "\n  core exposures:   ";
+    for (const auto& ca : v.channels)
+      if (ca.published >= 0) buckets += " " + std::string(ca.channel) + " " + std::to_string(ca.exposed) + "/" + std::to_string(ca.published);
+    buckets += "\n  cluster exposures:";
+    for (const auto& e : g.exposures) buckets += " " + e.channel + " " + std::to_string(e.exposed) + "/" + std::to_string(e.published);
+  }
   std::string bad;
   for (auto [what, a, b] : {std::tuple{"on_hand", v.on_hand, g.on_hand}, {"safety_stock", v.safety_stock, g.safety_stock},
                             {"held", v.held, g.held}, {"available", v.available, g.available},
@@ -406,7 +419,33 @@ std::string Differential::sku_problem(const std::string& sku, std::uint32_t idx,
     if ((bad = num("available to " + std::string(ca.channel), ca.available, cluster_avail)).empty()) continue;
     return bad + buckets;
   }
+  // Listed channels: what each is shown and what is set aside for it.
+  if ((bad = num("exposed", v.exposed, g.exposed)).empty())
+    for (const auto& ca : v.channels) {
+      if (ca.published < 0) continue;  // a direct channel
+      const SkuRecord::Exposure* ge = nullptr;
+      for (const auto& e : g.exposures)
+        if (e.channel == p(ca.channel)) ge = &e;
+      if (!ge) return "sku " + sku + ": the cluster does not list " + std::string(ca.channel) + buckets;
+      if (!(bad = num("published to " + std::string(ca.channel), ca.published, ge->published)).empty() ||
+          !(bad = num("exposed to " + std::string(ca.channel), ca.exposed, ge->exposed)).empty())
+        break;
+    }
+  if (!bad.empty()) return bad + buckets;
   return {};
+}
+
+// The cluster's side of an "ack" step (core::AckPublications with the channel's last seq): every SKU's
+// latest publication to the channel acknowledged (the ledger would pass the same, read from PostgreSQL).
+core::Outcome Differential::ack_cluster(const std::string& channel, std::int64_t now) {
+  std::vector<ClusterStore::PublicationAck> acks;
+  for (const std::string& sku : difftest::kSkus) {
+    StoreReply r;
+    if (store_.get_sku(p(sku), now, &r).code != core::Code::ok) continue;
+    for (const auto& e : r.sku.exposures)
+      if (e.channel == p(channel) && e.version > 0) acks.push_back({p(sku), e.version});
+  }
+  return store_.ack_exposures(p(channel), acks, now);
 }
 
 std::string Differential::hold_problem(const std::string& id) {
@@ -563,15 +602,15 @@ std::string Differential::final_checks() {
 }
 
 // The run's prefix: d<seed><u|s><k>- with the first k whose SKU "A" the cluster does not know yet.
-std::string fresh_prefix(ClusterStore& store, std::uint64_t seed, bool splits) {
+std::string fresh_prefix(ClusterStore& store, std::uint64_t seed, bool splits, bool listings) {
   for (int k = 0;; ++k) {
-    std::string prefix = "d" + std::to_string(seed) + (splits ? "s" : "u") + std::to_string(k) + "-";
+    std::string prefix = "d" + std::to_string(seed) + (listings ? "l" : splits ? "s" : "u") + std::to_string(k) + "-";
     StoreReply r;
     if (store.get_sku(prefix + "A", kT0, &r).code == core::Code::unknown_sku) return prefix;
   }
 }
 
-void run_seeds(bool splits) {
+void run_seeds(bool splits, bool listings = false) {
   const char* cluster = std::getenv("STOCKD_TEST_CLUSTER");
   if (!cluster || !*cluster) {
     if (std::getenv("STOCKD_TEST_CLUSTER_REQUIRED")) FAIL() << "STOCKD_TEST_CLUSTER is not set";
@@ -591,14 +630,27 @@ void run_seeds(bool splits) {
     opt.seeds = {cluster};
     opt.wait_replicas = 1;
     opt.hold_retention_ms = kRetentionMs;
+    if (listings) opt.channel_cache_ms = 0;  // (a channel no longer listed waits this long: none here)
     std::string error;
     auto store = ClusterStore::open(opt, ClusterStore::make_shared_state(), &error);
     ASSERT_NE(store, nullptr) << error;
-    std::string prefix = fresh_prefix(*store, seed, splits);
+    if (listings) {  // earlier runs' listed channels would expose this run's SKUs: direct again
+      StoreReply lr;
+      ASSERT_TRUE(store->list_channels(&lr).ok());
+      for (const ChannelRecord& ch : lr.channels) {
+        if (!ch.listing) continue;
+        core::PutChannel unlist;
+        unlist.channel = ch.name;
+        unlist.clear_listing = true;
+        StoreReply r;
+        ASSERT_TRUE(store->apply(unlist, kT0, &r).ok()) << ch.name;
+      }
+    }
+    std::string prefix = fresh_prefix(*store, seed, splits, listings);
     std::printf("differential: seed %llu%s, %d steps, names prefixed %s\n", static_cast<unsigned long long>(seed),
                 splits ? " (split SKUs)" : "", steps, prefix.c_str());
     std::fflush(stdout);
-    Differential d(*store, seed, splits, prefix);
+    Differential d(*store, seed, splits, prefix, listings);
     std::string problem = d.run(steps, &coverage);
     ASSERT_TRUE(problem.empty()) << problem;
   }
@@ -606,6 +658,11 @@ void run_seeds(bool splits) {
   for (const auto& [label, n] : coverage) table += " " + label + "=" + std::to_string(n);
   std::printf("differential coverage:%s\n", table.c_str());
   if (chosen || steps < kDefaultSteps) return;  // a replay covers what it covers
+  if (listings) {
+    for (const char* must : {"list:ok", "unlist:ok", "ack:ok", "sale:ok", "freeze:ok"})
+      EXPECT_GT(coverage[must], 0) << "the default run never met " << must;
+    return;
+  }
   for (const char* must : kMustCover)
     // Pairs need unsplit SKUs (pairable); the cluster refuses stock batches on split SKUs (the
     // generator sends none in the split run).
@@ -619,6 +676,12 @@ TEST(ClusterDifferential, UnsplitSkusBehaveLikeTheEmbeddedCore) { run_seeds(fals
 // Hot SKUs: the same runs with A and B split over shards (and re-split at random by PutSku): splitting
 // changes where units sit, never how many (docs/cluster.md, "Hot SKUs").
 TEST(ClusterDifferential, SplitSkusBehaveLikeTheEmbeddedCore) { run_seeds(true); }
+
+// Listed channels (docs/cluster.md "Listed channels on the cluster store"): tmall and douyin listed
+// and unlisted at random, douyin sometimes with a webhook, their publications acknowledged; every
+// exposure and publication must match the core's. Channels are global to a cluster and a listing
+// exposes every SKU, so ctest runs this on a cluster of its own (tests/backends/CMakeLists.txt).
+TEST(ClusterDifferentialListed, ListedChannelsBehaveLikeTheEmbeddedCore) { run_seeds(false, true); }
 
 }  // namespace
 }  // namespace stockd::backends

@@ -22,8 +22,8 @@ std::string lines_text(const std::vector<core::HoldLine>& lines) {
 
 }  // namespace
 
-Generator::Generator(std::uint64_t seed, bool splits, std::int64_t t0_ms, std::int64_t retention_ms)
-    : rng_(seed), splits_(splits), now_(t0_ms), retention_ms_(retention_ms) {}
+Generator::Generator(std::uint64_t seed, bool splits, std::int64_t t0_ms, std::int64_t retention_ms, bool listings)
+    : rng_(seed), splits_(splits), listings_(listings), now_(t0_ms), retention_ms_(retention_ms) {}
 
 std::int64_t Generator::pick(std::int64_t lo, std::int64_t hi) {
   return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng_);
@@ -31,6 +31,7 @@ std::int64_t Generator::pick(std::int64_t lo, std::int64_t hi) {
 
 Step Generator::next(const core::Inventory& inv) {
   now_ += pick(1, 300);
+  if (listings_ && pick(0, 11) == 0) return ack(inv);
   std::int64_t r = pick(0, 999);
   if (r < 50) return put_sku(inv);
   if (r < 95 || (r < 120 && splits_)) return adjust(inv);  // (the cluster refuses batches on split SKUs)
@@ -142,6 +143,10 @@ Step Generator::batch(const core::Inventory& inv) {
     row.value = row.set ? pick(0, 80) : pick(-12, 25);
     if (held > 0 && pick(0, 5) == 0) row.value = row.set ? held - pick(1, held) : held - on_hand - pick(1, 5);
     if (pick(0, 2) == 0) row.expect_on_hand = on_hand + (pick(0, 3) == 0 ? 1 : 0);
+    // With listings, one row per SKU: the core applies a SKU's rows one after another (a dip between
+    // them cuts exposures), the cluster its net change once (docs/cluster.md "Listed channels").
+    if (listings_ && std::any_of(b.rows.begin(), b.rows.end(), [&](const core::BatchRow& r) { return r.sku == row.sku; }))
+      continue;
     b.rows.push_back(std::move(row));
   }
   if (!last_batch_ref_.empty() && now_ - last_batch_at_ < retention_ms_ / 2 && pick(0, 1)) {
@@ -191,7 +196,32 @@ Step Generator::put_channel() {
   } else if (st < 12) {
     c.state = core::ChannelState::active;
   }
+  if (listings_ && (c.channel == "tmall" || c.channel == "douyin")) {
+    if (std::int64_t l = pick(0, 9); l < 6) {
+      core::Listing li;
+      li.percent = pick(0, 3) == 0 ? 100 : pick(10, 100);
+      li.buffer = pick(0, 2) == 0 ? pick(0, 3) : 0;
+      li.cap = pick(0, 2) == 0 ? pick(3, 40) : -1;
+      li.min = pick(0, 3) == 0 ? pick(1, 4) : 0;
+      c.listing = li;
+      s.label = "list";
+    } else if (l < 7) {
+      c.clear_listing = true;
+      s.label = "unlist";
+    }
+    if (c.channel == "douyin" && pick(0, 1)) c.webhook = core::Webhook{"http://127.0.0.1:9/hook", "s", 60};
+  }
   s.command = c;
+  return s;
+}
+
+Step Generator::ack(const core::Inventory& inv) {
+  Step s;
+  s.label = "ack";
+  const std::string& ch = pick(0, 1) ? kChannels[1] : kChannels[2];
+  std::uint32_t idx = inv.find_channel(ch);
+  std::uint64_t seq = idx == core::kNoIndex ? 0 : inv.channel(idx).last_publication_seq;
+  s.command = core::AckPublications{ch, seq};
   return s;
 }
 
@@ -410,6 +440,11 @@ std::string describe(const core::Command& cmd) {
           opt("priority", c.priority);
           opt("ttl_s", c.hold_ttl_s);
           if (c.state) os << " state=" << core::channel_state_name(*c.state);
+          if (c.listing)
+            os << " listing=" << c.listing->percent << "%-" << c.listing->buffer << " cap " << c.listing->cap << " min "
+               << c.listing->min;
+          if (c.clear_listing) os << " listing=none";
+          if (c.webhook) os << " webhook";
         } else if constexpr (std::is_same_v<T, core::PutSku>) {
           os << "put_sku " << c.sku;
           opt("on_hand", c.on_hand);
@@ -445,6 +480,8 @@ std::string describe(const core::Command& cmd) {
             os << " " << r.sku << (r.set ? "=" : (r.value >= 0 ? "+" : "")) << r.value;
             if (r.expect_on_hand) os << "?" << *r.expect_on_hand;
           }
+        } else if constexpr (std::is_same_v<T, core::AckPublications>) {
+          os << "ack " << c.channel << " seq=" << c.seq;
         } else if constexpr (std::is_same_v<T, core::Tick>) {
           os << "tick";
         } else {

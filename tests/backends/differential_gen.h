@@ -30,6 +30,8 @@
 
 namespace stockd::backends::difftest {
 
+// Listing steps acknowledge everything a channel was published so far: core::AckPublications with
+// the channel's last seq (the test's cluster side acknowledges every SKU's latest publication).
 // The names the test starts with. "D" and "mini" appear during the run (a PutSku or PutChannel creates
 // them); "Z" and "ghost" never exist.
 inline const std::vector<std::string> kChannels{"app", "tmall", "douyin", "mini"};
@@ -48,7 +50,9 @@ struct Step {
 
 class Generator {
  public:
-  Generator(std::uint64_t seed, bool splits, std::int64_t t0_ms, std::int64_t retention_ms);
+  // listings: channels tmall and douyin become listed (and direct again) at random, douyin with a
+  // webhook, and "ack" steps acknowledge a listed channel's publications (docs/channels.md).
+  Generator(std::uint64_t seed, bool splits, std::int64_t t0_ms, std::int64_t retention_ms, bool listings = false);
 
   // The next step; advances now_ms() (never backwards: the core clamps time, the cluster takes each
   // node's clock as it is, so the test keeps one clock that only moves forward).
@@ -68,6 +72,7 @@ class Generator {
   Step batch(const core::Inventory& inv);
   Step allocation();
   Step put_channel();
+  Step ack(const core::Inventory& inv);
   Step create_hold(const core::Inventory& inv);
   Step replay_hold(const core::Inventory& inv);
   Step confirm(const core::Inventory& inv, bool partial, bool invalid);
@@ -88,6 +93,7 @@ class Generator {
 
   std::mt19937_64 rng_;
   bool splits_;
+  bool listings_;
   std::int64_t now_;
   std::int64_t retention_ms_;
   int next_id_ = 0;
