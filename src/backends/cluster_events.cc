@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <map>
+#include <utility>
 
 #include "backends/ledger.h"
 #include "backends/ledger_impl.h"
@@ -50,6 +52,34 @@ bool parse_event_type(std::string_view name, core::EventType* out) {
 struct ClusterEvents::Impl {
   ClusterEventsOptions opt;
   PgConn pg;
+  // Notified and not yet taken: the events' highest seq, and per channel the highest last seq of its
+  // publications (bounded by the number of channels).
+  std::uint64_t events_notified = 0;
+  std::map<std::string, std::uint64_t, std::less<>> pubs_notified;
+
+  // Takes what waits on the socket (never blocks: libpq's socket is non-blocking) into the two above.
+  void consume() {
+    PGconn* c = pg.get();
+    if (c == nullptr) return;
+    PQconsumeInput(c);
+    while (PGnotify* n = PQnotifies(c)) {
+      std::uint64_t seq = 0;
+      const std::string_view payload = n->extra != nullptr ? n->extra : "";
+      if (std::string_view(n->relname) == kPublicationsNotifyChannel) {
+        // "<channel>:<last>"; a channel name may hold ':' (core::is_identifier), a number does not.
+        const std::size_t colon = payload.rfind(':');
+        if (colon != std::string_view::npos) {
+          std::from_chars(payload.data() + colon + 1, payload.data() + payload.size(), seq);
+          std::uint64_t& known = pubs_notified[std::string(payload.substr(0, colon))];
+          known = std::max(known, seq);
+        }
+      } else {
+        std::from_chars(payload.data(), payload.data() + payload.size(), seq);
+        events_notified = std::max(events_notified, seq);
+      }
+      PQfreemem(n);
+    }
+  }
 
   // Connected (again, if it broke) and listening; else false and *error.
   bool ready(std::string* error) {
@@ -65,7 +95,10 @@ struct ClusterEvents::Impl {
       *error = "postgresql: " + one_line(pg ? PQerrorMessage(pg.get()) : "out of memory");
       return false;
     }
-    for (const char* sql : {kStatementTimeout, "LISTEN stockd_events"}) {
+    std::vector<const char*> setup = {kStatementTimeout};
+    if (opt.listen_events) setup.push_back("LISTEN stockd_events");
+    if (opt.listen_publications) setup.push_back("LISTEN stockd_publications");
+    for (const char* sql : setup) {
       PgResult r = pg_exec(pg.get(), sql);
       if (!pg_ok(r.get())) {
         *error = "postgresql: " + pg_error(pg.get(), r.get());
@@ -89,6 +122,7 @@ std::unique_ptr<ClusterEvents> ClusterEvents::open(const ClusterEventsOptions& o
   impl->opt = options;
   if (!impl->ready(error)) return nullptr;
   static_assert(std::string_view(kEventsNotifyChannel) == "stockd_events", "LISTEN above names the channel");
+  static_assert(std::string_view(kPublicationsNotifyChannel) == "stockd_publications", "and this one");
   return std::unique_ptr<ClusterEvents>(new ClusterEvents(std::move(impl)));
 }
 
@@ -142,18 +176,14 @@ int ClusterEvents::notify_fd() const {
 }
 
 std::uint64_t ClusterEvents::take_notified() {
-  PGconn* c = impl_->pg.get();
-  if (c == nullptr) return 0;
-  PQconsumeInput(c);  // never blocks: libpq's socket is non-blocking
-  std::uint64_t best = 0;
-  while (PGnotify* n = PQnotifies(c)) {
-    std::uint64_t seq = 0;
-    const std::string_view payload = n->extra != nullptr ? n->extra : "";
-    std::from_chars(payload.data(), payload.data() + payload.size(), seq);
-    best = std::max(best, seq);
-    PQfreemem(n);
-  }
-  return best;
+  impl_->consume();
+  return std::exchange(impl_->events_notified, 0);
+}
+
+void ClusterEvents::take_publications_notified(std::vector<std::pair<std::string, std::uint64_t>>* out) {
+  impl_->consume();
+  for (const auto& [channel, seq] : impl_->pubs_notified) out->emplace_back(channel, seq);
+  impl_->pubs_notified.clear();
 }
 
 bool ClusterEvents::wait(std::uint64_t after, int timeout_ms, bool* ready, std::string* error) {
@@ -259,19 +289,32 @@ bool ClusterEvents::movements(std::string_view sku, std::uint64_t after, std::si
   return true;
 }
 
-constexpr const char* kAlertsLockKey = "8315240373478213749";  // "sTockALR", a session advisory lock
+namespace {
 
-bool ClusterEvents::lead_alerts(bool* leading, std::string* error) {
-  // Taken once: asked again while this session holds it, the lock is not taken a second time (an
-  // advisory lock counts its takes, and the feed asks every round).
-  PgResult r = impl_->query(
+constexpr const char* kAlertsLockKey = "8315240373478213749";      // "sTockALR", a session advisory lock
+constexpr const char* kDeliveriesLockKey = "8310389685197491286";  // "sTockDLV", likewise
+
+// Taken once: asked again while this session holds it, the lock is not taken a second time (an
+// advisory lock counts its takes, and the callers ask every round).
+bool lead(ClusterEvents::Impl& impl, const char* key, bool* leading, std::string* error) {
+  PgResult r = impl.query(
       "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
       "AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = $1::bigint) "
       "THEN true ELSE pg_try_advisory_lock($1::bigint) END",
-      {kAlertsLockKey}, error);
+      {key}, error);
   if (r == nullptr) return false;
   *leading = std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
   return true;
+}
+
+}  // namespace
+
+bool ClusterEvents::lead_alerts(bool* leading, std::string* error) {
+  return lead(*impl_, kAlertsLockKey, leading, error);
+}
+
+bool ClusterEvents::lead_deliveries(bool* leading, std::string* error) {
+  return lead(*impl_, kDeliveriesLockKey, leading, error);
 }
 
 bool ClusterEvents::alerts_cursor(std::uint64_t* seq, bool* found, std::string* error) {
@@ -297,6 +340,95 @@ bool ClusterEvents::seq_before(std::int64_t at_ms, std::uint64_t* seq, std::stri
       {std::to_string(at_ms)}, error);
   if (r == nullptr) return false;
   *seq = static_cast<std::uint64_t>(pg_int(r.get(), 0, 0));
+  return true;
+}
+
+// ---- Listed channels' publications (the ledger writes them: ledger_publications.cc)
+
+namespace {
+
+// Rows of (sku, quantity, seq, version, at ms) -> *out; the last seq, or `none` without rows.
+std::uint64_t publication_rows(const PGresult* r, std::vector<PublicationRow>* out, std::uint64_t none) {
+  std::uint64_t last = none;
+  for (int i = 0; i < PQntuples(r); ++i) {
+    PublicationRow& p = out->emplace_back();
+    p.sku = PQgetvalue(r, i, 0);
+    p.quantity = pg_int(r, i, 1);
+    p.seq = static_cast<std::uint64_t>(pg_int(r, i, 2));
+    p.version = pg_int(r, i, 3);
+    p.at_ms = pg_int(r, i, 4);
+    last = p.seq;
+  }
+  return last;
+}
+
+// A seq as PostgreSQL's bigint takes it (seqs never reach 2^63; a larger `after` means "after all").
+std::string seq_param(std::uint64_t seq) {
+  return std::to_string(std::min<std::uint64_t>(seq, static_cast<std::uint64_t>(INT64_MAX)));
+}
+
+}  // namespace
+
+bool ClusterEvents::publications(std::string_view channel, std::uint64_t after, std::size_t limit,
+                                 std::vector<PublicationRow>* out, std::uint64_t* next, std::string* error) {
+  limit = std::clamp<std::size_t>(limit, 1, kPublicationsPageMax);
+  // The index publications_by_seq on (channel, seq); acked hides what was acknowledged, as the embedded
+  // core forgets an acknowledged publication.
+  PgResult r = impl_->query(
+      "SELECT p.sku, p.quantity, p.seq, p.version, (extract(epoch FROM p.at) * 1000)::bigint FROM publications p "
+      "WHERE p.channel = $1 AND p.seq > GREATEST($2::bigint, "
+      "  coalesce((SELECT acked FROM publication_channels WHERE channel = $1), 0)) "
+      "ORDER BY p.seq LIMIT $3::bigint",
+      {std::string(channel), seq_param(after), std::to_string(limit)}, error);
+  if (r == nullptr) return false;
+  *next = publication_rows(r.get(), out, after);
+  return true;
+}
+
+bool ClusterEvents::publication_seqs(std::string_view channel, std::uint64_t* last, std::uint64_t* acked,
+                                     std::uint64_t* pending, std::string* error) {
+  PgResult r = impl_->query(
+      "SELECT c.last, c.acked, (SELECT count(*) FROM publications p WHERE p.channel = c.channel AND p.seq > c.acked) "
+      "FROM publication_channels c WHERE c.channel = $1",
+      {std::string(channel)}, error);
+  if (r == nullptr) return false;
+  const bool found = PQntuples(r.get()) == 1;
+  *last = found ? static_cast<std::uint64_t>(pg_int(r.get(), 0, 0)) : 0;
+  *acked = found ? static_cast<std::uint64_t>(pg_int(r.get(), 0, 1)) : 0;
+  *pending = found ? static_cast<std::uint64_t>(pg_int(r.get(), 0, 2)) : 0;
+  return true;
+}
+
+bool ClusterEvents::publications_upto(std::string_view channel, std::uint64_t seq, std::vector<PublicationRow>* out,
+                                      std::string* error) {
+  PgResult r = impl_->query(
+      "SELECT p.sku, p.quantity, p.seq, p.version, (extract(epoch FROM p.at) * 1000)::bigint "
+      "FROM publications p JOIN publication_channels c ON c.channel = p.channel "
+      "WHERE p.channel = $1 AND p.seq > c.acked AND p.seq <= $2::bigint ORDER BY p.seq",
+      {std::string(channel), seq_param(seq)}, error);
+  if (r == nullptr) return false;
+  publication_rows(r.get(), out, 0);
+  return true;
+}
+
+bool ClusterEvents::save_publication_ack(std::string_view channel, std::uint64_t seq, std::string* error) {
+  // The NOTIFY even when acked did not move: a repeated ack is rare, and a node that missed the first
+  // one's notification (its watcher was reconnecting) catches up.
+  PgResult r = impl_->query(
+      "WITH u AS (UPDATE publication_channels SET acked = GREATEST(acked, $2::bigint) WHERE channel = $1 "
+      "RETURNING channel, last) "
+      "SELECT pg_notify('stockd_publications', u.channel || ':' || u.last) FROM u",
+      {std::string(channel), seq_param(seq)}, error);
+  return r != nullptr;
+}
+
+bool ClusterEvents::publication_lasts(std::vector<PublicationSeqs>* out, std::string* error) {
+  PgResult r = impl_->query("SELECT channel, last, acked FROM publication_channels ORDER BY channel", {}, error);
+  if (r == nullptr) return false;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    out->push_back({PQgetvalue(r.get(), i, 0), static_cast<std::uint64_t>(pg_int(r.get(), i, 1)),
+                    static_cast<std::uint64_t>(pg_int(r.get(), i, 2))});
+  }
   return true;
 }
 

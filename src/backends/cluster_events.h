@@ -1,6 +1,7 @@
-// cluster_events.h: the reader side of the cluster store's events feed (GET /v1/events) and SKU
-// listing (GET /v1/skus), both served from the ledger's PostgreSQL (docs/cluster.md "Events feed",
-// "SKU listing"). Only a node started with --ledger has them; without it the routes answer 501.
+// cluster_events.h: the reader side of the cluster store's events feed (GET /v1/events), SKU listing
+// (GET /v1/skus), movements and listed channels' publications, all served from the ledger's
+// PostgreSQL (docs/cluster.md "Events feed", "SKU listing", "Listed channels on the cluster store").
+// Only a node started with --ledger has them; without it the routes answer 501.
 //
 // The ledger writer (ledger.h) inserts the events in the same transaction that applies the outbox
 // entries they come from, numbered in commit order (seq from 1, no gaps, survives restarts: it is a
@@ -8,10 +9,10 @@
 // with its own libpq connection and LISTENs on that channel, so a long poll waits on a socket, not
 // on a timer.
 //
-// Blocking: read(), last_seq() and list_skus() are one PostgreSQL round trip each (bounded by the
-// connection's statement timeout, 5 s); wait() blocks up to its timeout. Run them OFF the event loop
-// thread (a worker thread that owns this object), or use the non-blocking pair notify_fd() +
-// take_notified() on the loop to learn when to read.
+// Blocking: read(), last_seq(), list_skus() and the other queries are one PostgreSQL round trip each
+// (bounded by the connection's statement timeout, 5 s); wait() blocks up to its timeout. Run them OFF
+// the event loop thread (a worker thread that owns this object), or use the non-blocking notify_fd()
+// + take_notified() (+ take_publications_notified()) on the loop to learn when to read.
 //
 // REQUIRES: external synchronization: one ClusterEvents per thread (it owns one connection).
 // Nothing throws; a failed call returns false with *error, and the connection is reset on the next.
@@ -21,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/movement.h"
@@ -31,9 +33,33 @@ namespace stockd::backends {
 inline constexpr std::size_t kEventsPageMax = 10'000;  // read()'s limit is clamped to [1, this]
 inline constexpr std::size_t kSkuPageMax = 1'000;      // list_skus()'s limit is clamped to [1, this]
 inline constexpr std::size_t kMovementsPageMax = 1'000;  // movements()'s limit is clamped to [1, this]
+inline constexpr std::size_t kPublicationsPageMax = 10'000;  // publications()'s limit is clamped to [1, this]
 
 struct ClusterEventsOptions {
   std::string conninfo;  // the ledger's PostgreSQL (LedgerOptions::conninfo)
+  // LISTEN on kEventsNotifyChannel (wait(), take_notified()) and kPublicationsNotifyChannel
+  // (take_publications_notified()). A connection that only queries leaves both off: libpq keeps every
+  // notification of a listening connection in memory until it is taken.
+  bool listen_events = true;
+  bool listen_publications = false;
+};
+
+// One row of a listed channel's publications (the ledger's table `publications`): the latest
+// publication of `sku` to the channel, coalesced, numbered `seq` in the channel's order.
+struct PublicationRow {
+  std::string sku;
+  std::int64_t quantity = 0;
+  std::uint64_t seq = 0;
+  std::int64_t version = 0;  // the (channel, SKU) publication's version (outbox t=pub, field v)
+  std::int64_t at_ms = 0;    // when it was published
+};
+
+// A channel's publication seqs (the table publication_channels): the last one numbered, and the
+// last one acknowledged (or dropped when the channel became direct).
+struct PublicationSeqs {
+  std::string channel;
+  std::uint64_t last = 0;
+  std::uint64_t acked = 0;
 };
 
 class ClusterEvents {
@@ -80,8 +106,37 @@ class ClusterEvents {
   bool lead_alerts(bool* leading, std::string* error);
   bool alerts_cursor(std::uint64_t* seq, bool* found, std::string* error);
   bool save_alerts_cursor(std::uint64_t seq, std::string* error);
+  // Webhook deliveries of listed channels in cluster mode: one node at a time pushes, the holder of
+  // another session advisory lock on this connection (*leading), as lead_alerts.
+  bool lead_deliveries(bool* leading, std::string* error);
   // The seq just before the first event at or after at_ms (the newest seq when there is none).
   bool seq_before(std::int64_t at_ms, std::uint64_t* seq, std::string* error);
+
+  // Listed channels' publications (docs/cluster.md "Listed channels on the cluster store"), as the
+  // embedded core's (core::Inventory::publications): a channel's unacknowledged publications, one per
+  // SKU, with seq > max(after, acked), in seq order, at most `limit` (clamped to [1,
+  // kPublicationsPageMax]), appended to *out; *next is the last seq returned, or `after` when none is.
+  // A channel without publications has none (the caller checks that the channel exists).
+  bool publications(std::string_view channel, std::uint64_t after, std::size_t limit,
+                    std::vector<PublicationRow>* out, std::uint64_t* next, std::string* error);
+  // The channel's last and acknowledged seqs, and how many rows are above acked (*pending); all 0
+  // when the channel has no publication yet.
+  bool publication_seqs(std::string_view channel, std::uint64_t* last, std::uint64_t* acked, std::uint64_t* pending,
+                        std::string* error);
+  // What an acknowledgement of `seq` covers: the rows with acked < seq' <= seq, in seq order,
+  // appended to *out (each SKU's latest publication at or below seq that is not acknowledged yet).
+  bool publications_upto(std::string_view channel, std::uint64_t seq, std::vector<PublicationRow>* out,
+                         std::string* error);
+  // acked = GREATEST(acked, seq) (idempotent; a channel without a row is left alone), and NOTIFYs
+  // kPublicationsNotifyChannel so that every node's watcher sees the new acked. REQUIRES: the
+  // exposures behind the rows up to seq were released first (ClusterStore::ack_exposures).
+  bool save_publication_ack(std::string_view channel, std::uint64_t seq, std::string* error);
+  // Every channel that has publications, with its last and acked seqs, appended to *out.
+  bool publication_lasts(std::vector<PublicationSeqs>* out, std::string* error);
+  // Non-blocking, with listen_publications: the channels notified since the last call, each with the
+  // highest last seq its notifications named, appended to *out (one entry per channel). It reads the
+  // socket as take_notified() does; each of the two keeps what the other read for its own next call.
+  void take_publications_notified(std::vector<std::pair<std::string, std::uint64_t>>* out);
 
   struct Impl;
 

@@ -76,6 +76,19 @@ CREATE TABLE IF NOT EXISTS events (
   src text NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS events_src ON events (src);
 CREATE TABLE IF NOT EXISTS alert_cursor (id int PRIMARY KEY, seq bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS publication_channels (
+  channel text PRIMARY KEY,
+  last bigint NOT NULL,
+  acked bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS publications (
+  channel text NOT NULL,
+  sku text NOT NULL,
+  quantity bigint NOT NULL,
+  version bigint NOT NULL,
+  seq bigint NOT NULL,
+  at timestamptz NOT NULL,
+  PRIMARY KEY (channel, sku));
+CREATE INDEX IF NOT EXISTS publications_by_seq ON publications (channel, seq);
 CREATE OR REPLACE VIEW sku_levels AS
   SELECT split_part(sku, '#', 1) AS sku, sum(on_hand)::bigint AS on_hand,
          coalesce(max(safety_stock) FILTER (WHERE strpos(sku, '#') = 0), 0)::bigint AS safety_stock,

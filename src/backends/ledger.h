@@ -20,12 +20,22 @@
 //         lines: [{"sku": "...", "qty": n}, ...]; finished_at is NULL while the hold is held
 //   channels(channel text PRIMARY KEY, priority bigint, hold_ttl_s bigint, state text,
 //            updated_at timestamptz)
+//   publication_channels(channel text PRIMARY KEY, last bigint, acked bigint)
+//   publications(channel text, sku text, quantity bigint, version bigint, seq bigint, at timestamptz,
+//                PRIMARY KEY (channel, sku)), index (channel, seq)
+//         the listed channels' publications, coalesced: one row per (channel, SKU), its latest
 // Apply rules (idempotent and independent of order, because an entry may come twice and two ledger
 // writers may apply one stream's entries out of order):
 //   t=sku   INSERT the movement ON CONFLICT (sku, version) DO NOTHING; upsert stock_levels
 //           WHERE stock_levels.version < EXCLUDED.version (the highest version's levels win)
 //   t=hold  upsert holds WHERE holds.version < EXCLUDED.version
-//   t=ch    upsert channels WHERE channels.updated_at <= EXCLUDED.updated_at (last writer by `at`)
+//   t=ch    upsert channels WHERE channels.updated_at <= EXCLUDED.updated_at (last writer by `at`); if
+//           the entry that won says the channel is direct (lst 0 or absent), its publications are
+//           dropped: publication_channels.acked = last (as the embedded core's drop_listing)
+//   t=pub   if publications has no row for (ch, sku) or its version < v: the row gets q, v, at and a new
+//           seq = ++publication_channels.last (a channel's seqs start at 1 and grow in commit order,
+//           under the events lock); else nothing (a repeat or an older publication)
+//   t=dfc   no row: its exposure_deficit event only (ledger_events.cc), named by its fields
 //
 // Reconcile: see reconcile() below and docs/ledger.md.
 //
@@ -59,6 +69,11 @@ struct LedgerOptions {
 // entries it applies and inserts them into the table `events`, numbered in commit order, and NOTIFYs
 // this channel with the last seq (payload: decimal) as it commits. ClusterEvents reads them.
 inline constexpr const char* kEventsNotifyChannel = "stockd_events";
+// Listed channels' publications (docs/cluster.md "Listed channels on the cluster store"): a ledger
+// transaction that numbered new publications of a channel, or dropped or acknowledged some
+// (ClusterEvents::save_publication_ack), NOTIFYs this channel once per channel, payload
+// "<channel>:<its last seq>", delivered at COMMIT.
+inline constexpr const char* kPublicationsNotifyChannel = "stockd_publications";
 
 struct LedgerStats {
   std::uint64_t entries_applied = 0;  // well-formed entries committed (repeats included)
@@ -69,6 +84,7 @@ struct LedgerStats {
   std::uint64_t lost = 0;             // pending entries trimmed from the stream before they were applied
   std::uint64_t errors = 0;           // failed Redis or PostgreSQL calls (retried later)
   std::uint64_t events = 0;           // events committed to the feed
+  std::uint64_t publications = 0;     // publications committed with a new seq (repeats not counted)
   std::int64_t lag_ms = 0;  // last poll that applied entries: max (COMMIT time - entry's stream id time)
 };
 

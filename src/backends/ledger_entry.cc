@@ -200,9 +200,29 @@ bool parse_hold(FieldReader& r, HoldChange* c) {
 }
 
 bool parse_channel(FieldReader& r, ChannelChange* c) {
-  return r.text("ch", limits::kIdLenMax, false, &c->channel) && r.integer("prio", kI64Min, kI64Max, &c->priority) &&
-         r.integer("ttl", kI64Min, kI64Max, &c->hold_ttl_s) && r.text("st", limits::kIdLenMax, false, &c->state) &&
+  std::int64_t listed = 0;
+  if (!(r.text("ch", limits::kIdLenMax, false, &c->channel) && r.integer("prio", kI64Min, kI64Max, &c->priority) &&
+        r.integer("ttl", kI64Min, kI64Max, &c->hold_ttl_s) && r.text("st", limits::kIdLenMax, false, &c->state) &&
+        r.time_ms("at", &c->at_ms) && (!r.has("lst") || r.integer("lst", 0, 1, &listed)) &&
+        (!r.has("why") || r.text("why", limits::kIdLenMax, true, &c->frozen_reason)))) {
+    return false;
+  }
+  c->listed = listed == 1;
+  return true;
+}
+
+// The quantity is recorded as it is (the core never publishes a negative one, but a malformed entry
+// would be acked and lost, and a lost publication leaves a marketplace with an old number).
+bool parse_pub(FieldReader& r, PubChange* c) {
+  return r.text("ch", limits::kIdLenMax, false, &c->channel) && r.text("sku", limits::kIdLenMax, false, &c->sku) &&
+         r.integer("q", kI64Min, kI64Max, &c->quantity) && r.integer("v", 1, kI64Max, &c->version) &&
          r.time_ms("at", &c->at_ms);
+}
+
+bool parse_deficit(FieldReader& r, DeficitChange* c) {
+  return r.text("sku", limits::kIdLenMax, false, &c->sku) && r.text("ch", limits::kIdLenMax, false, &c->channel) &&
+         r.integer("cut", kI64Min, kI64Max, &c->cut) && r.integer("left", kI64Min, kI64Max, &c->left) &&
+         r.integer("oh", kI64Min, kI64Max, &c->on_hand) && r.time_ms("at", &c->at_ms);
 }
 
 void append_field(std::string* out, const char* name, std::string_view s) {
@@ -230,6 +250,8 @@ bool parse_outbox_entry(const StreamFields& fields, OutboxChange* out, std::stri
   if (*t == "sku") return parse_sku(r, &out->emplace<SkuChange>());
   if (*t == "hold") return parse_hold(r, &out->emplace<HoldChange>());
   if (*t == "ch") return parse_channel(r, &out->emplace<ChannelChange>());
+  if (*t == "pub") return parse_pub(r, &out->emplace<PubChange>());
+  if (*t == "dfc") return parse_deficit(r, &out->emplace<DeficitChange>());
   return r.fail("t", "unknown entry type '" + (valid_text(*t) ? *t : std::string("?")) + "'");
 }
 
@@ -348,7 +370,27 @@ std::string channel_changes_json(const std::vector<const ChannelChange*>& change
     append_field(&out, "ttl", c->hold_ttl_s);
     append_field(&out, "st", c->state);
     append_field(&out, "at", c->at_ms);
+    append_field(&out, "lst", std::int64_t{c->listed ? 1 : 0});
     append_field(&out, "seq", seq++);  // stream order within the batch: breaks ties of `at`
+    close_object(&out);
+    out.push_back(',');
+  }
+  if (out.back() == ',') out.pop_back();
+  out.push_back(']');
+  return out;
+}
+
+std::string pub_changes_json(const std::vector<const PubChange*>& changes) {
+  std::string out = "[";
+  std::int64_t i = 0;
+  for (const PubChange* c : changes) {
+    out.push_back('{');
+    append_field(&out, "ch", c->channel);
+    append_field(&out, "sku", c->sku);
+    append_field(&out, "q", c->quantity);
+    append_field(&out, "v", c->version);
+    append_field(&out, "at", c->at_ms);
+    append_field(&out, "i", i++);  // the batch's order (streams in order, each in stream order): seq order
     close_object(&out);
     out.push_back(',');
   }

@@ -49,9 +49,25 @@ struct HoldChange {
 struct ChannelChange {
   std::string channel, state;
   std::int64_t priority = 0, hold_ttl_s = 0, at_ms = 0;
+  bool listed = false;  // lst (library version 9): 1 while the channel is listed; absent or 0: direct
+  std::string frozen_reason;  // why (library version 9): manual | delivery_failing; empty: none said
 };
 
-using OutboxChange = std::variant<SkuChange, HoldChange, ChannelChange>;
+// A publication of a listed channel (t=pub, library version 9): "show `quantity` of `sku`", the
+// `version`-th publication of that (channel, SKU) pair. The ledger numbers it per channel (seq).
+struct PubChange {
+  std::string channel, sku;
+  std::int64_t quantity = 0, version = 0, at_ms = 0;
+};
+
+// Stock fell below held + exposed and a listed channel's exposure of the SKU was cut (t=dfc, library
+// version 9): `cut` units, `left` remain exposed, the SKU's on_hand after. The exposure_deficit event.
+struct DeficitChange {
+  std::string sku, channel;
+  std::int64_t cut = 0, left = 0, on_hand = 0, at_ms = 0;
+};
+
+using OutboxChange = std::variant<SkuChange, HoldChange, ChannelChange, PubChange, DeficitChange>;
 using StreamFields = std::vector<std::pair<std::string, std::string>>;
 
 // False and *error (what is wrong, with the field) when the entry is malformed.
@@ -64,5 +80,6 @@ bool valid_text(std::string_view s);
 std::string sku_changes_json(const std::vector<const SkuChange*>& changes);
 std::string hold_changes_json(const std::vector<const HoldChange*>& changes);
 std::string channel_changes_json(const std::vector<const ChannelChange*>& changes);
+std::string pub_changes_json(const std::vector<const PubChange*>& changes);
 
 }  // namespace stockd::backends

@@ -3,9 +3,10 @@
 //
 // Two kinds of events, as the embedded core emits them (src/core/stock.cc publish, sku.cc, holds.cc):
 //   - of one entry: stock_adjusted (t=sku, kind set, adjust or batch), hold_confirmed / hold_released /
-//     hold_expired (t=hold reaching that state), channel_frozen and channel_updated (t=ch). Each carries
-//     a name, `src` ("s|sku|ver", "h|id|created_at|state", "c|channel|at|prio|ttl|state"), unique in
-//     the table: an entry delivered twice finds its events there and adds none.
+//     hold_expired (t=hold reaching that state), delivery_failing, channel_frozen and channel_updated
+//     (t=ch), exposure_deficit (t=dfc). Each carries a name, `src` ("s|sku|ver", "h|id|created_at|state",
+//     "c|channel|at|prio|ttl|state"; a freeze's "z|..." and "f|..." likewise; "d|sku|channel|at|..."),
+//     unique in the table: an entry delivered twice finds its events there and adds none.
 //   - of a SKU's figures: availability (per channel whose figure changed), low_stock, out_of_stock. The
 //     touched SKUs' rows in stock_levels (home and shards, which carry every bucket's free units) are
 //     read before and after the apply statement; each channel's availability is computed on both with
@@ -68,14 +69,32 @@ void entry_events(const OutboxChange& change, std::map<std::string, std::string,
     e.channel = h->channel;
     e.src = "h|" + h->id + "|" + std::to_string(h->created_at_ms) + "|" + h->state;
     out->push_back(std::move(e));
+  } else if (const auto* d = std::get_if<DeficitChange>(&change)) {
+    // src/core/exposure.cc cut_deficit's event. The entry has no version of its own: its fields name it.
+    EventRow& e = out->emplace_back(event_row("exposure_deficit", d->at_ms));
+    e.sku = d->sku;
+    e.channel = d->channel;
+    e.delta = -d->cut;
+    e.available = d->left;
+    e.on_hand = d->on_hand;
+    e.src = "d|" + d->sku + "|" + d->channel + "|" + std::to_string(d->at_ms) + "|" + std::to_string(d->cut) + "|" +
+            std::to_string(d->left) + "|" + std::to_string(d->on_hand);
   } else if (const auto* c = std::get_if<ChannelChange>(&change)) {
     const std::string name = "|" + c->channel + "|" + std::to_string(c->at_ms) + "|" + std::to_string(c->priority) +
                              "|" + std::to_string(c->hold_ttl_s) + "|" + c->state;
     std::string& state = (*channel_states)[c->channel];
-    if (state != "frozen" && c->state == "frozen") {  // the cluster store freezes by hand only
+    if (state != "frozen" && c->state == "frozen") {
+      // By hand, or by the webhook deliveries (why=delivery_failing, library version 9), which the core
+      // announces with a delivery_failing event first (src/core/stock.cc put_channel).
+      const std::string reason = c->frozen_reason.empty() ? "manual" : c->frozen_reason;
+      if (reason == "delivery_failing") {
+        EventRow& d = out->emplace_back(event_row("delivery_failing", c->at_ms));
+        d.channel = c->channel;
+        d.src = "f" + name;
+      }
       EventRow& e = out->emplace_back(event_row("channel_frozen", c->at_ms));
       e.channel = c->channel;
-      e.reason = "manual";
+      e.reason = reason;
       e.src = "z" + name;
     }
     state = c->state;

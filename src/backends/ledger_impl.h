@@ -1,5 +1,6 @@
-// ledger_impl.h: the Ledger's state and the small libpq helpers its three files share
-// (ledger.cc: open and schema; ledger_poll.cc: claim, read, apply, ack; ledger_reconcile.cc).
+// ledger_impl.h: the Ledger's state and the small libpq helpers its files share (ledger.cc: open and
+// schema; ledger_poll.cc: claim, read, apply, ack; ledger_events.cc: the events feed;
+// ledger_publications.cc: listed channels' publications; ledger_reconcile.cc).
 #pragma once
 #include <libpq-fe.h>
 
@@ -87,6 +88,7 @@ struct Ledger::Impl {
   ChannelTable channel_table;
   bool channels_fresh = false;
   std::size_t batch_events = 0;  // events of the transaction in progress (counted at its COMMIT)
+  std::size_t batch_publications = 0;  // new seqs of the transaction in progress (likewise)
   // What the transaction in progress found before it applied its changes: the figures of the SKUs
   // and the states of the channels they touch (events_before()).
   std::map<std::string, SkuFigures, std::less<>> figures_before;
@@ -117,6 +119,10 @@ struct Ledger::Impl {
   PgResult write_events(const std::vector<const OutboxChange*>& changes);
   // Inside the transaction, under the events lock, before the changes are applied.
   PgResult events_before(const std::vector<const OutboxChange*>& changes);
+  // Inside exec_batch's transaction, under the events lock, after the apply statement
+  // (ledger_publications.cc): numbers the t=pub changes and drops the publications of channels that
+  // became direct. Returns the last statement's result (the failed one on failure).
+  PgResult apply_publications(const std::vector<const OutboxChange*>& changes);
   void load_channels();
   void committed(const std::vector<const RawEntry*>& sources, std::vector<std::string>* acks, std::size_t* applied);
   std::vector<ClusterClient::Call> read_calls(std::vector<std::size_t>* first) const;

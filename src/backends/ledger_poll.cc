@@ -6,8 +6,9 @@
 // kGroupEntriesMax per transaction) then become ONE transaction: BEGIN, the events lock, a read of the
 // touched SKUs, ONE apply statement (data-modifying CTEs over json_to_recordset: the entries travel as
 // one JSON parameter, parsed as `json`, which is much cheaper to bind than `jsonb` for 10,000 entries),
-// the events (ledger_events.cc), COMMIT: one fsync per round. XACK follows COMMIT: a crash in between
-// redelivers entries whose effects are already there, and the apply rules make that a no-op.
+// the publications (ledger_publications.cc), the events (ledger_events.cc), COMMIT: one fsync per
+// round. XACK follows COMMIT: a crash in between redelivers entries whose effects are already there,
+// and the apply rules make that a no-op.
 //
 // A failed transaction is retried partition by partition, then entry by entry, only when PostgreSQL
 // calls the data wrong (SQLSTATE class 22 data exception, 23 integrity violation); an entry that fails
@@ -152,10 +153,12 @@ bool Ledger::Impl::exec_batch(const std::vector<const OutboxChange*>& changes, s
   if (pg_ok(r.get())) {
     r = pg_exec(pg.get(), kApplySql, {sku_changes_json(skus), hold_changes_json(holds), channel_changes_json(channels)});
   }
+  if (pg_ok(r.get())) r = apply_publications(changes);
   if (pg_ok(r.get())) r = write_events(changes);
   if (pg_ok(r.get())) r = pg_exec(pg.get(), "COMMIT");
   if (pg_ok(r.get())) {
     stats.events += batch_events;
+    stats.publications += batch_publications;
     return true;
   }
   *error = pg_error(pg.get(), r.get());

@@ -28,7 +28,18 @@
 //           library version 7): the other holds the same hold_create_many call made held before this
 //           one (its entry is the call's last new hold of that partition), "id|ch|lines|cat|exp|hver;..."
 //           (state held, fin 0), at most 256; each is a hold change of its own.
-//   t=ch    a channel was put: ch, prio, ttl, st (active | frozen), at.
+//   t=ch    a channel was put: ch, prio, ttl, st (active | frozen), at; lst (library version 9:
+//           1 while the channel is listed, 0 when direct; absent in older entries: 0).
+//   t=pub   (library version 9) a publication of a listed channel (docs/cluster.md "Listed channels on
+//           the cluster store"): ch (channel), sku, q (the quantity published), v (the version of the
+//           (channel, SKU) publication: +1 per publication of that pair, from 1), at. The ledger
+//           numbers them per channel (seq) in PostgreSQL, coalesced per (channel, SKU): a v not above
+//           the one applied is a repeat and changes nothing.
+//   t=dfc   (library version 9) stock fell below held + exposed and an exposure was cut (the
+//           exposure_deficit event): sku, ch, cut (units), left (the exposure after), oh (on_hand), at
+//           (0 when the call had no time, e.g. a reconciler's repair).
+//   t=sku entries of kind expose (library version 9): units moved into or out of exposures; no
+//           movement (the ledger's stock_movements keeps the row, GET /v1/movements skips it).
 #pragma once
 #include <string>
 

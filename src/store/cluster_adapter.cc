@@ -75,14 +75,17 @@ bool check_write(backends::ClusterStore& s, Item& it) {
 
 // Writes of different connections (independent: any order is a valid one): each checked, the new
 // holds created together (ClusterStore::create_many: their first calls in one pipeline, one fsync
-// per master for all), the rest applied one by one.
-void run_writes(backends::ClusterStore& s, std::span<Item* const> items) {
+// per master for all), the rest applied one by one, but for acknowledgements of publications, which
+// need the ledger: they are left in *acks for the caller (ClusterAdapter::run_ack).
+void run_writes(backends::ClusterStore& s, std::span<Item* const> items, std::vector<Item*>* acks) {
   std::vector<const core::CreateHold*> holds;
   std::vector<std::int64_t> nows;
   std::vector<Item*> hold_items;
   for (Item* it : items) {
     if (!check_write(s, *it)) continue;
-    if (const auto* c = std::get_if<core::CreateHold>(&it->cmd)) {
+    if (std::holds_alternative<core::AckPublications>(it->cmd)) {
+      acks->push_back(it);
+    } else if (const auto* c = std::get_if<core::CreateHold>(&it->cmd)) {
       holds.push_back(c);
       nows.push_back(it->now_ms);
       hold_items.push_back(it);
@@ -118,6 +121,10 @@ std::unique_ptr<ClusterAdapter> ClusterAdapter::open(const ClusterAdapterOptions
     if (!s) return nullptr;
     if (i == workers) a->sweep_store_ = std::move(s);
     else a->stores_.push_back(std::move(s));
+  }
+  if (!options.events_conninfo.empty()) {
+    a->watch_store_ = backends::ClusterStore::open(options.store, shared, error);
+    if (!a->watch_store_) return nullptr;
   }
   // The threads block every signal: SIGTERM and SIGINT are the loop's (its signalfd), whichever
   // thread made the adapter.
@@ -155,20 +162,21 @@ Capabilities ClusterAdapter::capabilities() const {
     c = c.without(Capability::events_feed)
             .without(Capability::sku_listing)
             .without(Capability::movements)
-            .without(Capability::alerts);
+            .without(Capability::alerts)
+            .without(Capability::publications)
+            .without(Capability::outbound);
   }
-  return c.without(Capability::publications)
-      .without(Capability::outbound)
-      .without(Capability::snapshot)
-      .without(Capability::sku_count);
+  return c.without(Capability::snapshot).without(Capability::sku_count);
 }
 
 core::Code ClusterAdapter::submit(Write& w) {
-  // Listed channels live in the embedded store's core only (docs/channels.md): no second copy here.
+  // A listed channel's publications are numbered and read in the ledger's PostgreSQL (docs/cluster.md
+  // "Listed channels on the cluster store"): a node without it cannot serve them.
   if (const auto* pc = std::get_if<core::PutChannel>(w.cmd);
-      pc && w.status.ok() && (pc->listing || pc->clear_listing || pc->webhook || pc->clear_webhook)) {
+      pc && w.status.ok() && opt_.events_conninfo.empty() &&
+      (pc->listing || pc->clear_listing || pc->webhook || pc->clear_webhook)) {
     w.status = core::Status{core::Code::invalid_request,
-                            "listing and webhook are not available on the cluster store yet (embedded store only)"};
+                            "listing and webhook need a node with the ledger (--ledger) on the cluster store"};
   }
   // Without a hold to check, a bad request is refused at once (with the hold, the owner goes first).
   if (w.acting_channel.empty() && !w.status.ok()) return w.status.code;
@@ -291,8 +299,15 @@ void ClusterAdapter::worker_main(backends::ClusterStore* store) {
     if (Item& r = *parts.front().items.front(); r.is_read) {
       if (r.kind == ReadKind::events || r.kind == ReadKind::sku_list || r.kind == ReadKind::movements) {
         run_feed_read(*store, r);
+      } else if (r.kind == ReadKind::publications) {
+        run_publications_read(*store, r);  // cluster_adapter_publications.cc
       } else {
         run_read(*store, r, opt_.ledger);  // cluster_adapter_reads.cc
+        if (r.kind == ReadKind::channels && r.outcome.ok()) {
+          std::vector<backends::ChannelRecord*> views;
+          for (backends::ChannelRecord& c : r.reply.channels) views.push_back(&c);
+          fill_publication_seqs(views);
+        }
       }
     } else {
       run_job_writes(*store, parts);
@@ -322,15 +337,23 @@ void ClusterAdapter::worker_main(backends::ClusterStore* store) {
 template <typename Parts>
 void ClusterAdapter::run_job_writes(backends::ClusterStore& store, Parts& parts) {
   store.defer_acknowledgement(true);
-  std::vector<Item*> wave;
+  std::vector<Item*> wave, acks;
+  std::vector<backends::ChannelRecord*> listed;  // channel views to complete with publication seqs
   for (std::size_t k = 0;; ++k) {
     wave.clear();
     for (auto& part : parts)
       if (k < part.items.size()) wave.push_back(part.items[k].get());
     if (wave.empty()) break;
-    run_writes(store, wave);
+    acks.clear();
+    run_writes(store, wave, &acks);
+    for (Item* it : acks) run_ack(store, *it);  // cluster_adapter_publications.cc
+    for (Item* it : wave) {
+      if (std::holds_alternative<core::PutChannel>(it->cmd) && it->outcome.ok() && it->reply.channel.listing)
+        listed.push_back(&it->reply.channel);
+    }
   }
   store.defer_acknowledgement(false);
+  fill_publication_seqs(listed);
   bool any_ok = false;
   for (auto& part : parts)
     for (auto& it : part.items) any_ok = any_ok || it->outcome.ok();
@@ -361,6 +384,15 @@ void ClusterAdapter::on_completion() {
 void ClusterAdapter::deliver(Item& it) {
   const core::Outcome& o = it.outcome;
   if (!it.is_read) {
+    // A channel put here is known at once (channel_exists), and its webhook reaches the deliveries
+    // with the watcher's next read of the channels rather than within kChannelsRefreshMs.
+    if (const auto* pc = std::get_if<core::PutChannel>(&it.cmd); pc && o.ok() && !opt_.events_conninfo.empty()) {
+      {
+        std::lock_guard<std::mutex> g(pubs_mu_);
+        channel_names_.insert(pc->channel);
+      }
+      channels_dirty_.store(true, std::memory_order_relaxed);
+    }
     if (it.tag == kNoTag) return;
     WriteDone d;
     d.tag = it.tag;
@@ -372,7 +404,13 @@ void ClusterAdapter::deliver(Item& it) {
     if (o.ok()) {
       switch (it.want) {
         case Want::channel:
-        case Want::ack: ch = it.reply.channel.view(); d.channel = &ch; break;
+        case Want::ack:
+          ch = it.reply.channel.view();
+          ch.last_publication_seq = it.reply.channel.last_publication_seq;
+          ch.acked_publication_seq = it.reply.channel.acked_publication_seq;
+          ch.pending_publications = it.reply.channel.pending_publications;
+          d.channel = &ch;
+          break;
         case Want::sku: sku = it.reply.sku.view(); d.sku = &sku; break;
         case Want::hold: hold = it.reply.hold.view(); d.hold = &hold; break;
         case Want::batch:
@@ -393,12 +431,18 @@ void ClusterAdapter::deliver(Item& it) {
   core::HoldView hold;
   std::vector<core::ChannelView> channels;
   std::vector<core::SkuView> skus;
+  std::vector<core::PublicationView> publications;
   if (o.ok()) {
     switch (it.kind) {
       case ReadKind::sku: sku = it.reply.sku.view(); d.sku = &sku; break;
       case ReadKind::hold: hold = it.reply.hold.view(); d.hold = &hold; break;
       case ReadKind::channels:
-        for (const backends::ChannelRecord& c : it.reply.channels) channels.push_back(c.view());
+        for (const backends::ChannelRecord& c : it.reply.channels) {
+          core::ChannelView& v = channels.emplace_back(c.view());
+          v.last_publication_seq = c.last_publication_seq;
+          v.acked_publication_seq = c.acked_publication_seq;
+          v.pending_publications = c.pending_publications;
+        }
         d.channels = channels;
         break;
       case ReadKind::availability: d.channel = it.name; d.available = it.available; break;
@@ -413,6 +457,11 @@ void ClusterAdapter::deliver(Item& it) {
         d.total = it.total;
         break;
       case ReadKind::movements: d.movements = it.movements; d.next = it.next; break;
+      case ReadKind::publications:
+        for (const backends::PublicationRow& p : it.publications) publications.push_back({p.sku, p.quantity, p.seq});
+        d.publications = publications;
+        d.next = it.next;
+        break;
       default: break;
     }
   }
@@ -474,6 +523,13 @@ void ClusterAdapter::render_metrics(std::string& out) const {
             d(feed_last_.load(std::memory_order_relaxed)));
     p.counter("stockd_events_read_errors_total", "Failed reads of the ledger's events feed or SKU listing.",
               d(feed_errors_.load(std::memory_order_relaxed)));
+    bool pushing = false;
+    {
+      std::lock_guard<std::mutex> g(pubs_mu_);
+      pushing = pushing_;
+    }
+    p.gauge("stockd_deliveries_leading", "1 while this node pushes the listed channels' webhooks (it holds the lock).",
+            pushing ? 1.0 : 0.0);
   }
   if (!opt_.ledger) return;
   backends::LedgerStats ls = opt_.ledger->stats();

@@ -14,21 +14,29 @@
 // sweep() every tick_ms and healthy() about once a second. Only the inside of this class knows about
 // threads: a pipelined, asynchronous Redis client can replace the pool without changing the interface.
 //
-// What it lacks (capabilities()): publications, webhook deliveries, snapshots, DBSIZE;
-// and without a ledger (--ledger) the events feed, the SKU listing, the movements and the alerts, which are
-// read from the ledger's PostgreSQL (backends::ClusterEvents, docs/cluster.md "Events feed"): a small
-// pool of reader connections for the workers, and a watcher thread that follows the feed's last seq
-// (LISTEN) so that feed_has_after() answers on the loop without a round trip and a parked long poll
-// is answered as soon as the ledger commits its event. The hold-ownership check (a channel's token acting
-// on another channel's hold) is a read of the hold before the write, in the job.
+// What it lacks (capabilities()): snapshots, DBSIZE; and without a ledger (--ledger) the events feed,
+// the SKU listing, the movements, the alerts, listed channels' publications and webhook deliveries,
+// which are read from the ledger's PostgreSQL (backends::ClusterEvents, docs/cluster.md "Events feed",
+// "Listed channels on the cluster store"): a small pool of reader connections for the workers, and a
+// watcher thread that follows the feed's last seq and each channel's publication seqs (LISTEN), so
+// that feed_has_after() answers on the loop without a round trip and a parked long poll is answered
+// as soon as the ledger commits. The watcher also keeps, for the loop, the cluster's channel names
+// (channel_exists()) and channels with a webhook, and the first unacknowledged publications of each
+// of those (the webhook deliveries' source: webhook_channels(), pending_publications()), refreshed
+// about once a second and at each notification. The hold-ownership check (a channel's token acting on
+// another channel's hold) is a read of the hold before the write, in the job.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -50,14 +58,20 @@ inline constexpr int kClusterWorkersMax = 256;
 // The sweeper reads only the expiry indexes every tick_ms, and every index (repairs, retention, the
 // transfers of split SKUs, stock batch leases) this often: at most a second later than due.
 inline constexpr std::int64_t kFullSweepEveryMs = 1000;
+// The watcher reads the cluster's channels this often (channel_exists(), webhook_channels()).
+inline constexpr std::int64_t kChannelsRefreshMs = 1000;
+// Unacknowledged publications kept per webhook channel for the deliveries (pending_publications()):
+// two webhook batches (server/delivery.h kDeliveryBatchMax), so the next batch is there while the
+// previous one's acknowledgement is on its way.
+inline constexpr std::size_t kPendingCacheMax = 1000;
 
 struct ClusterAdapterOptions {
   backends::ClusterStoreOptions store;
   int workers = kClusterWorkersDefault;
   std::int64_t tick_ms = 100;                  // the sweeper's period
   ClusterLedger* ledger = nullptr;     // optional (--ledger): reconcile and /metrics include it
-  // The ledger's PostgreSQL (--ledger): the events feed and the SKU listing read from it. Empty: the
-  // adapter lacks both (501).
+  // The ledger's PostgreSQL (--ledger): the events feed, the SKU listing, the movements and listed
+  // channels' publications read from it. Empty: the adapter lacks them (501).
   std::string events_conninfo;
 };
 
@@ -82,13 +96,24 @@ class ClusterAdapter final : public Store {
   bool idle() const override { return outstanding_ == 0; }
   void set_draining() override {}
   void read(const Read& r) override;
-  bool feed_has_after(std::string_view channel, std::uint64_t after) override {
-    return channel.empty() && feed_last_.load(std::memory_order_acquire) > after;
-  }
-  bool channel_exists(std::string_view) override { return true; }  // only for publications: lacking
+  // From what the watcher saw (no round trip): the feed's last seq; a channel's last and acked
+  // publication seqs (true when last > max(after, acked), as the embedded store's pending map).
+  bool feed_has_after(std::string_view channel, std::uint64_t after) override;
+  // From the watcher's copy of the cluster's channels (at most kChannelsRefreshMs old; a channel put
+  // through this node is there at once). True before the first copy was read.
+  bool channel_exists(std::string_view channel) override;
   void tick(std::int64_t) override {}  // the sweeper thread sweeps
   bool healthy() override { return healthy_.load(std::memory_order_relaxed); }
   void render_metrics(std::string& out) const override;
+
+  // The webhook deliveries' source (server/cluster_publications.h), non-blocking, from what the
+  // watcher keeps (with --ledger; else nothing): the channels that have a webhook, while this node is
+  // the one that pushes (else none); a webhook channel's unacknowledged publications with seq > after,
+  // in seq order, at most `limit` (of the first kPendingCacheMax); and how many it has.
+  void webhook_channels(std::vector<backends::ChannelRecord>* out) const;
+  void pending_publications(std::string_view channel, std::uint64_t after, std::size_t limit,
+                            std::vector<backends::PublicationRow>* out) const;
+  std::size_t publication_backlog(std::string_view channel) const;
 
   struct Item;  // one request and its result (cluster_adapter_item.h)
 
@@ -114,6 +139,18 @@ class ClusterAdapter final : public Store {
   void run_feed_read(backends::ClusterStore& store, Item& item);
   std::unique_ptr<backends::ClusterEvents> take_reader(std::string* error);
   void give_reader(std::unique_ptr<backends::ClusterEvents> reader);
+  // cluster_adapter_publications.cc: a channel's publications page (ReadKind::publications), an
+  // acknowledgement (core::AckPublications, a write), the publication seqs of channel views, and the
+  // watcher's share of the work.
+  void run_publications_read(backends::ClusterStore& store, Item& item);
+  void run_ack(backends::ClusterStore& store, Item& item);
+  void fill_publication_seqs(std::span<backends::ChannelRecord* const> channels);
+  bool refresh_channels();
+  bool lead_deliveries(backends::ClusterEvents& ev, std::string* error);
+  bool refresh_publications(backends::ClusterEvents& ev,
+                            const std::vector<std::pair<std::string, std::uint64_t>>* notified, std::string* error);
+  bool load_pending(backends::ClusterEvents& ev, const std::string& channel, std::string* error);
+  void wake_loop();
 
   ClusterAdapterOptions opt_;
   Completions* sink_ = nullptr;
@@ -151,6 +188,27 @@ class ClusterAdapter final : public Store {
   std::atomic<std::uint64_t> feed_last_{0};      // the feed's newest seq as last seen
   std::atomic<bool> feed_advanced_{false};       // the loop has not yet been told (batch_done)
   std::atomic<std::uint64_t> feed_errors_{0};
+
+  // Listed channels (events_conninfo set): what the watcher keeps for the loop, under pubs_mu_.
+  struct PublicationSeqs {
+    std::uint64_t last = 0, acked = 0;
+  };
+  struct PendingCache {
+    std::vector<backends::PublicationRow> rows;  // the first unacknowledged ones, in seq order
+    std::size_t pending = 0;                     // all unacknowledged ones
+    std::uint64_t rows_last = 0, rows_acked = 0;  // the channel's seqs when they were read
+  };
+  std::unique_ptr<backends::ClusterStore> watch_store_;  // the watcher's (list_channels)
+  mutable std::mutex pubs_mu_;
+  bool channels_loaded_ = false;
+  std::set<std::string, std::less<>> channel_names_;
+  std::vector<backends::ChannelRecord> webhooks_;  // the channels with a webhook
+  // This node pushes the webhooks (it holds the deliveries lock, ClusterEvents::lead_deliveries): one
+  // node at a time, so a receiver gets each batch from one sender and one node decides freezes.
+  bool pushing_ = false;
+  std::map<std::string, PublicationSeqs, std::less<>> pub_seqs_;
+  std::map<std::string, PendingCache, std::less<>> pending_;  // webhook channels only
+  std::atomic<bool> channels_dirty_{false};  // a channel was put through this node: read them again
 };
 
 }  // namespace stockd::store

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/cluster_store.h"
@@ -39,11 +40,15 @@ struct ClusterAdapter::Item {
   std::vector<backends::SkuRecord> listed;  // sku_list
   std::size_t total = 0;                    // sku_list
   std::vector<core::MovementRecord> movements;  // movements
-  std::uint64_t next = 0;                       // movements
+  std::vector<backends::PublicationRow> publications;  // publications
+  std::uint64_t next = 0;                       // movements, publications
 };
 
 // One read of the cluster store (not the events feed or the SKU listing: ClusterAdapter::run_feed_read),
 // with the embedded store's checks and messages; reconcile includes the ledger's when there is one.
 void run_read(backends::ClusterStore& s, ClusterAdapter::Item& it, ClusterLedger* ledger);
+
+// Whether `channel` is a channel of the cluster (*known), read from Redis; the outcome of the read.
+core::Outcome channel_known(backends::ClusterStore& s, std::string_view channel, bool* known);
 
 }  // namespace stockd::store

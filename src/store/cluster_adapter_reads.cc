@@ -1,6 +1,6 @@
 // The reads of the cluster adapter (cluster_adapter.h): the store's reads with the embedded store's
-// checks and messages (run_read), and the events feed, SKU listing and movements from the ledger's PostgreSQL
-// (the watcher thread and the pool of readers).
+// checks and messages (run_read), and the events feed, SKU listing and movements from the ledger's
+// PostgreSQL (the pool of readers; the watcher thread is in cluster_adapter_publications.cc).
 #include <unistd.h>
 
 #include <chrono>
@@ -17,18 +17,8 @@ namespace stockd::store {
 namespace {
 
 constexpr int kFeedReadersMax = 4;  // PostgreSQL connections for feed and listing reads
-constexpr int kFeedWaitMs = 250;    // the watcher's wait (bounds its reaction to stop)
 
 using Item = ClusterAdapter::Item;
-
-// Whether `channel` is a channel of the cluster (the embedded store answers an unknown channel first).
-core::Outcome channel_known(backends::ClusterStore& s, std::string_view channel, bool* known) {
-  backends::StoreReply lr;
-  core::Outcome o = s.list_channels(&lr);
-  *known = false;
-  for (const backends::ChannelRecord& ch : lr.channels) *known = *known || ch.name == channel;
-  return o;
-}
 
 void run_availability(backends::ClusterStore& s, Item& it) {
   std::string unknown_channel = "unknown channel " + it.name;
@@ -107,6 +97,15 @@ void run_avail(backends::ClusterStore& s, Item& it) {
 
 }  // namespace
 
+// The embedded store answers an unknown channel first.
+core::Outcome channel_known(backends::ClusterStore& s, std::string_view channel, bool* known) {
+  backends::StoreReply lr;
+  core::Outcome o = s.list_channels(&lr);
+  *known = false;
+  for (const backends::ChannelRecord& ch : lr.channels) *known = *known || ch.name == channel;
+  return o;
+}
+
 void run_read(backends::ClusterStore& s, Item& it, ClusterLedger* ledger) {
   switch (it.kind) {
     case ReadKind::sku: {
@@ -139,39 +138,6 @@ void run_read(backends::ClusterStore& s, Item& it, ClusterLedger* ledger) {
 }
 
 
-// Follows the feed's newest seq: waits on the ledger's NOTIFY (ClusterEvents::wait), and when the
-// seq moved on tells the loop (feed_advanced_, the eventfd). A lost connection is retried after a
-// pause; meanwhile long polls are answered at their deadline.
-void ClusterAdapter::feed_watcher_main() {
-  std::unique_ptr<backends::ClusterEvents> ev;
-  std::uint64_t known = 0;
-  auto stopping = [this] {
-    std::lock_guard<std::mutex> g(sweep_mu_);
-    return sweep_stop_;
-  };
-  while (!stopping()) {
-    std::string error;
-    if (!ev) ev = backends::ClusterEvents::open({opt_.events_conninfo}, &error);
-    bool ready = false;
-    std::uint64_t last = 0;
-    if (!ev || !ev->wait(known, kFeedWaitMs, &ready, &error) || (ready && !ev->last_seq(&last, &error))) {
-      feed_errors_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("event=events_feed_watch_failed error=\"{}\"", error);
-      ev.reset();
-      std::unique_lock<std::mutex> lock(sweep_mu_);
-      sweep_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return sweep_stop_; });
-      continue;
-    }
-    if (ready && last > known) {
-      known = last;
-      feed_last_.store(last, std::memory_order_release);
-      feed_advanced_.store(true, std::memory_order_release);
-      std::uint64_t one = 1;
-      [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
-    }
-  }
-}
-
 std::unique_ptr<backends::ClusterEvents> ClusterAdapter::take_reader(std::string* error) {
   std::unique_lock<std::mutex> lock(readers_mu_);
   readers_cv_.wait(lock, [this] { return !readers_free_.empty() || readers_open_ < kFeedReadersMax; });
@@ -182,7 +148,11 @@ std::unique_ptr<backends::ClusterEvents> ClusterAdapter::take_reader(std::string
   }
   ++readers_open_;
   lock.unlock();
-  std::unique_ptr<backends::ClusterEvents> r = backends::ClusterEvents::open({opt_.events_conninfo}, error);
+  // Readers only query: no LISTEN (libpq would keep every notification they never take).
+  backends::ClusterEventsOptions o;
+  o.conninfo = opt_.events_conninfo;
+  o.listen_events = false;
+  std::unique_ptr<backends::ClusterEvents> r = backends::ClusterEvents::open(o, error);
   if (!r) {
     lock.lock();
     --readers_open_;

@@ -8,11 +8,12 @@ const char* capability_message(Capability c) {
       return "the events feed is not available on the cluster store; use the ledger (PostgreSQL stock_movements)";
     case Capability::sku_listing: return "listing SKUs is not available on the cluster store; use GET /v1/skus/{sku}";
     case Capability::stock_batches: return "stock batches are not supported by this store";
-    case Capability::publications: return "publications are not available on the cluster store yet";
+    case Capability::publications:
+      return "publications on the cluster store need a node that runs the ledger (--ledger)";
     case Capability::movements:
       return "the movements history is not available on the cluster store; use the ledger (PostgreSQL "
              "stock_movements)";
-    case Capability::outbound: return "webhook deliveries are not available on the cluster store";
+    case Capability::outbound: return "webhook deliveries on the cluster store need a node that runs the ledger (--ledger)";
     case Capability::alerts: return "alerts on the cluster store need a node that runs the ledger (--ledger)";
     case Capability::snapshot: return "snapshots belong to the embedded store";
     case Capability::sku_count: return "DBSIZE is not available on the cluster store";

@@ -22,6 +22,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "backends/ledger_entry.h"
@@ -150,6 +151,63 @@ TEST(LedgerEntry, MoreIsTheOtherNewHoldsOfTheCall) {
     EXPECT_TRUE(error.find("field more") != std::string::npos || error.find("field lines") != std::string::npos) << error;
     error.clear();
   }
+}
+
+// Listed channels (library version 9, outbox.h): t=pub, and t=ch's lst.
+TEST(LedgerEntry, ParsesPublicationsAndWhetherAChannelIsListed) {
+  const StreamFields pub = {{"t", "pub"}, {"ch", "tmall"}, {"sku", "apple"}, {"q", "37"}, {"v", "4"},
+                            {"at", "1700000000000"}};
+  OutboxChange c;
+  std::string error;
+  ASSERT_TRUE(parse_outbox_entry(pub, &c, &error)) << error;
+  const auto& p = std::get<PubChange>(c);
+  EXPECT_EQ(p.channel, "tmall");
+  EXPECT_EQ(p.sku, "apple");
+  EXPECT_EQ(p.quantity, 37);
+  EXPECT_EQ(p.version, 4);
+  EXPECT_EQ(p.at_ms, 1700000000000);
+  EXPECT_EQ(pub_changes_json({&p}), R"([{"ch":"tmall","sku":"apple","q":37,"v":4,"at":1700000000000,"i":0}])")
+      << "i: the entry's place in the batch, the order new seqs are given in";
+  for (const auto& [field, value, want] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"v", "0", "field v: out of range"},        // versions start at 1
+           {"q", "x", "field q: not a 64-bit integer"},
+           {"ch", "", "field ch: empty"},
+           {"sku", "", "field sku: empty"}}) {
+    EXPECT_FALSE(parse_outbox_entry(with(pub, field, value), &c, &error)) << field << "=" << value;
+    EXPECT_NE(error.find(want), std::string::npos) << error;
+  }
+  EXPECT_FALSE(parse_outbox_entry(without(pub, "v"), &c, &error));
+  EXPECT_NE(error.find("field v: missing"), std::string::npos) << error;
+
+  const StreamFields ch = {{"t", "ch"}, {"ch", "web"}, {"prio", "10"}, {"ttl", "900"}, {"st", "active"}, {"at", "5"}};
+  ASSERT_TRUE(parse_outbox_entry(ch, &c, &error)) << error;
+  EXPECT_FALSE(std::get<ChannelChange>(c).listed) << "no lst (an older library): direct";
+  StreamFields listed = ch;
+  listed.push_back({"lst", "1"});
+  ASSERT_TRUE(parse_outbox_entry(listed, &c, &error)) << error;
+  EXPECT_TRUE(std::get<ChannelChange>(c).listed);
+  EXPECT_NE(channel_changes_json({&std::get<ChannelChange>(c)}).find(R"("lst":1,)"), std::string::npos);
+  listed.back().second = "0";
+  ASSERT_TRUE(parse_outbox_entry(listed, &c, &error)) << error;
+  EXPECT_FALSE(std::get<ChannelChange>(c).listed);
+  listed.back().second = "2";
+  EXPECT_FALSE(parse_outbox_entry(listed, &c, &error));
+  EXPECT_NE(error.find("field lst: out of range"), std::string::npos) << error;
+  listed.back().second = "1";
+  listed.push_back({"why", "delivery_failing"});
+  ASSERT_TRUE(parse_outbox_entry(listed, &c, &error)) << error;
+  EXPECT_EQ(std::get<ChannelChange>(c).frozen_reason, "delivery_failing");
+
+  const StreamFields dfc = {{"t", "dfc"}, {"sku", "apple"}, {"ch", "tmall"}, {"cut", "3"}, {"left", "2"},
+                            {"oh", "6"},  {"at", "1700000000000"}};
+  ASSERT_TRUE(parse_outbox_entry(dfc, &c, &error)) << error;
+  const auto& d = std::get<DeficitChange>(c);
+  EXPECT_EQ(d.sku, "apple");
+  EXPECT_EQ(d.channel, "tmall");
+  EXPECT_EQ(d.cut, 3);
+  EXPECT_EQ(d.left, 2);
+  EXPECT_EQ(d.on_hand, 6);
+  EXPECT_FALSE(parse_outbox_entry(without(dfc, "cut"), &c, &error));
 }
 
 TEST(LedgerEntry, RejectsWhatPostgresWouldFailOn) {

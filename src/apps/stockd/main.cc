@@ -20,6 +20,7 @@
 #include "backends/cluster_client.h"
 #include "backends/cluster_store.h"
 #include "server/cluster_alerts.h"
+#include "server/cluster_publications.h"
 #include "store/cluster_ledger.h"
 #include "store/cluster_adapter.h"
 #include <unistd.h>
@@ -103,6 +104,16 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
   } else if (!opt.alerts_url.empty()) {
     spdlog::warn("event=alerts state=off reason=\"the cluster store sends alerts from a node with --ledger\"");
   }
+  // Webhook deliveries of listed channels, as on the embedded store, over the publications the ledger
+  // numbers (docs/cluster.md "Listed channels on the cluster store"): a node with --ledger pushes.
+  std::unique_ptr<server::ClusterPublications> publications;
+  std::unique_ptr<server::DeliveryActionQueue> delivery_actions;
+  std::unique_ptr<server::Deliveries> deliveries;
+  if (!opt.ledger.empty()) {
+    publications = std::make_unique<server::ClusterPublications>(*cluster);
+    delivery_actions = std::make_unique<server::DeliveryActionQueue>();
+    deliveries = std::make_unique<server::Deliveries>(*publications, *delivery_actions, alerter.get());
+  }
   int rc = 0;
   {
     server::Server srv(opt, *cluster);
@@ -119,7 +130,8 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
         p.counter("stockd_alerts_feed_dropped_total", "Events dropped because the loop did not take them in time.",
                   static_cast<double>(f->dropped()));
       };
-      srv.set_outbound(server::Server::Outbound{a, nullptr, nullptr, nullptr, take, metrics});
+      srv.set_outbound(server::Server::Outbound{a, deliveries.get(), delivery_actions.get(), server::delivery_command,
+                                                take, metrics});
     }
     if (!srv.listen()) return 1;
     if (ledger) ledger->start();
@@ -127,7 +139,8 @@ int run_cluster(const stockd::server::ServerOptions& opt) {
     rc = srv.run();
     if (alert_feed) alert_feed->stop();
   }
-  cluster.reset();  // joins the workers and the sweeper
+  deliveries.reset();  // before the adapter its source reads (joins the delivery threads)
+  cluster.reset();    // joins the workers, the sweeper and the watcher
   if (ledger) ledger->stop();
   spdlog::info("event=stopped");
   return rc;
