@@ -431,7 +431,6 @@ class ProofBase(unittest.TestCase):
         self.assertTrue(all(run.sales[c] > 0 for c in LISTED), run.sales)
 
 
-@unittest.skipIf(CLUSTER, "listed channels are embedded store only")
 class MarketplacesTest(ProofBase):
     def test_three_marketplaces_and_a_direct_channel_never_oversell(self):
         workers, restocker, checker = self.start_threads()
@@ -443,7 +442,6 @@ class MarketplacesTest(ProofBase):
         self.assert_clean(oversells=STRICT)
 
 
-@unittest.skipIf(CLUSTER, "listed channels are embedded store only")
 class MarketplacesKillTest(ProofBase):
     def test_kill_9_at_random_moments_loses_no_sale_and_never_oversells(self):
         workers, restocker, checker = self.start_threads()
