@@ -148,10 +148,25 @@ local function draws_str(t)
   return table.concat(r, ';')
 end
 local function setf(m, f, name, v) m[name] = v; f[name] = v end
+-- Units exposed per channel in this partition ("{p<k>}:exs", channel -> units, beside the SKU hash
+-- `key`): the channel view's `exposed` sums the partitions (ClusterStore::channel_exposed).
+-- SKUs whose publication went stale ("{p<k>}:exd"): the node that changed them exposes them right
+-- after; if it died first (or its expose lost every race), any node's full sweep does
+-- (ClusterStore::sweep). stockd_expose removes a SKU once no channel's publication of it is stale.
+local function exd_key(key) return string.sub(key, 1, string.find(key, '}', 1, true)) .. ':exd' end
+local function mark_stale(key, m, f, c, sku)
+  setf(m, f, 'ES:' .. c, '1')
+  redis.call('SADD', exd_key(key), sku)
+end
+local function exs(key, c, delta)
+  if delta == 0 then return end
+  redis.call('HINCRBY', string.sub(key, 1, string.find(key, '}', 1, true)) .. ':exs', c, S(delta))
+end
 
 -- Gives q units of channel c's exposure back to the buckets they came from, last drawn first, as the
 -- core's release_exposure. Writes into m and f.
-local function expo_release(m, f, c, q)
+local function expo_release(key, m, f, c, q)
+  exs(key, c, -q)
   local d = draws_of(m['ED:' .. c])
   setf(m, f, 'E:' .. c, S(N(m['E:' .. c]) - q))
   while q > 0 and #d > 0 do
@@ -186,8 +201,8 @@ local function cut_deficit(key, m, order, out, sku, now)
     local u = N(m['E:' .. c])
     if u > 0 then
       local q = math.min(u, ex - room)
-      expo_release(m, f, c, q)
-      setf(m, f, 'ES:' .. c, '1')
+      expo_release(key, m, f, c, q)
+      mark_stale(key, m, f, c, sku)
       ex = ex - q
       if out then
         outbox(out, {'t', 'dfc', 'sku', sku, 'ch', c, 'cut', S(q), 'left', m['E:' .. c], 'oh', m.oh, 'at', now or '0'})
@@ -534,7 +549,13 @@ local function take_apply(keys, args, m, l, ctx)
     if args[8] == '@' and N(m['EV:' .. c]) > N(m['EA:' .. c]) then
       local free = 0
       for i = 9, #args do free = free + N(m['F:' .. args[i]]) end
-      from_buckets(math.min(left, free))
+      if math.min(left, free) > 0 then
+        from_buckets(math.min(left, free))
+        -- published again even if the quantity stays (the core's take(): the marketplace counted
+        -- this sale down)
+        pes = m['ES:' .. c] or '0'
+        mark_stale(key, m, f, c, args[1])
+      end
     end
     local q = math.min(left, e)
     if q > 0 then
@@ -551,8 +572,9 @@ local function take_apply(keys, args, m, l, ctx)
       setf(m, f, 'ED:' .. c, draws_str(d))
       setf(m, f, 'E:' .. c, S(e - q))
       setf(m, f, 'ex', S(N(m.ex) - q))
-      pes = m['ES:' .. c] or '0'
-      setf(m, f, 'ES:' .. c, '1')
+      exs(key, c, -q)
+      pes = pes or m['ES:' .. c] or '0'
+      mark_stale(key, m, f, c, args[1])
       left = left - q
     end
   end
@@ -611,6 +633,7 @@ local function expose(keys, args)
       setf(m, f, 'ED:' .. c, draws_str(d))
       setf(m, f, 'E:' .. c, S(N(m['E:' .. c]) + more))
       setf(m, f, 'ex', S(N(m.ex) + more))
+      exs(key, c, more)
     end
     if pub >= 0 then
       setf(m, f, 'EP:' .. c, S(pub))
@@ -620,6 +643,11 @@ local function expose(keys, args)
     end
     i = i + 4 + nb
   end
+  local stale_left = false
+  for fld, v in pairs(m) do
+    if string.sub(fld, 1, 3) == 'ES:' and v == '1' then stale_left = true end
+  end
+  if not stale_left then redis.call('SREM', exd_key(key), args[1]) end
   if next(f) == nil then return {'OK', redis.call('HGETALL', key)} end
   bump(key, m, f)
   sku_entry(out, args[1], m, 'expose', 0, 0, '', '', args[2])
@@ -646,7 +674,7 @@ local function expose_ack(keys, args)
     local excess = math.max(0, N(m['E:' .. c]) - N(m['EP:' .. c]))
     if excess > 0 then
       local f = {}
-      expo_release(m, f, c, excess)
+      expo_release(key, m, f, c, excess)
       bump(key, m, f)
       sku_entry(out, args[1], m, 'expose', 0, 0, '', '', args[2])
     end
@@ -664,7 +692,7 @@ local function expose_drop(keys, args)
   local c = args[3]
   if m['E:' .. c] == nil and m['EP:' .. c] == nil then return {'OK', redis.call('HGETALL', key)} end
   local f = {}
-  expo_release(m, f, c, N(m['E:' .. c]))
+  expo_release(key, m, f, c, N(m['E:' .. c]))
   local gone = {}
   -- EV and EA stay: a channel listed again goes on numbering its publications of the SKU above what
   -- the ledger applied (it ignores a version it has seen).
@@ -742,9 +770,10 @@ local function line_finish(keys, args)
     setf(m, f, 'ED:' .. c, draws_str(ed))
     setf(m, f, 'E:' .. c, S(N(m['E:' .. c]) + units))
     setf(m, f, 'ex', S(N(m.ex) + units))
+    exs(key, c, units)
     setf(m, f, 'hd', S(N(m.hd) - units))
-    if l.pes then setf(m, f, 'ES:' .. c, l.pes) end
   end
+  if restore and l.pes then setf(m, f, 'ES:' .. l.ch, l.pes) end  -- the take's stale flag undone too
   local d_hd = -N(l.q)
   bump(key, m, f)
   redis.call('HSET', line, 'st', 'done', 'c', S(consumed))

@@ -287,6 +287,10 @@ core::Outcome ClusterStore::Impl::put_channel(const core::PutChannel& c, std::in
   if (const ChannelInfo* ci = t.find(c.channel)) {
     reply->kind = StoreReply::Kind::channel;
     reply->channel = channel_record(*ci);
+    std::vector<std::pair<std::string, std::int64_t>> exposed;
+    if (ci->listing && channel_exposed(&exposed).ok())
+      for (const auto& [name, units] : exposed)
+        if (name == ci->name) reply->channel.exposed = units;
   }
   out.changed = true;
   return out;
@@ -506,8 +510,15 @@ core::Outcome ClusterStore::list_channels(StoreReply* reply) {
   std::string error;
   if (!impl_->load_channels(0, true, &error)) return fail(core::Code::unavailable, "redis: " + error);
   reply->kind = StoreReply::Kind::channels;
-  for (const ChannelInfo& c : impl_->channels_copy().channels)
+  const ChannelTable t = impl_->channels_copy();
+  std::vector<std::pair<std::string, std::int64_t>> exposed;
+  if (!t.listed.empty())
+    if (core::Outcome o = channel_exposed(&exposed); !o.ok()) return o;
+  for (const ChannelInfo& c : t.channels) {
     reply->channels.push_back(channel_record(c));
+    for (const auto& [name, units] : exposed)
+      if (name == c.name && c.listing) reply->channels.back().exposed = units;
+  }
   return {};
 }
 core::Outcome ClusterStore::availability(std::string_view channel, const std::vector<std::string_view>& skus,

@@ -59,6 +59,7 @@ struct ChannelRecord {
   std::int64_t hold_ttl_s = 900;
   core::ChannelState state = core::ChannelState::active;
   core::FrozenReason frozen_reason = core::FrozenReason::none;
+  std::int64_t exposed = 0;  // a listed channel: units set aside for it, all SKUs
   std::optional<core::Listing> listing;
   std::optional<core::Webhook> webhook;
   // Publications (from the ledger: the adapter fills them; 0 here).
@@ -179,6 +180,9 @@ class ClusterStore {
   // published quantity go back (stockd_expose_ack in the SKU's partition), and the SKU is exposed
   // again. Idempotent. Returns unavailable when Redis failed (the caller retries the whole ack).
   core::Outcome ack_exposures(std::string_view channel, std::span<const PublicationAck> acks, std::int64_t now_ms);
+  // Units exposed to each channel, all SKUs (the partitions' counters, one pipelined read per master),
+  // by channel name; channels with none are absent.
+  core::Outcome channel_exposed(std::vector<std::pair<std::string, std::int64_t>>* out);
 
   // Acknowledgement per batch (the front's pipelined requests): while deferred, an operation's last
   // WAIT is left out (the WAITs between its dependent steps are not), and acknowledge() then issues

@@ -9,6 +9,8 @@
 // batches, acknowledgements), for every SKU when a channel's listing, priority or state changes, and
 // never when no channel is listed (one look at the cached channel table).
 #include <algorithm>
+#include <cstdlib>
+#include <map>
 #include <set>
 
 #include "backends/cluster_store_impl.h"
@@ -96,7 +98,7 @@ bool ClusterStore::Impl::any_listed(std::int64_t now_ms) {
 }
 
 core::Outcome ClusterStore::Impl::expose_sku(const std::string& sku, std::int64_t now_ms, const ChannelTable& t,
-                                             const Fields* known, Fields* after) {
+                                             const Fields* known, Fields* after, bool settle) {
   if (t.listed.empty() || base_sku(sku) != sku) return {};
   Fields f;
   if (known) {
@@ -107,13 +109,14 @@ core::Outcome ClusterStore::Impl::expose_sku(const std::string& sku, std::int64_
     f = to_fields(r);
   }
   for (int attempt = 0; attempt < kExposeTries; ++attempt) {
+    if (f.empty() && settle) cc->command(sku_key(sku), {"SREM", tag_of(sku) + ":exd", sku});
     if (f.empty() || f.count("bk")) return {};  // gone, or a stock batch's: its end exposes it
     AllocConfig cfg;
     AllocConfig::decode(field_str(f, "cfg"), &cfg);
     const std::string ver(field_str(f, "ver"));
     Fields work = f;
     ExposeView v(t, cfg, work);
-    if (!core::policy::expose_sku(v)) return {};
+    if (!core::policy::expose_sku(v) && !settle) return {};
     std::vector<std::string> args{sku, std::to_string(now_ms), ver};
     for (std::size_t i = 0; i < v.listed(); ++i) {
       if (v.out[i].more == 0 && v.out[i].pub < 0) continue;
@@ -137,7 +140,7 @@ core::Outcome ClusterStore::Impl::expose_sku(const std::string& sku, std::int64_
     }
     // STALE: the SKU changed since it was read; compute again on what it is now.
   }
-  spdlog::debug("event=expose_gave_up sku={} (its next change exposes it)", sku);
+  spdlog::debug("event=expose_gave_up sku={} (its next change or a sweep exposes it)", sku);
   return {};
 }
 
@@ -218,6 +221,25 @@ core::Outcome ClusterStore::Impl::ack_exposures(std::string_view channel, std::s
     if (core::Outcome o = expose_sku(a.sku, now_ms, t, &f); !o.ok()) return o;
   }
   return acknowledged();
+}
+
+core::Outcome ClusterStore::Impl::channel_exposed(std::vector<std::pair<std::string, std::int64_t>>* out) {
+  std::vector<ClusterClient::Call> calls;
+  for (int k = 0; k < kPartitions; ++k) {
+    std::string key = partition_tag(k) + ":exs";
+    calls.push_back({key, {"HGETALL", key}, true});
+  }
+  std::map<std::string, std::int64_t, std::less<>> sum;
+  for (const RedisReply& r : cc->pipeline(calls)) {
+    if (r.type != RedisReply::Type::array) return transport_error(r);
+    for (const auto& [channel, units] : to_fields(r)) sum[channel] += std::atoll(units.c_str());
+  }
+  out->assign(sum.begin(), sum.end());
+  return {};
+}
+
+core::Outcome ClusterStore::channel_exposed(std::vector<std::pair<std::string, std::int64_t>>* out) {
+  return impl_->channel_exposed(out);
 }
 
 core::Outcome ClusterStore::ack_exposures(std::string_view channel, std::span<const PublicationAck> acks,

@@ -119,13 +119,16 @@ struct ClusterStore::Impl {
   // after writes (nothing when no channel is listed). expose_all: every SKU (a listing, priority or
   // state changed), after `dropped`'s exposures went back (a channel no longer listed).
   bool any_listed(std::int64_t now_ms);
+  // settle: call stockd_expose even when nothing moved (it clears the SKU's stale mark).
   core::Outcome expose_sku(const std::string& sku, std::int64_t now_ms, const ChannelTable& t,
-                           const Fields* known = nullptr, Fields* after = nullptr);
+                           const Fields* known = nullptr, Fields* after = nullptr, bool settle = false);
+  void expose_stale(int partition, const std::string& sku, std::int64_t now_ms);  // the sweep's
   void expose_skus(const std::vector<std::string>& skus, std::int64_t now_ms);
   void expose_hold(const Fields& rec, std::int64_t now_ms);
   core::Outcome expose_all(std::int64_t now_ms, const std::string& dropped);
   core::Outcome all_skus(std::vector<std::string>* skus);  // SCAN of every master
   core::Outcome ack_exposures(std::string_view channel, std::span<const PublicationAck> acks, std::int64_t now_ms);
+  core::Outcome channel_exposed(std::vector<std::pair<std::string, std::int64_t>>* out);
 
   // cluster_store.cc: SKU and channel writes.
   core::Outcome put_channel(const core::PutChannel& c, std::int64_t now_ms, StoreReply* reply);

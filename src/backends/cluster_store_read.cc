@@ -267,6 +267,7 @@ core::ChannelView ChannelRecord::view() const {
   v.hold_ttl_s = hold_ttl_s;
   v.state = state;
   v.frozen_reason = frozen_reason;
+  v.exposed = exposed;
   v.listing = listing;
   v.webhook = webhook;
   v.last_publication_seq = last_publication_seq;

@@ -11,8 +11,8 @@
 
 namespace stockd::backends {
 namespace {
-constexpr std::size_t kSweepCalls = 6;  // per partition: due holds, stuck holds, old holds, old refs,
-                                        // stuck transfers, stuck stock batches
+constexpr std::size_t kSweepCalls = 7;  // per partition: due holds, stuck holds, old holds, old refs,
+                                        // stuck transfers, stuck stock batches, stale publications
 }  // namespace
 
 std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms, bool due_only) {
@@ -30,6 +30,7 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms, bool due_only) {
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":rx", "-inf", old, "LIMIT", "0", limit}, true});
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":spx", "-inf", stuck, "LIMIT", "0", limit}, true});
     calls.push_back({t, {"ZRANGEBYSCORE", t + ":bk", "-inf", due, "LIMIT", "0", limit}, true});
+    calls.push_back({t, {"SRANDMEMBER", t + ":exd", limit}, true});
   }
   std::vector<RedisReply> replies = cc->pipeline(calls);
   const std::size_t per_partition = due_only ? 1 : kSweepCalls;
@@ -62,11 +63,25 @@ std::size_t ClusterStore::Impl::sweep(std::int64_t now_ms, bool due_only) {
         case 3: forget_ref(k, id); break;
         case 4: end_stuck_transfers(k, id, now_ms); break;
         case 5: end_stuck_batch(k, id, now_ms); break;
+        case 6: expose_stale(k, id, now_ms); break;
       }
       ++acted;
     }
   }
   return acted;
+}
+
+// A SKU whose publication went stale (a hold took exposed units) and that its node did not expose
+// again (it died, or every try met a newer version): exposed now (cluster_store_expose.cc).
+void ClusterStore::Impl::expose_stale(int k, const std::string& sku, std::int64_t now_ms) {
+  load_channels(now_ms, false, nullptr);
+  const ChannelTable t = channels_copy();
+  if (t.listed.empty()) {  // no channel listed any more: nothing to publish
+    cc->command(partition_tag(k), {"SREM", partition_tag(k) + ":exd", sku});
+    return;
+  }
+  if (core::Outcome o = expose_sku(sku, now_ms, t, nullptr, nullptr, true); !o.ok())
+    spdlog::warn("event=expose_failed sku={} error=\"{}\"", sku, o.message);
 }
 
 void ClusterStore::Impl::repair(int k, const std::string& id, std::int64_t now_ms) {
