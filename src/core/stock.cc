@@ -93,10 +93,14 @@ void Inventory::State::take(Sku& s, std::uint32_t channel, std::int64_t qty, Dra
                             std::uint16_t* n) {
   STOCKD_ASSERT(qty > 0);
   const Channel& ch = channels[channel];
-  if (const Exposure* e = s.expo ? exposure_of(s, channel) : nullptr;
+  if (Exposure* e = s.expo ? exposure_of(s, channel) : nullptr;
       ch.webhook && e && e->units > 0 && e->pub_seq > ch.pub_acked && ch.state != ChannelState::frozen) {
     std::int64_t q = std::min(qty, bucket_avail(s, channel));
     if (q > 0) {
+      // Published again even if the quantity stays: the marketplace counted this sale down, and when
+      // no batch is on its way (applied, its acknowledgement not yet here) nothing else would bring
+      // its counter back to what stays published (the proof's convergence, cluster store).
+      e->stale = true;
       s.held += q;
       draw_buckets(s, channel, q, draws, n);
       qty -= q;
