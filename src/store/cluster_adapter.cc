@@ -2,6 +2,7 @@
 // ClusterStores; completions handed back to the loop through an eventfd. The design is in
 // cluster_adapter.h; the checks and their order are the embedded store's (docs/cluster.md).
 #include "store/cluster_adapter.h"
+#include "store/store_metrics.h"
 #include "store/cluster_adapter_item.h"
 
 #include <poll.h>
@@ -518,6 +519,10 @@ void ClusterAdapter::render_metrics(std::string& out) const {
   p.gauge("stockd_cluster_workers", "Worker threads (one cluster store each).", d(stores_.size()));
   p.counter("stockd_cluster_swept_total", "Holds expired, repaired or forgotten by sweeps.",
             d(swept_total_.load(std::memory_order_relaxed)));
+  if (!opt_.events_conninfo.empty()) {
+    std::lock_guard<std::mutex> g(pubs_mu_);  // (as the watcher last read them: about once a second)
+    render_channel_exposed(p, exposed_);
+  }
   if (!opt_.events_conninfo.empty()) {
     p.gauge("stockd_events_last_seq", "The events feed's newest seq as last seen.",
             d(feed_last_.load(std::memory_order_relaxed)));

@@ -203,6 +203,7 @@ class ClusterAdapter final : public Store {
   bool channels_loaded_ = false;
   std::set<std::string, std::less<>> channel_names_;
   std::vector<backends::ChannelRecord> webhooks_;  // the channels with a webhook
+  std::vector<std::pair<std::string, std::int64_t>> exposed_;  // listed channels: units exposed (/metrics)
   // This node pushes the webhooks (it holds the deliveries lock, ClusterEvents::lead_deliveries): one
   // node at a time, so a receiver gets each batch from one sender and one node decides freezes.
   bool pushing_ = false;

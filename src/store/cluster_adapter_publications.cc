@@ -166,13 +166,16 @@ bool ClusterAdapter::refresh_channels() {
   if (!watch_store_->list_channels(&r).ok()) return false;
   std::set<std::string, std::less<>> names;
   std::vector<backends::ChannelRecord> hooks;
+  std::vector<std::pair<std::string, std::int64_t>> exposed;
   for (backends::ChannelRecord& c : r.channels) {
     names.insert(c.name);
+    if (c.listing) exposed.emplace_back(c.name, c.exposed);
     if (c.webhook) hooks.push_back(std::move(c));
   }
   std::lock_guard<std::mutex> g(pubs_mu_);
   channel_names_ = std::move(names);
   webhooks_ = std::move(hooks);
+  exposed_ = std::move(exposed);
   channels_loaded_ = true;
   return true;
 }

@@ -1,5 +1,6 @@
 // The embedded store: group commit over the engine (writes) and the inventory in memory (reads).
 #include "store/engine_store.h"
+#include "store/store_metrics.h"
 
 #include <string>
 #include <unordered_set>
@@ -324,6 +325,11 @@ void EngineStore::render_metrics(std::string& out) const {
   p.sample("stockd_holds", "state=\"expired\"", std::uint64_t{st.holds_expired});
   p.gauge("stockd_skus", "SKUs known.", static_cast<double>(st.skus));
   p.gauge("stockd_channels", "Channels known.", static_cast<double>(st.channels));
+  std::vector<std::pair<std::string, std::int64_t>> exposed;
+  const core::Inventory& inv = engine_.inventory();
+  for (std::uint32_t c = 0; c < inv.channel_count(); ++c)
+    if (core::ChannelView v = inv.channel(c); v.listing) exposed.emplace_back(std::string(v.name), v.exposed);
+  render_channel_exposed(p, exposed);
   p.gauge("stockd_events_last_seq", "Sequence number of the newest event.",
           static_cast<double>(engine_.inventory().last_event_seq()));
   engine::MovementStoreStats mv = engine_.movement_stats();

@@ -83,6 +83,12 @@ class PublicationsTest(unittest.TestCase):
         self.ok("PUT", "/v1/skus/ack-1", {"on_hand": 100})
         self.ok("PUT", "/v1/channels/jd", {"priority": 2, "listing": {"percent": 50}})
         self.assertEqual(self.ok("GET", "/v1/skus/ack-1")["channels"]["jd"]["exposed"], 50)
+        # The channel's total over all SKUs: in its view, and in /metrics (the cluster store's node reads
+        # it about once a second).
+        jd = [c for c in self.ok("GET", "/v1/channels")["channels"] if c["channel"] == "jd"][0]
+        self.assertEqual(jd["listing"]["exposed"], 50)
+        metric = 'stockd_channel_exposed_units{channel="jd"} 50'
+        self.assertIn(metric, eventually(lambda: self.http("GET", "/metrics")[1], lambda text: metric in text))
         self.ok("POST", "/v1/holds", {"id": "ack-h1", "channel": "app", "lines": [{"sku": "ack-1", "qty": 40}]},
                 status=201)
         sku = self.ok("GET", "/v1/skus/ack-1")
