@@ -657,15 +657,23 @@ local function expose(keys, args)
   return {'OK', redis.call('HGETALL', key)}
 end
 
+-- The SKU hash an acknowledgement or a drop changes, or nil and the answer instead (no such SKU, or
+-- a stock batch holds it: retry).
+local function expo_sku(keys, args)
+  local m = hmap(keys[1])
+  if m.ver == nil then return nil, {'GONE'} end
+  if m.bk then return nil, locked(args[1], m) end
+  return m
+end
+
 -- KEYS: sku hash, outbox. ARGV: sku, now, channel, version. The channel acknowledged version `version`
 -- of its publication of the SKU: remembered (EA), and if it is still the latest, the units set aside
 -- above the published quantity go back (core/allocation_policy.h ack_excess). Idempotent.
 -- Answers {'OK', hash} ({'GONE'}: no such SKU).
 local function expose_ack(keys, args)
   local key, out = keys[1], keys[2]
-  local m = hmap(key)
-  if m.ver == nil then return {'GONE'} end
-  if m.bk then return locked(args[1], m) end
+  local m, answer = expo_sku(keys, args)
+  if not m then return answer end
   local c = args[3]
   if N(m['EA:' .. c]) >= N(args[4]) then return {'OK', redis.call('HGETALL', key)} end
   redis.call('HSET', key, 'EA:' .. c, args[4])
@@ -686,9 +694,8 @@ end
 -- back at once and its fields go (the core's drop_listing). Answers {'OK', hash}.
 local function expose_drop(keys, args)
   local key, out = keys[1], keys[2]
-  local m = hmap(key)
-  if m.ver == nil then return {'GONE'} end
-  if m.bk then return locked(args[1], m) end
+  local m, answer = expo_sku(keys, args)
+  if not m then return answer end
   local c = args[3]
   if m['E:' .. c] == nil and m['EP:' .. c] == nil then return {'OK', redis.call('HGETALL', key)} end
   local f = {}

@@ -52,16 +52,15 @@
 #include <cstdlib>
 #include <deque>
 #include <optional>
-#include <random>
 #include <map>
 #include <string>
 #include <tuple>
 #include <vector>
 
-#include "backends/cluster_client.h"
 #include "backends/cluster_store.h"
 #include "core/inventory.h"
 #include "differential_gen.h"
+#include "live_cluster.h"
 
 namespace stockd::backends {
 namespace {
@@ -703,23 +702,14 @@ TEST(ClusterDifferentialListed, ListedChannelsBehaveLikeTheEmbeddedCore) { run_s
 // the publication stale (more published than set aside): the SKU is in its partition's set of stale
 // publications, and any node's full sweep publishes it again (docs/cluster.md "Listed channels on the
 // cluster store"). The dead node is played by hand: stockd_take as a node sends it, and nothing after.
-TEST(ClusterDifferentialListed, AStalePublicationLeftByADeadNodeIsPublishedAgainByTheSweep) {
-  const char* cluster = std::getenv("STOCKD_TEST_CLUSTER");
-  if (!cluster || !*cluster) {
-    if (std::getenv("STOCKD_TEST_CLUSTER_REQUIRED")) FAIL() << "STOCKD_TEST_CLUSTER is not set";
-    GTEST_SKIP() << "set STOCKD_TEST_CLUSTER=host:port";
-  }
-  ClusterStoreOptions opt;
-  opt.seeds = {cluster};
-  opt.channel_cache_ms = 0;
-  std::string error;
-  auto store = ClusterStore::open(opt, ClusterStore::make_shared_state(), &error);
-  ASSERT_NE(store, nullptr) << error;
-  ClusterOptions co;
-  co.seeds = opt.seeds;
-  auto cc = ClusterClient::connect(co, &error);
-  ASSERT_NE(cc, nullptr) << error;
-  const std::string pre = "sw" + std::to_string(std::random_device{}() % 1000000) + "-";
+class ClusterDifferentialListedLive : public LiveCluster {};
+TEST_F(ClusterDifferentialListedLive, AStalePublicationLeftByADeadNodeIsPublishedAgainByTheSweep) {
+  opt_.channel_cache_ms = 0;
+  connect("sw");
+  if (IsSkipped() || HasFatalFailure()) return;
+  ClusterStore* store = store_.get();
+  ClusterClient* cc = cc_.get();
+  const std::string& pre = prefix_;
   const std::int64_t now = kT0 + 1000;
   auto apply = [&](core::Command c) {
     StoreReply r;
