@@ -91,6 +91,27 @@ struct ExposeView {
 
 }  // namespace
 
+// The stockd_expose arguments for a SKU whose hash is f (policy::expose_sku over it), or false when
+// nothing moves (and not `settle`).
+static bool expose_args(const std::string& sku, std::int64_t now_ms, const ChannelTable& t, const Fields& f, bool settle,
+                        std::vector<std::string>* args) {
+  AllocConfig cfg;
+  AllocConfig::decode(field_str(f, "cfg"), &cfg);
+  Fields work = f;
+  ExposeView v(t, cfg, work);
+  if (!core::policy::expose_sku(v) && !settle) return false;
+  *args = {sku, std::to_string(now_ms), std::string(field_str(f, "ver"))};
+  for (std::size_t i = 0; i < v.listed(); ++i) {
+    if (v.out[i].more == 0 && v.out[i].pub < 0) continue;
+    args->push_back(v.name(i));
+    args->push_back(std::to_string(v.out[i].more));
+    args->push_back(std::to_string(v.out[i].pub));
+    args->push_back(std::to_string(v.orders[i].size()));
+    args->insert(args->end(), v.orders[i].begin(), v.orders[i].end());
+  }
+  return true;
+}
+
 bool ClusterStore::Impl::any_listed(std::int64_t now_ms) {
   load_channels(now_ms, false, nullptr);
   std::lock_guard lock(shared->mu);
@@ -111,21 +132,8 @@ core::Outcome ClusterStore::Impl::expose_sku(const std::string& sku, std::int64_
   for (int attempt = 0; attempt < kExposeTries; ++attempt) {
     if (f.empty() && settle) cc->command(sku_key(sku), {"SREM", tag_of(sku) + ":exd", sku});
     if (f.empty() || f.count("bk")) return {};  // gone, or a stock batch's: its end exposes it
-    AllocConfig cfg;
-    AllocConfig::decode(field_str(f, "cfg"), &cfg);
-    const std::string ver(field_str(f, "ver"));
-    Fields work = f;
-    ExposeView v(t, cfg, work);
-    if (!core::policy::expose_sku(v) && !settle) return {};
-    std::vector<std::string> args{sku, std::to_string(now_ms), ver};
-    for (std::size_t i = 0; i < v.listed(); ++i) {
-      if (v.out[i].more == 0 && v.out[i].pub < 0) continue;
-      args.push_back(v.name(i));
-      args.push_back(std::to_string(v.out[i].more));
-      args.push_back(std::to_string(v.out[i].pub));
-      args.push_back(std::to_string(v.orders[i].size()));
-      args.insert(args.end(), v.orders[i].begin(), v.orders[i].end());
-    }
+    std::vector<std::string> args;
+    if (!expose_args(sku, now_ms, t, f, settle, &args)) return {};
     RedisReply r = fcall("stockd_expose", {sku_key(sku), outbox_key(partition_of(sku))}, args);
     core::Outcome out;
     if (library_error(r, &out)) return out;
@@ -186,22 +194,54 @@ core::Outcome ClusterStore::Impl::all_skus(std::vector<std::string>* skus) {
 }
 
 // A change of a channel's listing, priority or state: every SKU is exposed again (the core's
-// expose_all), after the exposures of a channel that is no longer listed went back (`dropped`).
+// expose_all), after the exposures of a channel that is no longer listed went back (`dropped`). In
+// chunks: the reads (or drops, which answer the hash) of a chunk in one pipeline, then its
+// stockd_expose calls in another, so each master fsyncs once per chunk instead of once per SKU; a
+// SKU that changed in between (STALE) is exposed on its own.
 core::Outcome ClusterStore::Impl::expose_all(std::int64_t now_ms, const std::string& dropped) {
+  constexpr std::size_t kChunk = 256;
   std::vector<std::string> skus;
   if (core::Outcome o = all_skus(&skus); !o.ok()) return o;
+  std::erase_if(skus, [](const std::string& s) { return base_sku(s) != s; });
   std::sort(skus.begin(), skus.end());
   const ChannelTable t = channels_copy();
-  for (const std::string& sku : skus) {
-    if (base_sku(sku) != sku) continue;
-    if (!dropped.empty()) {
-      RedisReply r = fcall("stockd_expose_drop", {sku_key(sku), outbox_key(partition_of(sku))},
-                           {sku, std::to_string(now_ms), dropped});
+  const std::string now = std::to_string(now_ms);
+  for (std::size_t at = 0; at < skus.size(); at += kChunk) {
+    const std::size_t end = std::min(skus.size(), at + kChunk);
+    std::vector<ClusterClient::Call> reads;
+    for (std::size_t i = at; i < end; ++i) {
+      const std::string& sku = skus[i];
+      if (dropped.empty())
+        reads.push_back({sku_key(sku), {"HGETALL", sku_key(sku)}, true});
+      else
+        reads.push_back(fcall_call("stockd_expose_drop", {sku_key(sku), outbox_key(partition_of(sku))}, {sku, now, dropped}));
+    }
+    std::vector<RedisReply> got = cc->pipeline(reads);
+    std::vector<ClusterClient::Call> writes;
+    std::vector<std::size_t> of;  // the SKU index of each write
+    for (std::size_t i = at; i < end; ++i) {
+      const RedisReply& r = got[i - at];
+      core::Outcome out;
+      if (library_error(r, &out)) return out;
+      if (r.type != RedisReply::Type::array) return transport_error(r);
+      Fields f;
+      if (dropped.empty()) f = to_fields(r);
+      else if (!r.elements.empty() && r.elements[0].str == "OK" && r.elements.size() >= 2) f = to_fields(r.elements[1]);
+      if (f.empty() || f.count("bk") || t.listed.empty()) continue;
+      std::vector<std::string> args;
+      if (!expose_args(skus[i], now_ms, t, f, false, &args)) continue;
+      writes.push_back(fcall_call("stockd_expose", {sku_key(skus[i]), outbox_key(partition_of(skus[i]))}, args));
+      of.push_back(i);
+    }
+    std::vector<RedisReply> done = cc->pipeline(writes);
+    for (std::size_t w = 0; w < done.size(); ++w) {
+      const RedisReply& r = done[w];
       core::Outcome out;
       if (library_error(r, &out)) return out;
       if (r.type != RedisReply::Type::array || r.elements.empty()) return transport_error(r);
+      if (r.elements[0].str == "STALE")
+        if (core::Outcome o = expose_sku(skus[of[w]], now_ms, t); !o.ok()) return o;
     }
-    if (core::Outcome o = expose_sku(sku, now_ms, t); !o.ok()) return o;
   }
   return {};
 }
