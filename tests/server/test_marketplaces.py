@@ -67,7 +67,10 @@ class Client:
         self.s = stockd
         self.c = None
 
-    def request(self, method, path, body=None, deadline_s=60):
+    def request(self, method, path, body=None, deadline_s=60, retry_busy=False):
+        """retry_busy: also retry 429 and 503 (the contract's "retry later"), as a marketplace adapter
+        reporting a sale it already made must: on the cluster store a request whose node was killed
+        midway can meet its own half-done first attempt until the sweep finishes it."""
         end = time.time() + deadline_s
         while True:
             try:
@@ -77,6 +80,9 @@ class Client:
                 self.c.request(method, path, body=data, headers={"Content-Type": "application/json"})
                 r = self.c.getresponse()
                 payload = r.read()
+                if retry_busy and r.status in (429, 503) and time.time() < end:
+                    time.sleep(0.05)
+                    continue
                 return r.status, (json.loads(payload) if payload else None)
             except (OSError, http.client.HTTPException):
                 if self.c is not None:
@@ -152,7 +158,8 @@ class Marketplace:
                     n += 1
                     order = f"{self.name}-o{n}"
                     st, body = client.request("POST", "/v1/holds", {
-                        "id": order, "channel": self.name, "lines": [{"sku": sku, "qty": qty}], "confirm": True})
+                        "id": order, "channel": self.name, "lines": [{"sku": sku, "qty": qty}], "confirm": True},
+                        retry_busy=True)
             # Outside the lock: a delivery waiting for the counter gets it (Python's lock is not fair).
             time.sleep(0.01 if sku is None else 0.0005)
             if sku is None:
