@@ -48,7 +48,9 @@ class Stockd:
             flush_cluster()
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="stockd-e2e-")
-        self.extra_args = list(extra_args)
+        # STOCKD_TEST_ARGS: more flags for every stockd (e.g. a short --redis-wait-timeout-ms, to see how
+        # the tests fare when the cluster store answers 503 often).
+        self.extra_args = list(extra_args) + os.environ.get("STOCKD_TEST_ARGS", "").split()
         self.config = config
         self.proc = None
         self.http_port = free_port()

@@ -61,16 +61,18 @@ WAIT_S = 40  # the longest wait for anything; a bound against hanging, not a mea
 
 class Client:
     """One keep-alive HTTP connection to stockd; request() retries connection errors (stockd restarting)
-    until `deadline_s`, so a repeated request must be idempotent (holds by id, adjustments by ref)."""
+    and the contract's "retry later" answers, 429 and 503, until `deadline_s`, so a repeated request must
+    be idempotent (holds by id, adjustments by ref, acknowledgements by seq). A marketplace adapter
+    reporting a sale it already made must retry so; and on the cluster store a write whose replica did
+    not confirm in time is answered 503 though it may have been applied (a slow disk under
+    `appendfsync always`), and one whose node was killed midway can meet its own half-done first
+    attempt until the sweep finishes it."""
 
     def __init__(self, stockd):
         self.s = stockd
         self.c = None
 
-    def request(self, method, path, body=None, deadline_s=60, retry_busy=False):
-        """retry_busy: also retry 429 and 503 (the contract's "retry later"), as a marketplace adapter
-        reporting a sale it already made must: on the cluster store a request whose node was killed
-        midway can meet its own half-done first attempt until the sweep finishes it."""
+    def request(self, method, path, body=None, deadline_s=60):
         end = time.time() + deadline_s
         while True:
             try:
@@ -80,7 +82,7 @@ class Client:
                 self.c.request(method, path, body=data, headers={"Content-Type": "application/json"})
                 r = self.c.getresponse()
                 payload = r.read()
-                if retry_busy and r.status in (429, 503) and time.time() < end:
+                if r.status in (429, 503) and time.time() < end:
                     time.sleep(0.05)
                     continue
                 return r.status, (json.loads(payload) if payload else None)
@@ -158,8 +160,7 @@ class Marketplace:
                     n += 1
                     order = f"{self.name}-o{n}"
                     st, body = client.request("POST", "/v1/holds", {
-                        "id": order, "channel": self.name, "lines": [{"sku": sku, "qty": qty}], "confirm": True},
-                        retry_busy=True)
+                        "id": order, "channel": self.name, "lines": [{"sku": sku, "qty": qty}], "confirm": True})
             # Outside the lock: a delivery waiting for the counter gets it (Python's lock is not fair).
             time.sleep(0.01 if sku is None else 0.0005)
             if sku is None:
@@ -383,6 +384,25 @@ class ProofBase(unittest.TestCase):
                     out.append((name, sku, shown, view["channels"][name]["published"]))
         return out
 
+    def diagnose(self, left):
+        """What a failed convergence leaves to look at: per mismatch the SKU's view of the channel and the
+        marketplace's last applied seq, the channel's unacknowledged publications, and the run's errors."""
+        lines = []
+        for name, sku, shown, published in left:
+            view = self.admin.request("GET", f"/v1/skus/{sku}")[1]
+            with self.marketplaces[name].lock:
+                applied = self.marketplaces[name].applied.get(sku)
+            lines.append(f"{name} {sku}: counter={shown} applied_seq={applied} view={view['channels'][name]} "
+                         f"sku={ {k: view[k] for k in ('on_hand', 'held', 'exposed', 'available')} }")
+        for name in sorted({m[0] for m in left}):
+            page = self.admin.request("GET", f"/v1/channels/{name}/publications?after=0&limit=1000")[1]
+            lines.append(f"{name} unacknowledged: {page}")
+        channels = self.admin.request("GET", "/v1/channels")[1]
+        lines.append(f"channels: {channels}")
+        with self.run_.lock:
+            lines.append(f"errors={self.run_.errors[:10]} oversells={self.run_.oversells[:10]}")
+        return "\n".join(lines)
+
     def converge(self):
         """Stops faults and sales, waits for a clean delivery round, then times one more write round."""
         run = self.run_
@@ -392,7 +412,8 @@ class ProofBase(unittest.TestCase):
         while self.mismatches() and time.time() < end:
             time.sleep(0.02)
         settled_s = time.time() - t_faults_off
-        self.assertEqual(self.mismatches(), [], "the marketplaces never converged after the faults stopped")
+        left = self.mismatches()
+        self.assertEqual(left, [], "the marketplaces never converged after the faults stopped\n" + self.diagnose(left))
         # Every channel is now delivered up to date and not backing off: one more raise of every SKU,
         # timed from the last write's answer to the moment every counter shows its published quantity.
         for i, sku in enumerate(SKUS):
@@ -402,7 +423,8 @@ class ProofBase(unittest.TestCase):
         while self.mismatches() and time.time() < t_written + WAIT_S:
             time.sleep(0.005)
         converge_s = time.time() - t_written
-        self.assertEqual(self.mismatches(), [])
+        left = self.mismatches()
+        self.assertEqual(left, [], "the marketplaces never converged after the last write\n" + self.diagnose(left))
         return settled_s, converge_s
 
     def stop_and_converge(self, threads):
