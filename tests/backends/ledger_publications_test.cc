@@ -28,21 +28,17 @@
 #include "backends/outbox.h"
 #include "fmt/format.h"
 
+#include "live_cluster.h"
+
 namespace stockd::backends {
 namespace {
 
 class LedgerPublicationsLive : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* cluster = std::getenv("STOCKD_TEST_CLUSTER");
-    const char* pg = std::getenv("STOCKD_TEST_PG");
-    if (cluster == nullptr || *cluster == '\0' || pg == nullptr || *pg == '\0') {
-      if (std::getenv("STOCKD_TEST_LEDGER_REQUIRED") != nullptr) FAIL() << "STOCKD_TEST_CLUSTER or STOCKD_TEST_PG unset";
-      GTEST_SKIP() << "set STOCKD_TEST_CLUSTER=host:port and STOCKD_TEST_PG=postgresql://... to run these tests";
-    }
-    conninfo_ = pg;
+    ledger_env(&cluster_, &conninfo_);
+    if (HasFatalFailure() || IsSkipped()) return;
     std::string error;
-    ASSERT_TRUE(parse_cluster_url(cluster, &cluster_.seeds, &error)) << error;
     redis_ = ClusterClient::connect(cluster_, &error);
     ASSERT_NE(redis_, nullptr) << error;
     LedgerOptions o;

@@ -30,6 +30,8 @@
 #include "backends/outbox.h"
 #include "fmt/format.h"
 
+#include "live_cluster.h"
+
 namespace stockd::backends {
 namespace {
 
@@ -283,19 +285,9 @@ struct Row {
 class LedgerLive : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* cluster = std::getenv("STOCKD_TEST_CLUSTER");
-    const char* pg = std::getenv("STOCKD_TEST_PG");
-    if (cluster == nullptr || *cluster == '\0' || pg == nullptr || *pg == '\0') {
-      if (std::getenv("STOCKD_TEST_LEDGER_REQUIRED") != nullptr) {
-        FAIL() << "STOCKD_TEST_CLUSTER or STOCKD_TEST_PG is not set, but ctest runs this test with the "
-                  "redis_cluster and postgres fixtures: see tests/backends/CMakeLists.txt";
-      }
-      GTEST_SKIP() << "STOCKD_TEST_CLUSTER (host:port) and STOCKD_TEST_PG (postgresql://...) are not set; "
-                      "see the comment at the top of tests/backends/ledger_test.cc";
-    }
-    conninfo_ = pg;
+    ledger_env(&cluster_, &conninfo_);
+    if (HasFatalFailure() || IsSkipped()) return;
     std::string error;
-    ASSERT_TRUE(parse_cluster_url(cluster, &cluster_.seeds, &error)) << error;
     redis_ = ClusterClient::connect(cluster_, &error);
     ASSERT_NE(redis_, nullptr) << error;
     ledger_ = open("test-a");  // creates the schema

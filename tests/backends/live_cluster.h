@@ -14,6 +14,25 @@
 
 namespace stockd::backends {
 
+// The cluster and PostgreSQL of the ledger's live tests (STOCKD_TEST_CLUSTER=host:port and
+// STOCKD_TEST_PG=postgresql://..., which ctest sets with its redis_cluster and postgres fixtures) into
+// *cluster and *conninfo. When either is unset the test is skipped (failed under
+// STOCKD_TEST_LEDGER_REQUIRED). Call it from SetUp, then return if HasFatalFailure() || IsSkipped().
+inline void ledger_env(ClusterOptions* cluster, std::string* conninfo) {
+  const char* seed = std::getenv("STOCKD_TEST_CLUSTER");
+  const char* pg = std::getenv("STOCKD_TEST_PG");
+  if (seed == nullptr || *seed == '\0' || pg == nullptr || *pg == '\0') {
+    if (std::getenv("STOCKD_TEST_LEDGER_REQUIRED") != nullptr) {
+      FAIL() << "STOCKD_TEST_CLUSTER or STOCKD_TEST_PG is not set, but ctest runs this test with the "
+                "redis_cluster and postgres fixtures: see tests/backends/CMakeLists.txt";
+    }
+    GTEST_SKIP() << "set STOCKD_TEST_CLUSTER=host:port and STOCKD_TEST_PG=postgresql://... to run these tests";
+  }
+  *conninfo = pg;
+  std::string error;
+  ASSERT_TRUE(parse_cluster_url(seed, &cluster->seeds, &error)) << error;
+}
+
 class LiveCluster : public ::testing::Test {
  protected:
   // Skips the test when no cluster is configured (fails it with STOCKD_TEST_CLUSTER_REQUIRED); else
