@@ -183,6 +183,10 @@ class ClusterStore {
   // Units exposed to each channel, all SKUs (the partitions' counters, one pipelined read per master),
   // by channel name; channels with none are absent.
   core::Outcome channel_exposed(std::vector<std::pair<std::string, std::int64_t>>* out);
+  // The units set aside now for `channel` in each of `skus` (0 for a SKU that is gone or not exposed
+  // to it), one pipelined read: what caps a pulled page (ClusterAdapter::run_publications_read).
+  core::Outcome exposed_units(std::string_view channel, std::span<const std::string> skus,
+                              std::vector<std::int64_t>* units);
 
   // Acknowledgement per batch (the front's pipelined requests): while deferred, an operation's last
   // WAIT is left out (the WAITs between its dependent steps are not), and acknowledge() then issues

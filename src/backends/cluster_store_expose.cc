@@ -282,6 +282,22 @@ core::Outcome ClusterStore::channel_exposed(std::vector<std::pair<std::string, s
   return impl_->channel_exposed(out);
 }
 
+core::Outcome ClusterStore::exposed_units(std::string_view channel, std::span<const std::string> skus,
+                                          std::vector<std::int64_t>* units) {
+  Impl& m = *impl_;
+  const std::string field = "E:" + std::string(channel);
+  std::vector<ClusterClient::Call> calls;
+  calls.reserve(skus.size());
+  for (const std::string& sku : skus) calls.push_back({sku_key(sku), {"HGET", sku_key(sku), field}, true});
+  units->clear();
+  for (const RedisReply& r : m.cc->pipeline(calls)) {
+    if (r.type == RedisReply::Type::nil) units->push_back(0);
+    else if (r.type == RedisReply::Type::string) units->push_back(std::atoll(r.str.c_str()));
+    else return Impl::transport_error(r);
+  }
+  return {};
+}
+
 core::Outcome ClusterStore::ack_exposures(std::string_view channel, std::span<const PublicationAck> acks,
                                           std::int64_t now_ms) {
   return impl_->ack_exposures(channel, acks, now_ms);

@@ -143,6 +143,7 @@ class ClusterAdapter final : public Store {
   // acknowledgement (core::AckPublications, a write), the publication seqs of channel views, and the
   // watcher's share of the work.
   void run_publications_read(backends::ClusterStore& store, Item& item);
+  void cap_by_exposure(backends::ClusterStore& store, Item& item);
   void run_ack(backends::ClusterStore& store, Item& item);
   void fill_publication_seqs(std::span<backends::ChannelRecord* const> channels);
   bool refresh_channels();

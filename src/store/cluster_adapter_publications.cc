@@ -278,7 +278,31 @@ void ClusterAdapter::run_publications_read(backends::ClusterStore& s, Item& it) 
   if (!ok) {
     feed_errors_.fetch_add(1, std::memory_order_relaxed);
     it.outcome = ledger_failure(error);
+    return;
   }
+  cap_by_exposure(s, it);
+}
+
+// A page comes from PostgreSQL, a ledger round behind the SKUs' hashes: a row written before a sale the
+// channel has since reported (say a raise, then the sale, whose own publication is still on its way)
+// would show the sold units again, and a marketplace that applies its page under its sale lock, as the
+// contract asks, could then sell units that are no longer set aside (docs/cluster.md "Listed channels
+// on the cluster store"). So each row's quantity is capped by the units set aside for the channel now,
+// read after the page: never more than is backed. A lower quantity is only for a moment: units set
+// aside below the latest publication mean a sale or a cut made it stale, so a publication follows.
+void ClusterAdapter::cap_by_exposure(backends::ClusterStore& s, Item& it) {
+  if (it.publications.empty()) return;
+  std::vector<std::string> skus;
+  skus.reserve(it.publications.size());
+  for (const backends::PublicationRow& p : it.publications) skus.push_back(p.sku);
+  std::vector<std::int64_t> units;
+  if (core::Outcome o = s.exposed_units(it.name, skus, &units); !o.ok()) {
+    it.outcome = std::move(o);
+    it.publications.clear();
+    return;
+  }
+  for (std::size_t i = 0; i < units.size(); ++i)
+    it.publications[i].quantity = std::min(it.publications[i].quantity, units[i]);
 }
 
 // The embedded core's checks and messages (core/exposure.cc ack_publications): unknown channel, a seq
