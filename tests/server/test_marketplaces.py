@@ -9,7 +9,8 @@ channel taking holds, against one real stockd.
   (while faults are on it sometimes skips the ack or stalls).
 - Each marketplace sells at random: it decrements its own counter first, then reports the order to stockd
   as a sale (POST /v1/holds "confirm":true, the order id as the id), retrying the same id after a
-  connection error. A marketplace sells and applies publications under one lock, as a real shop's
+  connection error, 429 or 503; a sale refused for insufficient stock is cancelled, its units back on
+  the counter (counted in `oversells`, below). A marketplace sells and applies publications under one lock, as a real shop's
   counter is one number.
 - `app`: a direct channel holding, then confirming or releasing, at random.
 - A restocker raises stock now and then (stock is never lowered, so no exposure_deficit can excuse a
@@ -161,6 +162,10 @@ class Marketplace:
                     order = f"{self.name}-o{n}"
                     st, body = client.request("POST", "/v1/holds", {
                         "id": order, "channel": self.name, "lines": [{"sku": sku, "qty": qty}], "confirm": True})
+                    if st == 409 and body["error"]["code"] == "insufficient_stock":
+                        # Refused: the marketplace cancels the order and puts its units back on sale,
+                        # as a shop does, so its counter is again the last number it was told.
+                        self.counter[sku] += qty
             # Outside the lock: a delivery waiting for the counter gets it (Python's lock is not fair).
             time.sleep(0.01 if sku is None else 0.0005)
             if sku is None:
