@@ -285,7 +285,8 @@ core::Outcome ClusterStore::channel_exposed(std::vector<std::pair<std::string, s
 core::Outcome ClusterStore::exposed_units(std::string_view channel, std::span<const std::string> skus,
                                           std::vector<std::int64_t>* units) {
   Impl& m = *impl_;
-  const std::string field = "E:" + std::string(channel);
+  std::string field = "E:";
+  field += channel;
   std::vector<ClusterClient::Call> calls;
   calls.reserve(skus.size());
   for (const std::string& sku : skus) calls.push_back({sku_key(sku), {"HGET", sku_key(sku), field}, true});
