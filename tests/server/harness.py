@@ -64,6 +64,39 @@ class Stockd:
             subprocess.run(["psql", PG, "-c", f"CREATE DATABASE {self.ledger_db}"], check=True, capture_output=True)
             self.extra_args += ["--ledger", PG.rsplit("/", 1)[0] + "/" + self.ledger_db]
 
+    def debug_state(self, sku, channel):
+        """Cluster mode, for a failing test's message: the SKU's hash fields of `channel` in Redis and its
+        publication rows in the ledger's PostgreSQL (best effort; [] on the embedded store)."""
+        if not CLUSTER:
+            return []
+        out = []
+        seed = STORE[len("redis-cluster://"):].split(",")[0]
+        host, port = seed.rsplit(":", 1)
+        try:
+            nodes = subprocess.run(["redis-cli", "-h", host, "-p", port, "CLUSTER", "NODES"], capture_output=True,
+                                   text=True, timeout=10).stdout
+            for line in nodes.splitlines():
+                f = line.split()
+                if len(f) > 2 and "master" in f[2]:
+                    h, p = f[1].split("@")[0].rsplit(":", 1)
+                    keys = subprocess.run(["redis-cli", "-h", h, "-p", p, "--scan", "--pattern", f"*:s:{sku}"],
+                                          capture_output=True, text=True, timeout=10).stdout.split()
+                    for k in keys:
+                        fields = subprocess.run(["redis-cli", "-h", h, "-p", p, "HGETALL", k], capture_output=True,
+                                                text=True, timeout=10).stdout.split("\n")
+                        pairs = dict(zip(fields[0::2], fields[1::2]))
+                        out.append(f"redis {k}: " + str({k2: v for k2, v in pairs.items()
+                                                         if k2.endswith(":" + channel) or k2 in ("ver", "oh", "hd", "ex")}))
+            if self.ledger_db:
+                db = PG.rsplit("/", 1)[0] + "/" + self.ledger_db
+                for q in (f"SELECT * FROM publications WHERE sku = '{sku}' AND channel = '{channel}'",
+                          f"SELECT * FROM publication_channels WHERE channel = '{channel}'"):
+                    out.append("pg: " + subprocess.run(["psql", db, "-Atc", q], capture_output=True, text=True,
+                                                       timeout=10).stdout.strip())
+        except (OSError, subprocess.SubprocessError) as e:
+            out.append(f"debug_state failed: {e}")
+        return out
+
     def start(self, wait=True):
         args = [STOCKD, "--data-dir", self.data_dir, "--http", f"127.0.0.1:{self.http_port}",
                 "--resp", f"127.0.0.1:{self.resp_port}"] + self.extra_args

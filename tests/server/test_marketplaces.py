@@ -25,6 +25,7 @@ random moments and restarted on the same data directory.
 STOCKD_PROOF_ORDERS sets the number of orders (marketplace sales + direct holds, default 6000);
 STOCKD_PROOF_KILLS the number of kill -9 restarts of the second test (default 4); STOCKD_PROOF_TIGHT=1
 leaves no free unit (see TIGHT); STOCKD_PROOF_STRICT=1 (see STRICT)."""
+import collections
 import hashlib
 import hmac
 import http.client
@@ -136,6 +137,11 @@ class Marketplace:
         self.bad_signatures = 0
         self.last_apply_at = 0.0
         self.rng = random.Random(sum(name.encode()))
+        self.history = {}  # sku -> its last events (what diagnose() prints for a counter that is off)
+
+    def note(self, sku, *event):
+        h = self.history.setdefault(sku, collections.deque(maxlen=24))
+        h.append((round(time.time() % 1000, 3),) + event)
 
     def apply(self, publications):
         with self.lock:  # reentrant: the pull adapter holds it already
@@ -143,6 +149,9 @@ class Marketplace:
                 if p["seq"] > self.applied.get(p["sku"], 0):
                     self.applied[p["sku"]] = p["seq"]
                     self.counter[p["sku"]] = p["quantity"]
+                    self.note(p["sku"], "apply", p["seq"], p["quantity"])
+                else:
+                    self.note(p["sku"], "skip", p["seq"], p["quantity"])
             self.last_apply_at = time.time()
 
     def sell_loop(self, client):
@@ -162,6 +171,7 @@ class Marketplace:
                     order = f"{self.name}-o{n}"
                     st, body = client.request("POST", "/v1/holds", {
                         "id": order, "channel": self.name, "lines": [{"sku": sku, "qty": qty}], "confirm": True})
+                    self.note(sku, "sell", order, qty, st, self.counter[sku])
                     if st == 409 and body["error"]["code"] == "insufficient_stock":
                         # Refused: the marketplace cancels the order and puts its units back on sale,
                         # as a shop does, so its counter is again the last number it was told.
@@ -256,6 +266,8 @@ class PullMarketplace(Marketplace):
                 self.deliveries += 1
                 if page["next"] > after:  # acknowledged under the lock: no sale report is in flight
                     st, body = client.request("POST", f"/v1/channels/{self.name}/publications/ack", {"seq": page["next"]})
+                    for p in page["publications"]:
+                        self.note(p["sku"], "ack", page["next"], st)
                     if st != 200:
                         self.run.errors.append((self.name, "ack", st, body))
                     after = page["next"]
@@ -399,6 +411,9 @@ class ProofBase(unittest.TestCase):
                 applied = self.marketplaces[name].applied.get(sku)
             lines.append(f"{name} {sku}: counter={shown} applied_seq={applied} view={view['channels'][name]} "
                          f"sku={ {k: view[k] for k in ('on_hand', 'held', 'exposed', 'available')} }")
+            with self.marketplaces[name].lock:
+                lines.append(f"  its last events: {list(self.marketplaces[name].history.get(sku, []))}")
+            lines += ["  " + x for x in self.s.debug_state(sku, name)]
         for name in sorted({m[0] for m in left}):
             page = self.admin.request("GET", f"/v1/channels/{name}/publications?after=0&limit=1000")[1]
             lines.append(f"{name} unacknowledged: {page}")
